@@ -1,0 +1,287 @@
+"""The `idlens` command line. Thin: every command is a call into `core`, plus output for people or for scripts.
+
+Listing commands take --json; their schemas are documented in README.md ("JSON output") and only grow.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+
+import click
+
+from core import catalog as cat
+from core.catalog import CatalogError
+from core.embedder import ModelUnavailable
+from core.images import MediaError
+from core.library import ModelMismatch
+from core.settings import default_library_dir
+from core.vector_index import IndexMismatch
+
+JSON_SCHEMA = 1
+USER_ERRORS = (ModelUnavailable, ModelMismatch, CatalogError, IndexMismatch, MediaError)
+
+
+class Context:
+    def __init__(self, library_dir: str, model: str | None):
+        self.library_dir = library_dir
+        self.model = model
+        self._library = None
+
+    @property
+    def library(self):
+        if self._library is None:
+            from core.library import Library
+
+            self._library = Library(self.library_dir, self.model)
+        return self._library
+
+
+def _emit_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _warn_test_model(library) -> None:
+    if library.embedder.is_test_model:
+        click.echo("warning: model 'tiny-test' has random weights; its results mean nothing (tests only)", err=True)
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--library", "library_dir", envvar="IDLENS_LIBRARY", type=click.Path(file_okay=False),
+              default=lambda: str(default_library_dir()), show_default="the user data folder",
+              help="Library folder (env IDLENS_LIBRARY).")
+@click.option("--model", envvar="IDLENS_MODEL", default=None,
+              help="CLIP model as NAME:PRETRAINED or NAME:/path/to/checkpoint (env IDLENS_MODEL); "
+                   "default: the library's model, else ViT-B-32:datacomp_xl_s13b_b90k.")
+@click.version_option(package_name="idlens")
+@click.pass_context
+def cli(ctx, library_dir, model):
+    """Idlens: find the people you know in your photos and videos. Without a command, opens the app."""
+    ctx.obj = Context(library_dir, model)
+    if ctx.invoked_subcommand is None:
+        from app.gui import run_gui
+
+        sys.exit(run_gui(library_dir, model))
+
+
+@contextmanager
+def _ctrl_c_stops(cancel: threading.Event):
+    """First Ctrl-C: finish the current batch, save, and stop. Second: stop at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        click.echo("\nstopping after the current batch; what is done is kept (Ctrl-C again to quit now)", err=True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+def index(obj: Context, paths, as_json):
+    """Add folders or files to the library and index what is new. Without PATHS, re-scans the library's folders."""
+    from tqdm import tqdm
+
+    from core.indexer import IndexJob
+
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        raise click.ClickException(f"no such file or folder: {missing[0]}")
+    lib = obj.library
+    if not paths and not lib.catalog.roots():
+        raise click.UsageError("give a folder to index: idlens index PATH")
+    cancel = threading.Event()
+    job = IndexJob(lib, list(paths), cancel)
+    bar = None
+    with _ctrl_c_stops(cancel):
+        for p in job.run():
+            if p.stage == "scan" and bar is None and not as_json:
+                click.echo("scanning…", err=True) if sys.stderr.isatty() else None
+            elif p.stage == "embed":
+                if bar is None:
+                    _warn_test_model(lib)
+                    bar = tqdm(total=p.total, unit="file", desc="indexing", file=sys.stderr, disable=None,
+                               dynamic_ncols=True)
+                bar.update(p.done - bar.n)
+                bar.set_postfix(vectors=p.items, errors=p.errors, refresh=False)
+    if bar is not None:
+        bar.close()
+    r = job.report
+    if as_json:
+        _emit_json({"schema": JSON_SCHEMA, "found": r.scan.found, "new": r.scan.new, "changed": r.scan.changed,
+                    "moved": r.scan.moved, "missing": r.scan.missing, "unchanged": r.scan.unchanged,
+                    "indexed": r.embedded_files, "vectors": r.embedded_items, "errors": r.errors,
+                    "seconds": round(r.seconds, 3), "cancelled": r.cancelled})
+        return
+    s = r.scan
+    click.echo(f"{s.found} files found: {s.new} new, {s.changed} changed, {s.moved} moved, {s.missing} gone, "
+               f"{s.unchanged} unchanged")
+    rate = f" ({r.embedded_items / r.seconds:.1f} vectors/s)" if r.embedded_items and r.seconds else ""
+    click.echo(f"indexed {r.embedded_files} files into {r.embedded_items} vectors in {r.seconds:.1f}s{rate}"
+               + (f"; {r.errors} could not be read (see `idlens errors`)" if r.errors else ""))
+    if r.cancelled:
+        click.echo("stopped early; run `idlens index` again to continue", err=True)
+
+
+@cli.command()
+@click.argument("query", required=False)
+@click.option("--image", "image_path", type=click.Path(dir_okay=False), help="Find photos and moments like this one.")
+@click.option("-k", "--limit", "k", type=click.IntRange(1, 10000), default=20, show_default=True,
+              help="Number of results.")
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.pass_obj
+def search(obj: Context, query, image_path, k, as_json):
+    """Search the library in words, or with --image by example."""
+    from core.search import search_image, search_text
+
+    if (query is None) == (image_path is None):
+        raise click.UsageError("give either a QUERY or --image PATH")
+    if query is not None and not query.strip():
+        raise click.UsageError("the query is empty")
+    if image_path and not os.path.exists(image_path):
+        raise click.ClickException(f"no such file: {image_path}")
+    lib = obj.library
+    if image_path:
+        results = search_image(lib, image_path, k)
+    else:
+        results = search_text(lib, query, k)
+    if not as_json:
+        _warn_test_model(lib)
+    if as_json:
+        _emit_json({"schema": JSON_SCHEMA, "query": query, "image": image_path, "model": lib.model_spec,
+                    "results": [r.to_json() for r in results]})
+        return
+    if not results:
+        click.echo("no results" + ("" if lib.catalog.item_count() else " (the library is empty: idlens index PATH)"))
+    for r in results:
+        where = f" @ {_clock(r.timestamp)}" if r.timestamp is not None else ""
+        click.echo(f"{r.score:6.3f}  {r.path}{where}")
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(float(seconds), 60)
+    h, m = divmod(int(m), 60)
+    return f"{h}:{m:02d}:{s:04.1f}" if h else f"{m}:{s:04.1f}"
+
+
+def _media_json(m: cat.Media) -> dict:
+    return {"path": m.path, "kind": m.kind, "status": m.status, "size": m.size, "width": m.width,
+            "height": m.height, "duration": m.duration, "captured_at": m.captured_at, "error": m.error}
+
+
+@cli.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def list_media(obj: Context, as_json):
+    """Every file in the library, with its kind and status."""
+    media = obj.library.catalog.iter_media()
+    if as_json:
+        _emit_json({"schema": JSON_SCHEMA, "media": [_media_json(m) for m in media]})
+        return
+    for m in media:
+        click.echo(f"{m.status:8} {m.kind:5} {m.path}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def status(obj: Context, as_json):
+    """What the library holds: files by kind and status, vectors, model, folders."""
+    lib = obj.library
+    c = lib.catalog
+    data = {"schema": JSON_SCHEMA, "library": str(lib.folder), "model": lib.model_spec,
+            "library_model": c.library_model, "test_model": lib.model_spec == "tiny-test",
+            "media": c.counts(), "vectors": c.item_count(), "roots": c.roots(),
+            "schema_version": c.schema_version}
+    if as_json:
+        _emit_json(data)
+        return
+    click.echo(f"library  {data['library']}")
+    click.echo(f"model    {data['model']}" + ("  (random weights: tests only)" if data["test_model"] else ""))
+    for kind, by_status in sorted(data["media"].items()):
+        parts = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()))
+        click.echo(f"{kind + 's':8} {sum(by_status.values())} ({parts})")
+    click.echo(f"vectors  {data['vectors']}")
+    for root in data["roots"]:
+        click.echo(f"folder   {root}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def errors(obj: Context, as_json):
+    """Files that could not be indexed, each with its reason."""
+    media = list(obj.library.catalog.iter_media("status = ?", [cat.ERROR]))
+    if as_json:
+        _emit_json({"schema": JSON_SCHEMA, "errors": [{"path": m.path, "kind": m.kind, "error": m.error}
+                                                       for m in media]})
+        return
+    for m in media:
+        click.echo(f"{m.path}: {m.error}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def forget(obj: Context, paths, as_json):
+    """Remove files or folders from the library. The files on disk are not touched."""
+    n = sum(obj.library.forget(p) for p in paths)
+    if as_json:
+        _emit_json({"schema": JSON_SCHEMA, "forgotten": n})
+    else:
+        click.echo(f"forgot {n} files")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def reembed(ctx, as_json):
+    """Re-embed the whole library with --model (e.g. after choosing another CLIP model)."""
+    lib = ctx.obj.library
+    n = lib.reembed()
+    if not as_json:
+        click.echo(f"re-embedding {n} files with {lib.model_spec}")
+    ctx.invoke(index, paths=(), as_json=as_json)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: usage problems and user errors end in one line and a non-zero status, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="idlens", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as e:
+        click.echo(e.ctx.get_help())
+    except click.UsageError as e:
+        hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx else ""
+        click.echo(f"idlens: error: {e.format_message()}{hint}", err=True)
+        sys.exit(2)
+    except click.ClickException as e:
+        click.echo(f"idlens: error: {e.format_message()}", err=True)
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except USER_ERRORS as e:
+        click.echo(f"idlens: error: {e}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""CLIP through open_clip: which model, where its weights come from, and turning images and text into vectors.
+
+A model is named by a spec string:
+  "ViT-B-32:datacomp_xl_s13b_b90k"   open_clip architecture + pretrained tag (downloaded once, cached)
+  "ViT-B-32:/path/to/weights.pt"      architecture + a local checkpoint
+  "tiny-test"                          a tiny CLIP with fixed random weights: real code paths, useless for search
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+TINY_TEST = "tiny-test"
+TINY_TEST_CONFIG = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+TINY_TEST_SEED = 1234  # every process builds the same random weights, so its vectors agree across runs
+
+
+class ModelUnavailable(Exception):
+    """The model cannot be loaded; the message tells the user what to do."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    architecture: str
+    pretrained: str | None  # tag, local path, or None for tiny-test
+
+    @classmethod
+    def parse(cls, text: str) -> "ModelSpec":
+        text = text.strip()
+        if text == TINY_TEST:
+            return cls(TINY_TEST, None)
+        arch, _, pretrained = text.partition(":")
+        if not arch:
+            raise ModelUnavailable(f"model {text!r}: expected NAME:PRETRAINED, e.g. ViT-B-32:datacomp_xl_s13b_b90k")
+        return cls(arch, pretrained or None)
+
+    def __str__(self) -> str:
+        return self.architecture if self.pretrained is None else f"{self.architecture}:{self.pretrained}"
+
+    @property
+    def is_test_model(self) -> bool:
+        return self.architecture == TINY_TEST
+
+    @property
+    def local_checkpoint(self) -> Path | None:
+        if self.pretrained and (os.sep in self.pretrained or self.pretrained.endswith((".pt", ".bin", ".safetensors"))):
+            return Path(self.pretrained).expanduser()
+        return None
+
+
+def resolve_weights(spec: ModelSpec, models_dir: Path) -> str:
+    """Path of the weights file for `spec`, downloading it (with a progress bar) on first use."""
+    import open_clip
+
+    local = spec.local_checkpoint
+    if local is not None:
+        if not local.is_file():
+            raise ModelUnavailable(f"checkpoint {local} does not exist")
+        return str(local)
+    if spec.architecture not in open_clip.list_models():
+        raise ModelUnavailable(f"unknown model architecture {spec.architecture!r} (see open_clip.list_models())")
+    tag = spec.pretrained or _default_tag(spec.architecture)
+    cfg = open_clip.get_pretrained_cfg(spec.architecture, tag)
+    if not cfg:
+        tags = ", ".join(t for a, t in open_clip.list_pretrained() if a == spec.architecture)
+        raise ModelUnavailable(f"{spec.architecture} has no pretrained weights {tag!r}; known: {tags}")
+    cached = _cached_file(cfg, models_dir)
+    if cached:
+        return cached
+    host = _download_host(cfg)
+    if not _reachable(host):
+        raise ModelUnavailable(
+            f"The CLIP weights for {spec} are not downloaded yet and {host} cannot be reached (offline?). "
+            f"Connect to the internet once so Idlens can download them into {models_dir}, or point to a local "
+            f"file with --model {spec.architecture}:/path/to/checkpoint."
+        )
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+    try:
+        return open_clip.download_pretrained(cfg, cache_dir=str(models_dir))
+    except Exception as e:  # network errors come in many types from several libraries
+        raise ModelUnavailable(f"downloading the CLIP weights for {spec} failed: {e}") from e
+
+
+def _default_tag(architecture: str) -> str:
+    import open_clip
+
+    tags = [t for a, t in open_clip.list_pretrained() if a == architecture]
+    if not tags:
+        raise ModelUnavailable(f"{architecture} has no published pretrained weights; give a checkpoint path")
+    return tags[0]
+
+
+def _cached_file(cfg: dict, models_dir: Path) -> str | None:
+    """The weights, if an earlier run downloaded them; asks no server."""
+    hub = cfg.get("hf_hub")
+    if hub:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo, filename = os.path.split(hub.rstrip("/")) if not hub.endswith("/") else (hub.rstrip("/"), "")
+        names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+        for name in names:
+            found = try_to_load_from_cache(repo, name, cache_dir=str(models_dir))
+            if isinstance(found, str) and os.path.isfile(found):
+                return found
+        return None
+    url = cfg.get("url")
+    if url:
+        path = models_dir / os.path.basename(url)
+        return str(path) if path.is_file() else None
+    return None
+
+
+def _download_host(cfg: dict) -> str:
+    if cfg.get("hf_hub"):
+        return os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("//")[-1].split("/")[0]
+    return cfg.get("url", "").split("//")[-1].split("/")[0]
+
+
+def _reachable(host: str, timeout: float = 3.0) -> bool:
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+class ClipEmbedder:
+    """Image and text towers of one CLIP model. Loaded lazily, each tower on first use, then kept warm."""
+
+    def __init__(self, spec: str | ModelSpec, models_dir: Path, threads: int = 0):
+        self.spec = spec if isinstance(spec, ModelSpec) else ModelSpec.parse(spec)
+        self.models_dir = Path(models_dir)
+        self.threads = threads
+        self._model = None
+        self._preprocess = None
+        self._tokenizer = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return str(self.spec)
+
+    @property
+    def is_test_model(self) -> bool:
+        return self.spec.is_test_model
+
+    def load(self) -> None:
+        with self._lock:
+            if self._model is not None:
+                return
+            import open_clip
+            import torch
+
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            if self.spec.is_test_model:
+                with torch.random.fork_rng():
+                    torch.manual_seed(TINY_TEST_SEED)
+                    model = open_clip.CLIP(**TINY_TEST_CONFIG)
+                preprocess = open_clip.image_transform(TINY_TEST_CONFIG["vision_cfg"]["image_size"], is_train=False)
+                tokenizer = open_clip.get_tokenizer("ViT-B-32")
+            else:
+                weights = resolve_weights(self.spec, self.models_dir)
+                try:
+                    model, _, preprocess = open_clip.create_model_and_transforms(
+                        self.spec.architecture, pretrained=weights, device="cpu")
+                except Exception as e:
+                    raise ModelUnavailable(f"cannot load {self.spec} from {weights}: {e}") from e
+                tokenizer = open_clip.get_tokenizer(self.spec.architecture)
+            model.eval()
+            self._model, self._preprocess, self._tokenizer = model, preprocess, tokenizer
+
+    @property
+    def dim(self) -> int:
+        self.load()
+        return int(self._model.text_projection.shape[1] if hasattr(self._model, "text_projection")
+                   and self._model.text_projection is not None else self._model.visual.output_dim)
+
+    def preprocess(self, image):
+        """PIL image -> the model's input tensor. Thread-safe, so decode workers can run it."""
+        self.load()
+        return self._preprocess(image)
+
+    def encode_images(self, tensors) -> np.ndarray:
+        import torch
+
+        self.load()
+        batch = tensors if isinstance(tensors, torch.Tensor) else torch.stack(list(tensors))
+        with torch.inference_mode():
+            out = self._model.encode_image(batch, normalize=True)
+        return out.float().numpy()
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        self.load()
+        with torch.inference_mode():
+            out = self._model.encode_text(self._tokenizer(texts), normalize=True)
+        return out.float().numpy()

@@ -1,0 +1,112 @@
+"""Decoding photos: EXIF orientation applied, never more pixels than needed, capture time from EXIF."""
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps
+
+try:  # HEIC/HEIF (iPhone photos) through libheif
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+except ImportError:  # pragma: no cover - declared dependency, but keep JPEG working without it
+    pass
+
+# Pillow raises DecompressionBombError above 2x this; 180 MP covers every real camera and panorama.
+Image.MAX_IMAGE_PIXELS = 180_000_000
+
+_EXIF_IFD = 0x8769
+_DATETIME_ORIGINAL = 0x9003
+_DATETIME_DIGITIZED = 0x9004
+_DATETIME = 0x0132
+
+
+class MediaError(Exception):
+    """A file we cannot use; the message is shown to the user as the reason."""
+
+
+@dataclass
+class DecodedImage:
+    image: Image.Image          # RGB, upright, short side about `min_side` (or smaller if the original is)
+    width: int                  # the original's size, upright
+    height: int
+    captured_at: str | None     # ISO 8601, local time as the camera wrote it
+
+
+def decode_image(path: str, min_side: int = 256) -> DecodedImage:
+    """Open `path` and return an upright RGB image whose short side is `min_side`.
+
+    JPEG draft mode lets libjpeg decode at 1/2, 1/4 or 1/8 scale: a 12-MP photo then costs a quarter of the time.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            width, height = img.size
+            exif = img.getexif()
+            if exif.get(0x0112, 1) in (5, 6, 7, 8):  # rotated by 90 degrees: upright size is swapped
+                width, height = height, width
+            img.draft("RGB", (min_side, min_side))  # JPEG only; keeps both sides >= min_side
+            captured = _capture_time(exif)
+            img.load()
+    except Image.DecompressionBombError as e:
+        raise MediaError(f"image too large to decode safely ({e})") from e
+    except Image.DecompressionBombWarning as e:
+        raise MediaError(f"image too large to decode safely ({e})") from e
+    except (OSError, SyntaxError, ValueError) as e:  # Pillow reports truncated/unknown files as OSError
+        raise MediaError(f"cannot decode image: {e}") from e
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # a broken EXIF block must not cost the photo
+        pass
+    img = _to_rgb(img)
+    return DecodedImage(resize_short_side(img, min_side), width, height, captured)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        background.paste(img, mask=img.getchannel("A"))
+        return background
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit greyscale PNG/TIFF
+        return img.point(lambda v: v / 256).convert("L").convert("RGB")
+    return img.convert("RGB")
+
+
+def resize_short_side(img: Image.Image, side: int) -> Image.Image:
+    w, h = img.size
+    short = min(w, h)
+    if short <= side:
+        return img
+    scale = side / short
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return img.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+
+
+def _capture_time(exif: Image.Exif) -> str | None:
+    try:
+        sub = exif.get_ifd(_EXIF_IFD)
+    except Exception:
+        sub = {}
+    for value in (sub.get(_DATETIME_ORIGINAL), sub.get(_DATETIME_DIGITIZED), exif.get(_DATETIME)):
+        parsed = parse_exif_datetime(value)
+        if parsed:
+            return parsed
+    return None
+
+
+def parse_exif_datetime(value) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = value.strip().rstrip("\x00")
+    for fmt in ("%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y:%m:%d %H:%M", "%Y:%m:%d"):
+        try:
+            return dt.datetime.strptime(value, fmt).isoformat()
+        except ValueError:
+            continue
+    return None

@@ -1,0 +1,235 @@
+"""Indexing: scan the folders, decode what is new on worker threads, embed it in batches, store and index it.
+
+A job is a generator of `Progress`, so the CLI turns it into a progress bar and the GUI into signals, with no
+duplicated logic. It checks its cancel event between batches; whatever was stored stays stored, and the next run
+picks up the files still pending.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import catalog as cat
+from .images import MediaError, decode_image
+from .library import Library
+from .scanner import ScanReport, scan
+from .video import sample_video
+
+INDEX_SAVE_EVERY = 300.0  # seconds; the catalog holds every vector anyway, the index is a cache
+
+
+@dataclass
+class Progress:
+    stage: str                 # "scan", "embed" or "done"
+    done: int = 0              # files finished in this stage
+    total: int = 0
+    path: str | None = None    # the file just finished
+    items: int = 0             # vectors stored so far (photos + video frames)
+    errors: int = 0
+
+
+@dataclass
+class IndexReport:
+    scan: ScanReport = field(default_factory=ScanReport)
+    embedded_files: int = 0
+    embedded_items: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    cancelled: bool = False
+
+
+@dataclass
+class _Decoded:
+    media: cat.Media
+    tensors: list = field(default_factory=list)        # model inputs
+    timestamps: list = field(default_factory=list)     # None for a photo, seconds for video frames
+    scene_changes: list = field(default_factory=list)
+    metadata: dict = field(default_factory=dict)
+    error: str | None = None
+
+
+class IndexJob:
+    def __init__(self, library: Library, paths: list[str] | None = None, cancel: threading.Event | None = None):
+        self.library = library
+        self.paths = [os.path.abspath(p) for p in (paths or [])]
+        self.cancel = cancel or threading.Event()
+        self.report = IndexReport()
+
+    def run(self) -> Iterator[Progress]:
+        start = time.perf_counter()
+        lib = self.library
+        lib.check_model()
+        with lib.catalog.transaction():
+            for p in self.paths:
+                lib.catalog.add_root(p)
+        roots = self.paths or lib.catalog.roots()
+        lib.mark_index_dirty()
+
+        yield Progress("scan")
+        self.report.scan = scan(lib.catalog, roots, cancelled=self.cancel.is_set)
+        yield Progress("scan", done=self.report.scan.found, total=self.report.scan.found)
+        try:
+            if not self.cancel.is_set():
+                pending = lib.catalog.pending()
+                if pending:
+                    yield from self._embed(pending)
+        finally:
+            index = lib.index  # loading it brings it in line with the catalog (moves, deletions, this run)
+            lib.save_index()
+            self.report.cancelled = self.cancel.is_set()
+            self.report.seconds = time.perf_counter() - start
+        yield Progress("done", done=self.report.embedded_files, total=self.report.embedded_files,
+                       items=len(index), errors=self.report.errors)
+
+    # -- the pipeline -----------------------------------------------------------------------------------------------
+    def _embed(self, pending: list[cat.Media]) -> Iterator[Progress]:
+        lib = self.library
+        model_id = lib.claim_model()
+        embedder = lib.embedder
+        embedder.load()
+        index = lib.index
+        settings = lib.settings
+        batch_size = max(1, settings.batch_size)
+        lookahead = max(2, settings.decode_workers * 2)
+        done = 0
+        last_save = time.perf_counter()
+        # Rows of the batch being filled: (decoded media, position of the tensor in it)
+        batch: list[tuple[_Decoded, int]] = []
+        remaining: dict[int, int] = {}   # media id -> tensors not yet stored
+        stored: dict[int, int] = {}      # media id -> vectors stored in this run
+
+        with ThreadPoolExecutor(max_workers=max(1, settings.decode_workers),
+                                thread_name_prefix="idlens-decode") as pool:
+            queue: deque[Future] = deque()
+            todo = iter(pending)
+
+            def refill():
+                while len(queue) < lookahead and not self.cancel.is_set():
+                    media = next(todo, None)
+                    if media is None:
+                        return
+                    queue.append(pool.submit(self._decode, media))
+
+            refill()
+            while queue:
+                decoded = queue.popleft().result()
+                refill()
+                if decoded.error:
+                    with lib.catalog.transaction():
+                        lib.catalog.update_media(decoded.media.id, status=cat.ERROR, error=decoded.error)
+                    self.report.errors += 1
+                    done += 1
+                    yield Progress("embed", done, len(pending), decoded.media.path, self.report.embedded_items,
+                                   self.report.errors)
+                    continue
+                remaining[decoded.media.id] = len(decoded.tensors)
+                for i in range(len(decoded.tensors)):
+                    batch.append((decoded, i))
+                    if len(batch) >= batch_size:
+                        for finished in self._flush(batch, model_id, index, remaining, stored):
+                            done += 1
+                            yield Progress("embed", done, len(pending), finished, self.report.embedded_items,
+                                           self.report.errors)
+                        batch = []
+                if self.cancel.is_set():
+                    break
+                if time.perf_counter() - last_save > INDEX_SAVE_EVERY:
+                    lib.save_index()
+                    lib.mark_index_dirty()
+                    last_save = time.perf_counter()
+            if batch:  # also when cancelled: a second of work that is already decoded
+                for finished in self._flush(batch, model_id, index, remaining, stored):
+                    done += 1
+                    yield Progress("embed", done, len(pending), finished, self.report.embedded_items,
+                                   self.report.errors)
+            for future in queue:
+                future.cancel()
+
+    def _decode(self, media: cat.Media) -> _Decoded:
+        """Runs on a worker thread: decode once at the size needed, thumbnail from that decode, model input."""
+        lib = self.library
+        settings = lib.settings
+        out = _Decoded(media)
+        try:
+            if media.kind == "image":
+                img = decode_image(media.path, settings.thumbnail_size)
+                lib.thumbnails.save(img.image, media.fingerprint)
+                out.tensors.append(lib.embedder.preprocess(img.image))
+                out.timestamps.append(None)
+                out.scene_changes.append(False)
+                out.metadata = dict(width=img.width, height=img.height, captured_at=img.captured_at)
+            else:
+                video = sample_video(media.path, settings.video_interval, settings.video_max_frames,
+                                     settings.video_scene_threshold, settings.thumbnail_size)
+                lib.thumbnails.save(video.frames[0].image, media.fingerprint)  # the poster frame
+                for frame in video.frames:
+                    lib.thumbnails.save(frame.image, media.fingerprint, frame.timestamp)
+                    out.tensors.append(lib.embedder.preprocess(frame.image))
+                    out.timestamps.append(frame.timestamp)
+                    out.scene_changes.append(frame.scene_change)
+                out.metadata = dict(width=video.width, height=video.height, duration=video.duration,
+                                    captured_at=video.captured_at)
+        except MediaError as e:
+            out.error = str(e)
+        except FileNotFoundError:
+            out.error = "file vanished while being indexed"
+        except PermissionError:
+            out.error = "permission denied"
+        except Exception as e:  # one bad file must never stop the run; record what happened
+            out.error = f"unexpected {type(e).__name__}: {e}"
+        return out
+
+    def _flush(self, batch, model_id: int, index, remaining: dict, stored: dict) -> list[str]:
+        """Embed one batch, store its vectors, and finish the media whose last vector it held."""
+        lib = self.library
+        t0 = time.perf_counter()
+        vectors = lib.embedder.encode_images([d.tensors[i] for d, i in batch])
+        self.report.embed_seconds += time.perf_counter() - t0
+        labels, finished = [], []
+        stale: list[int] = []
+        with lib.catalog.transaction():
+            for (decoded, i), vector in zip(batch, vectors):
+                media = decoded.media
+                if media.id not in stored:
+                    # A run cut short may have stored part of this video: start it clean.
+                    stale += lib.catalog.clear_items(media.id)
+                    stored[media.id] = 0
+                frame_id = None
+                if decoded.timestamps[i] is not None:
+                    frame_id = lib.catalog.add_frame(media.id, decoded.timestamps[i], decoded.scene_changes[i])
+                labels.append(lib.catalog.add_item(media.id, frame_id, model_id, vector))
+                stored[media.id] += 1
+                remaining[media.id] -= 1
+                if remaining[media.id] == 0:
+                    lib.catalog.update_media(media.id, status=cat.INDEXED, error=None, indexed_at=time.time(),
+                                             **decoded.metadata)
+                    finished.append(media.path)
+                    self.report.embedded_files += 1
+                    decoded.tensors = []  # free the inputs of a long video as soon as it is stored
+        index.remove(stale)
+        # Only vectors of finished media are searchable; a half-stored video joins when it completes.
+        done_ids = {d.media.id for d, _ in batch if remaining[d.media.id] == 0}
+        keep = [j for j, (d, _) in enumerate(batch) if d.media.id in done_ids]
+        if keep:
+            index.add(np.asarray([labels[j] for j in keep]), vectors[keep])
+        self._add_earlier_vectors(batch, done_ids, labels, index)
+        self.report.embedded_items += len(batch)
+        return finished
+
+    def _add_earlier_vectors(self, batch, done_ids: set, labels_now: list, index) -> None:
+        """A video spanning several batches: its earlier vectors go into the index once it is complete."""
+        lib = self.library
+        in_batch = set(labels_now)
+        for media_id in done_ids:
+            earlier = [l for l in lib.catalog.labels_of(media_id) if l not in in_batch and l not in index.labels]
+            if earlier:
+                arr = np.asarray(earlier, dtype=np.int64)
+                index.add(arr, lib.catalog.vectors(arr, index.dim))

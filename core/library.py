@@ -1,0 +1,159 @@
+"""A library: one folder holding the catalog, the vector index and the settings, and the model that serves it.
+
+This is the object both front ends hold. It keeps the vector index in step with the catalog: the catalog is the
+truth, and the index is brought back in line with it whenever a crash may have left them apart.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from . import catalog as cat
+from .embedder import ClipEmbedder, ModelSpec
+from .settings import Settings, cache_dir, models_dir
+from .thumbnails import ThumbnailCache
+from .vector_index import VectorIndex
+
+CATALOG_FILE = "catalog.db"
+SETTINGS_FILE = "settings.json"
+INDEX_FOLDER = "vectors"
+
+
+class ModelMismatch(Exception):
+    """The library's vectors come from another model than the one asked for."""
+
+
+class Library:
+    def __init__(self, folder: Path, model: str | None = None):
+        self.folder = Path(folder).expanduser().absolute()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.settings = Settings.load(self.folder / SETTINGS_FILE)
+        self.catalog = cat.Catalog(self.folder / CATALOG_FILE)
+        # The model: asked for explicitly (--model / IDLENS_MODEL), else the one that built this library,
+        # else the settings' default.
+        requested = model or os.environ.get("IDLENS_MODEL")
+        self.model_spec = str(ModelSpec.parse(requested or self.catalog.library_model or self.settings.model))
+        self.thumbnails = ThumbnailCache(cache_dir() / "thumbnails")
+        self._embedder: ClipEmbedder | None = None
+        self._index: VectorIndex | None = None
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def save_settings(self) -> None:
+        self.settings.save(self.folder / SETTINGS_FILE)
+
+    # -- model ----------------------------------------------------------------------------------------------------
+    @property
+    def embedder(self) -> ClipEmbedder:
+        if self._embedder is None:
+            self._embedder = ClipEmbedder(self.model_spec, models_dir(), threads=self.settings.threads)
+        return self._embedder
+
+    def check_model(self) -> None:
+        """Refuse to mix vectors of two models: they live in different spaces."""
+        built_with = self.catalog.library_model
+        if built_with and built_with != self.model_spec:
+            raise ModelMismatch(
+                f"this library was embedded with {built_with}, not {self.model_spec}; run "
+                f"`idlens --model {self.model_spec} reembed` to re-embed it, or drop --model to use {built_with}"
+            )
+
+    def claim_model(self) -> int:
+        """Record the model about to write vectors (the first one to embed owns the library); its catalog id."""
+        self.check_model()
+        dim = self.embedder.dim
+        with self.catalog.transaction():
+            model_id = self.catalog.model_id(self.model_spec, dim)
+            if not self.catalog.library_model:
+                self.catalog.set_library_model(self.model_spec)
+        return model_id
+
+    def reembed(self) -> int:
+        """Switch the library to this session's model: drop every vector and queue every file again.
+        Names, faces and the media rows stay. Returns the number of files queued."""
+        dim = self.embedder.dim
+        with self.catalog.transaction():
+            self.catalog.db.execute("DELETE FROM items")
+            self.catalog.db.execute("DELETE FROM frames")
+            n = self.catalog.db.execute(
+                "UPDATE media SET status = ?, indexed_at = NULL WHERE status IN (?, ?)",
+                [cat.PENDING, cat.INDEXED, cat.ERROR]).rowcount
+            self.catalog.model_id(self.model_spec, dim)
+            self.catalog.set_library_model(self.model_spec)
+            self.catalog.set_meta("index_dirty", "1")
+        self._index = VectorIndex(self.model_spec, dim)
+        self.save_index()
+        return n
+
+    # -- vector index ---------------------------------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        dim = self.catalog.model_dim(self.model_spec)
+        return dim if dim is not None else self.embedder.dim
+
+    @property
+    def index(self) -> VectorIndex:
+        if self._index is None:
+            self.check_model()
+            folder = self.folder / INDEX_FOLDER
+            index = VectorIndex.load(folder, self.model_spec, self.dim)
+            if index is None:
+                index = VectorIndex(self.model_spec, self.dim)
+            self._index = index
+            if index.generation is None or index.generation != self.catalog.get_meta("index_generation") \
+                    or self.catalog.get_meta("index_dirty") == "1":
+                self.sync_index()
+        return self._index
+
+    def mark_index_dirty(self) -> None:
+        """Say, before changing vectors or statuses, that the saved index may no longer match the catalog."""
+        if self.catalog.get_meta("index_dirty") != "1":
+            self.catalog.set_meta("index_dirty", "1")
+
+    def sync_index(self) -> tuple[int, int]:
+        """Bring the index in line with the catalog: add what is missing, remove what should not be found."""
+        index = self._index if self._index is not None else self.index
+        live = self.catalog.live_labels()
+        have = np.fromiter(index.labels, dtype=np.int64, count=len(index.labels))
+        to_add = np.setdiff1d(live, have, assume_unique=True)
+        to_remove = np.setdiff1d(have, live, assume_unique=True)
+        index.remove(to_remove)
+        for start in range(0, len(to_add), 4096):
+            chunk = to_add[start:start + 4096]
+            index.add(chunk, self.catalog.vectors(chunk, index.dim))
+        return len(to_add), len(to_remove)
+
+    def save_index(self) -> None:
+        if self._index is None:
+            return
+        gen = self._index.save(self.folder / INDEX_FOLDER)
+        with self.catalog.transaction():
+            self.catalog.set_meta("index_generation", gen)
+            self.catalog.set_meta("index_dirty", "0")
+
+    # -- library-level operations ---------------------------------------------------------------------------------
+    def forget(self, path: str) -> int:
+        """Remove a file, or everything under a folder, from the library (never from disk). Returns the count."""
+        path = os.path.abspath(path)
+        known = self.catalog.known_files(path)
+        ids = [row[0] for row in known.values()]
+        self.mark_index_dirty()
+        labels = self.catalog.labels_of_many(ids)
+        with self.catalog.transaction():
+            self.catalog.delete_media(ids)
+            for root in self.catalog.roots():
+                if root == path or root.startswith(path.rstrip("/") + "/"):
+                    self.catalog.remove_root(root)
+        if self._index is not None or (self.folder / INDEX_FOLDER).exists():
+            self.index.remove(labels)
+            self.save_index()
+        return len(ids)

@@ -1,0 +1,180 @@
+"""Find media under the library's folders and bring the catalog up to date with the disk.
+
+An unchanged file costs one stat. New and changed files are queued (status pending) for the indexer; a file that
+vanished is marked missing (its vectors, and later its faces and names, are kept), and a new file whose content
+fingerprint matches a missing one is recognised as that file moved or renamed, and takes its row back.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from . import catalog as cat
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm"}
+# Folders that hold the system's or another program's data, never the user's photos.
+SYSTEM_FOLDERS = {"$RECYCLE.BIN", "System Volume Information", "lost+found", "@eaDir", "#recycle", "#snapshot",
+                  "__MACOSX", "Thumbs", "node_modules"}
+FINGERPRINT_CHUNK = 64 * 1024
+BATCH = 500  # rows per transaction: an interrupted scan keeps what it wrote
+
+
+def media_kind(path: str) -> str | None:
+    ext = os.path.splitext(path)[1].lower()
+    if ext in IMAGE_EXTENSIONS:
+        return "image"
+    if ext in VIDEO_EXTENSIONS:
+        return "video"
+    return None
+
+
+def fingerprint(path: str, size: int | None = None) -> str:
+    """Size plus the first and last 64 KiB (digiKam's unique hash does the same): reads 128 KiB, not the file,
+    and survives renames, moves and copies, which is what it is for."""
+    with open(path, "rb") as f:
+        if size is None:
+            size = os.fstat(f.fileno()).st_size
+        h = hashlib.blake2b(str(size).encode(), digest_size=16)
+        h.update(f.read(FINGERPRINT_CHUNK))
+        if size > 2 * FINGERPRINT_CHUNK:
+            f.seek(-FINGERPRINT_CHUNK, os.SEEK_END)
+            h.update(f.read(FINGERPRINT_CHUNK))
+    return h.hexdigest()
+
+
+@dataclass
+class FoundFile:
+    path: str
+    kind: str
+    size: int
+    mtime_ns: int
+
+
+def walk(root: str) -> Iterator[FoundFile]:
+    """Media files at or below `root`: recursive, hidden and system folders skipped, symlinked folders followed
+    once (a loop is detected by device and inode), unreadable folders skipped."""
+    root = os.path.abspath(root)
+    try:
+        st = os.stat(root)
+    except OSError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        kind = media_kind(root)
+        if kind and stat.S_ISREG(st.st_mode):
+            yield FoundFile(root, kind, st.st_size, st.st_mtime_ns)
+        return
+    visited = {(st.st_dev, st.st_ino)}
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") or name in SYSTEM_FOLDERS:
+                continue
+            try:
+                if entry.is_dir():  # follows symlinks
+                    st = entry.stat()
+                    key = (st.st_dev, st.st_ino)
+                    if key not in visited:
+                        visited.add(key)
+                        stack.append(entry.path)
+                    continue
+                kind = media_kind(name)
+                if kind is None or not entry.is_file():
+                    continue
+                st = entry.stat()
+            except OSError:  # broken symlink, vanished file, permission denied
+                continue
+            yield FoundFile(entry.path, kind, st.st_size, st.st_mtime_ns)
+
+
+@dataclass
+class ScanReport:
+    found: int = 0
+    new: int = 0
+    changed: int = 0
+    moved: int = 0
+    missing: int = 0
+    unchanged: int = 0
+    moved_paths: list[tuple[str, str]] = field(default_factory=list)
+
+
+def scan(catalog: cat.Catalog, roots: list[str], cancelled: Callable[[], bool] = lambda: False,
+         progress: Callable[[int], None] | None = None) -> ScanReport:
+    """Reconcile the catalog with what is on disk under `roots`. Writes in batches, so Ctrl-C keeps what was done."""
+    report = ScanReport()
+    for root in roots:
+        root = os.path.abspath(root)
+        known = catalog.known_files(root)
+        seen: dict[str, FoundFile] = {}
+        for found in walk(root):
+            seen[found.path] = found
+            if progress and len(seen) % 1000 == 0:
+                progress(len(seen))
+            if cancelled():
+                return report
+        report.found += len(seen)
+
+        # Vanished first, so that a file moved within this scan finds its old row among the missing.
+        vanished = [row[0] for path, row in known.items() if path not in seen and row[3] != cat.MISSING]
+        if vanished:
+            with catalog.transaction():
+                catalog.set_missing(vanished)
+            report.missing += len(vanished)
+
+        todo = []
+        for path, f in seen.items():
+            row = known.get(path)
+            if row is None:
+                todo.append((f, None))
+            elif row[1] != f.size or row[2] != f.mtime_ns or row[3] == cat.MISSING:
+                todo.append((f, row))
+            else:
+                report.unchanged += 1
+        for start in range(0, len(todo), BATCH):
+            if cancelled():
+                return report
+            with catalog.transaction():
+                for f, row in todo[start:start + BATCH]:
+                    _reconcile(catalog, f, row, report)
+    return report
+
+
+def _reconcile(catalog: cat.Catalog, f: FoundFile, row, report: ScanReport) -> None:
+    try:
+        fp = fingerprint(f.path, f.size)
+    except OSError:
+        return  # vanished or unreadable since the walk; the next scan sees it again
+    if row is None:
+        old = catalog.find_moved(fp, f.size)
+        if old is not None:
+            catalog.update_media(old.id, path=f.path, mtime_ns=f.mtime_ns, status=_restored_status(catalog, old.id))
+            report.moved += 1
+            report.moved_paths.append((old.path, f.path))
+        else:
+            catalog.add_media(f.path, f.kind, f.size, f.mtime_ns, fp)
+            report.new += 1
+        return
+    media_id = row[0]
+    media = catalog.media(media_id)
+    if media.fingerprint == fp and media.size == f.size:
+        # Same content (touched, or back from a detached drive): keep everything.
+        catalog.update_media(media_id, mtime_ns=f.mtime_ns,
+                             status=_restored_status(catalog, media_id) if media.status == cat.MISSING else media.status)
+        report.unchanged += 1
+    else:
+        catalog.mark_changed(media_id, f.size, f.mtime_ns, fp)
+        report.changed += 1
+
+
+def _restored_status(catalog: cat.Catalog, media_id: int) -> str:
+    """A file that comes back keeps its vectors if it has them; otherwise it is queued again."""
+    return cat.INDEXED if catalog.labels_of(media_id) else cat.PENDING

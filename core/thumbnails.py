@@ -1,0 +1,33 @@
+"""A disk cache of small JPEG thumbnails, keyed by content fingerprint so that moves and renames keep them."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PIL import Image
+
+THUMB_BOX = 256
+
+
+class ThumbnailCache:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path_for(self, fingerprint: str, timestamp: float | None = None) -> Path:
+        name = fingerprint if timestamp is None else f"{fingerprint}_{int(round(timestamp * 1000))}"
+        return self.root / fingerprint[:2] / f"{name}.jpg"
+
+    def save(self, image: Image.Image, fingerprint: str, timestamp: float | None = None) -> Path:
+        """Write from an image already decoded for the model, so a thumbnail never costs a second decode."""
+        target = self.path_for(fingerprint, timestamp)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        thumb = image.copy()
+        thumb.thumbnail((THUMB_BOX, THUMB_BOX), Image.Resampling.BICUBIC)
+        tmp = target.with_name(target.name + f".{os.getpid()}.tmp")
+        thumb.save(tmp, "JPEG", quality=85, optimize=True)
+        os.replace(tmp, target)
+        return target
+
+    def get(self, fingerprint: str, timestamp: float | None = None) -> Path | None:
+        p = self.path_for(fingerprint, timestamp)
+        return p if p.exists() else None

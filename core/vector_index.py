@@ -1,0 +1,133 @@
+"""The HNSW vector index (hnswlib, cosine): a cache of the catalog's vectors for fast nearest-neighbour search.
+
+On disk: `index.json` (the header: model, dimension, and the names of the current graph and label files) beside
+`index-<generation>.hnsw` and `labels-<generation>.npy`. A save writes new files, then renames the header over the
+old one: that rename is the commit point, so a crash mid-save leaves the previous index whole.
+"""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import hnswlib
+import numpy as np
+
+HEADER = "index.json"
+FORMAT = 1
+M = 32                 # links per node; CLIP-like vectors need 32 for recall@10 ~0.97 (measured at 100k)
+EF_CONSTRUCTION = 200
+EF_SEARCH = 200
+INITIAL_CAPACITY = 1024
+
+
+class IndexMismatch(Exception):
+    """The index on disk was built by another model: its vectors mean nothing to this one."""
+
+
+class VectorIndex:
+    def __init__(self, model: str, dim: int, capacity: int = INITIAL_CAPACITY):
+        self.model, self.dim = model, dim
+        self._index = hnswlib.Index(space="cosine", dim=dim)
+        self._index.init_index(max_elements=max(capacity, 16), ef_construction=EF_CONSTRUCTION, M=M,
+                               allow_replace_deleted=True)
+        self._index.set_ef(EF_SEARCH)
+        self._labels: set[int] = set()  # live labels (hnswlib does not list which ones are marked deleted)
+        self.generation: str | None = None
+
+    # -- persistence ----------------------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, folder: Path, model: str, dim: int) -> "VectorIndex | None":
+        """The saved index, or None if there is none. Raises IndexMismatch if another model built it."""
+        header_path = Path(folder) / HEADER
+        if not header_path.exists():
+            return None
+        header = json.loads(header_path.read_text(encoding="utf-8"))
+        if header.get("model") != model or header.get("dim") != dim:
+            raise IndexMismatch(
+                f"the vector index was built with model {header.get('model')} ({header.get('dim')}-d), "
+                f"not {model} ({dim}-d); re-embed the library with `idlens reembed` to use this model"
+            )
+        self = cls.__new__(cls)
+        self.model, self.dim = model, dim
+        self._index = hnswlib.Index(space="cosine", dim=dim)
+        labels = np.load(Path(folder) / header["labels"])
+        self._index.load_index(str(Path(folder) / header["graph"]),
+                               max_elements=max(header.get("capacity", 0), len(labels) + 16),
+                               allow_replace_deleted=True)
+        self._index.set_ef(EF_SEARCH)
+        self._labels = set(int(x) for x in labels)
+        self.generation = header["generation"]
+        return self
+
+    def save(self, folder: Path) -> str:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        gen = uuid.uuid4().hex[:12]
+        graph, labels = f"index-{gen}.hnsw", f"labels-{gen}.npy"
+        self._index.save_index(str(folder / graph))
+        with open(folder / labels, "wb") as f:
+            np.save(f, np.fromiter(sorted(self._labels), dtype=np.int64, count=len(self._labels)))
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_file(folder / graph)
+        header = {"format": FORMAT, "model": self.model, "dim": self.dim, "generation": gen, "graph": graph,
+                  "labels": labels, "count": len(self._labels), "capacity": self._index.get_max_elements()}
+        tmp = folder / (HEADER + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(header, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, folder / HEADER)
+        self.generation = gen
+        for old in folder.iterdir():  # files of earlier generations and of interrupted saves
+            if old.name.startswith(("index-", "labels-")) and gen not in old.name:
+                old.unlink(missing_ok=True)
+        return gen
+
+    # -- content --------------------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    @property
+    def labels(self) -> set[int]:
+        return self._labels
+
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        labels = np.asarray(labels, dtype=np.int64)
+        if len(labels) == 0:
+            return
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(labels), self.dim)
+        needed = self._index.get_current_count() + len(labels)
+        if needed > self._index.get_max_elements():
+            self._index.resize_index(max(needed, int(self._index.get_max_elements() * 1.5)))
+        known = [i for i, l in enumerate(labels) if int(l) in self._labels]
+        if known:  # re-adding a live label updates its vector
+            self.remove(labels[known])
+        self._index.add_items(vectors, labels, replace_deleted=True)
+        self._labels.update(int(x) for x in labels)
+
+    def remove(self, labels) -> None:
+        for label in labels:
+            label = int(label)
+            if label in self._labels:
+                self._index.mark_deleted(label)
+                self._labels.discard(label)
+
+    def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, cosine similarities), best first."""
+        k = min(k, len(self._labels))
+        if k <= 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        self._index.set_ef(max(EF_SEARCH, k))
+        labels, distances = self._index.knn_query(np.asarray(vector, dtype=np.float32).reshape(1, -1), k=k)
+        return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,183 @@
+"""Sampling videos into searchable frames with PyAV.
+
+One frame every `interval` seconds, the interval stretched so that no video yields more than `max_frames`
+(a 10-second clip gives 5 frames, a 2-hour film 300), plus a frame after each scene change found between samples.
+Far-apart samples are reached by seeking to the nearest keyframe (cheap: no decoding of the frames in between);
+near ones by decoding on, which is what short clips and sparse-keyframe files need anyway.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import av
+import numpy as np
+from PIL import Image
+
+from .images import MediaError
+
+SIGNATURE_SIZE = 16     # a 16x16 grey thumbnail is enough to tell one shot from the next
+SEEK_BEYOND = 4.0       # seconds: a target further ahead than this is reached by seeking, not decoding on
+MIN_SCENE_GAP = 1.0     # seconds between a scene-change frame and its neighbours
+
+
+@dataclass
+class SampledFrame:
+    timestamp: float
+    image: Image.Image
+    scene_change: bool = False
+    signature: np.ndarray | None = field(default=None, repr=False)
+
+
+@dataclass
+class SampledVideo:
+    width: int
+    height: int
+    duration: float
+    captured_at: str | None
+    frames: list[SampledFrame]
+
+
+def sample_video(path: str, interval: float = 2.0, max_frames: int = 300, scene_threshold: float = 0.12,
+                 min_side: int = 256) -> SampledVideo:
+    try:
+        container = av.open(path)
+    except (av.FFmpegError, OSError, ValueError) as e:
+        raise MediaError(f"cannot open video: {e}") from e
+    with container:
+        if not container.streams.video:
+            raise MediaError("file has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        duration = _duration(container, stream)
+        sampler = _Sampler(container, stream, min_side)
+        try:
+            frames = sampler.sample(duration, interval, max_frames, scene_threshold)
+        except av.FFmpegError as e:
+            if not sampler.frames:
+                raise MediaError(f"cannot decode video: {e}") from e
+            frames = sampler.frames  # a damaged tail: keep what decoded
+        if not frames:
+            raise MediaError("no decodable video frames")
+        cc = stream.codec_context
+        width, height = cc.width, cc.height
+        if abs(getattr(frames[0], "_rotation", 0)) in (90, 270):
+            width, height = height, width
+        if duration <= 0:
+            duration = frames[-1].timestamp
+        return SampledVideo(width, height, duration, _creation_time(container), frames)
+
+
+class _Sampler:
+    def __init__(self, container, stream, min_side: int):
+        self.container, self.stream, self.min_side = container, stream, min_side
+        self.frames: list[SampledFrame] = []
+        self._decoder = None
+        self._pos = -1.0  # time of the last decoded frame
+
+    def sample(self, duration: float, interval: float, max_frames: int, scene_threshold: float):
+        if duration <= 0:  # unknown length (broken index, live capture): decode on and sample by time
+            return self._sample_sequential(interval, max_frames)
+        step = max(interval, duration / max_frames)
+        targets = list(np.arange(0.0, max(duration - 0.05, 0.0) + 1e-9, step)) or [0.0]
+        targets = targets[:max_frames]
+        for t in targets:
+            frame = self._frame_at(float(t), step)
+            if frame is not None and (not self.frames or frame.timestamp > self.frames[-1].timestamp):
+                self.frames.append(frame)
+        self._add_scene_changes(max_frames, scene_threshold)
+        return self.frames
+
+    def _sample_sequential(self, interval: float, max_frames: int):
+        next_t = 0.0
+        for frame in self.container.decode(self.stream):
+            t = _frame_time(frame)
+            if t is not None and t + 1e-6 >= next_t:
+                self.frames.append(self._convert(frame, t))
+                next_t = t + interval
+                if len(self.frames) >= max_frames:
+                    break
+        return self.frames
+
+    def _frame_at(self, target: float, step: float) -> SampledFrame | None:
+        if self._decoder is None or target - self._pos > SEEK_BEYOND or target < self._pos:
+            self.container.seek(int(target / self.stream.time_base), stream=self.stream, backward=True)
+            self._decoder = self.container.decode(self.stream)
+            first = True
+        else:
+            first = False
+        last_sampled = self.frames[-1].timestamp if self.frames else float("-inf")
+        for frame in self._decoder:
+            t = _frame_time(frame)
+            if t is None:
+                continue
+            self._pos = t
+            # The keyframe a seek lands on is the sample if it is new; otherwise decode on to the target.
+            if (first and t > last_sampled + step / 2) or t + 1e-3 >= target:
+                return self._convert(frame, t)
+            first = False
+        return None
+
+    def _add_scene_changes(self, max_frames: int, threshold: float) -> None:
+        """Between two samples that look different, the midpoint (a keyframe near it) is sampled too."""
+        base = list(self.frames)
+        extra: list[SampledFrame] = []
+        for a, b in zip(base, base[1:]):
+            if len(base) + len(extra) >= max_frames:
+                break
+            if b.timestamp - a.timestamp < 2 * MIN_SCENE_GAP:
+                continue
+            if _difference(a.signature, b.signature) > threshold:
+                mid = (a.timestamp + b.timestamp) / 2
+                self._pos = float("inf")  # force a seek
+                frame = self._frame_at(mid, b.timestamp - a.timestamp)
+                if frame and a.timestamp + MIN_SCENE_GAP <= frame.timestamp <= b.timestamp - MIN_SCENE_GAP:
+                    frame.scene_change = True
+                    extra.append(frame)
+        self.frames = sorted(base + extra, key=lambda f: f.timestamp)
+
+    def _convert(self, frame: av.VideoFrame, t: float) -> SampledFrame:
+        w, h = frame.width, frame.height
+        scale = min(1.0, self.min_side / max(1, min(w, h)))
+        # swscale shrinks while converting from YUV: a 4K frame never exists as a full-size RGB image.
+        image = frame.to_image(width=max(1, round(w * scale)), height=max(1, round(h * scale)))
+        rotation = int(getattr(frame, "rotation", 0) or 0)
+        if rotation:
+            image = image.rotate(rotation, expand=True)
+        grey = np.asarray(image.convert("L").resize((SIGNATURE_SIZE, SIGNATURE_SIZE)), dtype=np.float32) / 255.0
+        out = SampledFrame(round(t, 3), image, signature=grey)
+        out._rotation = rotation  # type: ignore[attr-defined]
+        return out
+
+
+def _difference(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    if a is None or b is None:
+        return 0.0
+    return float(np.abs(a - b).mean())
+
+
+def _frame_time(frame) -> float | None:
+    if frame.time is not None:
+        return max(0.0, float(frame.time))
+    return None
+
+
+def _duration(container, stream) -> float:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return 0.0
+
+
+def _creation_time(container) -> str | None:
+    value = container.metadata.get("creation_time")
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.year < 1971:  # cameras without a clock write 1970 or 1904
+        return None
+    return parsed.isoformat()
