@@ -34,6 +34,11 @@ def _migrate_1(db: sqlite_utils.Database) -> None:
             path TEXT PRIMARY KEY,
             added_at REAL NOT NULL
         );
+        -- Files or folders the user removed from the library: scans pass them by until they are indexed again.
+        CREATE TABLE excluded (
+            path TEXT PRIMARY KEY,
+            added_at REAL NOT NULL
+        );
         CREATE TABLE media (
             id INTEGER PRIMARY KEY,
             path TEXT NOT NULL UNIQUE,
@@ -166,6 +171,17 @@ class Catalog:
 
     def roots(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT path FROM roots ORDER BY path")]
+
+    def exclude(self, path: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO excluded(path, added_at) VALUES (?, ?)", [path, time.time()])
+
+    def include(self, path: str) -> None:
+        """Indexing a path again lifts the exclusions at or below it."""
+        prefix = path.rstrip("/") + "/"
+        self.db.execute("DELETE FROM excluded WHERE path = ? OR substr(path, 1, ?) = ?", [path, len(prefix), prefix])
+
+    def excluded(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT path FROM excluded")}
 
     # -- models ---------------------------------------------------------------------------------------------------
     def model_id(self, spec: str, dim: int) -> int:

@@ -68,8 +68,11 @@ class IndexJob:
         lib = self.library
         lib.check_model()
         with lib.catalog.transaction():
+            roots = lib.catalog.roots()
             for p in self.paths:
-                lib.catalog.add_root(p)
+                if not any(p == r or p.startswith(r.rstrip("/") + "/") for r in roots):
+                    lib.catalog.add_root(p)
+                lib.catalog.include(p)
         roots = self.paths or lib.catalog.roots()
         lib.mark_index_dirty()
 

@@ -150,9 +150,14 @@ class Library:
         labels = self.catalog.labels_of_many(ids)
         with self.catalog.transaction():
             self.catalog.delete_media(ids)
+            inside_a_root = False
             for root in self.catalog.roots():
                 if root == path or root.startswith(path.rstrip("/") + "/"):
                     self.catalog.remove_root(root)
+                elif path.startswith(root.rstrip("/") + "/"):
+                    inside_a_root = True
+            if inside_a_root:  # else the next scan of that folder would bring it back
+                self.catalog.exclude(path)
         if self._index is not None or (self.folder / INDEX_FOLDER).exists():
             self.index.remove(labels)
             self.save_index()

@@ -54,10 +54,12 @@ class FoundFile:
     mtime_ns: int
 
 
-def walk(root: str) -> Iterator[FoundFile]:
+def walk(root: str, excluded: set[str] = frozenset()) -> Iterator[FoundFile]:
     """Media files at or below `root`: recursive, hidden and system folders skipped, symlinked folders followed
-    once (a loop is detected by device and inode), unreadable folders skipped."""
+    once (a loop is detected by device and inode), unreadable folders and `excluded` paths skipped."""
     root = os.path.abspath(root)
+    if root in excluded:
+        return
     try:
         st = os.stat(root)
     except OSError:
@@ -77,7 +79,7 @@ def walk(root: str) -> Iterator[FoundFile]:
             continue
         for entry in entries:
             name = entry.name
-            if name.startswith(".") or name in SYSTEM_FOLDERS:
+            if name.startswith(".") or name in SYSTEM_FOLDERS or entry.path in excluded:
                 continue
             try:
                 if entry.is_dir():  # follows symlinks
@@ -111,11 +113,12 @@ def scan(catalog: cat.Catalog, roots: list[str], cancelled: Callable[[], bool] =
          progress: Callable[[int], None] | None = None) -> ScanReport:
     """Reconcile the catalog with what is on disk under `roots`. Writes in batches, so Ctrl-C keeps what was done."""
     report = ScanReport()
+    excluded = catalog.excluded()
     for root in roots:
         root = os.path.abspath(root)
         known = catalog.known_files(root)
         seen: dict[str, FoundFile] = {}
-        for found in walk(root):
+        for found in walk(root, excluded):
             seen[found.path] = found
             if progress and len(seen) % 1000 == 0:
                 progress(len(seen))

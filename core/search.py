@@ -39,12 +39,14 @@ def search_text(library: Library, query: str, k: int = 20) -> list[SearchResult]
     query = query.strip()
     if not query:
         raise ValueError("empty query")
+    library.check_model()  # before loading a model whose answer would be refused anyway
     vector = library.embedder.encode_texts([query])[0]
     return search_vector(library, vector, k)
 
 
 def search_image(library: Library, path: str, k: int = 20) -> list[SearchResult]:
     """Photos and video moments that look like the photo at `path` (which need not be in the library)."""
+    library.check_model()
     image = decode_image(path, library.settings.thumbnail_size).image
     embedder = library.embedder
     vector = embedder.encode_images([embedder.preprocess(image)])[0]

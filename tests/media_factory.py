@@ -1,0 +1,79 @@
+"""Generated test media: photos with distinct structure per seed, and videos made of distinct scenes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+
+def picture(seed: int, size=(320, 240)) -> Image.Image:
+    """A picture unlike those of other seeds: background colour, shapes and stripes all come from the seed."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    img = Image.new("RGB", size, tuple(int(x) for x in rng.integers(0, 256, 3)))
+    draw = ImageDraw.Draw(img)
+    for _ in range(6):
+        x0, y0 = int(rng.integers(0, w - 40)), int(rng.integers(0, h - 40))
+        x1, y1 = x0 + int(rng.integers(20, w // 2)), y0 + int(rng.integers(20, h // 2))
+        colour = tuple(int(x) for x in rng.integers(0, 256, 3))
+        if rng.random() < 0.5:
+            draw.ellipse([x0, y0, x1, y1], fill=colour)
+        else:
+            draw.rectangle([x0, y0, x1, y1], fill=colour)
+    step = int(rng.integers(8, 40))
+    for x in range(0, w, step * 2):
+        draw.line([x, 0, x, h], fill=tuple(int(v) for v in rng.integers(0, 256, 3)), width=2)
+    return img
+
+
+def photo(path: Path, seed: int, size=(320, 240), **save_args) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    picture(seed, size).save(path, **save_args)
+    return path
+
+
+def video(path: Path, scenes: list[int], scene_seconds: float = 3.0, fps: int = 10, size=(320, 240),
+          gop: int | None = None) -> Path:
+    """An H.264 MP4 whose scene i shows picture(scenes[i]) (with a little motion) for `scene_seconds`."""
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        if gop:
+            stream.codec_context.gop_size = gop
+        for seed in scenes:
+            base = np.asarray(picture(seed, size))
+            for i in range(int(scene_seconds * fps)):
+                frame = np.roll(base, i, axis=1)  # slow pan: frames differ, the scene stays the same
+                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                    container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def audio_only(path: Path, seconds: float = 1.0) -> Path:
+    """An MP4 holding only an AAC audio track: a 'video' file without a video stream."""
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rate = 44100
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=rate)
+        samples = (np.sin(np.linspace(0, 440 * 2 * np.pi * seconds, int(rate * seconds))) * 0.3).astype(np.float32)
+        for start in range(0, len(samples), 1024):
+            chunk = samples[start:start + 1024].reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+            frame.sample_rate = rate
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

@@ -1,0 +1,55 @@
+import sqlite3
+
+import pytest
+
+from core.catalog import SCHEMA_VERSION, Catalog, CatalogError
+
+
+def test_new_catalog_is_wal_and_versioned(tmp_path):
+    c = Catalog(tmp_path / "c.db")
+    assert c.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert c.schema_version == SCHEMA_VERSION
+    assert {"media", "frames", "items", "models", "roots", "meta"} <= set(c.db.table_names())
+    c.close()
+
+
+def test_reopening_keeps_rows(tmp_path):
+    c = Catalog(tmp_path / "c.db")
+    with c.transaction():
+        c.add_media("/p/a.jpg", "image", 10, 1, "fp")
+    c.close()
+    c = Catalog(tmp_path / "c.db")
+    assert c.media_by_path("/p/a.jpg").fingerprint == "fp"
+    c.close()
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "c.db"
+    Catalog(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(CatalogError, match="newer Idlens"):
+        Catalog(path)
+
+
+def test_failed_transaction_writes_nothing(tmp_path):
+    c = Catalog(tmp_path / "c.db")
+    with pytest.raises(RuntimeError):
+        with c.transaction():
+            c.add_media("/p/a.jpg", "image", 10, 1, "fp")
+            raise RuntimeError("boom")
+    assert c.media_by_path("/p/a.jpg") is None
+    c.close()
+
+
+def test_known_files_is_limited_to_the_folder(tmp_path):
+    c = Catalog(tmp_path / "c.db")
+    with c.transaction():
+        c.add_media("/p/a.jpg", "image", 1, 1, "1")
+        c.add_media("/p/sub/b.jpg", "image", 1, 1, "2")
+        c.add_media("/p2/c.jpg", "image", 1, 1, "3")
+    assert set(c.known_files("/p")) == {"/p/a.jpg", "/p/sub/b.jpg"}
+    assert set(c.known_files("/p/a.jpg")) == {"/p/a.jpg"}
+    c.close()

@@ -1,0 +1,87 @@
+"""The `idlens` command as a user runs it: a real process, real files, the tiny-test model."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests import media_factory as mf
+from tests.conftest import ROOT
+
+
+def idlens(*args, env_extra=None, check=True):
+    env = dict(os.environ, IDLENS_MODEL="tiny-test", PYTHONPATH=str(ROOT))
+    env.update(env_extra or {})
+    proc = subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"idlens {args} exited {proc.returncode}:\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def library_dir(tmp_path):
+    return str(tmp_path / "lib")
+
+
+def test_index_search_list_status_errors_forget(library_dir, photos, tmp_path):
+    (photos / "bad.png").write_bytes(b"not a png")
+    mf.video(photos / "clip.mp4", [7, 8], scene_seconds=2.0)
+    out = json.loads(idlens("--library", library_dir, "index", str(photos), "--json").stdout)
+    assert out["schema"] == 1 and out["new"] == 8 and out["indexed"] == 7 and out["errors"] == 1
+
+    res = json.loads(idlens("--library", library_dir, "search", "--image", str(photos / "photo2.jpg"), "-k", "3",
+                            "--json").stdout)
+    top = res["results"][0]
+    assert top["path"] == str(photos / "photo2.jpg") and top["kind"] == "image"
+    assert top["timestamp"] is None and top["score"] == pytest.approx(1.0, abs=1e-3)
+    assert len(res["results"]) == 3
+
+    res = json.loads(idlens("--library", library_dir, "search", "people at a party", "--json").stdout)
+    kinds = {r["kind"] for r in res["results"]}
+    assert kinds == {"image", "video"}
+    video = next(r for r in res["results"] if r["kind"] == "video")
+    assert isinstance(video["timestamp"], float) and video["moments"]
+
+    listing = json.loads(idlens("--library", library_dir, "list", "--json").stdout)["media"]
+    assert len(listing) == 8 and {m["status"] for m in listing} == {"indexed", "error"}
+    assert all({"path", "kind", "status"} <= m.keys() for m in listing)
+
+    status = json.loads(idlens("--library", library_dir, "status", "--json").stdout)
+    assert status["media"]["image"] == {"indexed": 6, "error": 1} and status["test_model"] is True
+    assert status["vectors"] >= 8 and status["roots"] == [str(photos)]
+
+    errors = json.loads(idlens("--library", library_dir, "errors", "--json").stdout)["errors"]
+    assert [e["path"] for e in errors] == [str(photos / "bad.png")] and "cannot decode" in errors[0]["error"]
+    assert "bad.png: cannot decode image" in idlens("--library", library_dir, "errors").stdout
+
+    forgot = json.loads(idlens("--library", library_dir, "forget", str(photos / "clip.mp4"), "--json").stdout)
+    assert forgot == {"schema": 1, "forgotten": 1}
+    assert (photos / "clip.mp4").exists()
+
+    # Re-scan of the remembered folders: nothing new to embed; and the output is plain when piped.
+    again = idlens("--library", library_dir, "index")
+    assert "indexed 0 files" in again.stdout and "\r" not in again.stderr
+
+
+def test_unusable_arguments_fail_in_one_line(library_dir, tmp_path):
+    for args, code in [(("index", str(tmp_path / "nope")), 1), (("search",), 2), (("frobnicate",), 2),
+                       (("search", "x", "-k", "0"), 2), (("search", "--image", str(tmp_path / "nope.jpg")), 1)]:
+        proc = idlens("--library", library_dir, *args, check=False)
+        assert proc.returncode == code, (args, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("idlens: error:"), proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_missing_weights_offline_give_one_clear_message(library_dir, photos):
+    proc = idlens("--library", library_dir, "--model", "ViT-B-32:datacomp_xl_s13b_b90k", "search", "a dog",
+                  env_extra={"IDLENS_MODEL": ""}, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "not downloaded yet" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_model_mismatch_is_refused(library_dir, photos):
+    idlens("--library", library_dir, "index", str(photos))
+    proc = idlens("--library", library_dir, "--model", "ViT-B-32:laion2b_s34b_b79k", "search", "x", check=False)
+    assert proc.returncode == 1 and "reembed" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,239 @@
+"""Index -> search through the real engine with the tiny-test model: no mocks of open_clip, hnswlib, PyAV, SQLite."""
+import shutil
+import threading
+
+import numpy as np
+import pytest
+
+from core import catalog as cat
+from core.indexer import IndexJob
+from core.library import Library, ModelMismatch
+from core.search import search_image, search_text, search_vector
+from tests import media_factory as mf
+
+
+def index(lib, *paths, cancel=None):
+    job = IndexJob(lib, [str(p) for p in paths], cancel)
+    for _ in job.run():
+        pass
+    return job.report
+
+
+def test_search_by_image_returns_that_image_first(make_library, photos):
+    lib = make_library()
+    report = index(lib, photos)
+    assert report.embedded_files == 6 and report.errors == 0
+    for name in ("photo3.jpg", "trip/beach.png"):
+        results = search_image(lib, str(photos / name), k=3)
+        assert results[0].path == str(photos / name)
+        assert results[0].kind == "image" and results[0].timestamp is None
+        assert results[0].score == pytest.approx(1.0, abs=1e-3)
+        assert results[0].score > results[1].score
+
+
+def test_text_search_runs_the_text_tower(make_library, photos):
+    lib = make_library()
+    index(lib, photos)
+    results = search_text(lib, "a red circle on a blue wall", k=4)
+    assert len(results) == 4
+    assert {r.path for r in results} <= {str(p) for p in photos.rglob("*.*")}
+    assert all(-1.0 <= r.score <= 1.0 for r in results)
+    assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
+
+
+def test_a_video_frame_is_found_with_its_timestamp(make_library, tmp_path):
+    folder = tmp_path / "media"
+    mf.video(folder / "holiday.mp4", [11, 12, 13, 14, 15], scene_seconds=3.0)
+    mf.photo(folder / "other.jpg", 99)
+    lib = make_library()
+    index(lib, folder)
+    # The 4th scene (seed 14) runs from 9 s to 12 s; a still of it must lead to that moment of the video.
+    query = mf.photo(tmp_path / "query.png", 14)
+    best = search_image(lib, str(query), k=2)[0]
+    assert best.path == str(folder / "holiday.mp4") and best.kind == "video"
+    assert 9.0 <= best.timestamp < 12.0
+    assert best.duration == pytest.approx(15.0, abs=0.2)
+    assert best.moments[0].timestamp == best.timestamp
+    frames = lib.catalog.frame_timestamps(best.media_id)
+    assert len(frames) >= 7 and best.timestamp in frames
+    assert lib.thumbnails.get(lib.catalog.media(best.media_id).fingerprint, best.timestamp) is not None
+
+
+def test_reindex_of_unchanged_folder_embeds_nothing(make_library, photos):
+    lib = make_library()
+    index(lib, photos)
+    labels_before = set(lib.index.labels)
+    report = index(lib, photos)
+    assert report.embedded_items == 0 and report.embedded_files == 0
+    assert report.scan.unchanged == 6 and report.scan.new == 0
+    assert set(lib.index.labels) == labels_before
+
+
+def test_changed_file_is_reindexed(make_library, photos):
+    lib = make_library()
+    index(lib, photos)
+    mf.photo(photos / "photo1.jpg", seed=500, size=(300, 200))
+    report = index(lib, photos)
+    assert report.scan.changed == 1 and report.embedded_files == 1
+    assert search_image(lib, str(photos / "photo1.jpg"), 1)[0].score == pytest.approx(1.0, abs=1e-3)
+
+
+def test_deleted_file_disappears_from_results(make_library, photos):
+    lib = make_library()
+    index(lib, photos)
+    target = photos / "photo2.jpg"
+    probe = mf.photo(photos.parent / "probe.jpg", 2)  # same picture, outside the library
+    target.unlink()
+    report = index(lib, photos)
+    assert report.scan.missing == 1
+    assert str(target) not in {r.path for r in search_image(lib, str(probe), 10)}
+    assert lib.catalog.media_by_path(str(target)).status == cat.MISSING
+
+
+def test_moved_file_keeps_its_row_and_vectors(make_library, photos):
+    lib = make_library()
+    index(lib, photos)
+    old = photos / "photo4.jpg"
+    before = lib.catalog.media_by_path(str(old))
+    labels = lib.catalog.labels_of(before.id)
+    new = photos / "elsewhere" / "renamed.jpg"
+    new.parent.mkdir()
+    shutil.move(old, new)
+    report = index(lib, photos)
+    assert report.scan.moved == 1 and report.embedded_items == 0
+    after = lib.catalog.media_by_path(str(new))
+    assert after.id == before.id and after.status == cat.INDEXED
+    assert lib.catalog.labels_of(after.id) == labels
+    assert lib.catalog.media_by_path(str(old)) is None
+    assert search_image(lib, str(new), 1)[0].path == str(new)
+
+
+def test_file_moved_to_another_root_later_is_recognised(make_library, photos, tmp_path):
+    lib = make_library()
+    index(lib, photos)
+    other = tmp_path / "disk2"
+    other.mkdir()
+    shutil.move(photos / "photo0.jpg", other / "photo0.jpg")
+    index(lib, photos)                     # the file is missing now
+    report = index(lib, other)             # and turns up under a new folder
+    assert report.scan.moved == 1 and report.embedded_items == 0
+
+
+def test_another_model_is_refused(make_library, photos, tmp_path):
+    lib = make_library()
+    index(lib, photos)
+    lib.close()
+    other = Library(tmp_path / "library", "ViT-B-32:laion2b_s34b_b79k")
+    with pytest.raises(ModelMismatch, match="reembed"):
+        other.index
+    with pytest.raises(ModelMismatch):
+        index(other, photos)
+    other.close()
+
+
+def test_bad_files_are_recorded_and_the_rest_indexes(make_library, photos):
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    mf.audio_only(photos / "voice.mp4")
+    lib = make_library()
+    report = index(lib, photos)
+    assert report.errors == 2 and report.embedded_files == 6
+    errors = {m.path: m.error for m in lib.catalog.iter_media("status = ?", [cat.ERROR])}
+    assert "cannot decode image" in errors[str(photos / "broken.jpg")]
+    assert "no video stream" in errors[str(photos / "voice.mp4")]
+    # Fixed later: picked up by the next scan.
+    mf.photo(photos / "broken.jpg", 77)
+    report = index(lib, photos)
+    assert report.embedded_files == 1 and lib.catalog.media_by_path(str(photos / "broken.jpg")).status == cat.INDEXED
+
+
+def test_cancelled_run_keeps_its_work_and_resumes(make_library, tmp_path):
+    folder = tmp_path / "many"
+    for i in range(40):
+        mf.photo(folder / f"p{i:02}.jpg", 1000 + i, size=(96, 64))
+    lib = make_library()
+    lib.settings.batch_size = 4
+    cancel = threading.Event()
+    job = IndexJob(lib, [str(folder)], cancel)
+    for progress in job.run():
+        if progress.stage == "embed" and progress.done >= 8:
+            cancel.set()
+    assert job.report.cancelled
+    first = job.report.embedded_files
+    assert 8 <= first < 40
+    assert len(lib.catalog.pending()) == 40 - first
+    report = index(lib, folder)
+    assert report.embedded_files == 40 - first
+    assert lib.catalog.item_count() == 40 and len(lib.index) == 40
+
+
+def test_lost_index_is_rebuilt_from_the_catalog(make_library, photos, tmp_path):
+    lib = make_library()
+    index(lib, photos)
+    lib.close()
+    shutil.rmtree(tmp_path / "library" / "vectors")
+    again = Library(tmp_path / "library")
+    assert again.model_spec == "tiny-test"  # the library remembers its model
+    assert len(again.index) == 6
+    assert search_image(again, str(photos / "photo1.jpg"), 1)[0].path == str(photos / "photo1.jpg")
+    again.close()
+
+
+def test_index_behind_the_catalog_is_caught_up(make_library, photos, tmp_path):
+    """A crash after the catalog committed but before the index was saved: the next open reconciles."""
+    lib = make_library()
+    index(lib, photos)
+    saved = lib.index.generation
+    lib.mark_index_dirty()
+    extra = mf.photo(photos / "late.jpg", 123)
+    vector = lib.embedder.encode_images([lib.embedder.preprocess(mf.picture(123))])[0]
+    with lib.catalog.transaction():
+        mid = lib.catalog.add_media(str(extra), "image", extra.stat().st_size, 0, "fp")
+        lib.catalog.add_item(mid, None, lib.catalog.model_id("tiny-test", lib.dim), vector)
+        lib.catalog.update_media(mid, status=cat.INDEXED)
+    lib.close()
+    again = Library(tmp_path / "library")
+    assert again.index.generation == saved and len(again.index) == 7
+    assert search_vector(again, vector, 1)[0].path == str(extra)
+    again.close()
+
+
+def test_forget_removes_from_library_not_disk(make_library, photos):
+    lib = make_library()
+    index(lib, photos)
+    assert lib.forget(str(photos / "trip")) == 1
+    assert (photos / "trip" / "beach.png").exists()
+    assert str(photos / "trip" / "beach.png") not in {r.path for r in search_image(lib, str(photos / "trip" / "beach.png"), 10)}
+    assert len(lib.index) == 5
+
+
+def test_forgotten_file_stays_out_until_indexed_again(make_library, photos):
+    lib = make_library()
+    index(lib, photos)
+    target = str(photos / "photo0.jpg")
+    assert lib.forget(target) == 1
+    assert index(lib).scan.new == 0 and lib.catalog.media_by_path(target) is None
+    report = index(lib, target)
+    assert report.embedded_files == 1 and lib.catalog.roots() == [str(photos)]
+
+
+def test_reembed_requeues_everything_and_keeps_rows(make_library, photos, tmp_path):
+    lib = make_library()
+    index(lib, photos)
+    ids = {m.path: m.id for m in lib.catalog.iter_media()}
+    lib.close()
+    other = Library(tmp_path / "library", "tiny-test")
+    assert other.reembed() == 6
+    report = index(other)
+    assert report.embedded_files == 6
+    assert {m.path: m.id for m in other.catalog.iter_media()} == ids
+    other.close()
+
+
+def test_vectors_are_unit_length_and_deterministic(make_library):
+    lib = make_library()
+    e = lib.embedder
+    a = e.encode_images([e.preprocess(mf.picture(5))])
+    b = e.encode_images([e.preprocess(mf.picture(5))])
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    assert e.encode_texts(["one", "two"]).shape == (2, e.dim)

@@ -1,0 +1,96 @@
+import pytest
+from PIL import Image
+
+from core.images import MediaError, decode_image
+from core.thumbnails import ThumbnailCache
+from core.video import sample_video
+from tests import media_factory as mf
+
+
+def test_exif_orientation_is_applied_and_capture_time_read(tmp_path):
+    img = mf.picture(1, (400, 200))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    exif.get_ifd(0x8769)[0x9003] = "2023:07:14 18:30:05"
+    path = tmp_path / "rot.jpg"
+    img.save(path, exif=exif)
+    d = decode_image(str(path), 100)
+    assert (d.width, d.height) == (200, 400)       # upright size
+    assert d.image.size[0] < d.image.size[1]       # portrait after rotation
+    assert min(d.image.size) == 100
+    assert d.captured_at == "2023-07-14T18:30:05"
+
+
+def test_large_jpeg_is_decoded_small(tmp_path):
+    path = mf.photo(tmp_path / "big.jpg", 1, size=(4000, 3000))
+    d = decode_image(str(path), 256)
+    assert (d.width, d.height) == (4000, 3000)
+    assert min(d.image.size) == 256
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "L", "CMYK", "I;16"])
+def test_unusual_pixel_modes_become_rgb(tmp_path, mode):
+    img = Image.new("I;16", (64, 48), 30000) if mode == "I;16" else mf.picture(3).convert(mode)
+    path = tmp_path / ("x.tif" if mode in ("CMYK", "I;16") else "x.png")
+    img.save(path)
+    assert decode_image(str(path), 32).image.mode == "RGB"
+
+
+def test_broken_files_raise_a_clear_error(tmp_path):
+    good = mf.photo(tmp_path / "good.jpg", 1)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(good.read_bytes()[:200])
+    liar = tmp_path / "liar.jpg"
+    liar.write_text("this is not a jpeg")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    for p in (truncated, liar, empty):
+        with pytest.raises(MediaError):
+            decode_image(str(p))
+
+
+def test_thumbnail_cache_round_trip(tmp_path):
+    cache = ThumbnailCache(tmp_path)
+    p = cache.save(mf.picture(1, (800, 600)), "abcdef", 12.5)
+    assert p == cache.get("abcdef", 12.5)
+    assert max(Image.open(p).size) <= 256
+    assert cache.get("abcdef") is None
+
+
+def test_short_clip_gets_a_frame_every_interval(tmp_path):
+    path = mf.video(tmp_path / "clip.mp4", [1, 2, 3, 4], scene_seconds=2.5)
+    v = sample_video(str(path), interval=2.0)
+    ts = [f.timestamp for f in v.frames]
+    assert v.duration == pytest.approx(10.0, abs=0.2)
+    assert (v.width, v.height) == (320, 240)
+    assert ts[0] == 0.0 and ts == sorted(ts)
+    assert 5 <= len(ts) <= 8
+    assert all(min(f.image.size) == 240 for f in v.frames)
+
+
+def test_long_video_is_capped_and_spread(tmp_path):
+    path = mf.video(tmp_path / "long.mp4", list(range(12)), scene_seconds=10, fps=5, size=(160, 120), gop=25)
+    v = sample_video(str(path), interval=1.0, max_frames=20)
+    ts = [f.timestamp for f in v.frames]
+    assert len(ts) <= 20
+    assert ts[-1] > 100  # reaches the end of the 120-s video, not just its start
+
+
+def test_scene_changes_add_frames(tmp_path):
+    path = mf.video(tmp_path / "cuts.mp4", [1, 2, 3, 4, 5, 6], scene_seconds=4, fps=5, size=(160, 120))
+    v = sample_video(str(path), interval=8.0, scene_threshold=0.05)
+    assert any(f.scene_change for f in v.frames)
+    assert len(v.frames) > 3  # 24 s at one frame per 8 s gives 3; the cuts between them add more
+
+
+def test_video_without_video_stream_is_an_error(tmp_path):
+    path = mf.audio_only(tmp_path / "voice.mp4")
+    with pytest.raises(MediaError, match="no video stream"):
+        sample_video(str(path))
+
+
+def test_garbage_video_is_an_error(tmp_path):
+    path = tmp_path / "junk.mp4"
+    path.write_bytes(b"\x00" * 5000)
+    with pytest.raises(MediaError):
+        sample_video(str(path))
