@@ -46,7 +46,8 @@ def _emit_json(data) -> None:
 
 def _warn_test_model(library) -> None:
     if library.embedder.is_test_model:
-        click.echo("warning: model 'tiny-test' has random weights; its results mean nothing (tests only)", err=True)
+        click.echo(f"warning: model {library.model_spec} has random weights; its results mean nothing "
+                   "(tests and benchmarks only)", err=True)
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -203,7 +204,7 @@ def status(obj: Context, as_json):
     lib = obj.library
     c = lib.catalog
     data = {"schema": JSON_SCHEMA, "library": str(lib.folder), "model": lib.model_spec,
-            "library_model": c.library_model, "test_model": lib.model_spec == "tiny-test",
+            "library_model": c.library_model, "test_model": lib.embedder.is_test_model,
             "media": c.counts(), "vectors": c.item_count(), "roots": c.roots(),
             "schema_version": c.schema_version}
     if as_json:

@@ -4,6 +4,7 @@ A model is named by a spec string:
   "ViT-B-32:datacomp_xl_s13b_b90k"   open_clip architecture + pretrained tag (downloaded once, cached)
   "ViT-B-32:/path/to/weights.pt"      architecture + a local checkpoint
   "tiny-test"                          a tiny CLIP with fixed random weights: real code paths, useless for search
+  "ViT-B-32:random"                    a real architecture with fixed random weights: for benchmarks, useless too
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ TINY_TEST_CONFIG = {
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
 }
 TINY_TEST_SEED = 1234  # every process builds the same random weights, so its vectors agree across runs
+RANDOM_WEIGHTS = "random"
 
 
 class ModelUnavailable(Exception):
@@ -49,7 +51,8 @@ class ModelSpec:
 
     @property
     def is_test_model(self) -> bool:
-        return self.architecture == TINY_TEST
+        """Random weights: the code paths are real, the search results are not."""
+        return self.architecture == TINY_TEST or self.pretrained == RANDOM_WEIGHTS
 
     @property
     def local_checkpoint(self) -> Path | None:
@@ -163,12 +166,23 @@ class ClipEmbedder:
 
             if self.threads:
                 torch.set_num_threads(self.threads)
-            if self.spec.is_test_model:
+            if self.spec.architecture == TINY_TEST:
                 with torch.random.fork_rng():
                     torch.manual_seed(TINY_TEST_SEED)
                     model = open_clip.CLIP(**TINY_TEST_CONFIG)
                 preprocess = open_clip.image_transform(TINY_TEST_CONFIG["vision_cfg"]["image_size"], is_train=False)
                 tokenizer = open_clip.get_tokenizer("ViT-B-32")
+            elif self.spec.pretrained == RANDOM_WEIGHTS:
+                if self.spec.architecture not in open_clip.list_models():
+                    raise ModelUnavailable(f"unknown model architecture {self.spec.architecture!r}")
+                logging.disable(logging.WARNING)  # open_clip warns that no weights were loaded: that is the point
+                try:
+                    with torch.random.fork_rng():
+                        torch.manual_seed(TINY_TEST_SEED)
+                        model, _, preprocess = open_clip.create_model_and_transforms(self.spec.architecture)
+                finally:
+                    logging.disable(logging.NOTSET)
+                tokenizer = open_clip.get_tokenizer(self.spec.architecture)
             else:
                 weights = resolve_weights(self.spec, self.models_dir)
                 try:

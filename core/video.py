@@ -17,7 +17,8 @@ from PIL import Image
 from .images import MediaError
 
 SIGNATURE_SIZE = 16     # a 16x16 grey thumbnail is enough to tell one shot from the next
-SEEK_BEYOND = 4.0       # seconds: a target further ahead than this is reached by seeking, not decoding on
+SEEK_BEYOND = 0.5       # seconds: a target further ahead is reached by seeking to a keyframe, not by decoding on
+SEEK_BEYOND_SPARSE = 8.0  # the same when keyframes turned out sparser than the samples (seeks land behind)
 MIN_SCENE_GAP = 1.0     # seconds between a scene-change frame and its neighbours
 
 
@@ -74,6 +75,7 @@ class _Sampler:
         self.frames: list[SampledFrame] = []
         self._decoder = None
         self._pos = -1.0  # time of the last decoded frame
+        self._sparse_keyframes = False
 
     def sample(self, duration: float, interval: float, max_frames: int, scene_threshold: float):
         if duration <= 0:  # unknown length (broken index, live capture): decode on and sample by time
@@ -100,7 +102,8 @@ class _Sampler:
         return self.frames
 
     def _frame_at(self, target: float, step: float) -> SampledFrame | None:
-        if self._decoder is None or target - self._pos > SEEK_BEYOND or target < self._pos:
+        seek_beyond = SEEK_BEYOND_SPARSE if self._sparse_keyframes else SEEK_BEYOND
+        if self._decoder is None or target - self._pos > seek_beyond or target < self._pos:
             self.container.seek(int(target / self.stream.time_base), stream=self.stream, backward=True)
             self._decoder = self.container.decode(self.stream)
             first = True
@@ -115,6 +118,8 @@ class _Sampler:
             # The keyframe a seek lands on is the sample if it is new; otherwise decode on to the target.
             if (first and t > last_sampled + step / 2) or t + 1e-3 >= target:
                 return self._convert(frame, t)
+            if first and t <= last_sampled:
+                self._sparse_keyframes = True  # seeking lands behind the last sample: decoding on is cheaper
             first = False
         return None
 

@@ -19,7 +19,7 @@ def test_window_shows_library_summary(qtbot, tmp_path, photos):
     window.show()
     qtbot.waitExposed(window)
     summary = window.findChild(QLabel, "summary").text()
-    assert "6 images" in summary
+    assert "6 images" in summary and "tiny-test" in summary and "useless" in summary
     shots = os.environ.get("IDLENS_SCREENSHOTS")
     if shots:
         Path(shots).mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,155 @@
+"""Indexing throughput and re-scan time, measured on generated media in a temporary folder.
+
+  python -m bench                         tiny-test and ViT-B-32 (random weights: same compute as the real model)
+  python -m bench --models tiny-test --photos 100 --rescan-files 100000 --json
+
+Figures: photos/s of the whole pipeline (scan, decode, thumbnail, CLIP, catalog, index), the share of that time
+spent in the model, video minutes/s, and the time to re-scan an unchanged library. Median and spread over repeats.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def machine() -> dict:
+    import av
+    import hnswlib  # noqa: F401
+    import numpy
+    import open_clip
+    import torch
+    from importlib.metadata import version
+
+    return {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "open_clip": open_clip.__version__, "av": av.__version__, "numpy": numpy.__version__,
+            "hnswlib": version("hnswlib"), "idlens": version("idlens") if _installed() else "source"}
+
+
+def _installed() -> bool:
+    try:
+        from importlib.metadata import version
+        version("idlens")
+        return True
+    except Exception:
+        return False
+
+
+def make_photos(folder: Path, n: int, size: tuple[int, int]) -> None:
+    from tests import media_factory as mf
+
+    for i in range(n):
+        mf.photo(folder / f"IMG_{i:05}.jpg", seed=i, size=size, quality=90)
+
+
+def bench_model(model: str, photos: Path, video: Path, repeats: int) -> dict:
+    from core.indexer import IndexJob
+    from core.library import Library
+
+    runs, embed_share, video_rates = [], [], []
+    for r in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["IDLENS_CACHE"] = str(Path(tmp) / "cache")
+            lib = Library(Path(tmp) / "lib", model)
+            lib.embedder.load()  # model load time is not indexing time
+            job = IndexJob(lib, [str(photos)])
+            for _ in job.run():
+                pass
+            rep = job.report
+            runs.append(rep.embedded_files / rep.seconds)
+            embed_share.append(rep.embed_seconds / rep.seconds)
+            job = IndexJob(lib, [str(video)])
+            for _ in job.run():
+                pass
+            minutes = lib.catalog.media_by_path(str(video)).duration / 60
+            video_rates.append(minutes / job.report.seconds)
+            lib.close()
+    return {"model": model, "photos_per_s": _stats(runs), "model_share_of_time": _stats(embed_share),
+            "video_minutes_per_s": _stats(video_rates)}
+
+
+def bench_rescan(n_files: int, repeats: int) -> dict:
+    """An unchanged library of n files: every file is stat'ed and compared with its catalog row."""
+    from core import catalog as cat
+    from core.catalog import Catalog
+    from core.scanner import scan
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "files"
+        per_folder = 1000
+        catalog = Catalog(Path(tmp) / "catalog.db")
+        with catalog.transaction():
+            for i in range(n_files):
+                folder = root / f"{i // per_folder:04}"
+                if i % per_folder == 0:
+                    folder.mkdir(parents=True)
+                p = folder / f"IMG_{i:06}.jpg"
+                p.write_bytes(b"\xff\xd8\xff" + i.to_bytes(4, "little"))
+                st = p.stat()
+                mid = catalog.add_media(str(p), "image", st.st_size, st.st_mtime_ns, f"fp{i}")
+                catalog.update_media(mid, status=cat.INDEXED)
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            report = scan(catalog, [str(root)])
+            times.append(time.perf_counter() - t)
+            assert report.unchanged == n_files and report.new == 0, report
+        catalog.close()
+    return {"files": n_files, "seconds": _stats(times)}
+
+
+def _stats(values: list[float]) -> dict:
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
+            "max": round(max(values), 3), "n": len(values)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=["tiny-test", "ViT-B-32:random"])
+    ap.add_argument("--photos", type=int, default=60)
+    ap.add_argument("--photo-size", default="4000x3000", help="generated JPEG size (12 MP by default)")
+    ap.add_argument("--video-seconds", type=int, default=120)
+    ap.add_argument("--rescan-files", type=int, default=20000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    from tests import media_factory as mf
+
+    out = {"machine": machine(), "results": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        photos = Path(tmp) / "photos"
+        w, h = (int(x) for x in args.photo_size.split("x"))
+        make_photos(photos, args.photos, (w, h))
+        video = mf.video(Path(tmp) / "video" / "film.mp4", list(range(args.video_seconds // 10)), scene_seconds=10,
+                         fps=25, size=(1280, 720), gop=50)
+        for model in args.models:
+            out["results"].append(bench_model(model, photos, video, args.repeats))
+    out["rescan"] = bench_rescan(args.rescan_files, args.repeats)
+
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return
+    m = out["machine"]
+    print(f"machine: {m['cores']} cores {m['cpu']}, python {m['python']}, torch {m['torch']} "
+          f"({m['torch_threads']} threads), open_clip {m['open_clip']}, av {m['av']}")
+    print(f"photos: {args.photos} JPEGs of {args.photo_size}; video: {args.video_seconds} s of 720p H.264")
+    print(f"{'model':28} {'photos/s':>18} {'model share':>16} {'video min/s':>18}")
+    for r in out["results"]:
+        p, s, v = r["photos_per_s"], r["model_share_of_time"], r["video_minutes_per_s"]
+        print(f"{r['model']:28} {p['median']:8.2f} [{p['min']:.2f}-{p['max']:.2f}] "
+              f"{s['median']:8.2f} [{s['min']:.2f}-{s['max']:.2f}] {v['median']:8.2f} [{v['min']:.2f}-{v['max']:.2f}]")
+    rs = out["rescan"]
+    print(f"re-scan of an unchanged library of {rs['files']} files: {rs['seconds']['median']:.2f} s "
+          f"[{rs['seconds']['min']:.2f}-{rs['seconds']['max']:.2f}]")
