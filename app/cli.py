@@ -109,8 +109,10 @@ def index(obj: Context, paths, as_json):
     bar = None
     with _ctrl_c_stops(cancel):
         for p in job.run():
-            if p.stage == "scan" and bar is None and not as_json:
-                click.echo("scanning…", err=True) if sys.stderr.isatty() else None
+            if p.stage == "scan" and p.total == 0 and sys.stderr.isatty():
+                click.echo("scanning…", err=True)
+            elif p.stage == "model" and sys.stderr.isatty():
+                click.echo(f"{p.total} files to index; loading {lib.model_spec}…", err=True)
             elif p.stage == "embed":
                 if bar is None:
                     _warn_test_model(lib)
@@ -130,7 +132,9 @@ def index(obj: Context, paths, as_json):
     s = r.scan
     click.echo(f"{s.found} files found: {s.new} new, {s.changed} changed, {s.moved} moved, {s.missing} gone, "
                f"{s.unchanged} unchanged")
-    rate = f" ({r.embedded_items / r.seconds:.1f} vectors/s)" if r.embedded_items and r.seconds else ""
+    rate = ""
+    if r.embedded_files and r.pipeline_seconds:
+        rate = f"; {r.embedded_files / r.pipeline_seconds:.1f} files/s once the model was loaded"
     click.echo(f"indexed {r.embedded_files} files into {r.embedded_items} vectors in {r.seconds:.1f}s{rate}"
                + (f"; {r.errors} could not be read (see `idlens errors`)" if r.errors else ""))
     if r.cancelled:

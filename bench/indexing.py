@@ -66,6 +66,7 @@ def bench_model(model: str, photos: Path, video: Path, repeats: int) -> dict:
             for _ in job.run():
                 pass
             rep = job.report
+            # Whole run: scan, decode, thumbnails, CLIP, catalog, index save (model loading excluded above).
             runs.append(rep.embedded_files / rep.seconds)
             embed_share.append(rep.embed_seconds / rep.seconds)
             job = IndexJob(lib, [str(video)])

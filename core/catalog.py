@@ -215,8 +215,9 @@ class Catalog:
         return self._media(row) if row else None
 
     def _media(self, row) -> Media:
-        cols = [d[0] for d in self.db.execute("SELECT * FROM media LIMIT 0").description]
-        return Media(**dict(zip(cols, row)))
+        if not hasattr(self, "_media_columns"):
+            self._media_columns = [d[0] for d in self.db.execute("SELECT * FROM media LIMIT 0").description]
+        return Media(**dict(zip(self._media_columns, row)))
 
     def iter_media(self, where: str = "1", params: Iterable = (), order: str = "path") -> Iterator[Media]:
         cur = self.db.execute(f"SELECT * FROM media WHERE {where} ORDER BY {order}", list(params))

@@ -27,7 +27,7 @@ INDEX_SAVE_EVERY = 300.0  # seconds; the catalog holds every vector anyway, the 
 
 @dataclass
 class Progress:
-    stage: str                 # "scan", "embed" or "done"
+    stage: str                 # "scan", "model" (loading it), "embed" or "done"
     done: int = 0              # files finished in this stage
     total: int = 0
     path: str | None = None    # the file just finished
@@ -42,7 +42,8 @@ class IndexReport:
     embedded_items: int = 0
     errors: int = 0
     seconds: float = 0.0
-    embed_seconds: float = 0.0
+    embed_seconds: float = 0.0      # inside the model
+    pipeline_seconds: float = 0.0   # decoding, embedding and storing, once the model was loaded
     cancelled: bool = False
 
 
@@ -95,10 +96,12 @@ class IndexJob:
     # -- the pipeline -----------------------------------------------------------------------------------------------
     def _embed(self, pending: list[cat.Media]) -> Iterator[Progress]:
         lib = self.library
+        yield Progress("model", total=len(pending))
         model_id = lib.claim_model()
         embedder = lib.embedder
         embedder.load()
         index = lib.index
+        started = time.perf_counter()
         settings = lib.settings
         batch_size = max(1, settings.batch_size)
         lookahead = max(2, settings.decode_workers * 2)
@@ -155,6 +158,7 @@ class IndexJob:
                                    self.report.errors)
             for future in queue:
                 future.cancel()
+        self.report.pipeline_seconds = time.perf_counter() - started
 
     def _decode(self, media: cat.Media) -> _Decoded:
         """Runs on a worker thread: decode once at the size needed, thumbnail from that decode, model input."""

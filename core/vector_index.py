@@ -120,8 +120,14 @@ class VectorIndex:
         k = min(k, len(self._labels))
         if k <= 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         self._index.set_ef(max(EF_SEARCH, k))
-        labels, distances = self._index.knn_query(np.asarray(vector, dtype=np.float32).reshape(1, -1), k=k)
+        try:
+            labels, distances = self._index.knn_query(query, k=k)
+        except RuntimeError:
+            # Many deleted neighbours can leave the graph search short of k live results; widen it fully.
+            self._index.set_ef(self._index.get_current_count())
+            labels, distances = self._index.knn_query(query, k=k)
         return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
 
 

@@ -35,7 +35,7 @@ def photo(path: Path, seed: int, size=(320, 240), **save_args) -> Path:
 
 
 def video(path: Path, scenes: list[int], scene_seconds: float = 3.0, fps: int = 10, size=(320, 240),
-          gop: int | None = None) -> Path:
+          gop: int | None = None, rotation: int = 0) -> Path:
     """An H.264 MP4 whose scene i shows picture(scenes[i]) (with a little motion) for `scene_seconds`."""
     import av
 
@@ -47,6 +47,8 @@ def video(path: Path, scenes: list[int], scene_seconds: float = 3.0, fps: int = 
         stream.pix_fmt = "yuv420p"
         if gop:
             stream.codec_context.gop_size = gop
+        if rotation:  # how phones store portrait video: landscape pixels plus a display rotation
+            stream.set_display_rotation(rotation)
         for seed in scenes:
             base = np.asarray(picture(seed, size))
             for i in range(int(scene_seconds * fps)):

@@ -36,6 +36,20 @@ def test_unusual_pixel_modes_become_rgb(tmp_path, mode):
     assert decode_image(str(path), 32).image.mode == "RGB"
 
 
+@pytest.mark.parametrize("ext", ["jpeg", "png", "webp", "gif", "bmp", "tiff", "heic"])
+def test_every_supported_photo_format_decodes(tmp_path, ext):
+    path = mf.photo(tmp_path / f"x.{ext}", 4)
+    d = decode_image(str(path), 120)
+    assert (d.width, d.height) == (320, 240) and d.image.mode == "RGB" and min(d.image.size) == 120
+
+
+def test_animated_gif_uses_its_first_frame(tmp_path):
+    frames = [mf.picture(i, (80, 60)) for i in range(3)]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert decode_image(str(path), 60).image.size == (80, 60)
+
+
 def test_broken_files_raise_a_clear_error(tmp_path):
     good = mf.photo(tmp_path / "good.jpg", 1)
     truncated = tmp_path / "truncated.jpg"
@@ -66,6 +80,13 @@ def test_short_clip_gets_a_frame_every_interval(tmp_path):
     assert ts[0] == 0.0 and ts == sorted(ts)
     assert 5 <= len(ts) <= 8
     assert all(min(f.image.size) == 240 for f in v.frames)
+
+
+def test_phone_rotation_is_applied(tmp_path):
+    path = mf.video(tmp_path / "portrait.mp4", [1, 2], scene_seconds=1.0, rotation=90)
+    v = sample_video(str(path), interval=1.0)
+    assert (v.width, v.height) == (240, 320)
+    assert v.frames[0].image.size[0] < v.frames[0].image.size[1]
 
 
 def test_long_video_is_capped_and_spread(tmp_path):
