@@ -86,7 +86,7 @@ class IndexJob:
                 if pending:
                     yield from self._embed(pending)
         finally:
-            index = lib.index  # loading it brings it in line with the catalog (moves, deletions, this run)
+            index = lib.refresh_index()  # moves, deletions and this run's vectors
             lib.save_index()
             self.report.cancelled = self.cancel.is_set()
             self.report.seconds = time.perf_counter() - start

@@ -132,6 +132,13 @@ class Library:
             index.add(chunk, self.catalog.vectors(chunk, index.dim))
         return len(to_add), len(to_remove)
 
+    def refresh_index(self) -> VectorIndex:
+        """Load the index if needed, and bring it in line with the catalog after scans, moves and deletions."""
+        if self._index is None:
+            return self.index  # loading syncs
+        self.sync_index()
+        return self._index
+
     def save_index(self) -> None:
         if self._index is None:
             return

@@ -114,40 +114,42 @@ def scan(catalog: cat.Catalog, roots: list[str], cancelled: Callable[[], bool] =
     """Reconcile the catalog with what is on disk under `roots`. Writes in batches, so Ctrl-C keeps what was done."""
     report = ScanReport()
     excluded = catalog.excluded()
+    # Walk every root before deciding anything, so that a file moved from one root to another is seen as
+    # vanished there before it is looked up as new here.
+    known: dict[str, tuple[int, int, int, str]] = {}
+    seen: dict[str, FoundFile] = {}
     for root in roots:
         root = os.path.abspath(root)
-        known = catalog.known_files(root)
-        seen: dict[str, FoundFile] = {}
+        known.update(catalog.known_files(root))
         for found in walk(root, excluded):
             seen[found.path] = found
             if progress and len(seen) % 1000 == 0:
                 progress(len(seen))
             if cancelled():
                 return report
-        report.found += len(seen)
+    report.found = len(seen)
 
-        # Vanished first, so that a file moved within this scan finds its old row among the missing.
-        vanished = [row[0] for path, row in known.items() if path not in seen and row[3] != cat.MISSING]
-        if vanished:
-            with catalog.transaction():
-                catalog.set_missing(vanished)
-            report.missing += len(vanished)
+    vanished = [row[0] for path, row in known.items() if path not in seen and row[3] != cat.MISSING]
+    if vanished:
+        with catalog.transaction():
+            catalog.set_missing(vanished)
+        report.missing = len(vanished)
 
-        todo = []
-        for path, f in seen.items():
-            row = known.get(path)
-            if row is None:
-                todo.append((f, None))
-            elif row[1] != f.size or row[2] != f.mtime_ns or row[3] == cat.MISSING:
-                todo.append((f, row))
-            else:
-                report.unchanged += 1
-        for start in range(0, len(todo), BATCH):
-            if cancelled():
-                return report
-            with catalog.transaction():
-                for f, row in todo[start:start + BATCH]:
-                    _reconcile(catalog, f, row, report)
+    todo = []
+    for path, f in seen.items():
+        row = known.get(path)
+        if row is None:
+            todo.append((f, None))
+        elif row[1] != f.size or row[2] != f.mtime_ns or row[3] == cat.MISSING:
+            todo.append((f, row))
+        else:
+            report.unchanged += 1
+    for start in range(0, len(todo), BATCH):
+        if cancelled():
+            return report
+        with catalog.transaction():
+            for f, row in todo[start:start + BATCH]:
+                _reconcile(catalog, f, row, report)
     return report
 
 

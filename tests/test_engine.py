@@ -88,6 +88,7 @@ def test_deleted_file_disappears_from_results(make_library, photos):
     assert report.scan.missing == 1
     assert str(target) not in {r.path for r in search_image(lib, str(probe), 10)}
     assert lib.catalog.media_by_path(str(target)).status == cat.MISSING
+    assert len(lib.index) == 5  # out of the index too, not only filtered from the results
 
 
 def test_moved_file_keeps_its_row_and_vectors(make_library, photos):
@@ -117,6 +118,18 @@ def test_file_moved_to_another_root_later_is_recognised(make_library, photos, tm
     index(lib, photos)                     # the file is missing now
     report = index(lib, other)             # and turns up under a new folder
     assert report.scan.moved == 1 and report.embedded_items == 0
+
+
+def test_file_moved_between_two_roots_in_one_run_is_recognised(make_library, tmp_path):
+    a, b = tmp_path / "z_old", tmp_path / "a_new"  # roots are scanned in name order: the new place first
+    mf.photo(a / "x.jpg", 1)
+    b.mkdir()
+    lib = make_library()
+    index(lib, b, a)
+    shutil.move(a / "x.jpg", b / "x.jpg")
+    report = index(lib)
+    assert report.scan.moved == 1 and report.embedded_items == 0
+    assert len(lib.index) == 1 and lib.index.labels == set(lib.catalog.live_labels().tolist())
 
 
 def test_another_model_is_refused(make_library, photos, tmp_path):
