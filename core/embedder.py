@@ -18,11 +18,8 @@ from pathlib import Path
 import numpy as np
 
 TINY_TEST = "tiny-test"
-TINY_TEST_CONFIG = {
-    "embed_dim": 64,
-    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-}
+# open_clip configs of our own (the tiny test architecture), registered beside open_clip's.
+MODEL_CONFIGS = Path(__file__).with_name("model_configs")
 TINY_TEST_SEED = 1234  # every process builds the same random weights, so its vectors agree across runs
 RANDOM_WEIGHTS = "random"
 
@@ -61,9 +58,17 @@ class ModelSpec:
         return None
 
 
+def _open_clip():
+    import open_clip
+
+    if TINY_TEST not in open_clip.list_models():
+        open_clip.add_model_config(MODEL_CONFIGS)
+    return open_clip
+
+
 def resolve_weights(spec: ModelSpec, models_dir: Path) -> str:
     """Path of the weights file for `spec`, downloading it (with a progress bar) on first use."""
-    import open_clip
+    open_clip = _open_clip()
 
     local = spec.local_checkpoint
     if local is not None:
@@ -161,18 +166,12 @@ class ClipEmbedder:
         with self._lock:
             if self._model is not None:
                 return
-            import open_clip
             import torch
 
+            open_clip = _open_clip()
             if self.threads:
                 torch.set_num_threads(self.threads)
-            if self.spec.architecture == TINY_TEST:
-                with torch.random.fork_rng():
-                    torch.manual_seed(TINY_TEST_SEED)
-                    model = open_clip.CLIP(**TINY_TEST_CONFIG)
-                preprocess = open_clip.image_transform(TINY_TEST_CONFIG["vision_cfg"]["image_size"], is_train=False)
-                tokenizer = open_clip.get_tokenizer("ViT-B-32")
-            elif self.spec.pretrained == RANDOM_WEIGHTS:
+            if self.spec.pretrained in (None, RANDOM_WEIGHTS) and self.spec.is_test_model:
                 if self.spec.architecture not in open_clip.list_models():
                     raise ModelUnavailable(f"unknown model architecture {self.spec.architecture!r}")
                 logging.disable(logging.WARNING)  # open_clip warns that no weights were loaded: that is the point
@@ -182,7 +181,6 @@ class ClipEmbedder:
                         model, _, preprocess = open_clip.create_model_and_transforms(self.spec.architecture)
                 finally:
                     logging.disable(logging.NOTSET)
-                tokenizer = open_clip.get_tokenizer(self.spec.architecture)
             else:
                 weights = resolve_weights(self.spec, self.models_dir)
                 try:
@@ -190,7 +188,7 @@ class ClipEmbedder:
                         self.spec.architecture, pretrained=weights, device="cpu")
                 except Exception as e:
                     raise ModelUnavailable(f"cannot load {self.spec} from {weights}: {e}") from e
-                tokenizer = open_clip.get_tokenizer(self.spec.architecture)
+            tokenizer = open_clip.get_tokenizer(self.spec.architecture)
             model.eval()
             self._model, self._preprocess, self._tokenizer = model, preprocess, tokenizer
 
