@@ -29,12 +29,15 @@ class Library:
     def __init__(self, folder: Path, model: str | None = None):
         self.folder = Path(folder).expanduser().absolute()
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.settings = Settings.load(self.folder / SETTINGS_FILE)
+        settings_path = self.folder / SETTINGS_FILE
+        self.settings = Settings.load(settings_path)
         self.catalog = cat.Catalog(self.folder / CATALOG_FILE)
-        # The model: asked for explicitly (--model / IDLENS_MODEL), else the one that built this library,
-        # else the settings' default.
+        if not settings_path.exists() and self.catalog.library_model:
+            self.settings.model = self.catalog.library_model  # settings lost: the vectors say which model
+        # The model: asked for explicitly (--model / IDLENS_MODEL), else the library's setting, which follows the
+        # model that embedded it; a setting changed by hand then meets check_model and is asked to re-embed.
         requested = model or os.environ.get("IDLENS_MODEL")
-        self.model_spec = str(ModelSpec.parse(requested or self.catalog.library_model or self.settings.model))
+        self.model_spec = str(ModelSpec.parse(requested or self.settings.model))
         self.thumbnails = ThumbnailCache(cache_dir() / "thumbnails")
         self._embedder: ClipEmbedder | None = None
         self._index: VectorIndex | None = None
@@ -73,9 +76,17 @@ class Library:
         dim = self.embedder.dim
         with self.catalog.transaction():
             model_id = self.catalog.model_id(self.model_spec, dim)
-            if not self.catalog.library_model:
+            claimed = not self.catalog.library_model
+            if claimed:
                 self.catalog.set_library_model(self.model_spec)
+        if claimed:
+            self._remember_model()
         return model_id
+
+    def _remember_model(self) -> None:
+        if self.settings.model != self.model_spec:
+            self.settings.model = self.model_spec
+            self.save_settings()
 
     def reembed(self) -> int:
         """Switch the library to this session's model: drop every vector and queue every file again.
@@ -90,6 +101,7 @@ class Library:
             self.catalog.model_id(self.model_spec, dim)
             self.catalog.set_library_model(self.model_spec)
             self.catalog.set_meta("index_dirty", "1")
+        self._remember_model()
         self._index = VectorIndex(self.model_spec, dim)
         self.save_index()
         return n

@@ -1,7 +1,8 @@
 """Sampling videos into searchable frames with PyAV.
 
 One frame every `interval` seconds, the interval stretched so that no video yields more than `max_frames`
-(a 10-second clip gives 5 frames, a 2-hour film 300), plus a frame after each scene change found between samples.
+(a 10-second clip gives 5 frames, a 2-hour film 240 + up to 60 scene changes), plus a frame after each scene change
+found between samples.
 Far-apart samples are reached by seeking to the nearest keyframe (cheap: no decoding of the frames in between);
 near ones by decoding on, which is what short clips and sparse-keyframe files need anyway.
 """
@@ -20,6 +21,7 @@ SIGNATURE_SIZE = 16     # a 16x16 grey thumbnail is enough to tell one shot from
 SEEK_BEYOND = 0.5       # seconds: a target further ahead is reached by seeking to a keyframe, not by decoding on
 SEEK_BEYOND_SPARSE = 8.0  # the same when keyframes turned out sparser than the samples (seeks land behind)
 MIN_SCENE_GAP = 1.0     # seconds between a scene-change frame and its neighbours
+SCENE_BUDGET = 0.2      # share of max_frames kept for scene changes when a long video stretches the interval
 
 
 @dataclass
@@ -80,9 +82,10 @@ class _Sampler:
     def sample(self, duration: float, interval: float, max_frames: int, scene_threshold: float):
         if duration <= 0:  # unknown length (broken index, live capture): decode on and sample by time
             return self._sample_sequential(interval, max_frames)
-        step = max(interval, duration / max_frames)
+        regular = max(1, int(max_frames * (1 - SCENE_BUDGET)))
+        step = max(interval, duration / regular)
         targets = list(np.arange(0.0, max(duration - 0.05, 0.0) + 1e-9, step)) or [0.0]
-        targets = targets[:max_frames]
+        targets = targets[:regular]
         for t in targets:
             frame = self._frame_at(float(t), step)
             if frame is not None and (not self.frames or frame.timestamp > self.frames[-1].timestamp):

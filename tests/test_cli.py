@@ -85,3 +85,42 @@ def test_model_mismatch_is_refused(library_dir, photos):
     idlens("--library", library_dir, "index", str(photos))
     proc = idlens("--library", library_dir, "--model", "ViT-B-32:laion2b_s34b_b79k", "search", "x", check=False)
     assert proc.returncode == 1 and "reembed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_what_is_done(library_dir, tmp_path):
+    import signal
+    import sqlite3
+    import time
+
+    folder = tmp_path / "many"
+    for i in range(400):
+        mf.photo(folder / f"p{i:03}.jpg", 2000 + i, size=(640, 480))
+    env = dict(os.environ, IDLENS_MODEL="tiny-test", PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "app", "--library", library_dir, "index", str(folder)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    db = os.path.join(library_dir, "catalog.db")
+    deadline = time.time() + 120
+    indexed = 0
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.exists(db):
+            try:
+                conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+                indexed = conn.execute("SELECT count(*) FROM media WHERE status='indexed'").fetchone()[0]
+                conn.close()
+            except sqlite3.OperationalError:
+                pass
+        if indexed:
+            proc.send_signal(signal.SIGINT)
+            break
+        time.sleep(0.02)
+    out, err = proc.communicate(timeout=120)
+    assert indexed, "indexing never started"
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "stopped early" in err
+    status = json.loads(idlens("--library", library_dir, "status", "--json").stdout)["media"]["image"]
+    kept = status.get("indexed", 0)
+    assert 0 < kept < 400 and kept + status.get("pending", 0) == 400
+    report = json.loads(idlens("--library", library_dir, "index", "--json").stdout)
+    assert report["indexed"] == 400 - kept
+    final = json.loads(idlens("--library", library_dir, "status", "--json").stdout)
+    assert final["media"]["image"] == {"indexed": 400} and final["vectors"] == 400

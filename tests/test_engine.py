@@ -132,6 +132,21 @@ def test_file_moved_between_two_roots_in_one_run_is_recognised(make_library, tmp
     assert len(lib.index) == 1 and lib.index.labels == set(lib.catalog.live_labels().tolist())
 
 
+def test_library_remembers_its_model_and_a_changed_setting_asks_to_reembed(make_library, photos, tmp_path):
+    lib = make_library()
+    index(lib, photos)
+    lib.close()
+    again = Library(tmp_path / "library")
+    assert again.model_spec == "tiny-test" and again.settings.model == "tiny-test"
+    again.settings.model = "ViT-B-32:laion2b_s34b_b79k"
+    again.save_settings()
+    again.close()
+    changed = Library(tmp_path / "library")
+    with pytest.raises(ModelMismatch, match="reembed"):
+        changed.check_model()
+    changed.close()
+
+
 def test_another_model_is_refused(make_library, photos, tmp_path):
     lib = make_library()
     index(lib, photos)

@@ -97,6 +97,17 @@ def test_long_video_is_capped_and_spread(tmp_path):
     assert ts[-1] > 100  # reaches the end of the 120-s video, not just its start
 
 
+def test_two_hour_film_stays_capped_and_keeps_room_for_scene_changes(tmp_path):
+    # 2 hours at 1 fps and 64x48: a film's length and structure (a new shot every 100 s) in seconds of encoding.
+    path = mf.video(tmp_path / "film.mp4", list(range(72)), scene_seconds=100, fps=1, size=(64, 48), gop=12)
+    v = sample_video(str(path), interval=2.0, max_frames=300)
+    ts = [f.timestamp for f in v.frames]
+    assert v.duration == pytest.approx(7200, abs=2)
+    assert 240 <= len(ts) <= 300 and ts == sorted(set(ts))
+    assert ts[-1] > 7000
+    assert any(f.scene_change for f in v.frames)
+
+
 def test_scene_changes_add_frames(tmp_path):
     path = mf.video(tmp_path / "cuts.mp4", [1, 2, 3, 4, 5, 6], scene_seconds=4, fps=5, size=(160, 120))
     v = sample_video(str(path), interval=8.0, scene_threshold=0.05)
