@@ -120,6 +120,7 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["tiny-test", "ViT-B-32:random"])
     ap.add_argument("--photos", type=int, default=60)
     ap.add_argument("--photo-size", default="4000x3000", help="generated JPEG size (12 MP by default)")
+    ap.add_argument("--photos-dir", help="measure on the photos of this folder instead of generated ones")
     ap.add_argument("--video-seconds", type=int, default=120)
     ap.add_argument("--rescan-files", type=int, default=20000)
     ap.add_argument("--repeats", type=int, default=3)
@@ -129,23 +130,30 @@ def main() -> None:
     from tests import media_factory as mf
 
     out = {"machine": machine(), "results": []}
+    source = ""
     with tempfile.TemporaryDirectory() as tmp:
-        photos = Path(tmp) / "photos"
-        w, h = (int(x) for x in args.photo_size.split("x"))
-        make_photos(photos, args.photos, (w, h))
+        if args.photos_dir:
+            photos = Path(args.photos_dir).resolve()
+            source = f"the {sum(1 for _ in photos.rglob('*') if _.is_file())} files of {photos}"
+        else:
+            photos = Path(tmp) / "photos"
+            w, h = (int(x) for x in args.photo_size.split("x"))
+            make_photos(photos, args.photos, (w, h))
+            source = f"{args.photos} generated JPEGs of {args.photo_size}"
         video = mf.video(Path(tmp) / "video" / "film.mp4", list(range(args.video_seconds // 10)), scene_seconds=10,
                          fps=25, size=(1280, 720), gop=50)
         for model in args.models:
             out["results"].append(bench_model(model, photos, video, args.repeats))
     out["rescan"] = bench_rescan(args.rescan_files, args.repeats)
 
+    out["photos"] = source
     if args.json:
         print(json.dumps(out, indent=2))
         return
     m = out["machine"]
     print(f"machine: {m['cores']} cores {m['cpu']}, python {m['python']}, torch {m['torch']} "
           f"({m['torch_threads']} threads), open_clip {m['open_clip']}, av {m['av']}")
-    print(f"photos: {args.photos} JPEGs of {args.photo_size}; video: {args.video_seconds} s of 720p H.264")
+    print(f"photos: {source}; video: {args.video_seconds} s of 720p H.264")
     print(f"{'model':28} {'photos/s':>18} {'model share':>16} {'video min/s':>18}")
     for r in out["results"]:
         p, s, v = r["photos_per_s"], r["model_share_of_time"], r["video_minutes_per_s"]

@@ -63,6 +63,7 @@ class IndexJob:
         self.paths = [os.path.abspath(p) for p in (paths or [])]
         self.cancel = cancel or threading.Event()
         self.report = IndexReport()
+        self._done = 0
 
     def run(self) -> Iterator[Progress]:
         start = time.perf_counter()
@@ -105,7 +106,7 @@ class IndexJob:
         settings = lib.settings
         batch_size = max(1, settings.batch_size)
         lookahead = max(2, settings.decode_workers * 2)
-        done = 0
+        total = len(pending)
         last_save = time.perf_counter()
         # Rows of the batch being filled: (decoded media, position of the tensor in it)
         batch: list[tuple[_Decoded, int]] = []
@@ -124,26 +125,27 @@ class IndexJob:
                         return
                     queue.append(pool.submit(self._decode, media))
 
+            def progress(paths: list[str]) -> Iterator[Progress]:
+                for path in paths:
+                    self._done += 1
+                    yield Progress("embed", self._done, total, path, self.report.embedded_items, self.report.errors)
+
             refill()
             while queue:
                 decoded = queue.popleft().result()
                 refill()
                 if decoded.error:
                     with lib.catalog.transaction():
+                        index.remove(lib.catalog.clear_items(decoded.media.id))  # leftovers of a cut-short run
                         lib.catalog.update_media(decoded.media.id, status=cat.ERROR, error=decoded.error)
                     self.report.errors += 1
-                    done += 1
-                    yield Progress("embed", done, len(pending), decoded.media.path, self.report.embedded_items,
-                                   self.report.errors)
+                    yield from progress([decoded.media.path])
                     continue
                 remaining[decoded.media.id] = len(decoded.tensors)
                 for i in range(len(decoded.tensors)):
                     batch.append((decoded, i))
                     if len(batch) >= batch_size:
-                        for finished in self._flush(batch, model_id, index, remaining, stored):
-                            done += 1
-                            yield Progress("embed", done, len(pending), finished, self.report.embedded_items,
-                                           self.report.errors)
+                        yield from progress(self._flush(batch, model_id, index, remaining, stored))
                         batch = []
                 if self.cancel.is_set():
                     break
@@ -152,10 +154,7 @@ class IndexJob:
                     lib.mark_index_dirty()
                     last_save = time.perf_counter()
             if batch:  # also when cancelled: a second of work that is already decoded
-                for finished in self._flush(batch, model_id, index, remaining, stored):
-                    done += 1
-                    yield Progress("embed", done, len(pending), finished, self.report.embedded_items,
-                                   self.report.errors)
+                yield from progress(self._flush(batch, model_id, index, remaining, stored))
             for future in queue:
                 future.cancel()
         self.report.pipeline_seconds = time.perf_counter() - started

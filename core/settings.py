@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,11 +54,15 @@ class Settings:
 
     @classmethod
     def load(cls, path: Path) -> "Settings":
-        if not path.exists():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
             return cls()
-        data = json.loads(path.read_text(encoding="utf-8"))
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        except (OSError, ValueError) as e:  # unreadable or damaged: run on defaults rather than not at all
+            logging.getLogger(__name__).warning("ignoring unreadable settings %s: %s", path, e)
+            return cls()
+        known = {f.name: f.type for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known}) if isinstance(data, dict) else cls()
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

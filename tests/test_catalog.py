@@ -53,3 +53,13 @@ def test_known_files_is_limited_to_the_folder(tmp_path):
     assert set(c.known_files("/p")) == {"/p/a.jpg", "/p/sub/b.jpg"}
     assert set(c.known_files("/p/a.jpg")) == {"/p/a.jpg"}
     c.close()
+
+
+def test_damaged_settings_fall_back_to_defaults(tmp_path):
+    from core.settings import Settings
+
+    path = tmp_path / "settings.json"
+    path.write_text("{not json")
+    assert Settings.load(path) == Settings()
+    path.write_text('{"video_interval": 5.0, "unknown_key": 1}')
+    assert Settings.load(path).video_interval == 5.0
