@@ -19,10 +19,11 @@ from core.embedder import ModelUnavailable
 from core.images import MediaError
 from core.library import ModelMismatch
 from core.settings import default_library_dir
+from core.people import PeopleError
 from core.vector_index import IndexMismatch
 
 JSON_SCHEMA = 1
-USER_ERRORS = (ModelUnavailable, ModelMismatch, CatalogError, IndexMismatch, MediaError)
+USER_ERRORS = (ModelUnavailable, ModelMismatch, CatalogError, IndexMismatch, MediaError, PeopleError)
 
 
 class Context:
@@ -159,6 +160,21 @@ def search(obj: Context, query, image_path, k, as_json):
     if image_path and not os.path.exists(image_path):
         raise click.ClickException(f"no such file: {image_path}")
     lib = obj.library
+    person = lib.people.names_lookup(query) if query else None
+    if person is not None:
+        # A query that is a person's name: where they appear, best face first (identity-aware search with
+        # context arrives with the query-understanding work).
+        found = lib.people.appearances(person)[:k]
+        if as_json:
+            _emit_json({"schema": JSON_SCHEMA, "query": query, "image": None, "model": lib.model_spec,
+                        "person": person, "results": found})
+            return
+        if not found:
+            click.echo(f"no photos of {query} yet")
+        for r in found:
+            where = f" @ {', '.join(_clock(m['timestamp']) for m in r['moments'][:8])}" if r["moments"] else ""
+            click.echo(f"{r['score']:6.3f}  {r['path']}{where}")
+        return
     if image_path:
         results = search_image(lib, image_path, k)
     else:
@@ -261,6 +277,11 @@ def reembed(ctx, as_json):
     if not as_json:
         click.echo(f"re-embedding {n} files with {lib.model_spec}")
     ctx.invoke(index, paths=(), as_json=as_json)
+
+
+from app.cli_people import people  # noqa: E402
+
+cli.add_command(people)
 
 
 def main(argv: list[str] | None = None) -> None:

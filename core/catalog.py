@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Media status values.
 PENDING = "pending"      # found, not embedded yet (or changed since)
@@ -87,7 +87,58 @@ def _migrate_1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = {1: _migrate_1}
+def _migrate_2(db: sqlite_utils.Database) -> None:
+    """Faces and people. A face belongs to a photo or to a sampled video frame; faces of one person seen in
+    consecutive frames form a track. `confirmed` marks the user's own decisions, which automatic clustering never
+    undoes; `rejections` remembers "not this person" for good."""
+    db.executescript(
+        """
+        ALTER TABLE media ADD COLUMN faces_backend TEXT;  -- the recogniser that analysed this file, if any
+        CREATE TABLE people (
+            id INTEGER PRIMARY KEY,
+            name TEXT,
+            hidden INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL
+        );
+        CREATE UNIQUE INDEX people_name ON people(name COLLATE NOCASE) WHERE name IS NOT NULL;
+        CREATE TABLE tracks (
+            id INTEGER PRIMARY KEY,
+            media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,
+            start REAL NOT NULL,
+            end REAL NOT NULL
+        );
+        CREATE TABLE faces (
+            id INTEGER PRIMARY KEY,
+            media_id INTEGER REFERENCES media(id) ON DELETE CASCADE,  -- NULL: a reference photo outside the library
+            frame_id INTEGER REFERENCES frames(id) ON DELETE CASCADE,
+            track_id INTEGER REFERENCES tracks(id) ON DELETE SET NULL,
+            timestamp REAL,
+            x REAL NOT NULL, y REAL NOT NULL, w REAL NOT NULL, h REAL NOT NULL,  -- pixels of the upright original
+            landmarks BLOB NOT NULL,
+            score REAL NOT NULL,
+            size REAL NOT NULL,        -- short side of the box, in the pixels the recogniser saw
+            sharpness REAL NOT NULL,
+            usable INTEGER NOT NULL,   -- big, sharp and certain enough to found or join a person
+            embedding BLOB NOT NULL,
+            backend TEXT NOT NULL,
+            person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+            confirmed INTEGER NOT NULL DEFAULT 0,
+            source TEXT,               -- for reference faces: the photo they came from
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX faces_media ON faces(media_id);
+        CREATE INDEX faces_person ON faces(person_id);
+        CREATE INDEX faces_track ON faces(track_id);
+        CREATE TABLE rejections (
+            face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+            person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+            PRIMARY KEY (face_id, person_id)
+        );
+        """
+    )
+
+
+MIGRATIONS = {1: _migrate_1, 2: _migrate_2}
 
 
 @dataclass
@@ -106,6 +157,7 @@ class Media:
     error: str | None = None
     added_at: float | None = None
     indexed_at: float | None = None
+    faces_backend: str | None = None
 
 
 @dataclass
@@ -257,9 +309,10 @@ class Catalog:
         """The file's content changed: drop its vectors and frames, queue it again. Returns the dropped labels."""
         labels = self.labels_of(media_id)
         self.db.execute("DELETE FROM items WHERE media_id = ?", [media_id])
+        self.db.execute("DELETE FROM faces WHERE media_id = ?", [media_id])
         self.db.execute("DELETE FROM frames WHERE media_id = ?", [media_id])
         self.update_media(media_id, size=size, mtime_ns=mtime_ns, fingerprint=fingerprint, status=PENDING,
-                          error=None, indexed_at=None)
+                          error=None, indexed_at=None, faces_backend=None)
         return labels
 
     def set_missing(self, media_ids: list[int]) -> None:
@@ -289,12 +342,19 @@ class Catalog:
         return out
 
     def clear_items(self, media_id: int) -> list[int]:
+        """Drop a file's vectors (and its frames that no face needs). Returns the dropped labels."""
         labels = self.labels_of(media_id)
         self.db.execute("DELETE FROM items WHERE media_id = ?", [media_id])
-        self.db.execute("DELETE FROM frames WHERE media_id = ?", [media_id])
+        self.db.execute("DELETE FROM frames WHERE media_id = ? AND id NOT IN "
+                        "(SELECT frame_id FROM faces WHERE frame_id IS NOT NULL)", [media_id])
         return labels
 
     def add_frame(self, media_id: int, timestamp: float, scene_change: bool) -> int:
+        """The frame row at this time, reused if it exists (a re-embedding keeps the frames faces point at)."""
+        row = self.db.execute("SELECT id FROM frames WHERE media_id = ? AND abs(timestamp - ?) < 0.0005",
+                              [media_id, timestamp]).fetchone()
+        if row:
+            return row[0]
         cur = self.db.execute("INSERT INTO frames(media_id, timestamp, scene_change) VALUES (?,?,?)",
                               [media_id, timestamp, int(scene_change)])
         return cur.lastrowid

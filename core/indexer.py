@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import catalog as cat
+from .faces import pil_to_bgr
 from .images import MediaError, decode_image
+from .people import FoundFace
 from .library import Library
 from .scanner import ScanReport, scan
 from .video import sample_video
@@ -27,7 +29,7 @@ INDEX_SAVE_EVERY = 300.0  # seconds; the catalog holds every vector anyway, the 
 
 @dataclass
 class Progress:
-    stage: str                 # "scan", "model" (loading it), "embed" or "done"
+    stage: str                 # "scan", "model" (loading it), "embed", "people" (grouping faces) or "done"
     done: int = 0              # files finished in this stage
     total: int = 0
     path: str | None = None    # the file just finished
@@ -45,6 +47,7 @@ class IndexReport:
     embed_seconds: float = 0.0      # inside the model
     pipeline_seconds: float = 0.0   # decoding, embedding and storing, once the model was loaded
     cancelled: bool = False
+    people: object = None           # the ClusterReport of the faces found in this run
 
 
 @dataclass
@@ -55,6 +58,7 @@ class _Decoded:
     scene_changes: list = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
     error: str | None = None
+    faces: list | None = None      # FoundFace list when faces were analysed in this run
 
 
 class IndexJob:
@@ -86,6 +90,9 @@ class IndexJob:
                 pending = lib.catalog.pending()
                 if pending:
                     yield from self._embed(pending)
+            if lib.settings.faces and not self.cancel.is_set():
+                yield Progress("people")
+                self.report.people = lib.people.cluster()
         finally:
             index = lib.refresh_index()  # moves, deletions and this run's vectors
             lib.save_index()
@@ -160,21 +167,33 @@ class IndexJob:
         self.report.pipeline_seconds = time.perf_counter() - started
 
     def _decode(self, media: cat.Media) -> _Decoded:
-        """Runs on a worker thread: decode once at the size needed, thumbnail from that decode, model input."""
+        """Runs on a worker thread: decode once at the size needed, faces and thumbnail from that decode, then
+        the model input."""
         lib = self.library
         settings = lib.settings
         out = _Decoded(media)
+        backend = lib.face_backend if settings.faces and media.faces_backend is None else None
+        detail = settings.face_detail if backend else None
         try:
             if media.kind == "image":
-                img = decode_image(media.path, settings.thumbnail_size)
+                img = decode_image(media.path, settings.thumbnail_size, detail)
+                if backend:
+                    out.faces = self._faces(backend, img.detail, None, img.width)
                 lib.thumbnails.save(img.image, media.fingerprint)
                 out.tensors.append(lib.embedder.preprocess(img.image))
                 out.timestamps.append(None)
                 out.scene_changes.append(False)
                 out.metadata = dict(width=img.width, height=img.height, captured_at=img.captured_at)
             else:
+                seen: list[tuple[float, object]] = []
                 video = sample_video(media.path, settings.video_interval, settings.video_max_frames,
-                                     settings.video_scene_threshold, settings.thumbnail_size)
+                                     settings.video_scene_threshold, settings.thumbnail_size, detail,
+                                     (lambda t, image: seen.append((t, image.width, self._faces(backend, image, t))))
+                                     if backend else None)
+                if backend:
+                    kept = {f.timestamp for f in video.frames}  # a frame looked at but not kept has no row
+                    out.faces = [FoundFace(f, t, video.width / w) for t, w, found in seen if t in kept
+                                 for f in found]
                 lib.thumbnails.save(video.frames[0].image, media.fingerprint)  # the poster frame
                 for frame in video.frames:
                     lib.thumbnails.save(frame.image, media.fingerprint, frame.timestamp)
@@ -192,6 +211,17 @@ class IndexJob:
         except Exception as e:  # one bad file must never stop the run; record what happened
             out.error = f"unexpected {type(e).__name__}: {e}"
         return out
+
+    @staticmethod
+    def _faces(backend, image, timestamp, original_width=None):
+        """Faces of one picture; a failure here costs the faces of that picture, never the file."""
+        try:
+            found = backend.analyse(pil_to_bgr(image))
+        except Exception:
+            return []
+        if original_width is None:
+            return found
+        return [FoundFace(f, timestamp, original_width / image.width) for f in found]
 
     def _flush(self, batch, model_id: int, index, remaining: dict, stored: dict) -> list[str]:
         """Embed one batch, store its vectors, and finish the media whose last vector it held."""
@@ -215,6 +245,12 @@ class IndexJob:
                 stored[media.id] += 1
                 remaining[media.id] -= 1
                 if remaining[media.id] == 0:
+                    if decoded.faces is not None:
+                        frames = {t: fid for fid, t in lib.catalog.db.execute(
+                            "SELECT id, timestamp FROM frames WHERE media_id = ?", [media.id])}
+                        lib.catalog.db.execute("DELETE FROM faces WHERE media_id = ?", [media.id])
+                        lib.people.store(media.id, decoded.faces, lib.face_backend.name, frames)
+                        decoded.metadata["faces_backend"] = lib.face_backend.name
                     lib.catalog.update_media(media.id, status=cat.INDEXED, error=None, indexed_at=time.time(),
                                              **decoded.metadata)
                     finished.append(media.path)

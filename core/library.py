@@ -54,6 +54,18 @@ class Library:
     def save_settings(self) -> None:
         self.settings.save(self.folder / SETTINGS_FILE)
 
+    @property
+    def people(self):
+        from .people import People
+
+        return People(self.catalog, self.settings, self.thumbnails)
+
+    @property
+    def face_backend(self):
+        from .faces import default_backend
+
+        return default_backend()
+
     # -- model ----------------------------------------------------------------------------------------------------
     @property
     def embedder(self) -> ClipEmbedder:
@@ -93,8 +105,7 @@ class Library:
         Names, faces and the media rows stay. Returns the number of files queued."""
         dim = self.embedder.dim
         with self.catalog.transaction():
-            self.catalog.db.execute("DELETE FROM items")
-            self.catalog.db.execute("DELETE FROM frames")
+            self.catalog.db.execute("DELETE FROM items")  # frames and faces stay: they do not depend on CLIP
             n = self.catalog.db.execute(
                 "UPDATE media SET status = ?, indexed_at = NULL WHERE status IN (?, ?)",
                 [cat.PENDING, cat.INDEXED, cat.ERROR]).rowcount

@@ -51,6 +51,20 @@ class Settings:
     threads: int = 0
     decode_workers: int = 2
     thumbnail_size: int = 256
+    # Faces. Detection runs on a copy of each photo or frame whose long side is at most `face_detail`.
+    faces: bool = True
+    face_detail: int = 1024
+    # A face founds or joins a person only if it is big, certain and sharp enough; others are kept (they still
+    # show in their photo) but background crowds do not flood the people list. Measured on faces-dev: the blurred
+    # bystanders of img54 have sharpness 5-10, the 12-px face of img55 score 0.69; every labelled face passes.
+    face_min_size: float = 32.0        # short side of the box, in pixels of the detection image
+    face_min_score: float = 0.75
+    face_min_sharpness: float = 20.0   # variance of the Laplacian of the aligned 112x112 crop
+    # SFace cosine similarities. faces-dev: same person 0.53-0.89, different people at most 0.35.
+    face_match: float = 0.42           # a face joins a person whose nearest face is at least this similar
+    face_cluster: float = 0.42         # average-linkage threshold when new people form
+    face_min_cluster: int = 2          # faces needed before an unnamed person appears
+    face_track_match: float = 0.5      # consecutive video frames: same track if at least this similar
 
     @classmethod
     def load(cls, path: Path) -> "Settings":

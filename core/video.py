@@ -9,13 +9,14 @@ near ones by decoding on, which is what short clips and sparse-keyframe files ne
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import av
 import numpy as np
 from PIL import Image
 
-from .images import MediaError
+from .images import MediaError, resize_short_side
 
 SIGNATURE_SIZE = 16     # a 16x16 grey thumbnail is enough to tell one shot from the next
 SEEK_BEYOND = 0.5       # seconds: a target further ahead is reached by seeking to a keyframe, not by decoding on
@@ -42,7 +43,10 @@ class SampledVideo:
 
 
 def sample_video(path: str, interval: float = 2.0, max_frames: int = 300, scene_threshold: float = 0.12,
-                 min_side: int = 256) -> SampledVideo:
+                 min_side: int = 256, detail_side: int | None = None,
+                 on_frame: Callable[[float, Image.Image], None] | None = None) -> SampledVideo:
+    """Sample `path`. With `on_frame`, each sampled frame is also shown to it at up to `detail_side` pixels
+    (face detection) before being reduced to `min_side`: no long video keeps hundreds of large frames."""
     try:
         container = av.open(path)
     except (av.FFmpegError, OSError, ValueError) as e:
@@ -53,7 +57,7 @@ def sample_video(path: str, interval: float = 2.0, max_frames: int = 300, scene_
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         duration = _duration(container, stream)
-        sampler = _Sampler(container, stream, min_side)
+        sampler = _Sampler(container, stream, min_side, detail_side, on_frame)
         try:
             frames = sampler.sample(duration, interval, max_frames, scene_threshold)
         except av.FFmpegError as e:
@@ -72,8 +76,9 @@ def sample_video(path: str, interval: float = 2.0, max_frames: int = 300, scene_
 
 
 class _Sampler:
-    def __init__(self, container, stream, min_side: int):
+    def __init__(self, container, stream, min_side: int, detail_side: int | None = None, on_frame=None):
         self.container, self.stream, self.min_side = container, stream, min_side
+        self.detail_side, self.on_frame = detail_side, on_frame
         self.frames: list[SampledFrame] = []
         self._decoder = None
         self._pos = -1.0  # time of the last decoded frame
@@ -147,11 +152,16 @@ class _Sampler:
     def _convert(self, frame: av.VideoFrame, t: float) -> SampledFrame:
         w, h = frame.width, frame.height
         scale = min(1.0, self.min_side / max(1, min(w, h)))
+        if self.on_frame is not None and self.detail_side:
+            scale = max(scale, min(1.0, self.detail_side / max(w, h)))
         # swscale shrinks while converting from YUV: a 4K frame never exists as a full-size RGB image.
         image = frame.to_image(width=max(1, round(w * scale)), height=max(1, round(h * scale)))
         rotation = int(getattr(frame, "rotation", 0) or 0)
         if rotation:
             image = image.rotate(rotation, expand=True)
+        if self.on_frame is not None:
+            self.on_frame(round(t, 3), image)
+            image = resize_short_side(image, self.min_side)
         grey = np.asarray(image.convert("L").resize((SIGNATURE_SIZE, SIGNATURE_SIZE)), dtype=np.float32) / 255.0
         out = SampledFrame(round(t, 3), image, signature=grey)
         out._rotation = rotation  # type: ignore[attr-defined]

@@ -1,0 +1,222 @@
+"""`idlens people …`: naming and tidying the people Idlens found. Every command is one call into core.people."""
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from core.people import PeopleError, export_decisions, import_decisions
+
+JSON_SCHEMA = 1
+
+
+def _emit(data) -> None:
+    click.echo(json.dumps({"schema": JSON_SCHEMA, **data}, indent=2, ensure_ascii=False))
+
+
+def _person_line(p) -> str:
+    flags = " (hidden)" if p.hidden else ""
+    return f"{p.id:5}  {p.label:30} {p.media:5} files {p.faces:5} faces{flags}"
+
+
+def _people(obj):
+    return obj.library.people
+
+
+@click.group()
+def people():
+    """Name, merge, split and review the people found in your photos and videos."""
+
+
+@people.command(name="list")
+@click.option("--all", "show_all", is_flag=True, help="Include hidden people.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def list_people(obj, show_all, as_json):
+    """Named people first, then unnamed groups, biggest first."""
+    found = _people(obj).list(include_hidden=show_all)
+    if as_json:
+        _emit({"people": [p.to_json() for p in found]})
+        return
+    if not found:
+        click.echo("no people yet: index some photos with faces (idlens index PATH)")
+    for p in found:
+        click.echo(_person_line(p))
+
+
+@people.command()
+@click.argument("pairs", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def name(obj, pairs, as_json):
+    """Name people: `idlens people name 3 Anna 7 "Ben Okafor"` (a name already used merges the two)."""
+    if len(pairs) % 2:
+        raise click.UsageError("give pairs of ID NAME")
+    named = [_people(obj).name(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)]
+    if as_json:
+        _emit({"people": [p.to_json() for p in named]})
+    else:
+        for p in named:
+            click.echo(f"named {p.id}: {p.label} ({p.media} files)")
+
+
+@people.command()
+@click.argument("person_name")
+@click.option("--photo", "photo", required=True, type=click.Path(dir_okay=False), help="A photo of them.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def add(obj, person_name, photo, as_json):
+    """Add a person from a reference photo (its largest face)."""
+    from core.faces import pil_to_bgr
+    from core.images import decode_image
+
+    if not os.path.exists(photo):
+        raise click.ClickException(f"no such file: {photo}")
+    lib = obj.library
+    decoded = decode_image(photo, 256, lib.settings.face_detail)
+    faces = lib.face_backend.analyse(pil_to_bgr(decoded.detail))
+    if not faces:
+        raise click.ClickException(f"no face found in {photo}")
+    face = max(faces, key=lambda f: f.size)
+    person, face_id = lib.people.add_reference(person_name, face, os.path.abspath(photo), lib.face_backend.name)
+    if as_json:
+        _emit({"person": person.to_json(), "face_id": face_id})
+    else:
+        click.echo(f"{person.label}: {person.media} files")
+
+
+@people.command()
+@click.argument("target")
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def merge(obj, target, source, as_json):
+    """Merge SOURCE into TARGET (ids or names)."""
+    p = _people(obj).merge(target, source)
+    _emit({"person": p.to_json()}) if as_json else click.echo(f"{p.label}: {p.media} files")
+
+
+@people.command()
+@click.argument("face_id", type=int)
+@click.argument("person")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def move(obj, face_id, person, as_json):
+    """This face is PERSON (id or name; a new name creates the person)."""
+    p = _people(obj).move(face_id, person)
+    _emit({"person": p.to_json()}) if as_json else click.echo(f"face {face_id} is now {p.label}")
+
+
+@people.command()
+@click.argument("face_id", type=int)
+@click.argument("person")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def reject(obj, face_id, person, as_json):
+    """This face is not PERSON: remembered, it will not come back to them."""
+    pe = _people(obj)
+    pe.reject(face_id, person)
+    p = pe.find(person)
+    _emit({"person": p.to_json(), "face_id": face_id}) if as_json else click.echo(f"face {face_id} is not {p.label}")
+
+
+@people.command()
+@click.argument("person")
+@click.argument("face_ids", type=int, nargs=-1, required=True)
+@click.option("--name", "new_name", help="Name for the new person.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def split(obj, person, face_ids, new_name, as_json):
+    """Move some of PERSON's faces into a new person."""
+    p = _people(obj).split(person, list(face_ids), new_name)
+    _emit({"person": p.to_json()}) if as_json else click.echo(f"new person {p.id}: {p.label}, {p.faces} faces")
+
+
+@people.command()
+@click.argument("person")
+@click.option("--show", is_flag=True, help="Show a hidden person again.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def hide(obj, person, show, as_json):
+    """Hide a person from the people list (their faces stay)."""
+    p = _people(obj).hide(person, not show)
+    _emit({"person": p.to_json()}) if as_json else click.echo(f"{p.label} {'shown' if show else 'hidden'}")
+
+
+@people.command()
+@click.argument("person")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def faces(obj, person, as_json):
+    """The faces of PERSON, with the ids that move, reject and split take."""
+    pe = _people(obj)
+    p = pe.find(person)
+    found = pe.faces_of(p.id)
+    if as_json:
+        _emit({"person": p.to_json(), "faces": found})
+        return
+    for f in found:
+        when = f" @ {f['timestamp']:.1f}s" if f["timestamp"] is not None else ""
+        click.echo(f"{f['id']:7}  {'confirmed' if f['confirmed'] else 'auto     '}  {f['path'] or '(reference)'}{when}")
+
+
+@people.command()
+@click.argument("person")
+@click.option("-k", "--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def suggest(obj, person, limit, as_json):
+    """Faces that may be PERSON, most likely first: answer with `move FACE PERSON` or `reject FACE PERSON`."""
+    pe = _people(obj)
+    p = pe.find(person)
+    found = pe.suggest(p.id, limit)
+    if as_json:
+        _emit({"person": p.to_json(), "suggestions": [s.to_json() for s in found]})
+        return
+    if not found:
+        click.echo(f"nothing to review for {p.label}")
+    for s in found:
+        when = f" @ {s.timestamp:.1f}s" if s.timestamp is not None else ""
+        click.echo(f"{s.face_id:7}  {s.similarity:.3f}  {s.path}{when}")
+
+
+@people.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def recluster(obj, as_json):
+    """Redo the automatic grouping from scratch; names and your decisions stay."""
+    r = _people(obj).recluster()
+    data = {"assigned": r.assigned, "new_people": r.new_people, "unassigned": r.unassigned}
+    _emit(data) if as_json else click.echo(f"{r.new_people} groups formed, {r.assigned} faces joined named people, "
+                                           f"{r.unassigned} faces left alone")
+
+
+@people.command(name="export")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_obj
+def export_cmd(obj, file):
+    """Write names and decisions to a JSON file."""
+    data = export_decisions(_people(obj))
+    tmp = f"{file}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1, ensure_ascii=False)
+    os.replace(tmp, file)
+    click.echo(f"exported {len(data['people'])} people to {file}", err=True)
+
+
+@people.command(name="import")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def import_cmd(obj, file, as_json):
+    """Apply names and decisions from an export."""
+    try:
+        data = json.loads(open(file, encoding="utf-8").read())
+    except ValueError as e:
+        raise click.ClickException(f"{file} is not JSON: {e}")
+    stats = import_decisions(_people(obj), data)
+    _emit(stats) if as_json else click.echo(", ".join(f"{v} {k}" for k, v in stats.items()))
+
+
+USER_ERRORS = (PeopleError,)
