@@ -1,4 +1,11 @@
-"""`python -m bench [--json] [...]`: Idlens benchmarks. Prints the machine, the versions, then each figure."""
-from bench.indexing import main
+"""`python -m bench [indexing|faces] [options]`: Idlens benchmarks (default: indexing). `--help` on each."""
+import sys
 
-main()
+from bench import faces, indexing
+
+if len(sys.argv) > 1 and sys.argv[1] == "faces":
+    faces.main(sys.argv[2:])
+else:
+    if len(sys.argv) > 1 and sys.argv[1] == "indexing":
+        del sys.argv[1]
+    indexing.main()

@@ -121,7 +121,8 @@ class People:
         """Greedy linking in time order: a face continues the most similar open track from an earlier frame."""
         order = sorted(range(len(found)), key=lambda i: (found[i].timestamp or 0.0))
         tracks: list[list[int]] = []
-        max_gap = max(3 * self.settings.video_interval, 10.0)
+        # One missed sample is forgiven (a turned head, a blink); a longer absence starts a new appearance.
+        max_gap = max(2.5 * self.settings.video_interval, 3.0)
         for i in order:
             f = found[i]
             best, best_sim = None, self.settings.face_track_match

@@ -79,3 +79,30 @@ def audio_only(path: Path, seconds: float = 1.0) -> Path:
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def video_of_photos(path: Path, photos: list, seconds_each: float = 2.0, fps: int = 10, size=(640, 360)) -> Path:
+    """A slideshow video: each photo, letterboxed into the frame, shown for `seconds_each` seconds."""
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for photo in photos:
+            if isinstance(photo, Image.Image):
+                img = photo.convert("RGB")
+            else:
+                img = Image.open(photo).convert("RGB")
+            img.thumbnail(size)
+            canvas = Image.new("RGB", size, (20, 20, 20))
+            canvas.paste(img, ((size[0] - img.width) // 2, (size[1] - img.height) // 2))
+            frame = av.VideoFrame.from_image(canvas)
+            for _ in range(int(seconds_each * fps)):
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

@@ -63,3 +63,23 @@ def test_damaged_settings_fall_back_to_defaults(tmp_path):
     assert Settings.load(path) == Settings()
     path.write_text('{"video_interval": 5.0, "unknown_key": 1}')
     assert Settings.load(path).video_interval == 5.0
+
+
+def test_a_version_1_catalog_is_migrated_and_keeps_its_rows(tmp_path):
+    import sqlite_utils
+
+    from core import catalog as cat
+
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(path)
+    cat._migrate_1(db)
+    db.execute("PRAGMA user_version=1")
+    db.execute("INSERT INTO media(path, kind, size, mtime_ns, fingerprint, status, added_at) "
+               "VALUES ('/p/a.jpg', 'image', 1, 1, 'fp', 'indexed', 0)")
+    db.conn.commit()
+    db.conn.close()
+    c = Catalog(path)
+    assert c.schema_version == SCHEMA_VERSION
+    assert c.media_by_path("/p/a.jpg").faces_backend is None
+    assert {"faces", "people", "tracks", "rejections"} <= set(c.db.table_names())
+    c.close()

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from pathlib import Path
 
 from tests import media_factory as mf
 from tests.conftest import ROOT
@@ -124,3 +125,44 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_is_done(library_dir, tmp_path):
     assert report["indexed"] == 400 - kept
     final = json.loads(idlens("--library", library_dir, "status", "--json").stdout)
     assert final["media"]["image"] == {"indexed": 400} and final["vectors"] == 400
+
+
+def test_people_commands_end_to_end(library_dir, tmp_path):
+    import shutil
+
+    faces = ROOT / "tests" / "data" / "faces"
+    album = tmp_path / "album"
+    shutil.copytree(faces, album, ignore=shutil.ignore_patterns("*.md"))
+    idlens("--library", library_dir, "index", str(album))
+    people = json.loads(idlens("--library", library_dir, "people", "list", "--json").stdout)["people"]
+    assert len(people) == 2 and all(p["name"] is None and p["media"] == 2 for p in people)
+
+    # Name one group from a reference photo kept outside the library, the other by id.
+    added = json.loads(idlens("--library", library_dir, "people", "add", "Jacinda Ardern", "--photo",
+                              str(faces / "person_b_2.jpg"), "--json").stdout)
+    assert added["person"]["name"] == "Jacinda Ardern" and added["person"]["media"] == 2
+    other = next(p for p in json.loads(idlens("--library", library_dir, "people", "list", "--json").stdout)["people"]
+                 if p["name"] is None)
+    idlens("--library", library_dir, "people", "name", str(other["id"]), "Emmanuel")
+
+    res = json.loads(idlens("--library", library_dir, "search", "jacinda ardern", "--json").stdout)
+    assert [Path(r["path"]).name for r in res["results"]][:2] in (
+        ["person_b_2.jpg", "person_b_1.jpg"], ["person_b_1.jpg", "person_b_2.jpg"])
+    assert len(res["results"]) == 2 and res["results"][0]["kind"] == "image"
+
+    faces_of = json.loads(idlens("--library", library_dir, "people", "faces", "Emmanuel", "--json").stdout)["faces"]
+    face = faces_of[0]["id"]
+    idlens("--library", library_dir, "people", "reject", str(face), "Emmanuel")
+    assert json.loads(idlens("--library", library_dir, "people", "list", "--json").stdout)["people"][0]["media"] == 1
+    suggestions = json.loads(idlens("--library", library_dir, "people", "suggest", "Emmanuel", "--json").stdout)
+    assert face not in [s["face_id"] for s in suggestions["suggestions"]]
+
+    export = tmp_path / "people.json"
+    idlens("--library", library_dir, "people", "export", str(export))
+    data = json.loads(export.read_text())
+    assert {p["name"] for p in data["people"]} == {"Emmanuel", "Jacinda Ardern"}
+
+    bad = idlens("--library", library_dir, "people", "merge", "Nobody", "Emmanuel", check=False)
+    assert bad.returncode == 1 and bad.stderr.startswith("idlens: error: no person")
+    human = idlens("--library", library_dir, "people", "list").stdout
+    assert "Emmanuel" in human and "Jacinda Ardern" in human

@@ -1,0 +1,142 @@
+"""Faces: clustering purity and completeness on real labelled photos, detection time per photo and per video
+minute.
+
+  python -m bench faces [--data ../shared/data/faces-dev] [--json]
+
+The data folder holds images/ and identities.csv (file,identity) for the labelled subset; every photo in images/
+is indexed (the unlabelled ones take part in clustering, as other people would in a real library), and the
+labelled photos' largest faces are scored. Purity: of each predicted person, the share of its faces that belong to
+its majority identity. Completeness: of each identity, the share of its faces found in its largest predicted
+person. An unclustered face counts as a person of its own.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "faces-dev"
+THRESHOLDS = [0.30, 0.34, 0.38, 0.42, 0.46, 0.50, 0.55]
+
+
+def purity_completeness(assignment: dict[str, int | None], truth: dict[str, str]) -> tuple[float, float]:
+    clusters: dict[object, list[str]] = defaultdict(list)
+    for f, person in assignment.items():
+        clusters[person if person is not None else ("alone", f)].append(truth[f])
+    purity = sum(Counter(v).most_common(1)[0][1] for v in clusters.values()) / len(assignment)
+    by_identity: dict[str, Counter] = defaultdict(Counter)
+    for f, person in assignment.items():
+        by_identity[truth[f]][person if person is not None else ("alone", f)] += 1
+    completeness = sum(c.most_common(1)[0][1] for c in by_identity.values()) / len(assignment)
+    return purity, completeness
+
+
+def run(data: Path) -> dict:
+    import os
+
+    from core.indexer import IndexJob
+    from core.library import Library
+
+    truth = {r["file"]: r["identity"] for r in csv.DictReader(open(data / "identities.csv"))}
+    out: dict = {"data": str(data), "labelled_photos": len(truth), "identities": len(set(truth.values()))}
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["IDLENS_CACHE"] = str(Path(tmp) / "cache")
+        lib = Library(Path(tmp) / "lib", "tiny-test")
+        for _ in IndexJob(lib, [str(data / "images")]).run():
+            pass
+        db = lib.catalog.db
+        out["photos"] = db.execute("SELECT count(*) FROM media").fetchone()[0]
+        out["faces"] = db.execute("SELECT count(*) FROM faces").fetchone()[0]
+        out["usable_faces"] = db.execute("SELECT count(*) FROM faces WHERE usable = 1").fetchone()[0]
+
+        def assignment() -> dict[str, int | None]:
+            result = {}
+            for f in truth:
+                row = db.execute("SELECT f.person_id FROM faces f JOIN media m ON m.id = f.media_id "
+                                 "WHERE m.path = ? ORDER BY f.usable DESC, f.size DESC LIMIT 1",
+                                 [str(data / "images" / f)]).fetchone()
+                result[f] = row[0] if row else None
+            return result
+
+        sweep = []
+        for t in THRESHOLDS:
+            lib.settings.face_match = lib.settings.face_cluster = t
+            lib.people.recluster()
+            p, c = purity_completeness(assignment(), truth)
+            people = db.execute("SELECT count(*) FROM people").fetchone()[0]
+            sweep.append({"threshold": t, "purity": round(p, 3), "completeness": round(c, 3), "people": people})
+        out["sweep"] = sweep
+        from core.settings import Settings
+
+        default = Settings()
+        lib.settings.face_match, lib.settings.face_cluster = default.face_match, default.face_cluster
+        lib.people.recluster()
+        p, c = purity_completeness(assignment(), truth)
+        out["default"] = {"threshold": default.face_cluster, "purity": round(p, 3), "completeness": round(c, 3)}
+        lib.close()
+    out["timing"] = timing(data)
+    return out
+
+
+def timing(data: Path) -> dict:
+    """Per photo: decode for faces + detect + align + embed, on the real photos. Per video minute: the extra cost
+    of faces on top of sampling, on a 720p video made of those photos."""
+    from core.faces import default_backend, pil_to_bgr
+    from core.images import decode_image
+    from core.video import sample_video
+    from tests import media_factory as mf
+
+    backend = default_backend()
+    photos = sorted((data / "images").glob("*.jpg"))
+    backend.analyse(pil_to_bgr(decode_image(str(photos[0]), 256, 1024).detail))  # warm up
+    per_photo = []
+    for p in photos:
+        d = decode_image(str(p), 256, 1024)
+        t = time.perf_counter()
+        backend.analyse(pil_to_bgr(d.detail))
+        per_photo.append(time.perf_counter() - t)
+    with tempfile.TemporaryDirectory() as tmp:
+        video = mf.video_of_photos(Path(tmp) / "v.mp4", photos[:30], seconds_each=2.0, size=(1280, 720))
+        runs_plain, runs_faces = [], []
+        for _ in range(3):
+            t = time.perf_counter()
+            v = sample_video(str(video))
+            runs_plain.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            sample_video(str(video), detail_side=1024, on_frame=lambda ts, im: backend.analyse(pil_to_bgr(im)))
+            runs_faces.append(time.perf_counter() - t)
+        minutes = v.duration / 60
+    return {"photo_ms_median": round(statistics.median(per_photo) * 1000, 1),
+            "photo_ms_p90": round(sorted(per_photo)[int(0.9 * len(per_photo))] * 1000, 1),
+            "video_minutes": round(minutes, 2), "video_frames": len(v.frames),
+            "faces_s_per_video_minute": round((statistics.median(runs_faces) - statistics.median(runs_plain)) / minutes, 2),
+            "sampling_s_per_video_minute": round(statistics.median(runs_plain) / minutes, 2)}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench faces", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    out = run(args.data)
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return
+    print(f"{out['photos']} photos, {out['faces']} faces ({out['usable_faces']} usable); "
+          f"{out['labelled_photos']} labelled photos of {out['identities']} people")
+    print(f"{'threshold':>9} {'purity':>7} {'completeness':>12} {'people':>6}")
+    for row in out["sweep"]:
+        print(f"{row['threshold']:9.2f} {row['purity']:7.3f} {row['completeness']:12.3f} {row['people']:6}")
+    d = out["default"]
+    print(f"default threshold {d['threshold']}: purity {d['purity']}, completeness {d['completeness']}")
+    t = out["timing"]
+    print(f"faces per photo (detect+align+embed, <=1024 px): median {t['photo_ms_median']} ms, p90 {t['photo_ms_p90']} ms")
+    print(f"video ({t['video_minutes']} min 720p, {t['video_frames']} frames): sampling {t['sampling_s_per_video_minute']} "
+          f"s/min, faces add {t['faces_s_per_video_minute']} s/min")

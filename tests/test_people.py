@@ -1,0 +1,223 @@
+"""Faces and people on real, credited photos (tests/data/faces, see CREDITS.md), through the real detector,
+recogniser, catalog and clustering. person_a_* and person_b_* are two people photographed years apart;
+impostor_1 and impostor_2 are two other people."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from core.faces import default_backend, pil_to_bgr
+from core.images import decode_image
+from core.indexer import IndexJob
+from core.library import Library
+from core.people import PeopleError, export_decisions, import_decisions
+from tests import media_factory as mf
+
+FACES = Path(__file__).parent / "data" / "faces"
+A = ["person_a_1.jpg", "person_a_2.jpg"]
+B = ["person_b_1.jpg", "person_b_2.jpg"]
+OTHERS = ["impostor_1.jpg", "impostor_2.jpg"]
+
+
+def index(lib, *paths):
+    job = IndexJob(lib, [str(p) for p in paths])
+    for _ in job.run():
+        pass
+    return job.report
+
+
+@pytest.fixture
+def album(tmp_path) -> Path:
+    folder = tmp_path / "album"
+    shutil.copytree(FACES, folder, ignore=shutil.ignore_patterns("*.md"))
+    return folder
+
+
+@pytest.fixture
+def lib(make_library):
+    return make_library()
+
+
+def person_of(lib, path) -> int | None:
+    row = lib.catalog.db.execute("SELECT f.person_id FROM faces f JOIN media m ON m.id = f.media_id "
+                                 "WHERE m.path = ? ORDER BY f.size DESC LIMIT 1", [str(path)]).fetchone()
+    return row[0] if row else None
+
+
+def face_of(lib, path) -> int:
+    return lib.catalog.db.execute("SELECT f.id FROM faces f JOIN media m ON m.id = f.media_id WHERE m.path = ? "
+                                  "ORDER BY f.size DESC LIMIT 1", [str(path)]).fetchone()[0]
+
+
+def test_each_photo_gives_one_aligned_face_and_identities_separate():
+    backend = default_backend()
+    vectors = {}
+    for name in A + B + OTHERS:
+        faces = backend.analyse(pil_to_bgr(decode_image(str(FACES / name), 256, 1024).detail))
+        assert len(faces) == 1, name
+        face = faces[0]
+        assert face.crop.shape == (112, 112, 3) and face.score > 0.8
+        assert np.linalg.norm(face.embedding) == pytest.approx(1.0, abs=1e-4)
+        vectors[name] = face.embedding
+    assert vectors[A[0]] @ vectors[A[1]] > 0.45 and vectors[B[0]] @ vectors[B[1]] > 0.45
+    for x in A + B + OTHERS:
+        for y in A + B + OTHERS:
+            if x != y and not ({x, y} <= set(A) or {x, y} <= set(B)):
+                assert vectors[x] @ vectors[y] < 0.35, (x, y)
+
+
+def test_same_person_clusters_together_and_others_do_not(lib, album):
+    index(lib, album)
+    a = {person_of(lib, album / n) for n in A}
+    b = {person_of(lib, album / n) for n in B}
+    assert len(a) == 1 and len(b) == 1 and None not in a | b and a != b
+    assert person_of(lib, album / OTHERS[0]) is None and person_of(lib, album / OTHERS[1]) is None
+    people = lib.people.list()
+    assert len(people) == 2 and all(p.name is None and p.media == 2 for p in people)
+    crop = lib.people.crop_path(face_of(lib, album / A[0]))
+    assert Image.open(crop).size == (112, 112)
+
+
+def test_naming_propagates_to_new_photos_and_search_by_name(lib, album, tmp_path):
+    index(lib, album)
+    person = lib.people.name(person_of(lib, album / A[0]), "Emmanuel")
+    assert person.name == "Emmanuel" and person.confirmed == 2
+    # A new photo of the same person arrives later (here: a mirrored, resized copy).
+    ImageOps.mirror(Image.open(album / A[1])).resize((500, 622)).save(album / "later.jpg", quality=90)
+    index(lib, album)
+    assert person_of(lib, album / "later.jpg") == person.id
+    found = lib.people.appearances(lib.people.names_lookup("emmanuel"))
+    assert {r["path"] for r in found} == {str(album / n) for n in A + ["later.jpg"]}
+    assert found[0]["score"] >= found[-1]["score"]
+
+
+def test_not_this_person_sticks_after_rescan_and_recluster(lib, album):
+    index(lib, album)
+    pid = lib.people.name(person_of(lib, album / B[0]), "Jacinda").id
+    face = face_of(lib, album / B[1])
+    lib.people.reject(face, "Jacinda")
+    assert person_of(lib, album / B[1]) is None
+    (album / B[1]).touch()  # a re-scan that sees the file as changed in time but not in content
+    index(lib, album)
+    lib.people.recluster()
+    assert person_of(lib, album / B[1]) != pid
+    assert face not in {s.face_id for s in lib.people.suggest("Jacinda")}
+    lib.people.move(face, "Jacinda")  # the user changes their mind: that is allowed
+    assert person_of(lib, album / B[1]) == pid
+
+
+def test_move_and_rename_of_a_file_keep_its_faces_and_names(lib, album, tmp_path):
+    index(lib, album)
+    pid = lib.people.name(person_of(lib, album / A[0]), "Emmanuel").id
+    face = face_of(lib, album / A[1])
+    (tmp_path / "elsewhere").mkdir()
+    shutil.move(album / A[1], tmp_path / "elsewhere" / "renamed.jpg")
+    index(lib, album, tmp_path / "elsewhere")
+    assert face_of(lib, tmp_path / "elsewhere" / "renamed.jpg") == face
+    assert person_of(lib, tmp_path / "elsewhere" / "renamed.jpg") == pid
+
+
+def test_reference_photo_names_the_matching_group(lib, album, tmp_path):
+    index(lib, album, )
+    ref = tmp_path / "reference.jpg"
+    ImageOps.mirror(Image.open(FACES / B[0])).save(ref)  # a photo of her that is not in the library
+    backend = default_backend()
+    face = max(backend.analyse(pil_to_bgr(decode_image(str(ref), 256, 1024).detail)), key=lambda f: f.size)
+    person, _ = lib.people.add_reference("Jacinda", face, str(ref), backend.name)
+    assert person.media == 2
+    found = lib.people.appearances(person.id)
+    assert [r["path"] for r in found][:2] and {r["path"] for r in found} == {str(album / n) for n in B}
+    assert len(lib.people.list()) == 2  # the unnamed group of B is gone into Jacinda, A's group remains
+
+
+def test_merge_split_hide_and_errors(lib, album):
+    index(lib, album)
+    a, b = person_of(lib, album / A[0]), person_of(lib, album / B[0])
+    merged = lib.people.merge(a, b)
+    assert merged.media == 4 and len(lib.people.list()) == 1
+    new = lib.people.split(a, [face_of(lib, album / n) for n in B], name="Jacinda")
+    assert new.name == "Jacinda" and new.media == 2 and lib.people.find(a).media == 2
+    lib.people.hide("Jacinda")
+    assert "Jacinda" not in {p.name for p in lib.people.list()}
+    assert "Jacinda" in {p.name for p in lib.people.list(include_hidden=True)}
+    with pytest.raises(PeopleError):
+        lib.people.find("Nobody")
+    with pytest.raises(PeopleError):
+        lib.people.merge(a, a)
+    lib.people.name(a, "Emmanuel")
+    lib.people.name(new.id, "emmanuel")  # the same name: the two become one person
+    assert lib.people.find("Emmanuel").media == 4
+
+
+def test_export_import_round_trip_into_another_library(make_library, album, tmp_path):
+    first = make_library("one")
+    index(first, album)
+    first.people.name(person_of(first, album / A[0]), "Emmanuel")
+    first.people.reject(face_of(first, album / OTHERS[0]), "Emmanuel")
+    data = json.loads(json.dumps(export_decisions(first.people)))
+    # Another library over the same photos, moved to another disk: matched by content, not path.
+    moved = tmp_path / "disk2"
+    shutil.copytree(album, moved)
+    second = make_library("two")
+    index(second, moved)
+    stats = import_decisions(second.people, data)
+    assert stats == {"people": 1, "faces": 2, "rejections": 1, "unmatched": 0}
+    pid = second.people.find("Emmanuel").id
+    assert person_of(second, moved / A[1]) == pid
+    assert import_decisions(second.people, data)["faces"] == 2  # twice: same state
+    assert second.people.find("Emmanuel").media == 2
+    assert second.catalog.db.execute("SELECT count(*) FROM rejections").fetchone()[0] == 1
+    with pytest.raises(PeopleError):
+        import_decisions(second.people, {"people": []})
+
+
+def test_video_appearances_are_tracks_with_their_times(lib, tmp_path):
+    folder = tmp_path / "videos"
+    scenery = mf.picture(3, (640, 360))
+    # 0-2 s: someone else; 2-6 s: B; 6-14 s: no one; 14-18 s: B again.
+    mf.video_of_photos(folder / "party.mp4", [FACES / OTHERS[0], FACES / B[0], FACES / B[0], scenery, scenery,
+                                               scenery, scenery, FACES / B[1], FACES / B[1]], seconds_each=2.0)
+    shutil.copy(FACES / B[0], folder / "b.jpg")
+    index(lib, folder)
+    pid = lib.people.name(person_of(lib, folder / "b.jpg"), "Jacinda").id
+    found = {r["path"]: r for r in lib.people.appearances(pid)}
+    video = found[str(folder / "party.mp4")]
+    times = [m["timestamp"] for m in video["moments"]]
+    assert times and all(2.0 <= t < 6.0 or 14.0 <= t < 18.0 for t in times)
+    assert any(t < 6 for t in times) and any(t >= 14 for t in times)
+    tracks = lib.catalog.db.execute(
+        "SELECT DISTINCT t.start, t.end FROM faces f JOIN tracks t ON t.id = f.track_id "
+        "WHERE f.person_id = ? ORDER BY t.start", [pid]).fetchall()
+    assert len(tracks) == 2 and tracks[0][0] >= 2.0 and tracks[1][0] >= 14.0
+    # One appearance is one track: only its best face stands for it in clustering.
+    usable = lib.catalog.db.execute("SELECT count(*) FROM faces WHERE usable = 1 AND track_id = ?",
+                                    [lib.catalog.db.execute("SELECT track_id FROM faces WHERE person_id = ? AND "
+                                                            "track_id IS NOT NULL LIMIT 1", [pid]).fetchone()[0]]
+                                    ).fetchone()[0]
+    assert usable == 1
+
+
+def test_small_and_blurred_faces_do_not_found_people(lib, tmp_path):
+    from PIL import ImageFilter
+
+    folder = tmp_path / "crowd"
+    folder.mkdir()
+    for name in A:
+        Image.open(FACES / name).convert("RGB").save(folder / f"sharp-{name}")
+    # The same two faces as background bystanders: tiny in a big photo, or out of focus.
+    for name in A:
+        img = Image.open(FACES / name).convert("RGB")
+        canvas = Image.new("RGB", (1200, 900), (90, 120, 90))
+        canvas.paste(img.resize((img.width // 10, img.height // 10)), (40, 40))
+        canvas.save(folder / f"tiny-{name}")
+        img.filter(ImageFilter.GaussianBlur(10)).save(folder / f"blurred-{name}")
+    index(lib, folder)
+    rows = lib.catalog.db.execute("SELECT m.path, f.usable, f.person_id FROM faces f "
+                                  "JOIN media m ON m.id = f.media_id").fetchall()
+    assert {Path(p).name for p, u, _ in rows if u} == {f"sharp-{n}" for n in A}
+    assert {Path(p).name for p, u, _ in rows if not u} >= {"blurred-person_a_2.jpg", "tiny-person_a_2.jpg"}
+    people = lib.people.list()
+    assert len(people) == 1 and people[0].media == 2  # the bystanders neither found nor join a person
