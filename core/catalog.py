@@ -306,11 +306,10 @@ class Catalog:
         self.db.execute(f"UPDATE media SET {sets} WHERE id = ?", [*fields.values(), media_id])
 
     def mark_changed(self, media_id: int, size: int, mtime_ns: int, fingerprint: str) -> list[int]:
-        """The file's content changed: drop its vectors and frames, queue it again. Returns the dropped labels."""
+        """The file's content changed: drop its vectors, queue it again. Returns the dropped labels."""
         labels = self.labels_of(media_id)
-        self.db.execute("DELETE FROM items WHERE media_id = ?", [media_id])
-        self.db.execute("DELETE FROM faces WHERE media_id = ?", [media_id])
-        self.db.execute("DELETE FROM frames WHERE media_id = ?", [media_id])
+        self.clear_items(media_id)
+        # Faces stay until the new ones are found: the user's decisions then carry over to the same faces.
         self.update_media(media_id, size=size, mtime_ns=mtime_ns, fingerprint=fingerprint, status=PENDING,
                           error=None, indexed_at=None, faces_backend=None)
         return labels

@@ -248,8 +248,7 @@ class IndexJob:
                     if decoded.faces is not None:
                         frames = {t: fid for fid, t in lib.catalog.db.execute(
                             "SELECT id, timestamp FROM frames WHERE media_id = ?", [media.id])}
-                        lib.catalog.db.execute("DELETE FROM faces WHERE media_id = ?", [media.id])
-                        lib.people.store(media.id, decoded.faces, lib.face_backend.name, frames)
+                        lib.people.replace(media.id, decoded.faces, lib.face_backend.name, frames)
                         decoded.metadata["faces_backend"] = lib.face_backend.name
                     lib.catalog.update_media(media.id, status=cat.INDEXED, error=None, indexed_at=time.time(),
                                              **decoded.metadata)

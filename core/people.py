@@ -117,6 +117,40 @@ class People:
                 self._save_crop(face_id, face)
         return ids
 
+    def replace(self, media_id: int, found: list[FoundFace], backend: str, frame_ids: dict[float, int]) -> list[int]:
+        """Store a file's faces in place of the ones found before (an edited photo, a new recogniser). Decisions
+        about an old face (its person, confirmation, "not this person") pass to the new face in the same place."""
+        old = self.db.execute("SELECT id, timestamp, x, y, w, h, person_id, confirmed FROM faces WHERE media_id = ?",
+                              [media_id]).fetchall()
+        rejected: dict[int, list[int]] = {}
+        for face_id, person_id in self.db.execute(
+                "SELECT r.face_id, r.person_id FROM rejections r JOIN faces f ON f.id = r.face_id "
+                "WHERE f.media_id = ?", [media_id]):
+            rejected.setdefault(face_id, []).append(person_id)
+        self.db.execute("DELETE FROM faces WHERE media_id = ?", [media_id])
+        self.db.execute("DELETE FROM tracks WHERE media_id = ?", [media_id])
+        new_ids = self.store(media_id, found, backend, frame_ids)
+        decided = [o for o in old if (o[6] is not None and o[7]) or o[0] in rejected]
+        for fid, ts, x, y, w, h, person_id, confirmed in decided:
+            best, best_iou = None, 0.5
+            for new_id, f in zip(new_ids, found):
+                if (f.timestamp is None) != (ts is None) or (ts is not None and abs(f.timestamp - ts) > 0.01):
+                    continue
+                iou = _iou((x, y, w, h), tuple(v * f.to_original for v in f.face.box))
+                if iou >= best_iou:
+                    best, best_iou = new_id, iou
+            if best is None:
+                continue
+            if person_id is not None and confirmed:
+                self._set_person([best], person_id, confirmed=True)
+            for rejected_person in rejected.get(fid, []):
+                self.db.execute("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)",
+                                [best, rejected_person])
+        self.db.execute("DELETE FROM frames WHERE media_id = ? AND id NOT IN (SELECT frame_id FROM items "
+                        "WHERE frame_id IS NOT NULL) AND id NOT IN (SELECT frame_id FROM faces WHERE frame_id IS NOT "
+                        "NULL)", [media_id])
+        return new_ids
+
     def _tracks(self, found: list[FoundFace]) -> list[list[int]]:
         """Greedy linking in time order: a face continues the most similar open track from an earlier frame."""
         order = sorted(range(len(found)), key=lambda i: (found[i].timestamp or 0.0))

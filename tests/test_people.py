@@ -120,6 +120,36 @@ def test_move_and_rename_of_a_file_keep_its_faces_and_names(lib, album, tmp_path
     assert person_of(lib, tmp_path / "elsewhere" / "renamed.jpg") == pid
 
 
+def test_edited_photo_keeps_the_names_of_its_faces(lib, album):
+    index(lib, album)
+    pid = lib.people.name(person_of(lib, album / A[0]), "Emmanuel").id
+    lib.people.reject(face_of(lib, album / OTHERS[1]), "Emmanuel")
+    # Edit both photos: new content, same faces in the same places.
+    for name in (A[1], OTHERS[1]):
+        Image.open(album / name).convert("RGB").save(album / name, quality=70)
+    report = index(lib, album)
+    assert report.scan.changed == 2
+    assert person_of(lib, album / A[1]) == pid
+    assert lib.catalog.db.execute("SELECT confirmed FROM faces WHERE id = ?", [face_of(lib, album / A[1])]
+                                  ).fetchone()[0] == 1
+    rejected = lib.catalog.db.execute("SELECT face_id FROM rejections").fetchall()
+    assert rejected == [(face_of(lib, album / OTHERS[1]),)]
+    assert lib.catalog.db.execute("SELECT count(*) FROM faces").fetchone()[0] == 6
+
+
+def test_reembedding_with_a_new_model_keeps_faces_and_names(lib, album, tmp_path):
+    mf.video_of_photos(album / "clip.mp4", [FACES / B[0]] * 3, seconds_each=2.0)
+    index(lib, album)
+    pid = lib.people.name(person_of(lib, album / B[0]), "Jacinda").id
+    before = lib.catalog.db.execute("SELECT id, person_id FROM faces ORDER BY id").fetchall()
+    lib.reembed()
+    report = index(lib)
+    assert report.embedded_files == 7
+    assert lib.catalog.db.execute("SELECT id, person_id FROM faces ORDER BY id").fetchall() == before
+    video = next(r for r in lib.people.appearances(pid) if r["kind"] == "video")
+    assert video["moments"]
+
+
 def test_reference_photo_names_the_matching_group(lib, album, tmp_path):
     index(lib, album, )
     ref = tmp_path / "reference.jpg"
