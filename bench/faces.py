@@ -72,6 +72,7 @@ def run(data: Path) -> dict:
             people = db.execute("SELECT count(*) FROM people").fetchone()[0]
             sweep.append({"threshold": t, "purity": round(p, 3), "completeness": round(c, 3), "people": people})
         out["sweep"] = sweep
+        out["pairs"] = pair_accuracy(db, data)
         from core.settings import Settings
 
         default = Settings()
@@ -81,6 +82,33 @@ def run(data: Path) -> dict:
         out["default"] = {"threshold": default.face_cluster, "purity": round(p, 3), "completeness": round(c, 3)}
         lib.close()
     out["timing"] = timing(data)
+    return out
+
+
+def pair_accuracy(db, data: Path) -> list[dict]:
+    """Same/different decisions of pairs.csv against the similarity of the two photos' largest faces."""
+    rows = list(csv.DictReader(open(data / "pairs.csv")))
+
+    def vec(name):
+        import numpy as np
+
+        r = db.execute("SELECT f.embedding FROM faces f JOIN media m ON m.id = f.media_id WHERE m.path = ? "
+                       "ORDER BY f.size DESC LIMIT 1", [str(data / "images" / name)]).fetchone()
+        return np.frombuffer(r[0], dtype=np.float32) if r else None
+
+    sims = []
+    for r in rows:
+        a, b = vec(r["file_x"]), vec(r["file_y"])
+        if a is not None and b is not None:
+            sims.append((float(a @ b), r["Decision"].strip().lower() == "yes"))
+    out = []
+    for t in THRESHOLDS:
+        tp = sum(s >= t and same for s, same in sims)
+        tn = sum(s < t and not same for s, same in sims)
+        out.append({"threshold": t, "accuracy": round((tp + tn) / len(sims), 3),
+                    "same_found": round(tp / max(1, sum(same for _, same in sims)), 3),
+                    "different_kept_apart": round(tn / max(1, sum(not same for _, same in sims)), 3),
+                    "pairs": len(sims)})
     return out
 
 
@@ -134,6 +162,11 @@ def main(argv=None) -> None:
     print(f"{'threshold':>9} {'purity':>7} {'completeness':>12} {'people':>6}")
     for row in out["sweep"]:
         print(f"{row['threshold']:9.2f} {row['purity']:7.3f} {row['completeness']:12.3f} {row['people']:6}")
+    print(f"pairs.csv ({out['pairs'][0]['pairs']} pairs): {'threshold':>9} {'accuracy':>8} {'same found':>10} "
+          f"{'different apart':>15}")
+    for row in out["pairs"]:
+        print(f"{'':23}{row['threshold']:9.2f} {row['accuracy']:8.3f} {row['same_found']:10.3f} "
+              f"{row['different_kept_apart']:15.3f}")
     d = out["default"]
     print(f"default threshold {d['threshold']}: purity {d['purity']}, completeness {d['completeness']}")
     t = out["timing"]

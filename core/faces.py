@@ -67,6 +67,9 @@ class OpenCVFaces:
             cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         except AttributeError:
             pass
+        # Faces run on the indexer's decode threads, beside torch's threads: OpenCV's own pool on top of that
+        # oversubscribes the cores. One thread per call; the parallelism comes from the decode workers.
+        cv2.setNumThreads(1)
         self._local = threading.local()
         self._detector_path = _model_file(YUNET_FILE)
         self._recogniser_path = _model_file(SFACE_FILE)
