@@ -147,49 +147,44 @@ def index(obj: Context, paths, as_json):
 @click.option("--image", "image_path", type=click.Path(dir_okay=False), help="Find photos and moments like this one.")
 @click.option("-k", "--limit", "k", type=click.IntRange(1, 10000), default=20, show_default=True,
               help="Number of results.")
+@click.option("--kind", type=click.Choice(["image", "video"]), help="Only photos or only videos.")
+@click.option("--only", is_flag=True, help="Only media where the named people are the only ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.pass_obj
-def search(obj: Context, query, image_path, k, as_json):
-    """Search the library in words, or with --image by example."""
-    from core.search import search_image, search_text
+def search(obj: Context, query, image_path, k, kind, only, as_json):
+    """Search in words ("Anna playing guitar at the beach", "videos of Anna and Ben in 2019"), by example
+    (--image), or both (the words then name people and filters, the image gives the look)."""
+    from core.ranking import search as run_search
 
-    if (query is None) == (image_path is None):
-        raise click.UsageError("give either a QUERY or --image PATH")
+    if query is None and image_path is None:
+        raise click.UsageError("give a QUERY, --image PATH, or both")
     if query is not None and not query.strip():
         raise click.UsageError("the query is empty")
     if image_path and not os.path.exists(image_path):
         raise click.ClickException(f"no such file: {image_path}")
     lib = obj.library
-    person = lib.people.names_lookup(query) if query else None
-    if person is not None:
-        # A query that is a person's name: where they appear, best face first (identity-aware search with
-        # context arrives with the query-understanding work).
-        found = lib.people.appearances(person)[:k]
-        if as_json:
-            _emit_json({"schema": JSON_SCHEMA, "query": query, "image": None, "model": lib.model_spec,
-                        "person": person, "results": found})
-            return
-        if not found:
-            click.echo(f"no photos of {query} yet")
-        for r in found:
-            where = f" @ {', '.join(_clock(m['timestamp']) for m in r['moments'][:8])}" if r["moments"] else ""
-            click.echo(f"{r['score']:6.3f}  {r['path']}{where}")
-        return
-    if image_path:
-        results = search_image(lib, image_path, k)
-    else:
-        results = search_text(lib, query, k)
-    if not as_json:
-        _warn_test_model(lib)
+    outcome = run_search(lib, query, image_path, k, kind, only)
+    q = outcome.query
     if as_json:
         _emit_json({"schema": JSON_SCHEMA, "query": query, "image": image_path, "model": lib.model_spec,
-                    "results": [r.to_json() for r in results]})
+                    "understood": q.to_json(), "cut_off": outcome.cut_off,
+                    "results": [r.to_json() for r in outcome.results]})
         return
-    if not results:
+    if not q.people or q.context or image_path:
+        _warn_test_model(lib)
+    if q.unknown_names:
+        click.echo(f"not a person in your library: {', '.join(q.unknown_names)} (searched as words; name people "
+                   "with `idlens people name`)", err=True)
+    if not outcome.results:
         click.echo("no results" + ("" if lib.catalog.item_count() else " (the library is empty: idlens index PATH)"))
-    for r in results:
-        where = f" @ {_clock(r.timestamp)}" if r.timestamp is not None else ""
-        click.echo(f"{r.score:6.3f}  {r.path}{where}")
+    for r in outcome.results:
+        where = ""
+        if r.moments:
+            where = " @ " + ", ".join(_clock(m["timestamp"]) for m in r.moments)
+        elif r.timestamp is not None:
+            where = f" @ {_clock(r.timestamp)}"
+        who = ", ".join(f"{p['name']} {p['similarity']:.2f}" for p in r.why.get("people", []))
+        click.echo(f"{r.score:6.3f}  {r.path}{where}" + (f"  [{who}]" if who else ""))
 
 
 def _clock(seconds: float) -> str:

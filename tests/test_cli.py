@@ -40,9 +40,11 @@ def test_index_search_list_status_errors_forget(library_dir, photos, tmp_path):
     assert len(res["results"]) == 3
 
     res = json.loads(idlens("--library", library_dir, "search", "people at a party", "--json").stdout)
-    kinds = {r["kind"] for r in res["results"]}
-    assert kinds == {"image", "video"}
-    video = next(r for r in res["results"] if r["kind"] == "video")
+    assert res["results"] and all({"path", "kind", "timestamp", "score", "why"} <= r.keys() for r in res["results"])
+    assert res["cut_off"] is not None and res["understood"]["context"] == "people at a party"
+    res = json.loads(idlens("--library", library_dir, "search", "videos of a party", "--json").stdout)
+    assert [r["kind"] for r in res["results"]] == ["video"] and res["understood"]["kind"] == "video"
+    video = res["results"][0]
     assert isinstance(video["timestamp"], float) and video["moments"]
 
     listing = json.loads(idlens("--library", library_dir, "list", "--json").stdout)["media"]

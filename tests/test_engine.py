@@ -8,7 +8,15 @@ import pytest
 from core import catalog as cat
 from core.indexer import IndexJob
 from core.library import Library, ModelMismatch
-from core.search import search_image, search_text, search_vector
+from core.ranking import search
+
+
+def search_image(lib, path, k=20):
+    return search(lib, image_path=str(path), k=k).results
+
+
+def search_text(lib, text, k=20):
+    return search(lib, text, k=k).results
 from tests import media_factory as mf
 
 
@@ -35,7 +43,7 @@ def test_text_search_runs_the_text_tower(make_library, photos):
     lib = make_library()
     index(lib, photos)
     results = search_text(lib, "a red circle on a blue wall", k=4)
-    assert len(results) == 4
+    assert 3 <= len(results) <= 4  # the best three always; a fourth only if it stands out from the background
     assert {r.path for r in results} <= {str(p) for p in photos.rglob("*.*")}
     assert all(-1.0 <= r.score <= 1.0 for r in results)
     assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
@@ -53,7 +61,7 @@ def test_a_video_frame_is_found_with_its_timestamp(make_library, tmp_path):
     assert best.path == str(folder / "holiday.mp4") and best.kind == "video"
     assert 9.0 <= best.timestamp < 12.0
     assert best.duration == pytest.approx(15.0, abs=0.2)
-    assert best.moments[0].timestamp == best.timestamp
+    assert best.moments[0]["timestamp"] == best.timestamp
     frames = lib.catalog.frame_timestamps(best.media_id)
     assert len(frames) >= 7 and best.timestamp in frames
     assert lib.thumbnails.get(lib.catalog.media(best.media_id).fingerprint, best.timestamp) is not None
@@ -221,7 +229,8 @@ def test_index_behind_the_catalog_is_caught_up(make_library, photos, tmp_path):
     lib.close()
     again = Library(tmp_path / "library")
     assert again.index.generation == saved and len(again.index) == 7
-    assert search_vector(again, vector, 1)[0].path == str(extra)
+    labels, _ = again.index.search(vector, 1)
+    assert again.catalog.resolve(labels)[int(labels[0])].path == str(extra)
     again.close()
 
 

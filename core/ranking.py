@@ -1,0 +1,250 @@
+"""Identity-aware search: a query's people, filters and context, fused into one ranked list that explains itself.
+
+- People named in the query must all appear (AND): candidates come from their faces, not from CLIP. The identity
+  score of a file is, for each person, their best face in it (1.0 for a face the user confirmed, else its similarity
+  to the person's confirmed faces), and the weakest person counts.
+- The context ("a person playing guitar") is scored by CLIP on the candidates' own vectors (photos) or on the
+  frames where the person is seen (videos).
+- Without people, candidates come from the vector index. No fixed similarity cut-off: CLIP's scores shift from query
+  to query (Immich #5996), so each query is measured against its own background — the similarity of the same text
+  to a random sample of the library — and results must stand `MIN_Z` standard deviations above it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import catalog as cat
+from .images import decode_image
+from .library import Library
+from .query import ParsedQuery, parse
+
+MIN_Z = 2.0            # how far above the query's background a context-only result must stand
+MIN_KEEP = 3           # the best few are always shown, so a query never silently returns nothing
+BACKGROUND_SAMPLE = 2000
+IDENTITY_WEIGHT = 0.1  # with people, presence is already required; identity only breaks near-ties of context
+MOMENTS = 5
+
+
+@dataclass
+class Result:
+    path: str
+    kind: str
+    score: float
+    timestamp: float | None = None
+    media_id: int = 0
+    duration: float | None = None
+    captured_at: str | None = None
+    moments: list[dict] = field(default_factory=list)
+    why: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["score"] = round(float(self.score), 4)
+        return d
+
+
+@dataclass
+class SearchOutcome:
+    query: ParsedQuery
+    results: list[Result]
+    cut_off: float | None = None   # the adaptive context threshold used, if any
+
+
+def search(library: Library, text: str | None = None, image_path: str | None = None, k: int = 20,
+           kind: str | None = None, only: bool = False, today: dt.date | None = None) -> SearchOutcome:
+    library.check_model()
+    people = library.people
+    q = parse(text or "", people.names(), today)
+    q.kind = kind or q.kind
+    q.only = only or q.only
+    vector = None
+    if image_path:
+        image = decode_image(image_path, library.settings.thumbnail_size).image
+        vector = library.embedder.encode_images([library.embedder.preprocess(image)])[0]
+    elif q.context:
+        vector = library.embedder.encode_texts([q.context])[0]
+
+    if q.people:
+        results = _with_people(library, q, vector)
+        cut = None
+    elif vector is not None:
+        results, cut = _context_only(library, q, vector, k)
+    else:
+        results, cut = _filters_only(library, q), None
+    return SearchOutcome(q, results[:k], cut)
+
+
+# -- people first ---------------------------------------------------------------------------------------------------
+def _with_people(library: Library, q: ParsedQuery, vector) -> list[Result]:
+    db = library.catalog.db
+    presence: dict[int, dict[int, list[tuple]]] = {}  # person -> media -> [(face_id, ts, identity)]
+    for mention in q.people:
+        presence[mention.person_id] = _presence(library, mention.person_id)
+    media_ids = set.intersection(*(set(p) for p in presence.values())) if presence else set()
+    media = {m.id: m for m in _media(library, media_ids) if _passes(m, q)}
+    if q.only:
+        wanted = set(presence)
+        for media_id in list(media):
+            others = db.execute("SELECT count(*) FROM faces WHERE media_id = ? AND usable = 1 AND "
+                                f"(person_id IS NULL OR person_id NOT IN ({','.join('?' * len(wanted))}))",
+                                [media_id, *wanted]).fetchone()[0]
+            if others:
+                del media[media_id]
+    context = _item_scores(library, list(media), vector) if vector is not None else {}
+    results = []
+    for media_id, m in media.items():
+        per_person = []
+        for mention in q.people:
+            faces = presence[mention.person_id][media_id]
+            face_id, ts, identity = max(faces, key=lambda f: f[2])
+            per_person.append({"name": mention.name, "person_id": mention.person_id, "face_id": face_id,
+                               "similarity": round(identity, 4), "timestamp": ts})
+        identity = min(p["similarity"] for p in per_person)
+        why = {"people": per_person}
+        moments: list[dict] = []
+        if m.kind == "video":
+            # The moments where every named person is seen; scored by context when there is one.
+            seen = [{f[1] for f in presence[p.person_id][media_id] if f[1] is not None} for p in q.people]
+            times = sorted(set.intersection(*seen)) if seen else []
+            frames = context.get(media_id, {})
+            moments = [{"timestamp": t, "score": round(float(frames.get(t, identity)), 4)} for t in times]
+            moments.sort(key=lambda x: -x["score"])
+            ctx = moments[0]["score"] if moments and frames else None
+            best_t = moments[0]["timestamp"] if moments else per_person[0]["timestamp"]
+        else:
+            ctx = context.get(media_id, {}).get(None)
+            best_t = None
+        if vector is not None and ctx is not None:
+            why["context"] = {"text": q.context or "(image)", "score": round(float(ctx), 4)}
+            score = float(ctx) + IDENTITY_WEIGHT * identity
+        else:
+            score = identity
+        results.append(Result(m.path, m.kind, score, best_t, m.id, m.duration, m.captured_at, moments[:MOMENTS], why))
+    results.sort(key=lambda r: (-r.score, r.path))
+    return results
+
+
+def _presence(library: Library, person_id: int) -> dict[int, list[tuple]]:
+    db = library.catalog.db
+    mine = [np.frombuffer(r[0], dtype=np.float32) for r in db.execute(
+        "SELECT embedding FROM faces WHERE person_id = ? AND confirmed = 1", [person_id])]
+    protos = np.stack(mine) if mine else None
+    out: dict[int, list[tuple]] = {}
+    for face_id, media_id, ts, confirmed, emb in db.execute(
+            "SELECT id, media_id, timestamp, confirmed, embedding FROM faces "
+            "WHERE person_id = ? AND media_id IS NOT NULL", [person_id]):
+        if confirmed or protos is None:
+            identity = 1.0 if confirmed else 0.5
+        else:
+            identity = float((protos @ np.frombuffer(emb, dtype=np.float32)).max())
+        out.setdefault(media_id, []).append((face_id, ts, identity))
+    return out
+
+
+def _item_scores(library: Library, media_ids: list[int], vector) -> dict[int, dict]:
+    """Context similarity of every vector of these files: {media: {timestamp or None: score}}."""
+    if not media_ids:
+        return {}
+    db = library.catalog.db
+    out: dict[int, dict] = {}
+    for start in range(0, len(media_ids), 500):
+        chunk = media_ids[start:start + 500]
+        rows = db.execute(
+            "SELECT items.media_id, frames.timestamp, items.vector FROM items "
+            "JOIN models ON models.id = items.model_id LEFT JOIN frames ON frames.id = items.frame_id "
+            f"WHERE models.spec = ? AND items.media_id IN ({','.join('?' * len(chunk))})",
+            [library.model_spec, *chunk]).fetchall()
+        if not rows:
+            continue
+        scores = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows]) @ vector
+        for (media_id, ts, _), s in zip(rows, scores):
+            out.setdefault(media_id, {})[ts] = float(s)
+    return out
+
+
+# -- no people: the vector index --------------------------------------------------------------------------------------
+def _context_only(library: Library, q: ParsedQuery, vector, k: int) -> tuple[list[Result], float]:
+    index = library.index
+    if len(index) == 0:
+        return [], 0.0
+    mean, std = _background(library, vector)
+    cut = mean + MIN_Z * std
+    fetch = min(len(index), max(k * 8, 64))
+    while True:
+        labels, scores = index.search(vector, fetch)
+        hits = library.catalog.resolve(labels)
+        grouped: dict[int, Result] = {}
+        media = {m.id: m for m in _media(library, {h.media_id for h in hits.values()})}
+        for label, score in zip(labels, scores):
+            hit = hits.get(int(label))
+            if hit is None or hit.media_id not in media or not _passes(media[hit.media_id], q):
+                continue
+            r = grouped.get(hit.media_id)
+            if r is None:
+                m = media[hit.media_id]
+                z = (float(score) - mean) / std if std > 0 else 0.0
+                r = grouped[hit.media_id] = Result(
+                    m.path, m.kind, float(score), hit.timestamp, m.id, m.duration, m.captured_at,
+                    why={"context": {"text": q.context or "(image)", "score": round(float(score), 4),
+                                     "z": round(z, 2)}})
+            if hit.kind == "video" and len(r.moments) < MOMENTS:
+                r.moments.append({"timestamp": hit.timestamp, "score": round(float(score), 4)})
+        ranked = sorted(grouped.values(), key=lambda r: -r.score)
+        # Fetched deep enough when k results passed the filters, or the whole index was read.
+        if len(ranked) >= k or fetch >= len(index):
+            break
+        fetch = min(len(index), fetch * 4)
+    kept = [r for i, r in enumerate(ranked) if r.score >= cut or i < MIN_KEEP]
+    return kept, cut
+
+
+def _background(library: Library, vector) -> tuple[float, float]:
+    """Mean and spread of this query's similarity to a random sample of the library."""
+    labels = library.catalog.live_labels()
+    if len(labels) == 0:
+        return 0.0, 0.0
+    rng = np.random.default_rng(0)  # the same sample for the same library: stable results
+    sample = labels if len(labels) <= BACKGROUND_SAMPLE else rng.choice(labels, BACKGROUND_SAMPLE, replace=False)
+    sims = library.catalog.vectors(np.sort(sample), len(vector)) @ vector
+    return float(sims.mean()), float(sims.std())
+
+
+def _filters_only(library: Library, q: ParsedQuery) -> list[Result]:
+    """'videos from 2019': no words to score; the newest first."""
+    rows = [m for m in library.catalog.iter_media("status = ?", [cat.INDEXED]) if _passes(m, q)]
+    rows.sort(key=lambda m: (_when(m) or dt.datetime.min), reverse=True)
+    return [Result(m.path, m.kind, 0.0, None, m.id, m.duration, m.captured_at, why={"filters": True}) for m in rows]
+
+
+# -- filters ------------------------------------------------------------------------------------------------------------
+def _media(library: Library, ids) -> list[cat.Media]:
+    ids = list(ids)
+    out = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        out += list(library.catalog.iter_media(f"status = ? AND id IN ({','.join('?' * len(chunk))})",
+                                               [cat.INDEXED, *chunk]))
+    return out
+
+
+def _when(m: cat.Media) -> dt.datetime | None:
+    """When it was taken: the camera's date, else the file's modification time."""
+    if m.captured_at:
+        try:
+            return dt.datetime.fromisoformat(m.captured_at).replace(tzinfo=None)
+        except ValueError:
+            pass
+    return dt.datetime.fromtimestamp(m.mtime_ns / 1e9) if m.mtime_ns else None
+
+
+def _passes(m: cat.Media, q: ParsedQuery) -> bool:
+    if q.kind and m.kind != q.kind:
+        return False
+    if q.date_from or q.date_to:
+        when = _when(m)
+        if when is None or (q.date_from and when < q.date_from) or (q.date_to and when >= q.date_to):
+            return False
+    return True
