@@ -1,0 +1,81 @@
+"""Identity-aware search end to end through the CLI: real, credited faces (tests/data/faces) composited into
+generated scenes, the real detector and recogniser, the tiny-test CLIP model."""
+import json
+import shutil
+from pathlib import Path
+
+from PIL import Image
+
+from tests import media_factory as mf
+from tests.test_cli import idlens
+
+FACES = Path(__file__).parent / "data" / "faces"
+
+
+def scene(path: Path, seed: int, faces: list[str], year: int | None = None) -> Path:
+    canvas = mf.picture(seed, (960, 640))
+    for i, name in enumerate(faces):
+        face = Image.open(FACES / name).convert("RGB")
+        face.thumbnail((400, 460))
+        canvas.paste(face, (40 + i * 470, 90))
+    exif = Image.Exif()
+    if year:
+        exif.get_ifd(0x8769)[0x9003] = f"{year}:06:15 12:00:00"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path, quality=92, exif=exif)
+    return path
+
+
+def test_names_lists_media_types_dates_and_unknown_names(tmp_path):
+    lib = str(tmp_path / "lib")
+    album = tmp_path / "album"
+    scene(album / "anna-garden.jpg", 1, ["person_a_1.jpg"], 2019)
+    scene(album / "anna-office.jpg", 2, ["person_a_2.jpg"], 2021)
+    scene(album / "ben-beach.jpg", 3, ["person_b_1.jpg"], 2019)
+    scene(album / "ben-street.jpg", 4, ["person_b_2.jpg"], 2022)
+    scene(album / "anna-and-ben.jpg", 5, ["person_a_2.jpg", "person_b_2.jpg"], 2021)
+    scene(album / "stranger.jpg", 6, ["impostor_1.jpg"], 2019)
+    mf.photo(album / "landscape.jpg", 7, size=(960, 640))
+    land = mf.picture(8, (640, 360))
+    mf.video_of_photos(album / "holiday.mp4", [land, FACES / "person_a_2.jpg", FACES / "person_a_2.jpg", land,
+                                              land, FACES / "impostor_2.jpg"], seconds_each=2.0)
+    idlens("--library", lib, "index", str(album))
+    # Name both people from reference photos kept outside the library.
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    shutil.copy(FACES / "person_a_2.jpg", refs / "anna.jpg")
+    shutil.copy(FACES / "person_b_1.jpg", refs / "ben.jpg")
+    idlens("--library", lib, "people", "add", "Anna", "--photo", str(refs / "anna.jpg"))
+    idlens("--library", lib, "people", "add", "Ben Okafor", "--photo", str(refs / "ben.jpg"))
+
+    def search(*args):
+        out = json.loads(idlens("--library", lib, "search", *args, "--json").stdout)
+        return out, [Path(r["path"]).name for r in out["results"]]
+
+    out, names = search("Anna")
+    assert set(names) == {"anna-garden.jpg", "anna-office.jpg", "anna-and-ben.jpg", "holiday.mp4"}
+    assert out["results"][0]["why"]["people"][0]["name"] == "Anna"
+
+    out, names = search("anna and ben okafor")
+    assert names == ["anna-and-ben.jpg"]
+    assert {p["name"] for p in out["results"][0]["why"]["people"]} == {"Anna", "Ben Okafor"}
+
+    out, names = search("videos of Anna")
+    assert names == ["holiday.mp4"]
+    moments = [m["timestamp"] for m in out["results"][0]["moments"]]
+    assert moments and all(2.0 <= t < 6.0 for t in moments)
+
+    out, names = search("Anna in 2019")
+    assert names == ["anna-garden.jpg"]
+
+    out, names = search("only Anna")
+    assert "anna-and-ben.jpg" not in names and "anna-garden.jpg" in names
+
+    out, names = search("Anna playing guitar")  # context scored on Anna's own media only
+    assert set(names) <= {"anna-garden.jpg", "anna-office.jpg", "anna-and-ben.jpg", "holiday.mp4"}
+    assert "context" in out["results"][0]["why"]
+
+    out, names = search("Anna and Tom")
+    assert out["understood"]["unknown_names"] == ["Tom"]
+    human = idlens("--library", lib, "search", "Anna and Tom")
+    assert "not a person in your library: Tom" in human.stderr
