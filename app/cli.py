@@ -19,11 +19,12 @@ from core.embedder import ModelUnavailable
 from core.images import MediaError
 from core.library import ModelMismatch
 from core.settings import default_library_dir
+from core.idclip import IdClipError
 from core.people import PeopleError
 from core.vector_index import IndexMismatch
 
 JSON_SCHEMA = 1
-USER_ERRORS = (ModelUnavailable, ModelMismatch, CatalogError, IndexMismatch, MediaError, PeopleError)
+USER_ERRORS = (ModelUnavailable, ModelMismatch, CatalogError, IndexMismatch, MediaError, PeopleError, IdClipError)
 
 
 class Context:
@@ -274,9 +275,11 @@ def reembed(ctx, as_json):
     ctx.invoke(index, paths=(), as_json=as_json)
 
 
+from app.cli_idclip import idclip  # noqa: E402
 from app.cli_people import people  # noqa: E402
 
 cli.add_command(people)
+cli.add_command(idclip)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -61,6 +61,17 @@ class Library:
         return People(self.catalog, self.settings, self.thumbnails)
 
     @property
+    def idclip(self):
+        """The configured Id-CLIP translator for this library's model, or None."""
+        if not self.settings.idclip_checkpoint:
+            return None
+        if getattr(self, "_idclip", None) is None:
+            from .idclip import IdClip
+
+            self._idclip = IdClip.load(Path(self.settings.idclip_checkpoint), self.embedder)
+        return self._idclip
+
+    @property
     def face_backend(self):
         from .faces import default_backend
 

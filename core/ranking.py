@@ -25,6 +25,7 @@ MIN_Z = 2.0            # how far above the query's background a context-only res
 MIN_KEEP = 3           # the best few are always shown, so a query never silently returns nothing
 BACKGROUND_SAMPLE = 2000
 IDENTITY_WEIGHT = 0.1  # with people, presence is already required; identity only breaks near-ties of context
+IDCLIP_WEIGHT = 0.5    # a trained Id-CLIP query ("[TOK] playing guitar") adds its own view of the context
 MOMENTS = 5
 
 
@@ -94,6 +95,7 @@ def _with_people(library: Library, q: ParsedQuery, vector) -> list[Result]:
             if others:
                 del media[media_id]
     context = _item_scores(library, list(media), vector) if vector is not None else {}
+    idclip_scores = _idclip_scores(library, q, list(media)) if q.context else {}
     results = []
     for media_id, m in media.items():
         per_person = []
@@ -122,9 +124,37 @@ def _with_people(library: Library, q: ParsedQuery, vector) -> list[Result]:
             score = float(ctx) + IDENTITY_WEIGHT * identity
         else:
             score = identity
+        if media_id in idclip_scores:
+            best = max(idclip_scores[media_id].values())
+            why["idclip"] = round(best, 4)
+            score += IDCLIP_WEIGHT * best
         results.append(Result(m.path, m.kind, score, best_t, m.id, m.duration, m.captured_at, moments[:MOMENTS], why))
     results.sort(key=lambda r: (-r.score, r.path))
     return results
+
+
+def _idclip_scores(library: Library, q: ParsedQuery, media_ids: list[int]) -> dict[int, dict]:
+    """With a trained translator: the query with [TOK] in place of the (first) person, their face descriptor in
+    its slot, scored against the candidates' CLIP vectors."""
+    idclip = library.idclip
+    if idclip is None or not media_ids:
+        return {}
+    from .idclip import PLACEHOLDER
+
+    person = q.people[0]
+    text = q.text
+    for mention in q.people:
+        text = text.replace(mention.text, PLACEHOLDER if mention is person else "a person", 1)
+    rows = library.catalog.db.execute("SELECT embedding FROM faces WHERE person_id = ? AND confirmed = 1",
+                                      [person.person_id]).fetchall()
+    if not rows:
+        return {}
+    face = np.mean([np.frombuffer(r[0], dtype=np.float32) for r in rows], axis=0)
+    import torch
+
+    with torch.no_grad():
+        vector = idclip.encode_text([text], (face / np.linalg.norm(face))[None]).numpy()[0]
+    return _item_scores(library, media_ids, vector)
 
 
 def _presence(library: Library, person_id: int) -> dict[int, list[tuple]]:

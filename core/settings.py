@@ -65,6 +65,8 @@ class Settings:
     face_cluster: float = 0.42         # average-linkage threshold when new people form
     face_min_cluster: int = 2          # faces needed before an unnamed person appears
     face_track_match: float = 0.5      # consecutive video frames: same track if at least this similar
+    # A trained Id-CLIP translator (idlens idclip use CKPT): queries naming people then also get an Id-CLIP score.
+    idclip_checkpoint: str | None = None
 
     @classmethod
     def load(cls, path: Path) -> "Settings":

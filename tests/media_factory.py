@@ -106,3 +106,38 @@ def video_of_photos(path: Path, photos: list, seconds_each: float = 2.0, fps: in
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+FACES = Path(__file__).parent / "data" / "faces"
+SCENES = [("red", (200, 40, 40)), ("blue", (40, 60, 200)), ("green", (40, 160, 60)), ("yellow", (230, 210, 40)),
+          ("purple", (130, 50, 160)), ("orange", (240, 140, 30))]
+
+
+def idclip_dataset(root: Path, identities: dict[str, list[str]] | None = None, names: dict[str, str] | None = None,
+                   face_size: int = 180) -> Path:
+    """A small dataset in the COCO Person FaceSwap layout: each identity's face photo composited into scenes of
+    every colour, captions with [TOK] where the person is, face photos per identity, and their names."""
+    import json
+
+    identities = identities or {"id_a": ["person_a_1.jpg", "person_a_2.jpg"], "id_b": ["person_b_1.jpg", "person_b_2.jpg"],
+                                "id_c": ["impostor_1.jpg"], "id_d": ["impostor_2.jpg"]}
+    names = names or {"id_a": "Emmanuel", "id_b": "Jacinda", "id_c": "Barack", "id_d": "Rishi"}
+    root = Path(root)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for identity, photos in identities.items():
+        (root / "identities" / identity).mkdir(parents=True, exist_ok=True)
+        for k, photo in enumerate(photos):
+            Image.open(FACES / photo).convert("RGB").save(root / "identities" / identity / f"{k}.jpg")
+        for j, (colour, rgb) in enumerate(SCENES):
+            canvas = Image.new("RGB", (480, 360), rgb)
+            face = Image.open(FACES / photos[j % len(photos)]).convert("RGB")
+            face.thumbnail((face_size, face_size + 40))
+            canvas.paste(face, (60 + 40 * (j % 3), 60))
+            name = f"{identity}_{colour}.jpg"
+            canvas.save(root / "images" / name, quality=90)
+            rows.append({"image": f"images/{name}", "caption": f"[TOK] standing in front of a {colour} wall",
+                         "identity": identity, "split": "test" if j >= 4 else "train"})
+    (root / "captions.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    (root / "names.json").write_text(json.dumps(names))
+    return root

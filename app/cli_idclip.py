@@ -1,0 +1,122 @@
+"""`idlens idclip …`: train and evaluate the Id-CLIP translator, and use it in search."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def idclip():
+    """Identity-aware CLIP: a face descriptor in the place of a [TOK] word of the query."""
+
+
+def _dataset(path, lib):
+    from core.idclip import load_dataset
+
+    if not os.path.isdir(path):
+        raise click.ClickException(f"no such folder: {path}")
+    return load_dataset(Path(path), lib.face_backend)
+
+
+@idclip.command(name="train")
+@click.argument("dataset")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="Checkpoint file; an existing one is resumed.")
+@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--batch", "batch_size", type=click.IntRange(2), default=32, show_default=True)
+@click.option("--lr", type=float, default=5e-5, show_default=True)
+@click.option("--hidden", type=click.IntRange(1), default=None, help="Hidden width of the translator (default: text width).")
+@click.option("--vpt", "vpt_tokens", type=click.IntRange(0), default=0, show_default=True,
+              help="Learnable visual prompt tokens (shallow VPT).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def train_cmd(obj, dataset, out, epochs, batch_size, lr, hidden, vpt_tokens, as_json):
+    """Train the translator on DATASET (COCO Person FaceSwap layout, see README)."""
+    from tqdm import tqdm
+
+    from app.cli import _ctrl_c_stops
+    from core.idclip import IdClip, train
+
+    lib = obj.library
+    data = _dataset(dataset, lib)
+    model = IdClip.create(lib.embedder, lib.face_backend.dim, lib.face_backend.name, hidden, vpt_tokens)
+    cancel = threading.Event()
+    bar, last = None, None
+    with _ctrl_c_stops(cancel):
+        for p in train(model, data, Path(out), epochs, batch_size, lr, cancel=cancel):
+            if bar is None:
+                bar = tqdm(total=p.steps_per_epoch * epochs, initial=p.step - 1, unit="step", desc="training",
+                           file=sys.stderr, disable=None)
+            bar.update(1)
+            bar.set_postfix(epoch=p.epoch, loss=f"{p.loss:.4f}", refresh=False)
+            last = p
+    if bar:
+        bar.close()
+    report = {"checkpoint": out, "epoch": last.epoch if last else None, "step": last.step if last else None,
+              "loss": last.loss if last else None, "cancelled": cancel.is_set(), "model": lib.model_spec}
+    if as_json:
+        click.echo(json.dumps({"schema": 1, **report}, indent=2))
+    else:
+        click.echo(f"checkpoint {out}: epoch {report['epoch']}, step {report['step']}, loss {report['loss']}")
+
+
+@idclip.command(name="eval")
+@click.argument("dataset")
+@click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True), help="A trained translator.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def eval_cmd(obj, dataset, checkpoint, split, as_json):
+    """The paper's metrics: text->image R@1/5/10/50 and identity kmin-R@k / AP@10, for plain CLIP, CLIP with
+    names, Id-CLIP and Id-CLIP fused with face matching."""
+    from core.idclip import IdClip, evaluate
+
+    lib = obj.library
+    data = _dataset(dataset, lib)
+    model = IdClip.load(Path(checkpoint), lib.embedder) if checkpoint else None
+    result = evaluate(model, lib.embedder, data, split, lib.face_backend)
+    result["model"] = lib.model_spec
+    result["random_weights"] = lib.embedder.is_test_model
+    if as_json:
+        click.echo(json.dumps({"schema": 1, **result}, indent=2))
+        return
+    click.echo(print_metrics(result))
+
+
+def print_metrics(result: dict) -> str:
+    lines = [f"{result['samples']} test captions, {result['identities']} identities, model {result['model']}"
+             + ("  (RANDOM WEIGHTS: these numbers say nothing about quality)" if result.get("random_weights") else "")]
+    lines.append(f"{'text->image':14} {'R@1':>7} {'R@5':>7} {'R@10':>7} {'R@50':>7}")
+    for name in ("clip", "clip_names", "idclip", "fusion"):
+        if name in result:
+            r = result[name]
+            lines.append(f"{name:14} {r['R@1']:7.2f} {r['R@5']:7.2f} {r['R@10']:7.2f} {r['R@50']:7.2f}")
+    lines.append(f"{'identity':14} {'kR@1':>7} {'kR@5':>7} {'kR@10':>7} {'AP@10':>7}")
+    for name, r in result["identity"].items():
+        lines.append(f"{name:14} {r['kmin-R@1']:7.2f} {r['kmin-R@5']:7.2f} {r['kmin-R@10']:7.2f} {r['AP@10']:7.2f}")
+    return "\n".join(lines)
+
+
+@idclip.command()
+@click.argument("checkpoint", required=False, type=click.Path(dir_okay=False))
+@click.option("--off", is_flag=True, help="Stop using Id-CLIP in search.")
+@click.pass_obj
+def use(obj, checkpoint, off):
+    """Use a trained translator in search (queries that name people get an Id-CLIP score too)."""
+    from core.idclip import IdClip
+
+    lib = obj.library
+    if off:
+        lib.settings.idclip_checkpoint = None
+    else:
+        if not checkpoint or not os.path.isfile(checkpoint):
+            raise click.UsageError("give a checkpoint file, or --off")
+        IdClip.load(Path(checkpoint), lib.embedder)  # refuses one trained for another model
+        lib.settings.idclip_checkpoint = os.path.abspath(checkpoint)
+    lib.save_settings()
+    click.echo("Id-CLIP " + ("off" if off else f"on: {lib.settings.idclip_checkpoint}"))

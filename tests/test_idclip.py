@@ -1,0 +1,95 @@
+"""Id-CLIP end to end on CPU with the tiny-test model and a generated dataset of real, credited faces."""
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from core.embedder import ClipEmbedder
+from core.faces import default_backend
+from core.idclip import IdClip, IdClipError, evaluate, load_dataset, train
+from tests import media_factory as mf
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    return load_dataset(mf.idclip_dataset(tmp_path / "pfs"), default_backend())
+
+
+def test_token_injection_changes_only_placeholder_queries(tmp_path):
+    emb = ClipEmbedder("tiny-test", tmp_path)
+    idc = IdClip.create(emb, face_dim=128, face_backend="yunet-sface")
+    faces = np.random.default_rng(0).normal(size=(2, 128)).astype(np.float32)
+    with torch.no_grad():
+        a = idc.encode_text(["[TOK] on a beach", "[TOK] on a beach"], faces)
+        plain = idc.encode_text(["a dog on a beach"], faces[:1])
+    assert not torch.allclose(a[0], a[1])                       # the identity reaches the text embedding
+    np.testing.assert_allclose(plain.numpy(), emb.encode_texts(["a dog on a beach"]), atol=1e-5)  # no [TOK]: CLIP
+    assert torch.allclose(torch.linalg.norm(a, dim=1), torch.ones(2), atol=1e-5)
+
+
+def test_train_resume_and_evaluate(dataset, tmp_path):
+    emb = ClipEmbedder("tiny-test", tmp_path)
+    idc = IdClip.create(emb, face_dim=128, face_backend="yunet-sface", vpt_tokens=2)
+    ckpt = tmp_path / "idclip.pt"
+    cancel = threading.Event()
+    losses = []
+    for p in train(idc, dataset, ckpt, epochs=30, batch_size=8, lr=1e-3, cancel=cancel):
+        losses.append(p.loss)
+        if p.epoch == 2:
+            cancel.set()   # stop early: the checkpoint must let the next run continue
+    stopped_at = torch.load(ckpt, weights_only=False)["step"]
+    assert stopped_at == len(losses)
+    idc2 = IdClip.create(ClipEmbedder("tiny-test", tmp_path), face_dim=128, face_backend="yunet-sface", vpt_tokens=2)
+    more = [p for p in train(idc2, dataset, ckpt, epochs=30, batch_size=8, lr=1e-3)]
+    assert more[0].step == stopped_at + 1 and more[-1].epoch == 30
+    assert np.mean([p.loss for p in more[-4:]]) < np.mean(losses[:4])  # it learns
+
+    trained = IdClip.load(ckpt, ClipEmbedder("tiny-test", tmp_path))
+    result = evaluate(trained, trained.embedder, dataset, face_backend=default_backend())
+    assert result["samples"] == 8 and result["identities"] == 4
+    for name in ("clip", "clip_names", "idclip", "fusion"):
+        assert set(result[name]) == {"R@1", "R@5", "R@10", "R@50"}
+        assert set(result["identity"][name]) == {"kmin-R@1", "kmin-R@5", "kmin-R@10", "AP@10"}
+    # Explicit face matching knows who is in each test image: the fused identity retrieval is perfect here.
+    assert result["identity"]["fusion"]["kmin-R@1"] == 100.0
+
+
+def test_mismatched_checkpoint_and_bad_dataset_are_refused(dataset, tmp_path):
+    emb = ClipEmbedder("tiny-test", tmp_path)
+    idc = IdClip.create(emb, face_dim=128, face_backend="yunet-sface")
+    ckpt = tmp_path / "a.pt"
+    for _ in train(idc, dataset, ckpt, epochs=1, batch_size=8):
+        pass
+    other = IdClip.create(ClipEmbedder("tiny-test", tmp_path), face_dim=128, face_backend="yunet-sface", hidden=16)
+    with pytest.raises(IdClipError, match="another configuration"):
+        list(train(other, dataset, ckpt, epochs=2))
+    with pytest.raises(IdClipError, match="captions.jsonl"):
+        load_dataset(tmp_path / "nowhere")
+
+
+def test_cli_train_eval_and_use_in_search(tmp_path):
+    import json
+
+    from tests.test_cli import idlens
+    from tests.test_identity_search import scene
+
+    lib = str(tmp_path / "lib")
+    data = mf.idclip_dataset(tmp_path / "pfs")
+    ckpt = tmp_path / "t.pt"
+    out = json.loads(idlens("--library", lib, "idclip", "train", str(data), "--out", str(ckpt), "--epochs", "2",
+                            "--batch", "8", "--json").stdout)
+    assert out["epoch"] == 2 and ckpt.exists()
+    result = json.loads(idlens("--library", lib, "idclip", "eval", str(data), "--checkpoint", str(ckpt),
+                               "--json").stdout)
+    assert result["random_weights"] is True and "fusion" in result["identity"]
+    assert "RANDOM WEIGHTS" in idlens("--library", lib, "idclip", "eval", str(data)).stdout
+
+    album = tmp_path / "album"
+    scene(album / "a.jpg", 1, ["person_a_1.jpg"])
+    scene(album / "b.jpg", 2, ["person_a_2.jpg"])
+    idlens("--library", lib, "index", str(album))
+    idlens("--library", lib, "people", "add", "Emmanuel", "--photo", str(mf.FACES / "person_a_1.jpg"))
+    idlens("--library", lib, "idclip", "use", str(ckpt))
+    res = json.loads(idlens("--library", lib, "search", "Emmanuel in front of a red wall", "--json").stdout)
+    assert len(res["results"]) == 2 and all("idclip" in r["why"] and "context" in r["why"] for r in res["results"])
