@@ -120,3 +120,41 @@ def use(obj, checkpoint, off):
         lib.settings.idclip_checkpoint = os.path.abspath(checkpoint)
     lib.save_settings()
     click.echo("Id-CLIP " + ("off" if off else f"on: {lib.settings.idclip_checkpoint}"))
+
+
+@idclip.command()
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Checkpoint file.")
+@click.option("--epochs", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def adapt(obj, out, epochs, lr, as_json):
+    """Train Id-CLIP on your own named people and report, on a held-out part of their photos, whether it helped."""
+    from tqdm import tqdm
+
+    from app.cli import _ctrl_c_stops
+    from core.idclip import adapt as run_adapt
+
+    lib = obj.library
+    cancel = threading.Event()
+    report: dict = {}
+    bar = None
+    with _ctrl_c_stops(cancel):
+        for p in run_adapt(lib, Path(out), epochs, lr, cancel, report):
+            if bar is None:
+                bar = tqdm(total=p.steps_per_epoch * epochs, unit="step", desc="adapting", file=sys.stderr,
+                           disable=None)
+            bar.update(1)
+    if bar:
+        bar.close()
+    if as_json:
+        click.echo(json.dumps({"schema": 1, "random_weights": lib.embedder.is_test_model, **report}, indent=2))
+        return
+    if not report:
+        click.echo("stopped before the end; the checkpoint holds what was trained", err=True)
+        return
+    click.echo(f"{report['people']} people, {report['train']} photos to train on, {report['test']} held out")
+    for key in ("clip", "before", "after"):
+        r = report[key]
+        click.echo(f"{key:7} kmin-R@1 {r['kmin-R@1']:6.2f}  kmin-R@5 {r['kmin-R@5']:6.2f}  AP@10 {r['AP@10']:6.2f}")
+    click.echo("improved on held-out photos" if report["improved"] else "did not improve on held-out photos")

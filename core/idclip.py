@@ -405,3 +405,51 @@ def _identity_metrics(scores: np.ndarray, relevant: np.ndarray) -> dict:
     ap = (precision * hits[:, :10]).sum(axis=1) / np.minimum(10, n_rel)
     out["AP@10"] = round(float(ap.mean()) * 100, 2)
     return out
+
+
+# -- personal adaptation: the user's own named people ---------------------------------------------------------------
+def library_dataset(library, holdout: float = 0.25, seed: int = 0) -> Dataset:
+    """The library's named people as an Id-CLIP dataset: each photo where a named person appears is an image, the
+    caption is the template alone ("An image with [TOK]. "), and the person's faces are the descriptors. A share of
+    each person's photos is held out for testing."""
+    db = library.catalog.db
+    rows = db.execute(
+        "SELECT p.name, m.path FROM faces f JOIN people p ON p.id = f.person_id JOIN media m ON m.id = f.media_id "
+        "WHERE p.name IS NOT NULL AND m.kind = 'image' AND m.status = 'indexed' GROUP BY p.id, m.id").fetchall()
+    by_person: dict[str, list[str]] = {}
+    for name, path in rows:
+        by_person.setdefault(name, []).append(path)
+    rng = random.Random(seed)
+    samples, descriptors = [], {}
+    for name, paths in sorted(by_person.items()):
+        if len(paths) < 2:
+            continue
+        paths = sorted(paths)
+        rng.shuffle(paths)
+        n_test = max(1, round(len(paths) * holdout))
+        for i, path in enumerate(paths):
+            samples.append(Sample(path, TEMPLATE.strip(), name, "test" if i < n_test else "train"))
+        emb = [np.frombuffer(r[0], dtype=np.float32) for r in db.execute(
+            "SELECT f.embedding FROM faces f JOIN people p ON p.id = f.person_id WHERE p.name = ? AND "
+            "(f.confirmed = 1 OR f.usable = 1)", [name])]
+        descriptors[name] = np.stack(emb)
+    if len({s.identity for s in samples}) < 2:
+        raise IdClipError("personal adaptation needs at least two named people with two photos each")
+    return Dataset(Path("/"), samples, descriptors)
+
+
+def adapt(library, checkpoint: Path, epochs: int = 20, lr: float = 1e-3, cancel: threading.Event | None = None,
+          report: dict | None = None) -> Iterator[TrainProgress]:
+    """Train a translator on the user's own people (a cancellable job) and fill `report` with the held-out identity
+    metrics before and after, and whether Id-CLIP improved."""
+    data = library_dataset(library)
+    backend = library.face_backend
+    model = IdClip.create(library.embedder, backend.dim, backend.name)
+    before = evaluate(model, library.embedder, data, "test")
+    yield from train(model, data, checkpoint, epochs, 32, lr, cancel=cancel)
+    after = evaluate(model, library.embedder, data, "test")
+    if report is not None:
+        b, a = before["identity"]["idclip"], after["identity"]["idclip"]
+        report.update(people=len(data.descriptors), train=len(data.split("train")), test=len(data.split("test")),
+                      before=b, after=a, clip=after["identity"]["clip"],
+                      improved=a["AP@10"] > b["AP@10"], checkpoint=str(checkpoint))

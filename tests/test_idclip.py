@@ -93,3 +93,26 @@ def test_cli_train_eval_and_use_in_search(tmp_path):
     idlens("--library", lib, "idclip", "use", str(ckpt))
     res = json.loads(idlens("--library", lib, "search", "Emmanuel in front of a red wall", "--json").stdout)
     assert len(res["results"]) == 2 and all("idclip" in r["why"] and "context" in r["why"] for r in res["results"])
+
+
+def test_personal_adaptation_reports_held_out_metrics(make_library, tmp_path):
+    from core.idclip import adapt
+    from core.indexer import IndexJob
+    from tests.test_identity_search import scene
+
+    album = tmp_path / "album"
+    for i in range(4):
+        scene(album / f"a{i}.jpg", 10 + i, ["person_a_1.jpg" if i % 2 else "person_a_2.jpg"])
+        scene(album / f"b{i}.jpg", 20 + i, ["person_b_1.jpg" if i % 2 else "person_b_2.jpg"])
+    lib = make_library()
+    for _ in IndexJob(lib, [str(album)]).run():
+        pass
+    people = lib.people
+    for p in people.list():
+        name = "Anna" if "a0.jpg" in {f["path"].rsplit("/", 1)[-1] for f in people.faces_of(p.id)} else "Ben"
+        people.name(p.id, name)
+    report = {}
+    steps = list(adapt(lib, tmp_path / "mine.pt", epochs=5, report=report))
+    assert steps and report["people"] == 2 and report["test"] == 2 and report["train"] == 6
+    assert set(report["after"]) == {"kmin-R@1", "kmin-R@5", "kmin-R@10", "AP@10"}
+    assert isinstance(report["improved"], bool) and (tmp_path / "mine.pt").exists()
