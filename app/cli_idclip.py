@@ -33,9 +33,10 @@ def _dataset(path, lib):
 @click.option("--hidden", type=click.IntRange(1), default=None, help="Hidden width of the translator (default: text width).")
 @click.option("--vpt", "vpt_tokens", type=click.IntRange(0), default=0, show_default=True,
               help="Learnable visual prompt tokens (shallow VPT).")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, or auto (a GPU when there is one).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def train_cmd(obj, dataset, out, epochs, batch_size, lr, hidden, vpt_tokens, as_json):
+def train_cmd(obj, dataset, out, epochs, batch_size, lr, hidden, vpt_tokens, device, as_json):
     """Train the translator on DATASET (COCO Person FaceSwap layout, see README)."""
     from tqdm import tqdm
 
@@ -45,6 +46,11 @@ def train_cmd(obj, dataset, out, epochs, batch_size, lr, hidden, vpt_tokens, as_
     lib = obj.library
     data = _dataset(dataset, lib)
     model = IdClip.create(lib.embedder, lib.face_backend.dim, lib.face_backend.name, hidden, vpt_tokens)
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
     cancel = threading.Event()
     bar, last = None, None
     with _ctrl_c_stops(cancel):

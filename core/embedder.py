@@ -209,13 +209,19 @@ class ClipEmbedder:
         self.load()
         batch = tensors if isinstance(tensors, torch.Tensor) else torch.stack(list(tensors))
         with torch.inference_mode():
-            out = self._model.encode_image(batch, normalize=True)
-        return out.float().numpy()
+            out = self._model.encode_image(batch.to(self.device), normalize=True)
+        return out.float().cpu().numpy()
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         import torch
 
         self.load()
         with torch.inference_mode():
-            out = self._model.encode_text(self._tokenizer(texts), normalize=True)
-        return out.float().numpy()
+            out = self._model.encode_text(self._tokenizer(texts).to(self.device), normalize=True)
+        return out.float().cpu().numpy()
+
+    @property
+    def device(self):
+        """Where the model's weights are (the CPU unless a trainer moved it to a GPU)."""
+        self.load()
+        return next(self._model.parameters()).device

@@ -115,9 +115,9 @@ class IdClip:
         import torch
         import torch.nn.functional as F
 
-        tokens = self.tokenize(texts)
+        tokens = self.tokenize(texts).to(self.device)
         if faces is not None:
-            faces = torch.as_tensor(np.asarray(faces, dtype=np.float32))
+            faces = torch.as_tensor(np.asarray(faces, dtype=np.float32), device=self.device)
             self._pending.faces = (tokens, faces)
         try:
             out = self.model.encode_text(tokens)
@@ -132,9 +132,29 @@ class IdClip:
         batch = tensors if isinstance(tensors, torch.Tensor) else torch.stack(list(tensors))
         self._pending.prompts = self.vpt is not None
         try:
-            return F.normalize(self.model.encode_image(batch), dim=-1)
+            return F.normalize(self.model.encode_image(batch.to(self.device)), dim=-1)
         finally:
             self._pending.prompts = False
+
+    def to(self, device) -> "IdClip":
+        """Move CLIP, the translator and the prompts to `device` ("cuda" for ViT-B/ViT-L training on a GPU)."""
+        import torch
+        from torch import nn
+
+        self.model.to(device)
+        self.translator.to(device)
+        if self.vpt is not None:
+            self.vpt = nn.Parameter(self.vpt.detach().to(device))
+        self.device = torch.device(device)
+        return self
+
+    @property
+    def device(self):
+        return getattr(self, "_device", None) or next(self.model.parameters()).device
+
+    @device.setter
+    def device(self, value):
+        self._device = value
 
     def trainable(self) -> list:
         return list(self.translator.parameters()) + ([self.vpt] if self.vpt is not None else [])
@@ -148,7 +168,10 @@ class IdClip:
     def load(cls, path: Path, embedder) -> "IdClip":
         import torch
 
-        data = torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as e:
+            raise IdClipError(f"cannot read the Id-CLIP checkpoint {path}: {e}") from e
         config = IdClipConfig(**data["config"])
         if config.model != embedder.name:
             raise IdClipError(f"{path} was trained for {config.model}, not {embedder.name}")
@@ -287,11 +310,11 @@ def train(idclip: IdClip, data: Dataset, checkpoint: Path, epochs: int = 10, bat
                               for s in batch])
             text = idclip.encode_text([training_text(s.caption) for s in batch], faces)
             if fixed_images is not None:
-                images = fixed_images[idx]
+                images = fixed_images[torch.as_tensor(idx, device=fixed_images.device)]
             else:
                 images = idclip.encode_images([_image_tensor(embedder, data.root / s.image) for s in batch])
             logits = scale * images @ text.T
-            target = torch.arange(len(batch))
+            target = torch.arange(len(batch), device=logits.device)
             loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
             optimiser.zero_grad()
             loss.backward()
@@ -339,7 +362,7 @@ def evaluate(idclip: IdClip | None, embedder, data: Dataset, split: str = "test"
         image_np = np.concatenate([embedder.encode_images(tensors[i:i + 64]) for i in range(0, len(test), 64)])
         id_images = image_np
         if idclip is not None and idclip.vpt is not None:
-            id_images = np.concatenate([idclip.encode_images(tensors[i:i + 64]).numpy()
+            id_images = np.concatenate([idclip.encode_images(tensors[i:i + 64]).cpu().numpy()
                                         for i in range(0, len(test), 64)])
         prototypes = {k: v.mean(axis=0) / np.linalg.norm(v.mean(axis=0)) for k, v in data.descriptors.items()}
         face_sim = _image_face_similarity(test, data, face_backend, prototypes) if face_backend else None
@@ -352,7 +375,7 @@ def evaluate(idclip: IdClip | None, embedder, data: Dataset, split: str = "test"
         out: dict = {"samples": len(test), "identities": len({s.identity for s in test})}
         if idclip is not None:
             faces = np.stack([prototypes[s.identity] for s in test])
-            variants["idclip"] = idclip.encode_text(captions, faces).numpy()
+            variants["idclip"] = idclip.encode_text(captions, faces).cpu().numpy()
         for name, texts in variants.items():
             out[name] = _recalls(texts @ (id_images if name == "idclip" else image_np).T)
         if idclip is not None and face_sim is not None:
@@ -368,7 +391,7 @@ def evaluate(idclip: IdClip | None, embedder, data: Dataset, split: str = "test"
                                                            for i in identities])
         if idclip is not None:
             queries["idclip"] = idclip.encode_text([TEMPLATE] * len(identities),
-                                                   np.stack([prototypes[i] for i in identities])).numpy()
+                                                   np.stack([prototypes[i] for i in identities])).cpu().numpy()
         identity_scores = {k: v @ (id_images if k == "idclip" else image_np).T for k, v in queries.items()}
         if idclip is not None and face_sim is not None:
             identity_scores["fusion"] = identity_scores["idclip"] + fusion_weight * np.stack(

@@ -153,7 +153,7 @@ def _idclip_scores(library: Library, q: ParsedQuery, media_ids: list[int]) -> di
     import torch
 
     with torch.no_grad():
-        vector = idclip.encode_text([text], (face / np.linalg.norm(face))[None]).numpy()[0]
+        vector = idclip.encode_text([text], (face / np.linalg.norm(face))[None]).cpu().numpy()[0]
     return _item_scores(library, media_ids, vector)
 
 

@@ -116,3 +116,17 @@ def test_personal_adaptation_reports_held_out_metrics(make_library, tmp_path):
     assert steps and report["people"] == 2 and report["test"] == 2 and report["train"] == 6
     assert set(report["after"]) == {"kmin-R@1", "kmin-R@5", "kmin-R@10", "AP@10"}
     assert isinstance(report["improved"], bool) and (tmp_path / "mine.pt").exists()
+
+
+def test_metrics_match_their_definitions():
+    from core.idclip import _identity_metrics, _recalls
+
+    # Caption 0 finds its image first, caption 1 third, caption 2 second.
+    scores = np.array([[0.9, 0.1, 0.2], [0.8, 0.1, 0.5], [0.1, 0.5, 0.4]])
+    assert _recalls(scores) == {"R@1": round(100 / 3, 2), "R@5": 100.0, "R@10": 100.0, "R@50": 100.0}
+    # One identity with 2 relevant images of 4: ranked 1st and 3rd.
+    relevant = np.array([[True, False, True, False]])
+    s = np.array([[0.9, 0.8, 0.7, 0.1]])
+    m = _identity_metrics(s, relevant)
+    assert m["kmin-R@1"] == 100.0 and m["kmin-R@5"] == 100.0
+    assert m["AP@10"] == pytest.approx(100 * (1 / 1 + 2 / 3) / 2, abs=0.01)

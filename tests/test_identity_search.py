@@ -75,6 +75,11 @@ def test_names_lists_media_types_dates_and_unknown_names(tmp_path):
     assert set(names) <= {"anna-garden.jpg", "anna-office.jpg", "anna-and-ben.jpg", "holiday.mp4"}
     assert "context" in out["results"][0]["why"]
 
+    out, names = search("Anna", "--image", str(album / "anna-office.jpg"))  # names and an example compose
+    assert names[0] == "anna-office.jpg" and set(names) <= {"anna-garden.jpg", "anna-office.jpg",
+                                                            "anna-and-ben.jpg", "holiday.mp4"}
+    assert out["results"][0]["why"]["context"]["score"] > 0.99
+
     out, names = search("Anna and Tom")
     assert out["understood"]["unknown_names"] == ["Tom"]
     human = idlens("--library", lib, "search", "Anna and Tom")
