@@ -40,6 +40,7 @@ class Result:
     captured_at: str | None = None
     moments: list[dict] = field(default_factory=list)
     why: dict = field(default_factory=dict)
+    fingerprint: str = ""   # content fingerprint: finds the thumbnail
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -128,7 +129,8 @@ def _with_people(library: Library, q: ParsedQuery, vector) -> list[Result]:
             best = max(idclip_scores[media_id].values())
             why["idclip"] = round(best, 4)
             score += IDCLIP_WEIGHT * best
-        results.append(Result(m.path, m.kind, score, best_t, m.id, m.duration, m.captured_at, moments[:MOMENTS], why))
+        results.append(Result(m.path, m.kind, score, best_t, m.id, m.duration, m.captured_at, moments[:MOMENTS], why,
+                              m.fingerprint))
     results.sort(key=lambda r: (-r.score, r.path))
     return results
 
@@ -219,7 +221,7 @@ def _context_only(library: Library, q: ParsedQuery, vector, k: int) -> tuple[lis
                 r = grouped[hit.media_id] = Result(
                     m.path, m.kind, float(score), hit.timestamp, m.id, m.duration, m.captured_at,
                     why={"context": {"text": q.context or "(image)", "score": round(float(score), 4),
-                                     "z": round(z, 2)}})
+                                     "z": round(z, 2)}}, fingerprint=m.fingerprint)
             if hit.kind == "video" and len(r.moments) < MOMENTS:
                 r.moments.append({"timestamp": hit.timestamp, "score": round(float(score), 4)})
         ranked = sorted(grouped.values(), key=lambda r: -r.score)
@@ -246,7 +248,8 @@ def _filters_only(library: Library, q: ParsedQuery) -> list[Result]:
     """'videos from 2019': no words to score; the newest first."""
     rows = [m for m in library.catalog.iter_media("status = ?", [cat.INDEXED]) if _passes(m, q)]
     rows.sort(key=lambda m: (_when(m) or dt.datetime.min), reverse=True)
-    return [Result(m.path, m.kind, 0.0, None, m.id, m.duration, m.captured_at, why={"filters": True}) for m in rows]
+    return [Result(m.path, m.kind, 0.0, None, m.id, m.duration, m.captured_at, why={"filters": True},
+                   fingerprint=m.fingerprint) for m in rows]
 
 
 # -- filters ------------------------------------------------------------------------------------------------------------

@@ -1,26 +1,194 @@
-"""The placeholder window: it opens offscreen and shows the library's state."""
+"""The desktop app through real widgets and the real engine (tiny-test model, real faces), offscreen.
+Screenshots go to $IDLENS_SCREENSHOTS when it is set."""
 import os
+import shutil
 from pathlib import Path
 
-from PySide6.QtWidgets import QLabel
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QSettings, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QMessageBox
 
-from app.gui import build_window
-from core.indexer import IndexJob
+from app.gui import build_main_window
+from app.gui.people_panel import FacesDialog
 from core.library import Library
+from tests import media_factory as mf
+from tests.test_identity_search import scene
+
+FACES = Path(__file__).parent / "data" / "faces"
+WAIT = 120_000
 
 
-def test_window_shows_library_summary(qtbot, tmp_path, photos):
-    lib = Library(tmp_path / "lib", "tiny-test")
-    for _ in IndexJob(lib, [str(photos)]).run():
-        pass
-    lib.close()
-    window = build_window(str(tmp_path / "lib"))
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    summary = window.findChild(QLabel, "summary").text()
-    assert "6 images" in summary and "tiny-test" in summary and "useless" in summary
-    shots = os.environ.get("IDLENS_SCREENSHOTS")
-    if shots:
-        Path(shots).mkdir(parents=True, exist_ok=True)
-        window.grab().save(str(Path(shots) / "placeholder-window.png"))
+def shot(widget, name):
+    folder = os.environ.get("IDLENS_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        widget.grab().save(str(Path(folder) / f"{name}.png"))
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "qsettings.ini"), QSettings.Format.IniFormat)
+    w = build_main_window(str(tmp_path / "lib"), "tiny-test", settings)
+    qtbot.addWidget(w)
+    w.resize(1200, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def album(tmp_path):
+    folder = tmp_path / "album"
+    scene(folder / "anna-1.jpg", 1, ["person_a_1.jpg"])
+    scene(folder / "anna-2.jpg", 2, ["person_a_2.jpg"])
+    scene(folder / "ben-1.jpg", 3, ["person_b_1.jpg"])
+    scene(folder / "ben-2.jpg", 4, ["person_b_2.jpg"])
+    scene(folder / "both.jpg", 5, ["person_a_2.jpg", "person_b_1.jpg"])
+    mf.photo(folder / "landscape.jpg", 9, size=(800, 600))
+    mf.video_of_photos(folder / "party.mp4", [mf.picture(3, (640, 360)), FACES / "person_b_2.jpg",
+                                              FACES / "person_b_2.jpg"], seconds_each=2.0)
+    return folder
+
+
+def drop(window, paths):
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(QPoint(400, 300), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+
+
+def index_and_wait(qtbot, window, paths):
+    with qtbot.waitSignal(window.engine.indexFinished, timeout=WAIT) as finished:
+        drop(window, paths)
+    qtbot.waitUntil(lambda: window.model.rowCount() > 0 and not window.engine.indexing, timeout=WAIT)
+    return finished.args[0]
+
+
+def test_first_run_drop_index_search_name_and_find(qtbot, window, album, tmp_path):
+    assert window.stack.currentWidget() is window.empty
+    assert "random weights" in window.model_note.text()
+    shot(window, "01-first-run")
+
+    report = index_and_wait(qtbot, window, [album])
+    assert report["indexed"] == 7 and not report["cancelled"]
+    qtbot.waitUntil(lambda: window.model.rowCount() == 7, timeout=WAIT)
+    qtbot.waitUntil(lambda: "Done" in window.message.text(), timeout=WAIT)
+    qtbot.wait(300)
+    shot(window, "02-library-grid")
+
+    # The face panel: two unnamed groups (Anna's faces, Ben's faces).
+    window.show_people()
+    qtbot.waitUntil(lambda: len(window.people.model.people) == 2, timeout=WAIT)
+    groups = {p.id: p for p in window.people.model.people}
+    ben = next(p for p in groups.values() if p.media == 4)   # 2 photos + group photo + video
+    anna = next(p for p in groups.values() if p.id != ben.id)
+    shot(window, "03-people-unnamed")
+    with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
+        window.people.name(anna.id, "Anna")
+    with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
+        window.people.name(ben.id, "Ben")
+    qtbot.waitUntil(lambda: {p.name for p in window.people.model.people} == {"Anna", "Ben"}, timeout=WAIT)
+    shot(window, "04-people-named")
+    check = Library(tmp_path / "lib")
+    assert {p.name for p in check.people.list()} == {"Anna", "Ben"}   # renamed in the engine, not only on screen
+    check.close()
+    assert "Anna" in window.completion.stringList()
+
+    # Find them by typing.
+    window.search_field.setFocus()
+    qtbot.keyClicks(window.search_field, "Anna and Ben")
+    with qtbot.waitSignal(window.engine.searchFinished, timeout=WAIT):
+        qtbot.keyClick(window.search_field, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=WAIT)
+    assert window.model.rows[0]["path"].endswith("both.jpg")
+    tip = window.model.data(window.model.index(0), Qt.ItemDataRole.ToolTipRole)
+    assert "Anna: face similarity" in tip and "Ben: face similarity" in tip
+    window.search_field.clear()
+    qtbot.keyClicks(window.search_field, "Ben")
+    with qtbot.waitSignal(window.engine.searchFinished, timeout=WAIT):
+        qtbot.keyClick(window.search_field, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 4, timeout=WAIT)
+    video = next(r for r in window.model.rows if r["kind"] == "video")
+    assert video["moments"] and 2.0 <= video["timestamp"] < 6.0
+    qtbot.wait(300)
+    shot(window, "05-search-ben")
+
+    # The viewer: a photo with its face boxes, and the video at its moment.
+    photo = next(i for i, r in enumerate(window.model.rows) if r["path"].endswith("ben-1.jpg"))
+    window.open_index(window.model.index(photo))
+    viewer = window.viewer
+    qtbot.waitUntil(lambda: len(getattr(viewer, "face_boxes", [])) == 1, timeout=WAIT)
+    assert viewer.face_boxes[0].face["name"] == "Ben"
+    shot(viewer, "06-viewer-photo")
+    viewer.close()
+    vid = next(i for i, r in enumerate(window.model.rows) if r["kind"] == "video")
+    window.open_index(window.model.index(vid))
+    qtbot.waitUntil(lambda: window.viewer.timeline.duration_ms > 0, timeout=30_000)
+    assert window.viewer.timeline.moments
+    qtbot.wait(500)
+    shot(window.viewer, "07-viewer-video")
+    window.viewer.close()
+
+
+def test_merge_and_reject_from_the_panel(qtbot, window, album, tmp_path, monkeypatch):
+    index_and_wait(qtbot, window, [album])
+    window.show_people()
+    qtbot.waitUntil(lambda: len(window.people.model.people) == 2, timeout=WAIT)
+    a, b = window.people.model.people
+    # Drag one person onto the other: the model turns the drop into a merge request; the user confirms.
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kw: QMessageBox.StandardButton.Yes)
+    data = window.people.model.mimeData([window.people.model.index(1)])
+    with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
+        window.people.model.dropMimeData(data, Qt.DropAction.MoveAction, -1, -1, window.people.model.index(0))
+    qtbot.waitUntil(lambda: len(window.people.model.people) == 1, timeout=WAIT)
+    merged = window.people.model.people[0]
+    assert merged.media == 6
+
+    dialog = FacesDialog(window.engine, merged, window)
+    qtbot.waitUntil(lambda: dialog.model.rowCount() > 0, timeout=WAIT)
+    before = dialog.model.rowCount()
+    face_id = dialog.model.item(0).data(Qt.ItemDataRole.UserRole + 2)
+    with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
+        dialog._reject(0, face_id)
+    assert dialog.model.rowCount() == before - 1
+    check = Library(tmp_path / "lib")
+    assert check.catalog.db.execute("SELECT person_id FROM rejections WHERE face_id = ?", [face_id]).fetchone()[0] \
+        == merged.id
+    check.close()
+
+
+def test_cancel_stops_indexing_and_keeps_what_was_done(qtbot, window, tmp_path):
+    folder = tmp_path / "many"
+    for i in range(300):
+        mf.photo(folder / f"p{i:03}.jpg", 3000 + i, size=(480, 360))
+    progressed = []
+    window.engine.indexProgress.connect(lambda p: progressed.append(p) if p["stage"] == "embed" else None)
+    with qtbot.waitSignal(window.engine.indexFinished, timeout=WAIT) as finished:
+        drop(window, [folder])
+        qtbot.waitUntil(lambda: any(p["done"] > 0 for p in progressed), timeout=WAIT)
+        assert window.cancel_button.isVisible()
+        shot(window, "08-indexing-progress")
+        window.cancel_button.click()
+    report = finished.args[0]
+    assert report["cancelled"] and 0 < report["indexed"] < 300
+    check = Library(tmp_path / "lib")
+    assert check.catalog.counts()["image"]["indexed"] == report["indexed"]
+    assert check.catalog.counts()["image"]["pending"] == 300 - report["indexed"]
+    check.close()
+
+
+def test_grid_serves_100k_rows_without_loading_them(qtbot, window):
+    rows = [{"path": f"/photos/{i:06}.jpg", "kind": "image", "fingerprint": f"{i:032x}", "timestamp": None,
+             "duration": None, "why": {}, "score": None} for i in range(100_000)]
+    window.query = "a synthetic result list"  # as if a search had returned them: browsing must not replace them
+    window.model.set_rows(rows)
+    window.stack.setCurrentWidget(window.grid)
+    qtbot.wait(500)
+    assert window.model.rowCount() == 100_000
+    assert 0 < window.model.requests < 300   # only the rows on screen asked for a thumbnail
+    window.grid.scrollToBottom()
+    qtbot.wait(300)
+    assert window.model.requests < 600

@@ -1,0 +1,383 @@
+"""The main window: sidebar (folders, people, recent searches), search field with people's names, results grid,
+viewer, face panel, indexing by drag-and-drop with progress/rate/ETA/cancel, and an errors panel. Layout and
+behaviour only: every piece of work goes to the Engine, off the UI thread."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QStringListModel, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QCompleter, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                               QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter, QStackedWidget,
+                               QToolBar, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from app.gui.engine import Engine
+from app.gui.people_panel import PeoplePanel
+from app.gui.results import ResultRole, ResultsModel, ResultsView, clock
+from app.gui.viewer import Viewer
+
+RECENT = 10
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, library_dir: str, model: str | None = None, settings: QSettings | None = None):
+        super().__init__()
+        self.setWindowTitle("Idlens")
+        self.setAcceptDrops(True)
+        self.qsettings = settings or QSettings("Idlens", "Idlens")
+        self.engine = Engine(library_dir, model, self)
+        self.library_dir = library_dir
+        self.request = 0
+        self.query: str | None = None
+        self.recent: list[str] = list(self.qsettings.value("recentSearches", []) or [])[:RECENT]
+        self.status: dict = {}
+        self._build()
+        self._connect()
+        self._restore()
+        self.engine.refresh()
+
+    # -- layout -------------------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        toolbar = QToolBar("Main", self)
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setMovable(False)
+        self.addToolBar(toolbar)
+        self.add_action = QAction("Add folder…", self, shortcut=QKeySequence.StandardKey.Open,
+                                  triggered=self.choose_folder)
+        self.people_action = QAction("People", self, shortcut="Ctrl+P", triggered=self.show_people)
+        self.settings_action = QAction("Settings", self, shortcut=QKeySequence.StandardKey.Preferences,
+                                       triggered=self.open_settings)
+        toolbar.addAction(self.add_action)
+        toolbar.addAction(self.people_action)
+        toolbar.addAction(self.settings_action)
+        self.search_field = QLineEdit(self)
+        self.search_field.setObjectName("search")
+        self.search_field.setPlaceholderText("Search: “Anna playing guitar on the beach”, “videos of Ben in 2023”…")
+        self.search_field.setClearButtonEnabled(True)
+        self.completion = QStringListModel(self)
+        completer = QCompleter(self.completion, self)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self.search_field.setCompleter(completer)
+        toolbar.addWidget(self.search_field)
+        QAction("Search", self, shortcut=QKeySequence.StandardKey.Find,
+                triggered=lambda: (self.search_field.setFocus(), self.search_field.selectAll()))
+        focus = QAction(self, shortcut=QKeySequence.StandardKey.Find,
+                        triggered=lambda: (self.search_field.setFocus(), self.search_field.selectAll()))
+        self.addAction(focus)
+        forget = QAction(self, shortcut=QKeySequence.StandardKey.Delete, triggered=self.forget_selected)
+        self.addAction(forget)
+
+        self.sidebar = QTreeWidget(self)
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setHeaderHidden(True)
+        self.sidebar.itemActivated.connect(self._sidebar_activated)
+        self.sidebar.itemClicked.connect(self._sidebar_activated)
+
+        self.stack = QStackedWidget(self)
+        self.empty = self._empty_state()
+        self.model = ResultsModel(self.engine.thumbnail_path, self)
+        self.grid = ResultsView(self)
+        self.grid.setObjectName("grid")
+        self.grid.setModel(self.model)
+        self.grid.activated.connect(self.open_index)
+        self.people = PeoplePanel(self.engine, self)
+        self.people.search_person.connect(self.search_for)
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.grid)
+        self.stack.addWidget(self.people)
+
+        self.splitter = QSplitter(self)
+        self.splitter.setObjectName("splitter")
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(self.stack)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([240, 900])
+        self.setCentralWidget(self.splitter)
+
+        bar = self.statusBar()
+        self.message = QLabel("Ready")
+        self.progress = QProgressBar(self)
+        self.progress.setMaximumWidth(260)
+        self.progress.setVisible(False)
+        self.rate = QLabel("")
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel_indexing)
+        self.errors_button = QPushButton("", self)
+        self.errors_button.setFlat(True)
+        self.errors_button.setVisible(False)
+        self.errors_button.clicked.connect(lambda: self.errors_dock.setVisible(not self.errors_dock.isVisible()))
+        bar.addWidget(self.message, 1)
+        bar.addPermanentWidget(self.rate)
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.cancel_button)
+        bar.addPermanentWidget(self.errors_button)
+
+        self.errors_dock = QDockWidget("Files that could not be read", self)
+        self.errors_dock.setObjectName("errorsDock")
+        self.errors_list = QListWidget(self.errors_dock)
+        self.errors_dock.setWidget(self.errors_list)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.errors_dock)
+        self.errors_dock.setVisible(False)
+        self._browse_timer = QTimer(self, singleShot=True, interval=800, timeout=self.engine.refresh)
+
+    def _empty_state(self) -> QWidget:
+        w = QWidget(self)
+        w.setObjectName("emptyState")
+        layout = QVBoxLayout(w)
+        layout.addStretch(1)
+        title = QLabel("<h1>Drop a folder of photos and videos here</h1>", w)
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        text = QLabel("Idlens indexes them on this computer (nothing leaves it), finds the faces, and lets you\n"
+                      "search in plain words — and by the names of the people you know.", w)
+        text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.model_note = QLabel("", w)
+        self.model_note.setObjectName("modelNote")
+        self.model_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.model_note.setWordWrap(True)
+        button = QPushButton("Add folder…", w)
+        button.clicked.connect(self.choose_folder)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(button)
+        row.addStretch(1)
+        for widget in (title, text):
+            layout.addWidget(widget)
+        layout.addLayout(row)
+        layout.addWidget(self.model_note)
+        layout.addStretch(2)
+        return w
+
+    def _connect(self) -> None:
+        e = self.engine
+        self.search_field.returnPressed.connect(lambda: self.search_for(self.search_field.text()))
+        e.indexStarted.connect(self._index_started)
+        e.indexProgress.connect(self._index_progress)
+        e.indexFinished.connect(self._index_finished)
+        e.mediaIndexed.connect(lambda _: self._browse_timer.start() if self.query is None else None)
+        e.searchFinished.connect(self._search_finished)
+        e.statusChanged.connect(self._status_changed)
+        e.peopleChanged.connect(self._people_changed)
+        e.browseReady.connect(self._browse_ready)
+        e.failed.connect(self._failed)
+
+    def _restore(self) -> None:
+        geometry = self.qsettings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 820)
+        state = self.qsettings.value("splitter")
+        if state is not None:
+            self.splitter.restoreState(state)
+
+    def closeEvent(self, event) -> None:
+        if self.engine.indexing:
+            self.engine.cancel()  # what is done is kept; the next start continues
+        self.qsettings.setValue("geometry", self.saveGeometry())
+        self.qsettings.setValue("splitter", self.splitter.saveState())
+        self.qsettings.setValue("library", self.library_dir)
+        self.qsettings.setValue("recentSearches", self.recent)
+        self.engine.shutdown()
+        super().closeEvent(event)
+
+    # -- indexing -------------------------------------------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.index_paths(paths)
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of photos and videos", str(Path.home()))
+        if folder:
+            self.index_paths([folder])
+
+    def index_paths(self, paths: list[str]) -> None:
+        if self.engine.indexing:
+            self.message.setText("Already indexing; drop again when it is done")
+            return
+        self.engine.index([os.path.abspath(p) for p in paths])
+
+    def cancel_indexing(self) -> None:
+        self.engine.cancel()
+        self.cancel_button.setEnabled(False)
+        self.message.setText("Stopping after the current batch; everything done so far is kept…")
+
+    def _index_started(self, _job) -> None:
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+        self.cancel_button.setVisible(True)
+        self.cancel_button.setEnabled(True)
+        self.message.setText("Looking for photos and videos…")
+        if self.stack.currentWidget() is self.empty:
+            self.stack.setCurrentWidget(self.grid)
+
+    def _index_progress(self, p: dict) -> None:
+        if p["stage"] == "embed":
+            self.progress.setRange(0, max(1, p["total"]))
+            self.progress.setValue(p["done"])
+            eta = f" · {clock(p['eta'])} left" if p.get("eta") is not None else ""
+            self.rate.setText(f"{p['done']}/{p['total']} · {p['rate']:.1f} files/s{eta}")
+            if p.get("path"):
+                self.message.setText(f"Indexing {Path(p['path']).name}")
+        elif p["stage"] == "model":
+            self.message.setText("Loading the CLIP model…")
+        elif p["stage"] == "people":
+            self.message.setText("Grouping faces into people…")
+
+    def _index_finished(self, r: dict) -> None:
+        self.progress.setVisible(False)
+        self.cancel_button.setVisible(False)
+        self.rate.setText("")
+        word = "Stopped" if r["cancelled"] else "Done"
+        self.message.setText(f"{word}: {r['indexed']} files indexed" +
+                             (f", {r['errors']} could not be read" if r["errors"] else ""))
+        self.engine.refresh()
+
+    # -- search ---------------------------------------------------------------------------------------------------------
+    def search_for(self, text: str) -> None:
+        text = text.strip()
+        self.search_field.setText(text)
+        if not text:
+            self.query = None
+            self.engine.refresh()
+            self.stack.setCurrentWidget(self.grid)
+            return
+        self.query = text
+        if text in self.recent:
+            self.recent.remove(text)
+        self.recent.insert(0, text)
+        del self.recent[RECENT:]
+        self._fill_sidebar()
+        self.message.setText(f"Searching “{text}”…")
+        self.request = self.engine.search(text)
+
+    def _search_finished(self, request: int, outcome) -> None:
+        if request != self.request:
+            return  # an older search finished after a newer one started: drop it
+        rows = [r.to_json() for r in outcome.results]
+        self.model.set_rows(rows)
+        self.stack.setCurrentWidget(self.grid)
+        note = f"{len(rows)} results for “{self.query}”"
+        q = outcome.query
+        if q.unknown_names:
+            note += f" — not a person in your library: {', '.join(q.unknown_names)}"
+        if self.status.get("test_model"):
+            note += " — the tiny-test model has random weights: word search means nothing"
+        self.message.setText(note)
+
+    def _browse_ready(self, rows: list[dict]) -> None:
+        if self.query is not None:
+            return
+        self.model.set_rows(rows)
+        if rows and self.stack.currentWidget() is self.empty:
+            self.stack.setCurrentWidget(self.grid)
+        elif not rows and not self.engine.indexing and self.stack.currentWidget() is self.grid:
+            self.stack.setCurrentWidget(self.empty)
+
+    # -- viewer and removal ---------------------------------------------------------------------------------------------
+    def open_index(self, index) -> None:
+        row = index.data(ResultRole)
+        if row:
+            self.viewer = Viewer(row, self.engine, self)
+            self.viewer.open()
+
+    def forget_selected(self) -> None:
+        rows = [i.data(ResultRole) for i in self.grid.selectedIndexes()]
+        if not rows or self.stack.currentWidget() is not self.grid:
+            return
+        answer = QMessageBox.question(self, "Remove from library",
+                                      f"Remove {len(rows)} file(s) from the library?\n"
+                                      "The files on your disk are not touched.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.engine.forget([r["path"] for r in rows])
+
+    # -- sidebar, people, status ----------------------------------------------------------------------------------------
+    def show_people(self) -> None:
+        self.stack.setCurrentWidget(self.people)
+
+    def _status_changed(self, status: dict) -> None:
+        self.status = status
+        errors = status.get("errors", [])
+        self.errors_list.clear()
+        for e in errors:
+            self.errors_list.addItem(f"{e['path']}: {e['error']}")
+        self.errors_button.setVisible(bool(errors))
+        self.errors_button.setText(f"{len(errors)} files could not be read")
+        if status.get("test_model"):
+            self.model_note.setText(f"Model: {status['model']} — random weights, useless for real search "
+                                    "(tests only). Choose a real model in Settings.")
+        else:
+            self.model_note.setText(f"Model: {status['model']}. Its weights download once, on first use.")
+        self._fill_sidebar()
+
+    def _people_changed(self, people) -> None:
+        self.completion.setStringList(sorted(p.name for p in people if p.name) + self.recent)
+        self._people = people
+        self._fill_sidebar()
+
+    def _fill_sidebar(self) -> None:
+        self.sidebar.clear()
+        counts = self.status.get("counts", {})
+        total = sum(sum(v.values()) for v in counts.values())
+        library = QTreeWidgetItem(self.sidebar, [f"Library ({total})"])
+        QTreeWidgetItem(library, ["All photos and videos"]).setData(0, Qt.ItemDataRole.UserRole, ("all", None))
+        for root in self.status.get("roots", []):
+            label = f"{Path(root['path']).name or root['path']} ({root['files']})"
+            if root["errors"]:
+                label += f" · {root['errors']} errors"
+            item = QTreeWidgetItem(library, [label])
+            item.setToolTip(0, root["path"])
+            item.setData(0, Qt.ItemDataRole.UserRole, ("folder", root["path"]))
+        people = QTreeWidgetItem(self.sidebar, ["People"])
+        people.setData(0, Qt.ItemDataRole.UserRole, ("people", None))
+        for p in getattr(self, "_people", []):
+            if p.name:
+                QTreeWidgetItem(people, [f"{p.name} ({p.media})"]).setData(0, Qt.ItemDataRole.UserRole,
+                                                                          ("search", p.name))
+        recent = QTreeWidgetItem(self.sidebar, ["Recent searches"])
+        for text in self.recent:
+            QTreeWidgetItem(recent, [text]).setData(0, Qt.ItemDataRole.UserRole, ("search", text))
+        self.sidebar.expandAll()
+
+    def _sidebar_activated(self, item, _column=0) -> None:
+        kind, value = item.data(0, Qt.ItemDataRole.UserRole) or (None, None)
+        if kind == "search":
+            self.search_for(value)
+        elif kind == "people":
+            self.show_people()
+        elif kind in ("all", "folder"):
+            self.query = None
+            self.search_field.clear()
+            self.engine.refresh()
+            self.stack.setCurrentWidget(self.grid)
+
+    def open_settings(self) -> None:
+        from app.gui.settings_dialog import SettingsDialog
+        from core.settings import Settings
+
+        settings = Settings.load(Path(self.library_dir) / "settings.json")
+        dialog = SettingsDialog(settings, self.library_dir, self.status.get("model", settings.model), self)
+        if not dialog.exec():
+            return
+        dialog.apply()
+        new_model = dialog.model_spec()
+        settings.save(Path(self.library_dir) / "settings.json")
+        if dialog.library.text() != self.library_dir or new_model != self.status.get("model"):
+            QMessageBox.information(self, "Settings", "The new library or model takes effect when Idlens restarts"
+                                    + (" (the library is then re-embedded with the new model: "
+                                       "`idlens --model … reembed`)." if new_model != self.status.get("model") else "."))
+            self.qsettings.setValue("library", dialog.library.text())
+
+    def _failed(self, what: str, message: str) -> None:
+        self.message.setText(f"{what.capitalize()} failed: {message}")
+        if what == "indexing":
+            self.progress.setVisible(False)
+            self.cancel_button.setVisible(False)

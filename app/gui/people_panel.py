@@ -1,0 +1,294 @@
+"""The face panel: people as a grid of faces (named first, then unnamed groups, biggest first). Name or rename
+with completion, drag one person onto another to merge, hide, see a person's faces (move one, or "not this
+person"), and review suggested faces with yes/no."""
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QObject, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (QCompleter, QDialog, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListView,
+                               QMenu, QMessageBox, QPushButton, QVBoxLayout, QWidget)
+
+FACE = 120
+PersonRole = Qt.ItemDataRole.UserRole + 2
+MIME = "application/x-idlens-person"
+
+
+def face_icon(path) -> QIcon:
+    pix = QPixmap(str(path)) if path and path.exists() else QPixmap()
+    if pix.isNull():
+        pix = QPixmap(FACE, FACE)
+        pix.fill(QColor("#3a3f47"))
+    return QIcon(pix.scaled(FACE, FACE, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
+                            Qt.TransformationMode.SmoothTransformation))
+
+
+class PeopleModel(QAbstractListModel):
+    merge_requested = Signal(int, int)  # target, source
+
+    def __init__(self, crop_path, parent=None):
+        super().__init__(parent)
+        self.people = []
+        self.crop_path = crop_path
+        self._icons: dict[int, QIcon] = {}
+
+    def set_people(self, people) -> None:
+        self.beginResetModel()
+        self.people = list(people)
+        self._icons.clear()
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()):
+        return 0 if parent.isValid() else len(self.people)
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        p = self.people[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return f"{p.label}\n{p.media} photos" if p.name else f"Unnamed\n{p.media} photos"
+        if role == Qt.ItemDataRole.DecorationRole:
+            if p.cover_face is None:
+                return face_icon(None)
+            icon = self._icons.get(p.cover_face)
+            if icon is None:  # a 112-px crop: small enough to read here
+                icon = self._icons[p.cover_face] = face_icon(self.crop_path(p.cover_face))
+            return icon
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{p.label}: {p.faces} faces in {p.media} files" + (" (hidden)" if p.hidden else "")
+        if role == PersonRole:
+            return p
+        return None
+
+    def flags(self, index):
+        base = super().flags(index)
+        if index.isValid():
+            return base | Qt.ItemFlag.ItemIsDragEnabled | Qt.ItemFlag.ItemIsDropEnabled
+        return base
+
+    def supportedDropActions(self):
+        return Qt.DropAction.MoveAction
+
+    def mimeTypes(self):
+        return [MIME]
+
+    def mimeData(self, indexes):
+        data = QMimeData()
+        data.setData(MIME, str(self.people[indexes[0].row()].id).encode())
+        return data
+
+    def dropMimeData(self, data, action, row, column, parent):
+        if not data.hasFormat(MIME) or not parent.isValid():
+            return False
+        source = int(bytes(data.data(MIME)).decode())
+        target = self.people[parent.row()].id
+        if source != target:
+            self.merge_requested.emit(target, source)
+        return False  # the engine merges; the list refreshes from it
+
+
+class PeoplePanel(QWidget):
+    search_person = Signal(str)
+
+    def __init__(self, engine, parent=None):
+        super().__init__(parent)
+        self.engine = engine
+        layout = QVBoxLayout(self)
+        header = QHBoxLayout()
+        title = QLabel("<h3>People</h3>")
+        self.hint = QLabel("Name a group to find them by name. Drag one group onto another to merge them.")
+        self.hint.setObjectName("hint")
+        header.addWidget(title)
+        header.addWidget(self.hint, 1)
+        layout.addLayout(header)
+        self.model = PeopleModel(engine.crop_path, self)
+        self.model.merge_requested.connect(self.merge)
+        self.view = QListView(self)
+        self.view.setObjectName("peopleView")
+        self.view.setViewMode(QListView.ViewMode.IconMode)
+        self.view.setIconSize(QSize(FACE, FACE))
+        self.view.setGridSize(QSize(FACE + 40, FACE + 50))
+        self.view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.view.setMovement(QListView.Movement.Snap)
+        self.view.setDragDropMode(QListView.DragDropMode.DragDrop)
+        self.view.setDefaultDropAction(Qt.DropAction.MoveAction)
+        self.view.setWordWrap(True)
+        self.view.setModel(self.model)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._menu)
+        self.view.doubleClicked.connect(self._open)
+        layout.addWidget(self.view, 1)
+        engine.peopleChanged.connect(self.model.set_people)
+
+    def names(self) -> list[str]:
+        return sorted(p.name for p in self.model.people if p.name)
+
+    def person_at(self, row: int):
+        return self.model.people[row]
+
+    def _selected(self):
+        idx = self.view.currentIndex()
+        return self.model.people[idx.row()] if idx.isValid() else None
+
+    def _menu(self, pos):
+        person = self._selected()
+        if person is None:
+            return
+        menu = QMenu(self)
+        menu.addAction("Rename…" if person.name else "Name…", lambda: self.ask_name(person))
+        menu.addAction("Review suggested faces…", lambda: self.review(person))
+        menu.addAction("Show faces…", lambda: self.show_faces(person))
+        menu.addAction("Show photos", lambda: self._open(self.view.currentIndex()))
+        menu.addAction("Show again" if person.hidden else "Hide", lambda: self.engine.people_do(
+            "hiding", "hide", person.id, not person.hidden))
+        menu.exec(self.view.viewport().mapToGlobal(pos))
+
+    def _open(self, index):
+        person = self.model.people[index.row()]
+        if person.name:
+            self.search_person.emit(person.name)
+        else:
+            self.ask_name(person)
+
+    def ask_name(self, person) -> None:
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Name this person")
+        dialog.setLabelText(f"Who is this? ({person.media} photos)")
+        dialog.setTextValue(person.name or "")
+        line = dialog.findChild(QLineEdit)
+        if line is not None:
+            line.setCompleter(QCompleter(self.names(), dialog))
+        if dialog.exec() and dialog.textValue().strip():
+            self.name(person.id, dialog.textValue().strip())
+
+    def name(self, person_id: int, name: str) -> None:
+        self.engine.people_do("naming", "name", person_id, name)
+
+    def merge(self, target: int, source: int, confirm: bool = True) -> None:
+        names = {p.id: p.label for p in self.model.people}
+        if confirm and QMessageBox.question(
+                self, "Merge", f"Are {names.get(source)} and {names.get(target)} the same person?") \
+                != QMessageBox.StandardButton.Yes:
+            return
+        self.engine.people_do("merging", "merge", target, source)
+
+    def show_faces(self, person) -> None:
+        FacesDialog(self.engine, person, self).open()
+
+    def review(self, person) -> None:
+        ReviewDialog(self.engine, person, self).open()
+
+
+class _Rows(QObject):
+    ready = Signal(list)
+
+
+class FacesDialog(QDialog):
+    """A person's faces: "not this person" or move to someone else."""
+
+    def __init__(self, engine, person, parent=None):
+        super().__init__(parent)
+        self.engine, self.person = engine, person
+        self.setWindowTitle(f"Faces of {person.label}")
+        self.resize(720, 520)
+        layout = QVBoxLayout(self)
+        self.list = QListView(self)
+        self.list.setViewMode(QListView.ViewMode.IconMode)
+        self.list.setIconSize(QSize(96, 96))
+        self.list.setGridSize(QSize(120, 130))
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._menu)
+        from PySide6.QtGui import QStandardItemModel
+        self.model = QStandardItemModel(self)
+        self.list.setModel(self.model)
+        layout.addWidget(QLabel("Right-click a face: not this person, or move it to someone else."))
+        layout.addWidget(self.list, 1)
+        self._rows = _Rows()
+        self._rows.ready.connect(self._fill)
+        engine.faces_of(person.id, self._rows.ready.emit)
+
+    def _fill(self, faces: list[dict]) -> None:
+        from PySide6.QtGui import QStandardItem
+
+        self.faces = faces
+        for f in faces:
+            item = QStandardItem(face_icon(self.engine.crop_path(f["id"])),
+                                 ("\u2713 " if f["confirmed"] else "") + (f["path"] or "reference").rsplit("/", 1)[-1])
+            item.setData(f["id"], PersonRole)
+            item.setEditable(False)
+            self.model.appendRow(item)
+
+    def _menu(self, pos):
+        idx = self.list.indexAt(pos)
+        if not idx.isValid():
+            return
+        face_id = idx.data(PersonRole)
+        menu = QMenu(self)
+        menu.addAction(f"Not {self.person.label}", lambda: self._reject(idx.row(), face_id))
+        menu.addAction("Move to…", lambda: self._move(idx.row(), face_id))
+        menu.exec(self.list.viewport().mapToGlobal(pos))
+
+    def _reject(self, row: int, face_id: int) -> None:
+        self.engine.people_do("rejecting a face", "reject", face_id, self.person.id)
+        self.model.removeRow(row)
+
+    def _move(self, row: int, face_id: int) -> None:
+        name, ok = QInputDialog.getText(self, "Move face", "This face is:")
+        if ok and name.strip():
+            self.engine.people_do("moving a face", "move", face_id, name.strip())
+            self.model.removeRow(row)
+
+
+class ReviewDialog(QDialog):
+    """Apple's "Review more photos": one suggested face at a time, Yes or No."""
+
+    def __init__(self, engine, person, parent=None):
+        super().__init__(parent)
+        self.engine, self.person = engine, person
+        self.setWindowTitle(f"Is this {person.label}?")
+        layout = QVBoxLayout(self)
+        self.face = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self.face.setMinimumSize(240, 240)
+        self.caption = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.face, 1)
+        layout.addWidget(self.caption)
+        buttons = QHBoxLayout()
+        self.yes = QPushButton("Yes")
+        self.no = QPushButton("No")
+        skip = QPushButton("Skip")
+        self.yes.clicked.connect(lambda: self._answer(True))
+        self.no.clicked.connect(lambda: self._answer(False))
+        skip.clicked.connect(self._next)
+        for b in (self.yes, self.no, skip):
+            buttons.addWidget(b)
+        layout.addLayout(buttons)
+        self.queue = []
+        self._rows = _Rows()
+        self._rows.ready.connect(self._start)
+        engine.suggestions(person.id, self._rows.ready.emit)
+
+    def _start(self, suggestions) -> None:
+        self.queue = list(suggestions)
+        self._next()
+
+    def _next(self) -> None:
+        if not self.queue:
+            self.face.setText("Nothing more to review.")
+            self.caption.setText("")
+            self.yes.setEnabled(False)
+            self.no.setEnabled(False)
+            self.current = None
+            return
+        self.current = self.queue.pop(0)
+        pix = QPixmap(str(self.engine.crop_path(self.current.face_id)))
+        self.face.setPixmap(pix.scaled(220, 220, Qt.AspectRatioMode.KeepAspectRatio,
+                                       Qt.TransformationMode.SmoothTransformation))
+        self.caption.setText(f"{(self.current.path or '').rsplit('/', 1)[-1]} — similarity {self.current.similarity:.2f}")
+
+    def _answer(self, yes: bool) -> None:
+        if self.current is None:
+            return
+        if yes:
+            self.engine.people_do("confirming a face", "move", self.current.face_id, self.person.id)
+        else:
+            self.engine.people_do("rejecting a face", "reject", self.current.face_id, self.person.id)
+        self._next()

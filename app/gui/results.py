@@ -1,0 +1,191 @@
+"""The results grid: a virtual list model (any number of rows; thumbnails only for rows Qt asks to paint, loaded
+on worker threads from the thumbnail cache, kept in a bounded cache) and a delegate that draws the badges."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QRect, QRunnable, QSize, Qt, QThreadPool, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate
+
+THUMB = 180
+CACHE_LIMIT = 2000  # pixmaps kept; older ones are reloaded from disk when scrolled back to
+ResultRole = Qt.ItemDataRole.UserRole + 1
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class _Loaded(QObject):
+    done = Signal(str, QImage)
+
+
+class _LoadThumbnail(QRunnable):
+    def __init__(self, key: str, path: str, signal: _Loaded):
+        super().__init__()
+        self.key, self.path, self.signal = key, path, signal
+
+    def run(self):
+        image = QImage(self.path)  # decoding happens here, on a pool thread; QImage is safe off the UI thread
+        if not image.isNull():
+            image = image.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                                 Qt.TransformationMode.SmoothTransformation)
+        self.signal.done.emit(self.key, image)
+
+
+class ResultsModel(QAbstractListModel):
+    def __init__(self, thumbnail_path, parent=None):
+        """`thumbnail_path(fingerprint, timestamp)` says where a thumbnail is cached."""
+        super().__init__(parent)
+        self.rows: list[dict] = []
+        self.thumbnail_path = thumbnail_path
+        self._pixmaps: OrderedDict[str, QPixmap] = OrderedDict()
+        self._pending: set[str] = set()
+        self._waiting: dict[str, set[int]] = {}  # thumbnail -> rows that asked for it
+        self._loaded = _Loaded()
+        self._loaded.done.connect(self._on_loaded)
+        self.pool = QThreadPool.globalInstance()
+        self.requests = 0  # thumbnails asked for (tests check that only visible rows cost anything)
+        placeholder = QPixmap(THUMB, THUMB)
+        placeholder.fill(QColor("#2b2f36"))
+        self.placeholder = placeholder
+
+    def set_rows(self, rows: list[dict]) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self._waiting.clear()
+        self.endResetModel()
+
+    def append_rows(self, rows: list[dict]) -> None:
+        known = {r["path"] for r in self.rows}
+        rows = [r for r in rows if r["path"] not in known]
+        if not rows:
+            return
+        self.beginInsertRows(QModelIndex(), len(self.rows), len(self.rows) + len(rows) - 1)
+        self.rows.extend(rows)
+        self.endInsertRows()
+
+    def rowCount(self, parent=QModelIndex()):
+        return 0 if parent.isValid() else len(self.rows)
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or index.row() >= len(self.rows):
+            return None
+        row = self.rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return row["path"].rsplit("/", 1)[-1]
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._pixmap(row, index.row())
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return explain(row)
+        if role == ResultRole:
+            return row
+        return None
+
+    def _key(self, row: dict) -> str:
+        return f"{row.get('fingerprint')}@{row.get('timestamp')}"
+
+    def _pixmap(self, row: dict, row_index: int) -> QPixmap:
+        key = self._key(row)
+        pix = self._pixmaps.get(key)
+        if pix is not None:
+            self._pixmaps.move_to_end(key)
+            return pix
+        self._waiting.setdefault(key, set()).add(row_index)
+        if key not in self._pending and row.get("fingerprint"):
+            self._pending.add(key)
+            self.requests += 1
+            path = self.thumbnail_path(row["fingerprint"], row.get("timestamp"))
+            if not path.exists():
+                path = self.thumbnail_path(row["fingerprint"], None)
+            self.pool.start(_LoadThumbnail(key, str(path), self._loaded))
+        return self.placeholder
+
+    def _on_loaded(self, key: str, image: QImage) -> None:
+        self._pending.discard(key)
+        if image.isNull():
+            return
+        self._pixmaps[key] = QPixmap.fromImage(image)  # QPixmap only on the UI thread
+        while len(self._pixmaps) > CACHE_LIMIT:
+            self._pixmaps.popitem(last=False)
+        for i in self._waiting.pop(key, ()):
+            if i < len(self.rows) and self._key(self.rows[i]) == key:
+                idx = self.index(i)
+                self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+
+
+def explain(row: dict) -> str:
+    lines = [row["path"]]
+    why = row.get("why") or {}
+    for p in why.get("people", []):
+        lines.append(f"{p['name']}: face similarity {p['similarity']:.2f}")
+    if "context" in why:
+        c = why["context"]
+        lines.append(f"\u201c{c['text']}\u201d: {c['score']:.3f}" + (f" ({c['z']:+.1f} \u03c3)" if "z" in c else ""))
+    if "idclip" in why:
+        lines.append(f"Id-CLIP: {why['idclip']:.3f}")
+    if row.get("kind") == "video" and row.get("timestamp") is not None:
+        lines.append("best moment " + clock(row["timestamp"]))
+    if row.get("captured_at"):
+        lines.append("taken " + row["captured_at"].replace("T", " "))
+    return "\n".join(lines)
+
+
+class ResultDelegate(QStyledItemDelegate):
+    """Thumbnail, name, and for videos a duration badge and the matched time."""
+
+    def sizeHint(self, option, index):
+        return QSize(THUMB + 16, THUMB + 34)
+
+    def paint(self, painter: QPainter, option, index):
+        row = index.data(ResultRole)
+        pix = index.data(Qt.ItemDataRole.DecorationRole)
+        painter.save()
+        rect = option.rect.adjusted(6, 6, -6, -6)
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(option.rect, option.palette.highlight())
+        thumb_rect = QRect(rect.x(), rect.y(), rect.width(), THUMB)
+        if pix is not None:
+            scaled = pix.scaled(thumb_rect.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                Qt.TransformationMode.FastTransformation)
+            x = thumb_rect.x() + (thumb_rect.width() - scaled.width()) // 2
+            y = thumb_rect.y() + (thumb_rect.height() - scaled.height()) // 2
+            painter.drawPixmap(x, y, scaled)
+        if row and row.get("kind") == "video":
+            badge = clock(row.get("duration"))
+            if row.get("timestamp") is not None and row.get("score") is not None:
+                badge = f"\u25b6 {clock(row['timestamp'])} / {badge}"
+            else:
+                badge = f"\u25b6 {badge}"
+            metrics = painter.fontMetrics()
+            w = metrics.horizontalAdvance(badge) + 10
+            box = QRect(thumb_rect.right() - w - 4, thumb_rect.bottom() - 22, w, 18)
+            painter.fillRect(box, QColor(0, 0, 0, 170))
+            painter.setPen(QColor("white"))
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, badge)
+        painter.setPen(option.palette.text().color())
+        text_rect = QRect(rect.x(), rect.y() + THUMB + 4, rect.width(), 20)
+        name = painter.fontMetrics().elidedText(index.data(Qt.ItemDataRole.DisplayRole) or "",
+                                                Qt.TextElideMode.ElideMiddle, rect.width())
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter, name)
+        painter.restore()
+
+
+class ResultsView(QListView):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)  # lets Qt lay out 100,000 rows without asking each for its size
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(200)
+        self.setSpacing(4)
+        self.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
+        self.setItemDelegate(ResultDelegate(self))
+        self.setMouseTracking(True)

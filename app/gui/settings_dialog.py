@@ -1,0 +1,77 @@
+"""Settings: the CLIP model (with its size and speed), the library location, video sampling and face thresholds."""
+from __future__ import annotations
+
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
+                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QWidget)
+
+# Sizes are the download; speeds are photos per second on two laptop cores (ViT-B-32 measured here; the others
+# scaled by their compute), to help choose, not promises.
+MODELS = [
+    ("ViT-B-32:datacomp_xl_s13b_b90k", "ViT-B/32 (default) — 605 MB, ~15 photos/s on 2 cores"),
+    ("ViT-B-32:laion2b_s34b_b79k", "ViT-B/32 LAION-2B — 605 MB, ~15 photos/s"),
+    ("ViT-B-16:datacomp_xl_s13b_b90k", "ViT-B/16 — 599 MB, ~4 photos/s, finds more"),
+    ("ViT-L-14:datacomp_xl_s13b_b90k", "ViT-L/14 — 1.7 GB, ~1 photo/s, best; for a GPU or patience"),
+    ("tiny-test", "tiny-test — random weights: for tests only, useless for search"),
+]
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings, library_dir: str, model_spec: str, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Idlens settings")
+        self.settings = settings
+        form = QFormLayout(self)
+        self.model = QComboBox(self)
+        self.model.setEditable(True)
+        for spec, label in MODELS:
+            self.model.addItem(label, spec)
+        i = self.model.findData(model_spec)
+        if i >= 0:
+            self.model.setCurrentIndex(i)
+        else:
+            self.model.setEditText(model_spec)
+        form.addRow("CLIP model", self.model)
+        form.addRow("", QLabel("Weights download once, on first use, into your data folder.\n"
+                               "Changing the model re-embeds the library (names and faces stay)."))
+        row = QWidget(self)
+        h = QHBoxLayout(row)
+        h.setContentsMargins(0, 0, 0, 0)
+        self.library = QLineEdit(library_dir, self)
+        browse = QPushButton("Choose…", self)
+        browse.clicked.connect(self._choose)
+        h.addWidget(self.library, 1)
+        h.addWidget(browse)
+        form.addRow("Library folder", row)
+        self.interval = QDoubleSpinBox(self, minimum=0.5, maximum=60.0, singleStep=0.5, suffix=" s")
+        self.interval.setValue(settings.video_interval)
+        form.addRow("Video: one frame every", self.interval)
+        self.max_frames = QSpinBox(self, minimum=10, maximum=5000)
+        self.max_frames.setValue(settings.video_max_frames)
+        form.addRow("Video: at most frames", self.max_frames)
+        self.face_size = QDoubleSpinBox(self, minimum=8, maximum=400, suffix=" px")
+        self.face_size.setValue(settings.face_min_size)
+        form.addRow("Faces: smallest that counts", self.face_size)
+        self.face_match = QDoubleSpinBox(self, minimum=0.2, maximum=0.9, singleStep=0.02, decimals=2)
+        self.face_match.setValue(settings.face_match)
+        form.addRow("Faces: same person at similarity", self.face_match)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _choose(self):
+        folder = QFileDialog.getExistingDirectory(self, "Library folder", self.library.text())
+        if folder:
+            self.library.setText(folder)
+
+    def model_spec(self) -> str:
+        data = self.model.currentData()
+        text = self.model.currentText()
+        return data if data and self.model.itemText(self.model.currentIndex()) == text else text.strip()
+
+    def apply(self) -> None:
+        s = self.settings
+        s.video_interval = self.interval.value()
+        s.video_max_frames = self.max_frames.value()
+        s.face_min_size = self.face_size.value()
+        s.face_match = s.face_cluster = self.face_match.value()

@@ -1,0 +1,226 @@
+"""The viewer: a photo at full size with zoom and its face boxes (click one to name it), or a video that starts at
+the matched moment with the other moments marked on its timeline."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QPointF, QRectF, QRunnable, Qt, QThreadPool, QUrl, Signal
+from PySide6.QtGui import QBrush, QColor, QDesktopServices, QImage, QImageReader, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import (QDialog, QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView,
+                               QHBoxLayout, QInputDialog, QLabel, QPushButton, QSlider, QStyle, QStyleOptionSlider,
+                               QVBoxLayout, QWidget)
+
+from app.gui.results import clock
+
+
+class _ImageLoaded(QObject):
+    done = Signal(QImage)
+
+
+class _FacesReady(QObject):
+    ready = Signal(list)
+
+
+class _LoadImage(QRunnable):
+    def __init__(self, path: str, signal: _ImageLoaded):
+        super().__init__()
+        self.path, self.signal = path, signal
+
+    def run(self):
+        reader = QImageReader(self.path)
+        reader.setAutoTransform(True)  # EXIF orientation, as the index saw it
+        self.signal.done.emit(reader.read())
+
+
+class ZoomView(QGraphicsView):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setRenderHints(QPainter.RenderHint.SmoothPixmapTransform | QPainter.RenderHint.Antialiasing)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+
+    def wheelEvent(self, event):
+        factor = 1.25 if event.angleDelta().y() > 0 else 0.8
+        self.scale(factor, factor)
+
+    def fit(self):
+        self.fitInView(self.scene().itemsBoundingRect(), Qt.AspectRatioMode.KeepAspectRatio)
+
+
+class FaceBox(QGraphicsRectItem):
+    def __init__(self, face: dict, on_click):
+        super().__init__(QRectF(face["x"], face["y"], face["w"], face["h"]))
+        self.face, self.on_click = face, on_click
+        named = face.get("name")
+        self.setPen(QPen(QColor("#4cc38a" if named else "#f5c542"), 3))
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setToolTip(named or "Unnamed: click to name")
+        label = QGraphicsSimpleTextItem(named or "?", self)
+        label.setBrush(QBrush(QColor("white")))
+        label.setPos(face["x"], face["y"] + face["h"] + 4)
+        font = label.font()
+        font.setPointSizeF(max(10.0, face["h"] / 8))
+        label.setFont(font)
+
+    def mousePressEvent(self, event):
+        self.on_click(self.face)
+
+
+class TimelineSlider(QSlider):
+    """A seek bar with the matched moments drawn on it."""
+
+    def __init__(self, parent=None):
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.moments: list[float] = []
+        self.duration_ms = 0
+
+    def paintEvent(self, event):
+        super().paintEvent(event)
+        if not self.duration_ms or not self.moments:
+            return
+        opt = QStyleOptionSlider()
+        self.initStyleOption(opt)
+        groove = self.style().subControlRect(QStyle.ComplexControl.CC_Slider, opt,
+                                             QStyle.SubControl.SC_SliderGroove, self)
+        painter = QPainter(self)
+        painter.setPen(QPen(QColor("#f5a742"), 3))
+        for t in self.moments:
+            x = groove.left() + groove.width() * min(1.0, t * 1000 / self.duration_ms)
+            painter.drawLine(QPointF(x, groove.top() - 4), QPointF(x, groove.bottom() + 4))
+
+
+class Viewer(QDialog):
+    def __init__(self, row: dict, engine, parent=None):
+        super().__init__(parent)
+        self.row, self.engine = row, engine
+        self.setWindowTitle(Path(row["path"]).name)
+        self.resize(1000, 720)
+        layout = QVBoxLayout(self)
+        self.player = None
+        if row["kind"] == "video":
+            layout.addWidget(self._video(row), 1)
+        else:
+            layout.addWidget(self._photo(row), 1)
+        buttons = QHBoxLayout()
+        info = QLabel(row["path"])
+        info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        buttons.addWidget(info, 1)
+        open_button = QPushButton("Open in system viewer")
+        open_button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(row["path"])))
+        folder_button = QPushButton("Show in folder")
+        folder_button.clicked.connect(
+            lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(row["path"]))))
+        buttons.addWidget(open_button)
+        buttons.addWidget(folder_button)
+        layout.addLayout(buttons)
+
+    # -- photos -----------------------------------------------------------------------------------------------------
+    def _photo(self, row: dict) -> QWidget:
+        self.scene = QGraphicsScene(self)
+        self.view = ZoomView(self)
+        self.view.setScene(self.scene)
+        self.view.setBackgroundBrush(QColor("#15171a"))
+        self._loaded = _ImageLoaded()
+        self._loaded.done.connect(self._show_image)
+        self._faces_holder = _FacesReady()  # made here, on the UI thread, so its signal lands here
+        self._faces_holder.ready.connect(self._draw_faces)
+        QThreadPool.globalInstance().start(_LoadImage(row["path"], self._loaded))
+        return self.view
+
+    def _show_image(self, image: QImage) -> None:
+        if image.isNull():
+            self.scene.addText("This file cannot be shown.").setDefaultTextColor(QColor("white"))
+            return
+        self.pixmap_item = self.scene.addPixmap(QPixmap.fromImage(image))
+        self.view.fit()
+        if self.row.get("media_id"):
+            self.engine.faces_in(self.row["media_id"], self._faces_ready)
+
+    def _faces_ready(self, faces: list[dict]) -> None:
+        # Called on the reader thread: hand over to the UI thread through a queued signal.
+        self._faces_holder.ready.emit(faces)
+
+    def _draw_faces(self, faces: list[dict]) -> None:
+        self.face_boxes = [FaceBox(f, self._name_face) for f in faces if f["timestamp"] is None]
+        for box in self.face_boxes:
+            self.scene.addItem(box)
+
+    def _name_face(self, face: dict) -> None:
+        name, ok = QInputDialog.getText(self, "Who is this?", "Name:", text=face.get("name") or "")
+        if ok and name.strip():
+            self.engine.people_do("naming a face", "move", face["id"], name.strip())
+
+    # -- videos -----------------------------------------------------------------------------------------------------
+    def _video(self, row: dict) -> QWidget:
+        from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
+        from PySide6.QtMultimediaWidgets import QVideoWidget
+
+        box = QWidget(self)
+        layout = QVBoxLayout(box)
+        self.video_widget = QVideoWidget(box)
+        layout.addWidget(self.video_widget, 1)
+        self.player = QMediaPlayer(self)
+        self.audio = QAudioOutput(self)
+        self.player.setAudioOutput(self.audio)
+        self.player.setVideoOutput(self.video_widget)
+        controls = QHBoxLayout()
+        self.play_button = QPushButton("Pause")
+        self.play_button.clicked.connect(self._toggle)
+        self.timeline = TimelineSlider(box)
+        self.timeline.moments = [m["timestamp"] for m in row.get("moments") or []]
+        self.timeline.sliderMoved.connect(self.player.setPosition)
+        self.time_label = QLabel("0:00")
+        controls.addWidget(self.play_button)
+        controls.addWidget(self.timeline, 1)
+        controls.addWidget(self.time_label)
+        layout.addLayout(controls)
+        moments = QHBoxLayout()
+        for m in sorted(row.get("moments") or [], key=lambda m: m["timestamp"]):
+            b = QPushButton(clock(m["timestamp"]))
+            b.setToolTip("jump to this matched moment")
+            b.clicked.connect(lambda _=False, t=m["timestamp"]: self.player.setPosition(int(t * 1000)))
+            moments.addWidget(b)
+        moments.addStretch(1)
+        layout.addLayout(moments)
+        self.player.durationChanged.connect(self._duration)
+        self.player.mediaStatusChanged.connect(self._status)
+        self.player.positionChanged.connect(self._position)
+        self.player.setSource(QUrl.fromLocalFile(row["path"]))
+        self.start_ms = int((row.get("timestamp") or 0) * 1000)
+        self.player.setPosition(self.start_ms)  # start at the matched moment
+        self.player.play()
+        return box
+
+    def _toggle(self):
+        from PySide6.QtMultimedia import QMediaPlayer
+
+        if self.player.playbackState() == QMediaPlayer.PlaybackState.PlayingState:
+            self.player.pause()
+            self.play_button.setText("Play")
+        else:
+            self.player.play()
+            self.play_button.setText("Pause")
+
+    def _duration(self, ms: int):
+        self.timeline.setRange(0, ms)
+        self.timeline.duration_ms = ms
+        if self.start_ms and self.player.position() < self.start_ms:
+            self.player.setPosition(self.start_ms)
+
+    def _status(self, status):
+        from PySide6.QtMultimedia import QMediaPlayer
+
+        # Seeking before the file is loaded is ignored by some backends: seek again once it is.
+        if status == QMediaPlayer.MediaStatus.LoadedMedia and self.start_ms:
+            self.player.setPosition(self.start_ms)
+
+    def _position(self, ms: int):
+        if not self.timeline.isSliderDown():
+            self.timeline.setValue(ms)
+        self.time_label.setText(clock(ms / 1000))
+
+    def done(self, result):
+        if self.player is not None:
+            self.player.stop()
+        super().done(result)
