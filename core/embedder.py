@@ -99,6 +99,21 @@ def resolve_weights(spec: ModelSpec, models_dir: Path) -> str:
         raise ModelUnavailable(f"downloading the CLIP weights for {spec} failed: {e}") from e
 
 
+def weights_available(spec: str | ModelSpec, models_dir: Path) -> bool:
+    """Whether the model can load without a download (asks no server)."""
+    spec = spec if isinstance(spec, ModelSpec) else ModelSpec.parse(spec)
+    if spec.is_test_model:
+        return True
+    if spec.local_checkpoint is not None:
+        return spec.local_checkpoint.is_file()
+    try:
+        open_clip = _open_clip()
+        cfg = open_clip.get_pretrained_cfg(spec.architecture, spec.pretrained or _default_tag(spec.architecture))
+    except ModelUnavailable:
+        return False
+    return bool(cfg) and _cached_file(cfg, Path(models_dir)) is not None
+
+
 def _default_tag(architecture: str) -> str:
     import open_clip
 

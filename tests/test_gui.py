@@ -123,7 +123,9 @@ def test_first_run_drop_index_search_name_and_find(qtbot, window, album, tmp_pat
     qtbot.waitUntil(lambda: len(getattr(viewer, "face_boxes", [])) == 1, timeout=WAIT)
     assert viewer.face_boxes[0].face["name"] == "Ben"
     shot(viewer, "06-viewer-photo")
-    viewer.close()
+    qtbot.keyClick(viewer, Qt.Key.Key_Right)   # next result
+    assert window.viewer is not viewer and window.grid.currentIndex().row() == photo + 1
+    window.viewer.close()
     vid = next(i for i, r in enumerate(window.model.rows) if r["kind"] == "video")
     window.open_index(window.model.index(vid))
     qtbot.waitUntil(lambda: window.viewer.timeline.duration_ms > 0, timeout=30_000)

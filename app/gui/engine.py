@@ -29,6 +29,7 @@ class Engine(QObject):
     statusChanged = Signal(dict)                    # counts, roots, model
     browseReady = Signal(list)                      # [Result-like dicts] of everything indexed
     failed = Signal(str, str)                       # what, message
+    modelReady = Signal(str)                        # spec: weights present and loaded
 
     def __init__(self, library_dir: str, model: str | None = None, parent=None):
         super().__init__(parent)
@@ -165,12 +166,20 @@ class Engine(QObject):
                              "substr(path, 1, ?) = ?", [root, len(prefix), prefix]).fetchone()
             roots.append({"path": root, "files": n[0] or 0, "errors": n[1] or 0})
         errors = [{"path": m.path, "error": m.error} for m in c.iter_media("status = 'error'")]
+        from core.embedder import weights_available
+
         return {"counts": c.counts(), "roots": roots, "errors": errors, "model": lib.model_spec,
                 "test_model": lib.embedder.is_test_model, "vectors": c.item_count(),
+                "weights_available": weights_available(lib.model_spec, models_dir()),
                 "thumbnails": str(lib.thumbnails.root)}
 
-    def fingerprints(self, paths: list[str]) -> None:
-        pass
+    def download_model(self) -> None:
+        """Load the library's model, downloading its weights first if needed (errors: one clear message)."""
+        def op():
+            lib = self.library()
+            lib.embedder.load()
+            self.modelReady.emit(lib.model_spec)
+        self._run(self._writer, "downloading the model", op)
 
     # -- people (writes) --------------------------------------------------------------------------------------------
     def people_do(self, what: str, fn_name: str, *args) -> None:

@@ -139,9 +139,14 @@ class MainWindow(QMainWindow):
         self.model_note.setWordWrap(True)
         button = QPushButton("Add folder…", w)
         button.clicked.connect(self.choose_folder)
+        self.download_button = QPushButton("Download the CLIP model now", w)
+        self.download_button.setObjectName("downloadModel")
+        self.download_button.setVisible(False)
+        self.download_button.clicked.connect(self.download_model)
         row = QHBoxLayout()
         row.addStretch(1)
         row.addWidget(button)
+        row.addWidget(self.download_button)
         row.addStretch(1)
         for widget in (title, text):
             layout.addWidget(widget)
@@ -162,6 +167,7 @@ class MainWindow(QMainWindow):
         e.peopleChanged.connect(self._people_changed)
         e.browseReady.connect(self._browse_ready)
         e.failed.connect(self._failed)
+        e.modelReady.connect(self._model_ready)
 
     def _restore(self) -> None:
         geometry = self.qsettings.value("geometry")
@@ -286,8 +292,18 @@ class MainWindow(QMainWindow):
     def open_index(self, index) -> None:
         row = index.data(ResultRole)
         if row:
+            if getattr(self, "viewer", None) is not None:
+                self.viewer.close()
+            self.grid.setCurrentIndex(index)
             self.viewer = Viewer(row, self.engine, self)
+            self.viewer.step.connect(self._step_viewer)
             self.viewer.open()
+
+    def _step_viewer(self, delta: int) -> None:
+        """Left/Right in the viewer: the previous or next result."""
+        row = self.grid.currentIndex().row() + delta
+        if 0 <= row < self.model.rowCount():
+            self.open_index(self.model.index(row))
 
     def forget_selected(self) -> None:
         rows = [i.data(ResultRole) for i in self.grid.selectedIndexes()]
@@ -314,8 +330,12 @@ class MainWindow(QMainWindow):
         if status.get("test_model"):
             self.model_note.setText(f"Model: {status['model']} — random weights, useless for real search "
                                     "(tests only). Choose a real model in Settings.")
+        elif status.get("weights_available"):
+            self.model_note.setText(f"Model: {status['model']} (ready).")
         else:
-            self.model_note.setText(f"Model: {status['model']}. Its weights download once, on first use.")
+            self.model_note.setText(f"Model: {status['model']}. Its weights (about 600 MB) download once, into "
+                                    "your data folder — now, or when you add the first folder.")
+        self.download_button.setVisible(not status.get("weights_available", True))
         self._fill_sidebar()
 
     def _people_changed(self, people) -> None:
@@ -376,7 +396,24 @@ class MainWindow(QMainWindow):
                                        "`idlens --model … reembed`)." if new_model != self.status.get("model") else "."))
             self.qsettings.setValue("library", dialog.library.text())
 
+    def download_model(self) -> None:
+        self.download_button.setEnabled(False)
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+        self.message.setText("Downloading and loading the CLIP model…")
+        self.engine.download_model()
+
+    def _model_ready(self, spec: str) -> None:
+        self.progress.setVisible(False)
+        self.download_button.setVisible(False)
+        self.message.setText(f"Model {spec} is ready")
+        self.engine.refresh()
+
     def _failed(self, what: str, message: str) -> None:
+        if what == "downloading the model":
+            self.progress.setVisible(False)
+            self.download_button.setEnabled(True)
+            QMessageBox.warning(self, "The model is not available", message)
         self.message.setText(f"{what.capitalize()} failed: {message}")
         if what == "indexing":
             self.progress.setVisible(False)

@@ -30,11 +30,16 @@ class PeopleModel(QAbstractListModel):
         self.people = []
         self.crop_path = crop_path
         self._icons: dict[int, QIcon] = {}
+        self._asked: set[int] = set()
+        from app.gui.results import _Loaded
+
+        self._loaded = _Loaded()
+        self._loaded.done.connect(self._icon_loaded)
+        self._blank = face_icon(None)
 
     def set_people(self, people) -> None:
         self.beginResetModel()
         self.people = list(people)
-        self._icons.clear()
         self.endResetModel()
 
     def rowCount(self, parent=QModelIndex()):
@@ -48,16 +53,34 @@ class PeopleModel(QAbstractListModel):
             return f"{p.label}\n{p.media} photos" if p.name else f"Unnamed\n{p.media} photos"
         if role == Qt.ItemDataRole.DecorationRole:
             if p.cover_face is None:
-                return face_icon(None)
+                return self._blank
             icon = self._icons.get(p.cover_face)
-            if icon is None:  # a 112-px crop: small enough to read here
-                icon = self._icons[p.cover_face] = face_icon(self.crop_path(p.cover_face))
+            if icon is None:
+                if p.cover_face not in self._asked:  # read on a pool thread, like the grid's thumbnails
+                    from PySide6.QtCore import QThreadPool
+
+                    from app.gui.results import _LoadThumbnail
+
+                    self._asked.add(p.cover_face)
+                    QThreadPool.globalInstance().start(
+                        _LoadThumbnail(str(p.cover_face), str(self.crop_path(p.cover_face)), self._loaded))
+                return self._blank
             return icon
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{p.label}: {p.faces} faces in {p.media} files" + (" (hidden)" if p.hidden else "")
         if role == PersonRole:
             return p
         return None
+
+    def _icon_loaded(self, key: str, image) -> None:
+        if image.isNull():
+            return
+        face_id = int(key)
+        self._icons[face_id] = QIcon(QPixmap.fromImage(image).scaled(
+            FACE, FACE, Qt.AspectRatioMode.KeepAspectRatioByExpanding, Qt.TransformationMode.SmoothTransformation))
+        for i, p in enumerate(self.people):
+            if p.cover_face == face_id:
+                self.dataChanged.emit(self.index(i), self.index(i), [Qt.ItemDataRole.DecorationRole])
 
     def flags(self, index):
         base = super().flags(index)

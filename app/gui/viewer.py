@@ -91,6 +91,16 @@ class TimelineSlider(QSlider):
 
 
 class Viewer(QDialog):
+    step = Signal(int)  # -1 previous result, +1 next
+
+    def keyPressEvent(self, event):
+        if event.key() in (Qt.Key.Key_Left, Qt.Key.Key_PageUp):
+            self.step.emit(-1)
+        elif event.key() in (Qt.Key.Key_Right, Qt.Key.Key_PageDown):
+            self.step.emit(1)
+        else:
+            super().keyPressEvent(event)
+
     def __init__(self, row: dict, engine, parent=None):
         super().__init__(parent)
         self.row, self.engine = row, engine
