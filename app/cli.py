@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from contextlib import contextmanager
@@ -18,13 +19,14 @@ from core.catalog import CatalogError
 from core.embedder import ModelUnavailable
 from core.images import MediaError
 from core.library import ModelMismatch
+from core.lock import LibraryBusy
 from core.settings import default_library_dir
 from core.idclip import IdClipError
 from core.people import PeopleError
 from core.vector_index import IndexMismatch
 
 JSON_SCHEMA = 1
-USER_ERRORS = (ModelUnavailable, ModelMismatch, CatalogError, IndexMismatch, MediaError, PeopleError, IdClipError)
+USER_ERRORS = (ModelUnavailable, ModelMismatch, CatalogError, IndexMismatch, MediaError, PeopleError, IdClipError, LibraryBusy)
 
 
 class Context:
@@ -303,6 +305,13 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except USER_ERRORS as e:
+        click.echo(f"idlens: error: {e}", err=True)
+        sys.exit(1)
+    except sqlite3.DatabaseError as e:
+        click.echo(f"idlens: error: the catalog could not be written or read ({e}); nothing done before this "
+                   "is lost — free some disk space (or fix the disk) and run the command again", err=True)
+        sys.exit(1)
+    except OSError as e:
         click.echo(f"idlens: error: {e}", err=True)
         sys.exit(1)
 

@@ -5,6 +5,7 @@ here, so a crash between the two never loses work. Schema changes are one migrat
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -25,6 +26,27 @@ MISSING = "missing"      # gone from disk at the last scan; kept so a move or a 
 
 class CatalogError(Exception):
     pass
+
+
+# "Below this folder" as a range of the path index: every "dir/..." sorts between "dir/" and "dir0" ('0' follows
+# '/'), byte by byte, whatever the bytes of the names are.
+UNDER = "(path >= CAST(? AS TEXT) AND path < CAST(? AS TEXT))"
+
+
+def under_bounds(folder: str) -> tuple:
+    base = folder.rstrip("/")
+    return db_path(base + "/"), db_path(base + "0")
+
+
+def db_path(path: str) -> str | bytes:
+    """A path as SQL binds it. File names need not be valid UTF-8 (Linux allows any bytes); Python carries such
+    bytes as lone surrogates, which SQLite's UTF-8 text refuses. Those paths are bound as their raw bytes and
+    CAST to TEXT in the SQL, and read back through `surrogateescape`, so every file keeps its exact name."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path)
 
 
 def _migrate_1(db: sqlite_utils.Database) -> None:
@@ -176,6 +198,7 @@ class Catalog:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
+        conn.text_factory = lambda b: b.decode("utf-8", "surrogateescape")  # see db_path
         self.db = sqlite_utils.Database(conn)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -216,21 +239,23 @@ class Catalog:
 
     # -- roots ----------------------------------------------------------------------------------------------------
     def add_root(self, path: str) -> None:
-        self.db.execute("INSERT OR IGNORE INTO roots(path, added_at) VALUES (?, ?)", [path, time.time()])
+        self.db.execute("INSERT OR IGNORE INTO roots(path, added_at) VALUES (CAST(? AS TEXT), ?)",
+                        [db_path(path), time.time()])
 
     def remove_root(self, path: str) -> None:
-        self.db.execute("DELETE FROM roots WHERE path = ?", [path])
+        self.db.execute("DELETE FROM roots WHERE path = CAST(? AS TEXT)", [db_path(path)])
 
     def roots(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT path FROM roots ORDER BY path")]
 
     def exclude(self, path: str) -> None:
-        self.db.execute("INSERT OR IGNORE INTO excluded(path, added_at) VALUES (?, ?)", [path, time.time()])
+        self.db.execute("INSERT OR IGNORE INTO excluded(path, added_at) VALUES (CAST(? AS TEXT), ?)",
+                        [db_path(path), time.time()])
 
     def include(self, path: str) -> None:
         """Indexing a path again lifts the exclusions at or below it."""
-        prefix = path.rstrip("/") + "/"
-        self.db.execute("DELETE FROM excluded WHERE path = ? OR substr(path, 1, ?) = ?", [path, len(prefix), prefix])
+        self.db.execute(f"DELETE FROM excluded WHERE path = CAST(? AS TEXT) OR {UNDER}",
+                        [db_path(path), *under_bounds(path)])
 
     def excluded(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT path FROM excluded")}
@@ -259,7 +284,7 @@ class Catalog:
 
     # -- media ----------------------------------------------------------------------------------------------------
     def media_by_path(self, path: str) -> Media | None:
-        row = self.db.execute("SELECT * FROM media WHERE path = ?", [path]).fetchone()
+        row = self.db.execute("SELECT * FROM media WHERE path = CAST(? AS TEXT)", [db_path(path)]).fetchone()
         return self._media(row) if row else None
 
     def media(self, media_id: int) -> Media | None:
@@ -279,17 +304,17 @@ class Catalog:
 
     def known_files(self, under: str) -> dict[str, tuple[int, int, int, str]]:
         """path -> (id, size, mtime_ns, status) for every media row at or below a folder: one query per scan."""
-        prefix = under.rstrip("/") + "/"
         cur = self.db.execute(
-            "SELECT path, id, size, mtime_ns, status FROM media WHERE path = ? OR substr(path, 1, ?) = ?",
-            [under, len(prefix), prefix],
+            f"SELECT path, id, size, mtime_ns, status FROM media WHERE path = CAST(? AS TEXT) OR {UNDER}",
+            [db_path(under), *under_bounds(under)],
         )
         return {r[0]: (r[1], r[2], r[3], r[4]) for r in cur}
 
     def add_media(self, path: str, kind: str, size: int, mtime_ns: int, fingerprint: str) -> int:
         cur = self.db.execute(
-            "INSERT INTO media(path, kind, size, mtime_ns, fingerprint, status, added_at) VALUES (?,?,?,?,?,?,?)",
-            [path, kind, size, mtime_ns, fingerprint, PENDING, time.time()],
+            "INSERT INTO media(path, kind, size, mtime_ns, fingerprint, status, added_at) "
+            "VALUES (CAST(? AS TEXT),?,?,?,?,?,?)",
+            [db_path(path), kind, size, mtime_ns, fingerprint, PENDING, time.time()],
         )
         return cur.lastrowid
 
@@ -302,8 +327,9 @@ class Catalog:
         return self._media(row) if row else None
 
     def update_media(self, media_id: int, **fields) -> None:
-        sets = ", ".join(f"{k} = ?" for k in fields)
-        self.db.execute(f"UPDATE media SET {sets} WHERE id = ?", [*fields.values(), media_id])
+        sets = ", ".join(f"{k} = CAST(? AS TEXT)" if k == "path" else f"{k} = ?" for k in fields)
+        values = [db_path(v) if k == "path" else v for k, v in fields.items()]
+        self.db.execute(f"UPDATE media SET {sets} WHERE id = ?", [*values, media_id])
 
     def mark_changed(self, media_id: int, size: int, mtime_ns: int, fingerprint: str) -> list[int]:
         """The file's content changed: drop its vectors, queue it again. Returns the dropped labels."""

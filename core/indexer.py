@@ -48,6 +48,7 @@ class IndexReport:
     pipeline_seconds: float = 0.0   # decoding, embedding and storing, once the model was loaded
     cancelled: bool = False
     people: object = None           # the ClusterReport of the faces found in this run
+    thumbnail_failures: int = 0     # thumbnails that could not be written (disk full?); rebuilt on a later run
 
 
 @dataclass
@@ -70,9 +71,13 @@ class IndexJob:
         self._done = 0
 
     def run(self) -> Iterator[Progress]:
+        self.library.check_model()
+        with self.library.write_lock("indexing"):
+            yield from self._run()
+
+    def _run(self) -> Iterator[Progress]:
         start = time.perf_counter()
         lib = self.library
-        lib.check_model()
         with lib.catalog.transaction():
             roots = lib.catalog.roots()
             for p in self.paths:
@@ -179,7 +184,7 @@ class IndexJob:
                 img = decode_image(media.path, settings.thumbnail_size, detail)
                 if backend:
                     out.faces = self._faces(backend, img.detail, None, img.width)
-                lib.thumbnails.save(img.image, media.fingerprint)
+                self._thumbnail(img.image, media.fingerprint)
                 out.tensors.append(lib.embedder.preprocess(img.image))
                 out.timestamps.append(None)
                 out.scene_changes.append(False)
@@ -194,9 +199,9 @@ class IndexJob:
                     kept = {f.timestamp for f in video.frames}  # a frame looked at but not kept has no row
                     out.faces = [FoundFace(f, t, video.width / w) for t, w, found in seen if t in kept
                                  for f in found]
-                lib.thumbnails.save(video.frames[0].image, media.fingerprint)  # the poster frame
+                self._thumbnail(video.frames[0].image, media.fingerprint)  # the poster frame
                 for frame in video.frames:
-                    lib.thumbnails.save(frame.image, media.fingerprint, frame.timestamp)
+                    self._thumbnail(frame.image, media.fingerprint, frame.timestamp)
                     out.tensors.append(lib.embedder.preprocess(frame.image))
                     out.timestamps.append(frame.timestamp)
                     out.scene_changes.append(frame.scene_change)
@@ -211,6 +216,13 @@ class IndexJob:
         except Exception as e:  # one bad file must never stop the run; record what happened
             out.error = f"unexpected {type(e).__name__}: {e}"
         return out
+
+    def _thumbnail(self, image, fingerprint: str, timestamp: float | None = None) -> None:
+        """Thumbnails are a cache: a full disk or a read-only cache folder costs the thumbnail, not the file."""
+        try:
+            self.library.thumbnails.save(image, fingerprint, timestamp)
+        except OSError:
+            self.report.thumbnail_failures += 1
 
     @staticmethod
     def _faces(backend, image, timestamp, original_width=None):

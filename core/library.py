@@ -12,6 +12,7 @@ import numpy as np
 
 from . import catalog as cat
 from .embedder import ClipEmbedder, ModelSpec
+from .lock import WriteLock
 from .settings import Settings, cache_dir, models_dir
 from .thumbnails import ThumbnailCache
 from .vector_index import VectorIndex
@@ -58,7 +59,11 @@ class Library:
     def people(self):
         from .people import People
 
-        return People(self.catalog, self.settings, self.thumbnails)
+        return People(self.catalog, self.settings, self.thumbnails, lock=self.write_lock)
+
+    def write_lock(self, what: str = "writing") -> WriteLock:
+        """Held by every change to the library; a second writer (GUI and CLI at once) is refused with a message."""
+        return WriteLock(self.folder, what)
 
     @property
     def idclip(self):
@@ -114,6 +119,10 @@ class Library:
     def reembed(self) -> int:
         """Switch the library to this session's model: drop every vector and queue every file again.
         Names, faces and the media rows stay. Returns the number of files queued."""
+        with self.write_lock("re-embedding"):
+            return self._reembed()
+
+    def _reembed(self) -> int:
         dim = self.embedder.dim
         with self.catalog.transaction():
             self.catalog.db.execute("DELETE FROM items")  # frames and faces stay: they do not depend on CLIP
@@ -184,6 +193,10 @@ class Library:
     # -- library-level operations ---------------------------------------------------------------------------------
     def forget(self, path: str) -> int:
         """Remove a file, or everything under a folder, from the library (never from disk). Returns the count."""
+        with self.write_lock("removing files from the library"):
+            return self._forget(path)
+
+    def _forget(self, path: str) -> int:
         path = os.path.abspath(path)
         known = self.catalog.known_files(path)
         ids = [row[0] for row in known.values()]

@@ -79,9 +79,23 @@ def _vec(b: bytes) -> np.ndarray:
     return np.frombuffer(b, dtype=np.float32)
 
 
+def _writes(what: str):
+    """A decision about people changes the library: one writer at a time (see core.lock)."""
+    def wrap(fn):
+        def run(self, *args, **kwargs):
+            if self.lock is None:
+                return fn(self, *args, **kwargs)
+            with self.lock(what):
+                return fn(self, *args, **kwargs)
+        run.__name__, run.__doc__ = fn.__name__, fn.__doc__
+        return run
+    return wrap
+
+
 class People:
-    def __init__(self, catalog: cat.Catalog, settings: Settings, thumbnails=None):
+    def __init__(self, catalog: cat.Catalog, settings: Settings, thumbnails=None, lock=None):
         self.catalog, self.db, self.settings, self.thumbnails = catalog, catalog.db, settings, thumbnails
+        self.lock = lock  # what -> context manager holding the library's write lock
 
     # -- storing faces ------------------------------------------------------------------------------------------
     def usable(self, face: Face) -> bool:
@@ -179,13 +193,17 @@ class People:
         from PIL import Image
 
         path = self.crop_path(face_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(face.crop[:, :, ::-1]).save(path, "JPEG", quality=88)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(face.crop[:, :, ::-1]).save(path, "JPEG", quality=88)
+        except OSError:  # a cache: a full disk costs the crop picture, never the face or a decision
+            path.unlink(missing_ok=True) if path.exists() else None
 
     def crop_path(self, face_id: int):
         return self.thumbnails.root.parent / "faces" / f"{face_id // 1000:04}" / f"{face_id}.jpg"
 
     # -- clustering ---------------------------------------------------------------------------------------------
+    @_writes("grouping faces")
     def cluster(self) -> ClusterReport:
         """Incremental: unassigned usable faces join the person whose nearest face is similar enough (never one
         that rejected them); the rest are grouped by average linkage, and groups big enough become new people."""
@@ -209,6 +227,7 @@ class People:
                 "SELECT count(*) FROM faces WHERE usable = 1 AND person_id IS NULL").fetchone()[0]
         return report
 
+    @_writes("regrouping faces")
     def recluster(self) -> ClusterReport:
         """Start automatic grouping over: every face the user did not place is released, unnamed people that
         held only such faces disappear, and clustering runs on everything. Names and decisions stay."""
@@ -321,6 +340,7 @@ class People:
         return {r[0]: r[1] for r in self.db.execute("SELECT name, id FROM people WHERE name IS NOT NULL")}
 
     # -- the user's decisions -------------------------------------------------------------------------------------
+    @_writes("naming people")
     def name(self, ref, name: str) -> Person:
         """Name (or rename) a person. The faces the user saw when naming are confirmed as that person. A name that
         another person already has merges the two, as Apple Photos and Immich do."""
@@ -340,6 +360,7 @@ class People:
             self.db.execute("UPDATE faces SET confirmed = 1 WHERE person_id = ?", [person_id])
         return self._person(person_id)
 
+    @_writes("merging people")
     def merge(self, target_ref, source_ref) -> Person:
         """`source` joins `target`: its faces and its "not this person" answers move over; `source` is gone."""
         target, source = self.find(target_ref), self.find(source_ref)
@@ -361,6 +382,7 @@ class People:
         if name is None and source_name:
             self.db.execute("UPDATE people SET name = ? WHERE id = ?", [source_name, target])
 
+    @_writes("moving a face")
     def move(self, face_id: int, person_ref) -> Person:
         """This face is this person (a name that nobody has yet creates the person). Also the "yes" of a review."""
         face = self.face(face_id)
@@ -375,6 +397,7 @@ class People:
             self._set_person([face["id"]], person_id, confirmed=True)
         return self._person(person_id)
 
+    @_writes("rejecting a face")
     def reject(self, face_id: int, person_ref) -> None:
         """"Not this person": remembered for good; the face leaves the person if it was there."""
         face = self.face(face_id)
@@ -388,6 +411,7 @@ class People:
                     self.db.execute("UPDATE faces SET person_id = NULL, confirmed = 0 WHERE track_id = ? "
                                     "AND person_id = ? AND confirmed = 0", [track, person.id])
 
+    @_writes("splitting a person")
     def split(self, person_ref, face_ids: list[int], name: str | None = None) -> Person:
         """Take some faces out of a person into a new one."""
         person = self.find(person_ref)
@@ -400,12 +424,14 @@ class People:
             self._set_person(list(face_ids), new, confirmed=True)
         return self._person(new)
 
+    @_writes("hiding a person")
     def hide(self, person_ref, hidden: bool = True) -> Person:
         person = self.find(person_ref)
         with self.catalog.transaction():
             self.db.execute("UPDATE people SET hidden = ? WHERE id = ?", [int(hidden), person.id])
         return self._person(person.id)
 
+    @_writes("adding a person")
     def add_reference(self, name: str, found: Face, source: str, backend: str) -> tuple[Person, int]:
         """A person from a reference photo: the face becomes a confirmed face of `name` (created if needed), then
         faces and unnamed groups that match it join them."""
@@ -569,6 +595,7 @@ def export_decisions(people: People) -> dict:
     return {"schema": EXPORT_SCHEMA, "kind": "idlens-people", "people": out}
 
 
+@_writes("importing names")
 def import_decisions(people: People, data: dict) -> dict:
     """Apply an export to this library: names, confirmed faces, rejections. Faces not (yet) in this library are
     counted as unmatched and skipped; importing twice changes nothing."""
@@ -581,7 +608,7 @@ def import_decisions(people: People, data: dict) -> dict:
         media = db.execute("SELECT id FROM media WHERE fingerprint = ? ORDER BY status = 'indexed' DESC LIMIT 1",
                            [ref.get("fingerprint")]).fetchone()
         if media is None and ref.get("path"):
-            media = db.execute("SELECT id FROM media WHERE path = ?", [ref["path"]]).fetchone()
+            media = db.execute("SELECT id FROM media WHERE path = CAST(? AS TEXT)", [cat.db_path(ref["path"])]).fetchone()
         if media is None:
             return None
         best, best_iou = None, 0.5

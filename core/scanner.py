@@ -52,6 +52,7 @@ class FoundFile:
     kind: str
     size: int
     mtime_ns: int
+    error: str | None = None   # a media file we cannot read: recorded with this reason
 
 
 def walk(root: str, excluded: set[str] = frozenset()) -> Iterator[FoundFile]:
@@ -90,10 +91,17 @@ def walk(root: str, excluded: set[str] = frozenset()) -> Iterator[FoundFile]:
                         stack.append(entry.path)
                     continue
                 kind = media_kind(name)
-                if kind is None or not entry.is_file():
+                if kind is None:
+                    continue
+                if entry.is_symlink() and not os.path.exists(entry.path):
+                    yield FoundFile(entry.path, kind, 0, 0, f"broken symbolic link (to {os.readlink(entry.path)})")
+                    continue
+                if not entry.is_file():
                     continue
                 st = entry.stat()
-            except OSError:  # broken symlink, vanished file, permission denied
+            except OSError as e:  # vanished since the listing, or not ours to read
+                if kind is not None and not isinstance(e, FileNotFoundError):
+                    yield FoundFile(entry.path, kind, 0, 0, f"cannot read: {e.strerror or e}")
                 continue
             yield FoundFile(entry.path, kind, st.st_size, st.st_mtime_ns)
 
@@ -154,10 +162,16 @@ def scan(catalog: cat.Catalog, roots: list[str], cancelled: Callable[[], bool] =
 
 
 def _reconcile(catalog: cat.Catalog, f: FoundFile, row, report: ScanReport) -> None:
-    try:
-        fp = fingerprint(f.path, f.size)
-    except OSError:
-        return  # vanished or unreadable since the walk; the next scan sees it again
+    if f.error is None:
+        try:
+            fp = fingerprint(f.path, f.size)
+        except FileNotFoundError:
+            return  # vanished since the walk; the next scan sees it again (or not)
+        except OSError as e:
+            f.error = f"cannot read: {e.strerror or e}"
+    if f.error is not None:
+        _record_unreadable(catalog, f, row, report)
+        return
     if row is None:
         old = catalog.find_moved(fp, f.size)
         if old is not None:
@@ -178,6 +192,17 @@ def _reconcile(catalog: cat.Catalog, f: FoundFile, row, report: ScanReport) -> N
     else:
         catalog.mark_changed(media_id, f.size, f.mtime_ns, fp)
         report.changed += 1
+
+
+def _record_unreadable(catalog: cat.Catalog, f: FoundFile, row, report: ScanReport) -> None:
+    """One error row per file that is there but cannot be read; a later scan retries it when it changes."""
+    if row is None:
+        media_id = catalog.add_media(f.path, f.kind, f.size, f.mtime_ns, "")
+        report.new += 1
+    else:
+        media_id = row[0]
+        report.changed += 1
+    catalog.update_media(media_id, size=f.size, mtime_ns=f.mtime_ns, status=cat.ERROR, error=f.error)
 
 
 def _restored_status(catalog: cat.Catalog, media_id: int) -> str:

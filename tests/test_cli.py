@@ -168,3 +168,19 @@ def test_people_commands_end_to_end(library_dir, tmp_path):
     assert bad.returncode == 1 and bad.stderr.startswith("idlens: error: no person")
     human = idlens("--library", library_dir, "people", "list").stdout
     assert "Emmanuel" in human and "Jacinda Ardern" in human
+
+
+def test_a_second_writer_is_refused_with_a_message_and_readers_keep_working(library_dir, photos):
+    from core.lock import WriteLock
+
+    idlens("--library", library_dir, "index", str(photos))
+    with WriteLock(Path(library_dir), "indexing (the desktop app)"):  # another program holds the library
+        busy = idlens("--library", library_dir, "index", str(photos), check=False)
+        assert busy.returncode == 1 and "another Idlens is indexing (the desktop app)" in busy.stderr
+        assert len(busy.stderr.strip().splitlines()) == 1
+        naming = idlens("--library", library_dir, "people", "recluster", check=False)
+        assert naming.returncode == 1 and "another Idlens" in naming.stderr
+        reader = idlens("--library", library_dir, "search", "--image", str(photos / "photo1.jpg"), "--json")
+        assert json.loads(reader.stdout)["results"][0]["path"].endswith("photo1.jpg")
+        assert idlens("--library", library_dir, "status", "--json").returncode == 0
+    idlens("--library", library_dir, "index")  # free again

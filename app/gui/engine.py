@@ -160,10 +160,11 @@ class Engine(QObject):
     def _status(self, lib: Library) -> dict:
         c = lib.catalog
         roots = []
+        from core.catalog import UNDER, db_path, under_bounds
+
         for root in c.roots():
-            prefix = root.rstrip("/") + "/"
-            n = c.db.execute("SELECT count(*), sum(status = 'error') FROM media WHERE path = ? OR "
-                             "substr(path, 1, ?) = ?", [root, len(prefix), prefix]).fetchone()
+            n = c.db.execute(f"SELECT count(*), sum(status = 'error') FROM media WHERE path = CAST(? AS TEXT) OR "
+                             f"{UNDER}", [db_path(root), *under_bounds(root)]).fetchone()
             roots.append({"path": root, "files": n[0] or 0, "errors": n[1] or 0})
         errors = [{"path": m.path, "error": m.error} for m in c.iter_media("status = 'error'")]
         from core.embedder import weights_available
