@@ -4,6 +4,7 @@ Listing commands take --json; their schemas are documented in README.md ("JSON o
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -312,7 +313,11 @@ def main(argv: list[str] | None = None) -> None:
                    "is lost — free some disk space (or fix the disk) and run the command again", err=True)
         sys.exit(1)
     except OSError as e:
-        click.echo(f"idlens: error: {e}", err=True)
+        if e.errno == errno.ENOSPC:
+            click.echo(f"idlens: error: the disk is full ({e.filename or 'writing the library'}); nothing done before "
+                       "this is lost — free some space and run the command again", err=True)
+        else:
+            click.echo(f"idlens: error: {e}", err=True)
         sys.exit(1)
 
 

@@ -56,6 +56,8 @@ def decode_image(path: str, min_side: int = 256, detail_side: int | None = None)
             img.draft("RGB", (int(w * scale + 0.999), int(h * scale + 0.999)))  # JPEG only; both sides >= this
             captured = _capture_time(exif)
             img.load()
+    except (FileNotFoundError, PermissionError):
+        raise  # not the file's fault: the caller says "vanished" or "permission denied"
     except Image.DecompressionBombError as e:
         raise MediaError(f"image too large to decode safely ({e})") from e
     except Image.DecompressionBombWarning as e:

@@ -49,6 +49,8 @@ def sample_video(path: str, interval: float = 2.0, max_frames: int = 300, scene_
     (face detection) before being reduced to `min_side`: no long video keeps hundreds of large frames."""
     try:
         container = av.open(path)
+    except (FileNotFoundError, PermissionError):
+        raise  # not the file's fault: the caller says "vanished" or "permission denied"
     except (av.FFmpegError, OSError, ValueError) as e:
         raise MediaError(f"cannot open video: {e}") from e
     with container:
