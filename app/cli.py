@@ -45,8 +45,18 @@ class Context:
         return self._library
 
 
+def dump_json(data) -> str:
+    """JSON text that is valid UTF-8 even when a file name is not (its odd bytes become \\udcXX escapes)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return json.dumps(data, indent=2, ensure_ascii=True, default=str)
+
+
 def _emit_json(data) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    click.echo(dump_json(data))
 
 
 def _warn_test_model(library) -> None:

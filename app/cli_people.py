@@ -12,7 +12,9 @@ JSON_SCHEMA = 1
 
 
 def _emit(data) -> None:
-    click.echo(json.dumps({"schema": JSON_SCHEMA, **data}, indent=2, ensure_ascii=False))
+    from app.cli import dump_json
+
+    click.echo(dump_json({"schema": JSON_SCHEMA, **data}))
 
 
 def _person_line(p) -> str:
@@ -200,7 +202,7 @@ def export_cmd(obj, file):
     data = export_decisions(_people(obj))
     tmp = f"{file}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, ensure_ascii=False)
+        json.dump(data, f, indent=1, ensure_ascii=True)  # file names need not be valid UTF-8
     os.replace(tmp, file)
     click.echo(f"exported {len(data['people'])} people to {file}", err=True)
 

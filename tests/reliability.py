@@ -38,7 +38,7 @@ def _env(cache: Path) -> dict:
 
 def idlens(library: Path, cache: Path, *args, check=True) -> subprocess.CompletedProcess:
     proc = subprocess.run([sys.executable, "-m", "app", "--library", str(library), *args], capture_output=True,
-                          text=True, env=_env(cache), cwd=ROOT, timeout=600)
+                          text=True, errors="replace", env=_env(cache), cwd=ROOT, timeout=600)
     if check and proc.returncode != 0:
         raise RuntimeError(f"idlens {' '.join(args)}: {proc.stderr.strip()}")
     return proc
@@ -130,12 +130,24 @@ def run(work: Path, kills: int = 25, photos: int = 60, seed: int = 0, log=lambda
         return rng.choice([["people", "recluster"], ["index"], ["reembed"],
                            ["people", "name", str(rng.randint(1, 6)), rng.choice(["Carol", "Dan"])]])
 
-    for i in range(kills):
+    durations: dict[str, float] = {}  # how long each kind of operation ran when it was let finish
+    i = 0
+    while result["kills"] < kills and i < kills * 4:
         args = operation(i)
+        i += 1
+        kind = " ".join(args[:2]) if args[0] == "people" else args[0]
+        started = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "app", "--library", str(library), *args],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(cache), cwd=ROOT)
-        time.sleep(rng.uniform(0.5, 5.0))
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                                env=_env(cache), cwd=ROOT)
+        # Kill at a random point of the operation's life (learnt from the last one that was let finish).
+        try:
+            proc.wait(timeout=rng.uniform(0.3, 1.0) * durations.get(kind, 12.0))
+        except subprocess.TimeoutExpired:
+            pass
         killed = proc.poll() is None
+        if not killed:
+            durations[kind] = time.monotonic() - started
         if killed:
             proc.send_signal(signal.SIGKILL)
             result["kills"] += 1
@@ -154,7 +166,7 @@ def run(work: Path, kills: int = 25, photos: int = 60, seed: int = 0, log=lambda
         if killed and (ok or (args[0] == "reembed" and not s["problems"] and not lost and not lost_rej)):
             result["kills_survived"] += 1
         last_indexed = s["indexed"] if args[0] != "reembed" else 0
-        log(f"{i + 1:3}/{kills} {' '.join(args)[:40]:40} {'killed' if killed else 'ended '} "
+        log(f"{result['kills']:3}/{kills} {' '.join(args)[:40]:40} {'killed' if killed else 'ended '} "
             f"indexed={s['indexed']} names={len(s['names'])} problems={s['problems'] or '-'}")
         if not named and s["indexed"] >= photos:
             # Name both people and reject one face, to the end (not killed): these decisions must survive.

@@ -72,3 +72,10 @@ def test_user_files_are_never_modified_and_kills_lose_nothing(tmp_path):
     assert result["labels_lost"] == 0 and result["indexed_lost"] == 0
     assert result["kills_survived"] == 3
     assert result["media_changed"] == 0
+
+
+def test_fuzzing_smoke():
+    from tests.fuzz import fuzz
+
+    result = fuzz(8, seed=1)
+    assert result["inputs"] > 100 and result["crashes"] == 0, result["details"]
