@@ -319,12 +319,18 @@ class Catalog:
         return cur.lastrowid
 
     def find_moved(self, fingerprint: str, size: int) -> Media | None:
-        """A row whose file vanished and whose content matches: the same photo under a new name or folder."""
-        row = self.db.execute(
-            "SELECT * FROM media WHERE fingerprint = ? AND size = ? AND status = ? ORDER BY id LIMIT 1",
+        """A row whose file vanished and whose content matches: the same photo under a new name or folder.
+        Its old folder may not be part of this scan (a whole album moved to another disk), so a row counts as
+        vanished when it is marked missing or when its path no longer exists."""
+        rows = self.db.execute(
+            "SELECT * FROM media WHERE fingerprint = ? AND size = ? ORDER BY status != ?, id",
             [fingerprint, size, MISSING],
-        ).fetchone()
-        return self._media(row) if row else None
+        ).fetchall()
+        for row in rows:
+            media = self._media(row)
+            if media.status == MISSING or not os.path.lexists(media.path):
+                return media
+        return None
 
     def update_media(self, media_id: int, **fields) -> None:
         sets = ", ".join(f"{k} = CAST(? AS TEXT)" if k == "path" else f"{k} = ?" for k in fields)

@@ -251,3 +251,24 @@ def test_small_and_blurred_faces_do_not_found_people(lib, tmp_path):
     assert {Path(p).name for p, u, _ in rows if not u} >= {"blurred-person_a_2.jpg", "tiny-person_a_2.jpg"}
     people = lib.people.list()
     assert len(people) == 1 and people[0].media == 2  # the bystanders neither found nor join a person
+
+
+def test_library_and_photos_moved_to_another_disk_keep_every_name(lib, album, tmp_path):
+    index(lib, album)
+    pid = lib.people.name(person_of(lib, album / A[0]), "Emmanuel").id
+    lib.people.reject(face_of(lib, album / OTHERS[0]), "Emmanuel")
+    names_before = {face_of(lib, album / n): "Emmanuel" for n in A}
+    lib.close()
+    # The photos move to another disk, and so does the library folder itself.
+    disk2 = tmp_path / "disk2"
+    shutil.move(str(album), str(disk2 / "album"))
+    shutil.move(str(tmp_path / "library"), str(disk2 / "library"))
+    moved = Library(disk2 / "library")
+    report = index(moved, disk2 / "album")
+    assert report.scan.moved == 6 and report.embedded_items == 0
+    for face_id, name in names_before.items():
+        assert moved.catalog.db.execute("SELECT p.name FROM faces f JOIN people p ON p.id = f.person_id "
+                                        "WHERE f.id = ?", [face_id]).fetchone()[0] == name
+    assert moved.catalog.db.execute("SELECT count(*) FROM rejections").fetchone()[0] == 1
+    assert {r["path"] for r in moved.people.appearances(pid)} == {str(disk2 / "album" / n) for n in A}
+    moved.close()
