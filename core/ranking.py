@@ -234,13 +234,11 @@ def _context_only(library: Library, q: ParsedQuery, vector, k: int) -> tuple[lis
 
 
 def _background(library: Library, vector) -> tuple[float, float]:
-    """Mean and spread of this query's similarity to a random sample of the library."""
-    labels = library.catalog.live_labels()
-    if len(labels) == 0:
+    """Mean and spread of this query's similarity to a random sample of the library (kept in memory)."""
+    sample = library.index.sample(BACKGROUND_SAMPLE)
+    if not len(sample):
         return 0.0, 0.0
-    rng = np.random.default_rng(0)  # the same sample for the same library: stable results
-    sample = labels if len(labels) <= BACKGROUND_SAMPLE else rng.choice(labels, BACKGROUND_SAMPLE, replace=False)
-    sims = library.catalog.vectors(np.sort(sample), len(vector)) @ vector
+    sims = sample @ (np.asarray(vector, dtype=np.float32) / max(float(np.linalg.norm(vector)), 1e-12))
     return float(sims.mean()), float(sims.std())
 
 

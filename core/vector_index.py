@@ -20,6 +20,9 @@ M = 32                 # links per node; CLIP-like vectors need 32 for recall@10
 EF_CONSTRUCTION = 200
 EF_SEARCH = 200
 INITIAL_CAPACITY = 1024
+# Up to this many vectors an exact search (one float32 matrix product) is as fast as the graph and never misses;
+# measured by `python -m bench search` (see README). Above it, HNSW.
+EXACT_MAX = 50_000
 
 
 class IndexMismatch(Exception):
@@ -35,6 +38,7 @@ class VectorIndex:
         self._index.set_ef(EF_SEARCH)
         self._labels: set[int] = set()  # live labels (hnswlib does not list which ones are marked deleted)
         self.generation: str | None = None
+        self._exact = None  # (labels, matrix) for exact search; rebuilt after a change
 
     # -- persistence ----------------------------------------------------------------------------------------------
     @classmethod
@@ -59,6 +63,7 @@ class VectorIndex:
         self._index.set_ef(EF_SEARCH)
         self._labels = set(int(x) for x in labels)
         self.generation = header["generation"]
+        self._exact = None
         return self
 
     def save(self, folder: Path) -> str:
@@ -107,6 +112,7 @@ class VectorIndex:
             self.remove(labels[known])
         self._index.add_items(vectors, labels, replace_deleted=True)
         self._labels.update(int(x) for x in labels)
+        self._exact = None
 
     def remove(self, labels) -> None:
         for label in labels:
@@ -114,12 +120,47 @@ class VectorIndex:
             if label in self._labels:
                 self._index.mark_deleted(label)
                 self._labels.discard(label)
+                self._exact = None
 
     def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(labels, cosine similarities), best first."""
+        """(labels, cosine similarities), best first. Exact below EXACT_MAX vectors, HNSW above."""
         k = min(k, len(self._labels))
         if k <= 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        if len(self._labels) <= EXACT_MAX:
+            return self.exact_search(vector, k)
+        return self.graph_search(vector, k)
+
+    def exact_search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._exact is None:
+            labels = np.fromiter(sorted(self._labels), dtype=np.int64, count=len(self._labels))
+            matrix = np.asarray(self._index.get_items(labels), dtype=np.float32) if len(labels) else \
+                np.empty((0, self.dim), np.float32)  # hnswlib keeps cosine vectors normalised
+            self._exact = (labels, matrix)
+        labels, matrix = self._exact
+        q = np.asarray(vector, dtype=np.float32).ravel()
+        q = q / max(float(np.linalg.norm(q)), 1e-12)
+        sims = matrix @ q
+        k = min(k, len(sims))
+        top = np.argpartition(-sims, k - 1)[:k]
+        top = top[np.argsort(-sims[top])]
+        return labels[top], sims[top].astype(np.float32)
+
+    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """Up to n stored vectors chosen at random (the same ones until the index changes): a query's background."""
+        cached = getattr(self, "_sample", None)
+        if cached is not None and cached[0] == (n, seed, len(self._labels), self._exact is None):
+            return cached[1]
+        labels = np.fromiter(sorted(self._labels), dtype=np.int64, count=len(self._labels))
+        if len(labels) > n:
+            labels = np.sort(np.random.default_rng(seed).choice(labels, n, replace=False))
+        matrix = np.asarray(self._index.get_items(labels), dtype=np.float32) if len(labels) else \
+            np.empty((0, self.dim), np.float32)
+        self._sample = ((n, seed, len(self._labels), self._exact is None), matrix)
+        return matrix
+
+    def graph_search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        k = min(k, len(self._labels))
         query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         self._index.set_ef(max(EF_SEARCH, k))
         try:

@@ -18,6 +18,8 @@ def test_add_search_grow_remove(tmp_path):
     idx.add(np.arange(3000), vecs)
     labels, scores = idx.search(vecs[1234], 5)
     assert labels[0] == 1234 and scores[0] == pytest.approx(1.0, abs=1e-4)
+    g_labels, g_scores = idx.graph_search(vecs[1234], 5)   # the graph and the exact search agree
+    assert list(g_labels) == list(labels) and np.allclose(g_scores, scores, atol=1e-4)
     idx.remove([1234])
     labels, _ = idx.search(vecs[1234], 5)
     assert 1234 not in labels and len(idx) == 2999
