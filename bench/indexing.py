@@ -75,8 +75,45 @@ def bench_model(model: str, photos: Path, video: Path, repeats: int) -> dict:
             minutes = lib.catalog.media_by_path(str(video)).duration / 60
             video_rates.append(minutes / job.report.seconds)
             lib.close()
+    bound = work_bound(model, photos)
+    pipeline = statistics.median(runs)
     return {"model": model, "photos_per_s": _stats(runs), "model_share_of_time": _stats(embed_share),
-            "video_minutes_per_s": _stats(video_rates)}
+            "video_minutes_per_s": _stats(video_rates), **bound,
+            "pipeline_vs_bound": round(pipeline / bound["bound_photos_per_s"], 3)}
+
+
+def work_bound(model: str, photos: Path) -> dict:
+    """The bound set by the work itself on these two cores: the model on preloaded tensors (it uses both cores)
+    plus the decode + faces + preprocessing CPU time per photo, shared by the two cores."""
+    import torch
+
+    from core.embedder import ClipEmbedder
+    from core.faces import default_backend, pil_to_bgr
+    from core.images import decode_image
+    from core.settings import models_dir
+
+    files = sorted(p for p in photos.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    embedder = ClipEmbedder(model, models_dir())
+    backend = default_backend()
+    t = time.perf_counter()
+    tensors = []
+    for p in files:  # one thread, as each decode worker runs
+        d = decode_image(str(p), 256, 1024)
+        backend.analyse(pil_to_bgr(d.detail))
+        tensors.append(embedder.preprocess(d.image))
+    cpu_per_photo = (time.perf_counter() - t) / len(files)
+    batch = torch.stack(tensors[:16] if len(tensors) >= 16 else (tensors * 16)[:16])
+    embedder.encode_images(batch)  # warm
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        embedder.encode_images(batch)
+        times.append((time.perf_counter() - t) / len(batch))
+    model_per_photo = statistics.median(times)
+    cores = os.cpu_count() or 1
+    return {"model_only_photos_per_s": round(1 / model_per_photo, 2),
+            "decode_faces_ms_per_photo": round(cpu_per_photo * 1000, 1),
+            "bound_photos_per_s": round(1 / (model_per_photo + cpu_per_photo / cores), 2)}
 
 
 def bench_rescan(n_files: int, repeats: int) -> dict:

@@ -420,8 +420,11 @@ class Catalog:
         for chunk in _chunks(labels, 500):
             q = ",".join("?" * len(chunk))
             cur = self.db.execute(
+                # CROSS JOIN keeps SQLite on the labels' primary key first; left to itself it may walk every
+                # indexed media row (measured: 190 ms instead of 1 ms at 10k photos).
                 "SELECT items.label, media.id, media.path, media.kind, frames.timestamp, media.duration "
-                "FROM items JOIN media ON media.id = items.media_id LEFT JOIN frames ON frames.id = items.frame_id "
+                "FROM items CROSS JOIN media ON media.id = items.media_id "
+                "LEFT JOIN frames ON frames.id = items.frame_id "
                 f"WHERE items.label IN ({q}) AND media.status = ?",
                 [*chunk, INDEXED],
             )

@@ -39,6 +39,7 @@ class VectorIndex:
         self._labels: set[int] = set()  # live labels (hnswlib does not list which ones are marked deleted)
         self.generation: str | None = None
         self._exact = None  # (labels, matrix) for exact search; rebuilt after a change
+        self._sample = None
 
     # -- persistence ----------------------------------------------------------------------------------------------
     @classmethod
@@ -63,7 +64,7 @@ class VectorIndex:
         self._index.set_ef(EF_SEARCH)
         self._labels = set(int(x) for x in labels)
         self.generation = header["generation"]
-        self._exact = None
+        self._exact = self._sample = None
         return self
 
     def save(self, folder: Path) -> str:
@@ -112,7 +113,7 @@ class VectorIndex:
             self.remove(labels[known])
         self._index.add_items(vectors, labels, replace_deleted=True)
         self._labels.update(int(x) for x in labels)
-        self._exact = None
+        self._exact = self._sample = None
 
     def remove(self, labels) -> None:
         for label in labels:
@@ -120,7 +121,7 @@ class VectorIndex:
             if label in self._labels:
                 self._index.mark_deleted(label)
                 self._labels.discard(label)
-                self._exact = None
+                self._exact = self._sample = None
 
     def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(labels, cosine similarities), best first. Exact below EXACT_MAX vectors, HNSW above."""
@@ -149,14 +150,14 @@ class VectorIndex:
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """Up to n stored vectors chosen at random (the same ones until the index changes): a query's background."""
         cached = getattr(self, "_sample", None)
-        if cached is not None and cached[0] == (n, seed, len(self._labels), self._exact is None):
+        if cached is not None and cached[0] == (n, seed):
             return cached[1]
         labels = np.fromiter(sorted(self._labels), dtype=np.int64, count=len(self._labels))
         if len(labels) > n:
             labels = np.sort(np.random.default_rng(seed).choice(labels, n, replace=False))
         matrix = np.asarray(self._index.get_items(labels), dtype=np.float32) if len(labels) else \
             np.empty((0, self.dim), np.float32)
-        self._sample = ((n, seed, len(self._labels), self._exact is None), matrix)
+        self._sample = ((n, seed), matrix)
         return matrix
 
     def graph_search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
