@@ -21,8 +21,9 @@ EF_CONSTRUCTION = 200
 EF_SEARCH = 200
 INITIAL_CAPACITY = 1024
 # Up to this many vectors an exact search (one float32 matrix product) is as fast as the graph and never misses;
-# measured by `python -m bench search` (see README). Above it, HNSW.
-EXACT_MAX = 50_000
+# measured by `python -m bench` on CLIP-like vectors: at 10k both take ~0.12 ms; at 100k numpy needs 17 ms and
+# HNSW (M=32, ef=200) 0.4 ms at recall@10 = 1.0. Above it, HNSW.
+EXACT_MAX = 20_000
 
 
 class IndexMismatch(Exception):
