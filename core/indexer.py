@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from contextlib import contextmanager
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -49,6 +50,9 @@ class IndexReport:
     cancelled: bool = False
     people: object = None           # the ClusterReport of the faces found in this run
     thumbnail_failures: int = 0     # thumbnails that could not be written (disk full?); rebuilt on a later run
+    # Seconds spent per stage, summed over threads: decode (incl. resizing), faces, thumbnails, preprocess (model
+    # input), clip, catalog, index. Decoding stages run on the worker threads, beside the model.
+    stages: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -69,6 +73,16 @@ class IndexJob:
         self.cancel = cancel or threading.Event()
         self.report = IndexReport()
         self._done = 0
+        self._stage_lock = threading.Lock()
+
+    @contextmanager
+    def _stage(self, name: str):
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            with self._stage_lock:
+                self.report.stages[name] = self.report.stages.get(name, 0.0) + time.perf_counter() - t
 
     def run(self) -> Iterator[Progress]:
         self.library.check_model()
@@ -181,20 +195,27 @@ class IndexJob:
         detail = settings.face_detail if backend else None
         try:
             if media.kind == "image":
-                img = decode_image(media.path, settings.thumbnail_size, detail)
+                with self._stage("decode"):
+                    img = decode_image(media.path, settings.thumbnail_size, detail)
                 if backend:
-                    out.faces = self._faces(backend, img.detail, None, img.width)
-                self._thumbnail(img.image, media.fingerprint)
-                out.tensors.append(lib.embedder.preprocess(img.image))
+                    with self._stage("faces"):
+                        out.faces = self._faces(backend, img.detail, None, img.width)
+                with self._stage("thumbnails"):
+                    self._thumbnail(img.image, media.fingerprint)
+                with self._stage("preprocess"):
+                    out.tensors.append(lib.embedder.preprocess(img.image))
                 out.timestamps.append(None)
                 out.scene_changes.append(False)
                 out.metadata = dict(width=img.width, height=img.height, captured_at=img.captured_at)
             else:
                 seen: list[tuple[float, object]] = []
+                started = time.perf_counter()
                 video = sample_video(media.path, settings.video_interval, settings.video_max_frames,
                                      settings.video_scene_threshold, settings.thumbnail_size, detail,
                                      (lambda t, image: seen.append((t, image.width, self._faces(backend, image, t))))
                                      if backend else None)
+                with self._stage_lock:  # sampling and the faces seen on the way, as one video stage
+                    self.report.stages["video"] = self.report.stages.get("video", 0.0) + time.perf_counter() - started
                 if backend:
                     kept = {f.timestamp for f in video.frames}  # a frame looked at but not kept has no row
                     out.faces = [FoundFace(f, t, video.width / w) for t, w, found in seen if t in kept
@@ -239,8 +260,10 @@ class IndexJob:
         """Embed one batch, store its vectors, and finish the media whose last vector it held."""
         lib = self.library
         t0 = time.perf_counter()
-        vectors = lib.embedder.encode_images([d.tensors[i] for d, i in batch])
+        with self._stage("clip"):
+            vectors = lib.embedder.encode_images([d.tensors[i] for d, i in batch])
         self.report.embed_seconds += time.perf_counter() - t0
+        t1 = time.perf_counter()
         labels, finished = [], []
         stale: list[int] = []
         with lib.catalog.transaction():
@@ -267,6 +290,9 @@ class IndexJob:
                     finished.append(media.path)
                     self.report.embedded_files += 1
                     decoded.tensors = []  # free the inputs of a long video as soon as it is stored
+        catalog_done = time.perf_counter()
+        with self._stage_lock:
+            self.report.stages["catalog"] = self.report.stages.get("catalog", 0.0) + catalog_done - t1
         index.remove(stale)
         # Only vectors of finished media are searchable; a half-stored video joins when it completes.
         done_ids = {d.media.id for d, _ in batch if remaining[d.media.id] == 0}
@@ -274,6 +300,8 @@ class IndexJob:
         if keep:
             index.add(np.asarray([labels[j] for j in keep]), vectors[keep])
         self._add_earlier_vectors(batch, done_ids, labels, index)
+        with self._stage_lock:
+            self.report.stages["index"] = self.report.stages.get("index", 0.0) + time.perf_counter() - catalog_done
         self.report.embedded_items += len(batch)
         return finished
 
