@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import random
-import shutil
 import signal
 import sqlite3
 import subprocess

@@ -1,7 +1,6 @@
 """The desktop app through real widgets and the real engine (tiny-test model, real faces), offscreen.
 Screenshots go to $IDLENS_SCREENSHOTS when it is set."""
 import os
-import shutil
 from pathlib import Path
 
 import pytest

@@ -7,7 +7,6 @@ import pytest
 
 from core import catalog as cat
 from core.indexer import IndexJob
-from core.library import Library
 from tests import corpus
 from tests import reliability
 
