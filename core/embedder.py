@@ -168,6 +168,7 @@ class ClipEmbedder:
         self._preprocess = None
         self._tokenizer = None
         self._lock = threading.Lock()
+        self.fast_images = None  # an accelerate.OnnxImageEncoder once it proved faithful
 
     @property
     def name(self) -> str:
@@ -223,9 +224,27 @@ class ClipEmbedder:
 
         self.load()
         batch = tensors if isinstance(tensors, torch.Tensor) else torch.stack(list(tensors))
+        if self.fast_images is not None:
+            return self.fast_images(batch.numpy())
+        return self.encode_images_fp32(batch)
+
+    def encode_images_fp32(self, batch) -> np.ndarray:
+        import torch
+
+        self.load()
         with torch.inference_mode():
             out = self._model.encode_image(batch.to(self.device), normalize=True)
         return out.float().cpu().numpy()
+
+    def accelerate(self, cache: Path, sample_batch) -> float:
+        """Switch the image tower to ONNX Runtime int8 if it is faithful on `sample_batch` (real inputs of this
+        run); returns the smallest cosine to fp32. Below accelerate.FAITHFUL it stays on torch."""
+        from . import accelerate
+
+        encoder = accelerate.build(self, cache, self.threads)
+        cosine = accelerate.faithfulness(self, encoder, sample_batch)
+        self.fast_images = encoder if cosine >= accelerate.FAITHFUL else None
+        return cosine
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         import torch

@@ -53,6 +53,8 @@ class IndexReport:
     # Seconds spent per stage, summed over threads: decode (incl. resizing), faces, thumbnails, preprocess (model
     # input), clip, catalog, index. Decoding stages run on the worker threads, beside the model.
     stages: dict = field(default_factory=dict)
+    accelerated_cosine: float | None = None  # smallest cosine of the ONNX int8 image tower to fp32 on this run
+    accelerate_error: str | None = None
 
 
 @dataclass
@@ -74,6 +76,7 @@ class IndexJob:
         self.report = IndexReport()
         self._done = 0
         self._stage_lock = threading.Lock()
+        self._accelerate_checked = False
 
     @contextmanager
     def _stage(self, name: str):
@@ -185,6 +188,22 @@ class IndexJob:
                 future.cancel()
         self.report.pipeline_seconds = time.perf_counter() - started
 
+    def _try_accelerate(self, tensors) -> None:
+        """The faster image tower, checked against fp32 on this run's own first batch."""
+        lib = self.library
+        if lib.settings.image_encoder != "onnx-int8" or lib.embedder.fast_images is not None:
+            return
+        import torch
+
+        from .settings import models_dir
+
+        try:
+            self.report.accelerated_cosine = lib.embedder.accelerate(models_dir() / "accelerated",
+                                                                     torch.stack(list(tensors)))
+        except Exception as e:  # no onnxruntime, an architecture the exporter cannot take: stay on torch
+            self.report.accelerated_cosine = None
+            self.report.accelerate_error = f"{type(e).__name__}: {e}"
+
     def _decode(self, media: cat.Media) -> _Decoded:
         """Runs on a worker thread: decode once at the size needed, faces and thumbnail from that decode, then
         the model input."""
@@ -259,6 +278,9 @@ class IndexJob:
     def _flush(self, batch, model_id: int, index, remaining: dict, stored: dict) -> list[str]:
         """Embed one batch, store its vectors, and finish the media whose last vector it held."""
         lib = self.library
+        if not self._accelerate_checked:
+            self._accelerate_checked = True
+            self._try_accelerate([d.tensors[i] for d, i in batch])
         t0 = time.perf_counter()
         with self._stage("clip"):
             vectors = lib.embedder.encode_images([d.tensors[i] for d, i in batch])

@@ -50,6 +50,9 @@ class Settings:
     # 0 = all cores. Decoding threads run beside the model threads.
     threads: int = 0
     decode_workers: int = 2
+    # "onnx-int8": the image tower through ONNX Runtime with int8 weights (2.3x faster here), used only while each
+    # run's first batch stays within cosine 0.99 of fp32; "torch": plain fp32.
+    image_encoder: str = "onnx-int8"
     thumbnail_size: int = 256
     # Faces. Detection runs on a copy of each photo or frame whose long side is at most `face_detail`.
     faces: bool = True

@@ -55,3 +55,25 @@ def test_random_architecture_has_real_shapes(tmp_path):
     assert tuple(x.shape) == (3, 224, 224)
     assert e.dim == 512 and e.is_test_model
     assert e.encode_images([x]).shape == (1, 512)
+
+
+def test_int8_image_tower_is_used_only_when_faithful(tmp_path):
+    e = ClipEmbedder("tiny-test", tmp_path)
+    batch = torch.stack([e.preprocess(mf.picture(i)) for i in range(8)])
+    reference = e.encode_images(batch)
+    cosine = e.accelerate(tmp_path / "accel", batch)
+    assert cosine >= 0.99 and e.fast_images is not None
+    fast = e.encode_images(batch)
+    assert float((fast * reference).sum(axis=1).min()) >= 0.99
+    assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-4)
+    # An impossible bar keeps the fp32 tower: faithfulness decides, not the setting alone.
+    import core.accelerate as acc
+
+    old = acc.FAITHFUL
+    acc.FAITHFUL = 1.01
+    try:
+        e.fast_images = None
+        e.accelerate(tmp_path / "accel", batch)
+        assert e.fast_images is None
+    finally:
+        acc.FAITHFUL = old
