@@ -34,9 +34,8 @@ def photo(path: Path, seed: int, size=(320, 240), **save_args) -> Path:
     return path
 
 
-def video(path: Path, scenes: list[int], scene_seconds: float = 3.0, fps: int = 10, size=(320, 240),
-          gop: int | None = None, rotation: int = 0) -> Path:
-    """An H.264 MP4 whose scene i shows picture(scenes[i]) (with a little motion) for `scene_seconds`."""
+def _encode(path: Path, frames, fps: int, size, gop: int | None = None, rotation: int = 0) -> Path:
+    """Write RGB frames (numpy arrays or PIL images) as an H.264 MP4/MKV; the one encoder every test video uses."""
     import av
 
     path = Path(path)
@@ -49,15 +48,25 @@ def video(path: Path, scenes: list[int], scene_seconds: float = 3.0, fps: int = 
             stream.codec_context.gop_size = gop
         if rotation:  # how phones store portrait video: landscape pixels plus a display rotation
             stream.set_display_rotation(rotation)
-        for seed in scenes:
-            base = np.asarray(picture(seed, size))
-            for i in range(int(scene_seconds * fps)):
-                frame = np.roll(base, i, axis=1)  # slow pan: frames differ, the scene stays the same
-                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                    container.mux(packet)
+        for frame in frames:
+            vf = av.VideoFrame.from_image(frame) if isinstance(frame, Image.Image) else \
+                av.VideoFrame.from_ndarray(frame, format="rgb24")
+            for packet in stream.encode(vf):
+                container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def video(path: Path, scenes: list[int], scene_seconds: float = 3.0, fps: int = 10, size=(320, 240),
+          gop: int | None = None, rotation: int = 0) -> Path:
+    """An H.264 MP4 whose scene i shows picture(scenes[i]) (with a little motion) for `scene_seconds`."""
+    def frames():
+        for seed in scenes:
+            base = np.asarray(picture(seed, size))
+            for i in range(int(scene_seconds * fps)):
+                yield np.roll(base, i, axis=1)  # slow pan: frames differ, the scene stays the same
+    return _encode(path, frames(), fps, size, gop, rotation)
 
 
 def audio_only(path: Path, seconds: float = 1.0) -> Path:
@@ -83,30 +92,15 @@ def audio_only(path: Path, seconds: float = 1.0) -> Path:
 
 def video_of_photos(path: Path, photos: list, seconds_each: float = 2.0, fps: int = 10, size=(640, 360)) -> Path:
     """A slideshow video: each photo, letterboxed into the frame, shown for `seconds_each` seconds."""
-    import av
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
+    def frames():
         for photo in photos:
-            if isinstance(photo, Image.Image):
-                img = photo.convert("RGB")
-            else:
-                img = Image.open(photo).convert("RGB")
+            img = photo.convert("RGB") if isinstance(photo, Image.Image) else Image.open(photo).convert("RGB")
             img.thumbnail(size)
             canvas = Image.new("RGB", size, (20, 20, 20))
             canvas.paste(img, ((size[0] - img.width) // 2, (size[1] - img.height) // 2))
-            frame = av.VideoFrame.from_image(canvas)
             for _ in range(int(seconds_each * fps)):
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
-
+                yield canvas
+    return _encode(path, frames(), fps, size)
 
 FACES = Path(__file__).parent / "data" / "faces"
 SCENES = [("red", (200, 40, 40)), ("blue", (40, 60, 200)), ("green", (40, 160, 60)), ("yellow", (230, 210, 40)),
