@@ -5,65 +5,18 @@ Listing commands take --json; their schemas are documented in README.md ("JSON o
 from __future__ import annotations
 
 import errno
-import json
 import os
-import signal
 import sqlite3
 import sys
 import threading
-from contextlib import contextmanager
 
 import click
 
-from core import catalog as cat
-from core.catalog import CatalogError
-from core.embedder import ModelUnavailable
-from core.images import MediaError
-from core.library import ModelMismatch
-from core.lock import LibraryBusy
+from app.cli_common import JSON_SCHEMA, USER_ERRORS, Context, ctrl_c_stops, emit_json, warn_test_model
+from app.cli_idclip import idclip
+from app.cli_people import people
+from core import services
 from core.settings import default_library_dir
-from core.idclip import IdClipError
-from core.people import PeopleError
-from core.vector_index import IndexMismatch
-
-JSON_SCHEMA = 1
-USER_ERRORS = (ModelUnavailable, ModelMismatch, CatalogError, IndexMismatch, MediaError, PeopleError, IdClipError, LibraryBusy)
-
-
-class Context:
-    def __init__(self, library_dir: str, model: str | None):
-        self.library_dir = library_dir
-        self.model = model
-        self._library = None
-
-    @property
-    def library(self):
-        if self._library is None:
-            from core.library import Library
-
-            self._library = Library(self.library_dir, self.model)
-        return self._library
-
-
-def dump_json(data) -> str:
-    """JSON text that is valid UTF-8 even when a file name is not (its odd bytes become \\udcXX escapes)."""
-    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return json.dumps(data, indent=2, ensure_ascii=True, default=str)
-
-
-def _emit_json(data) -> None:
-    click.echo(dump_json(data))
-
-
-def _warn_test_model(library) -> None:
-    if library.embedder.is_test_model:
-        click.echo(f"warning: model {library.model_spec} has random weights; its results mean nothing "
-                   "(tests and benchmarks only)", err=True)
-
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--library", "library_dir", envvar="IDLENS_LIBRARY", type=click.Path(file_okay=False),
@@ -83,26 +36,6 @@ def cli(ctx, library_dir, model):
         sys.exit(run_gui(library_dir, model))
 
 
-@contextmanager
-def _ctrl_c_stops(cancel: threading.Event):
-    """First Ctrl-C: finish the current batch, save, and stop. Second: stop at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        click.echo("\nstopping after the current batch; what is done is kept (Ctrl-C again to quit now)", err=True)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 @cli.command()
 @click.argument("paths", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -117,12 +50,12 @@ def index(obj: Context, paths, as_json):
     if missing:
         raise click.ClickException(f"no such file or folder: {missing[0]}")
     lib = obj.library
-    if not paths and not lib.catalog.roots():
+    if not paths and not lib.catalog.media.roots():
         raise click.UsageError("give a folder to index: idlens index PATH")
     cancel = threading.Event()
     job = IndexJob(lib, list(paths), cancel)
     bar = None
-    with _ctrl_c_stops(cancel):
+    with ctrl_c_stops(cancel):
         for p in job.run():
             if p.stage == "scan" and p.total == 0 and sys.stderr.isatty():
                 click.echo("scanning…", err=True)
@@ -130,7 +63,7 @@ def index(obj: Context, paths, as_json):
                 click.echo(f"{p.total} files to index; loading {lib.model_spec}…", err=True)
             elif p.stage == "embed":
                 if bar is None:
-                    _warn_test_model(lib)
+                    warn_test_model(lib)
                     bar = tqdm(total=p.total, unit="file", desc="indexing", file=sys.stderr, disable=None,
                                dynamic_ncols=True)
                 bar.update(p.done - bar.n)
@@ -139,10 +72,7 @@ def index(obj: Context, paths, as_json):
         bar.close()
     r = job.report
     if as_json:
-        _emit_json({"schema": JSON_SCHEMA, "found": r.scan.found, "new": r.scan.new, "changed": r.scan.changed,
-                    "moved": r.scan.moved, "missing": r.scan.missing, "unchanged": r.scan.unchanged,
-                    "indexed": r.embedded_files, "vectors": r.embedded_items, "errors": r.errors,
-                    "seconds": round(r.seconds, 3), "cancelled": r.cancelled})
+        emit_json({"schema": JSON_SCHEMA, **services.index_report(r)})
         return
     s = r.scan
     click.echo(f"{s.found} files found: {s.new} new, {s.changed} changed, {s.moved} moved, {s.missing} gone, "
@@ -152,6 +82,9 @@ def index(obj: Context, paths, as_json):
         rate = f"; {r.embedded_files / r.pipeline_seconds:.1f} files/s once the model was loaded"
     click.echo(f"indexed {r.embedded_files} files into {r.embedded_items} vectors in {r.seconds:.1f}s{rate}"
                + (f"; {r.errors} could not be read (see `idlens errors`)" if r.errors else ""))
+    if r.face_errors:
+        click.echo(f"faces could not be analysed in {r.face_errors} files; the next `idlens index` tries again",
+                   err=True)
     if r.cancelled:
         click.echo("stopped early; run `idlens index` again to continue", err=True)
 
@@ -168,7 +101,7 @@ def index(obj: Context, paths, as_json):
 def search(obj: Context, query, image_path, k, kind, only, as_json):
     """Search in words ("Anna playing guitar at the beach", "videos of Anna and Ben in 2019"), by example
     (--image), or both (the words then name people and filters, the image gives the look)."""
-    from core.ranking import search as run_search
+    from core.search.ranking import search as run_search
 
     if query is None and image_path is None:
         raise click.UsageError("give a QUERY, --image PATH, or both")
@@ -180,17 +113,17 @@ def search(obj: Context, query, image_path, k, kind, only, as_json):
     outcome = run_search(lib, query, image_path, k, kind, only)
     q = outcome.query
     if as_json:
-        _emit_json({"schema": JSON_SCHEMA, "query": query, "image": image_path, "model": lib.model_spec,
+        emit_json({"schema": JSON_SCHEMA, "query": query, "image": image_path, "model": lib.model_spec,
                     "understood": q.to_json(), "cut_off": outcome.cut_off,
                     "results": [r.to_json() for r in outcome.results]})
         return
     if not q.people or q.context or image_path:
-        _warn_test_model(lib)
+        warn_test_model(lib)
     if q.unknown_names:
         click.echo(f"not a person in your library: {', '.join(q.unknown_names)} (searched as words; name people "
                    "with `idlens people name`)", err=True)
     if not outcome.results:
-        click.echo("no results" + ("" if lib.catalog.item_count() else " (the library is empty: idlens index PATH)"))
+        click.echo("no results" + ("" if lib.catalog.items.count() else " (the library is empty: idlens index PATH)"))
     for r in outcome.results:
         where = ""
         if r.moments:
@@ -207,19 +140,14 @@ def _clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:04.1f}" if h else f"{m}:{s:04.1f}"
 
 
-def _media_json(m: cat.Media) -> dict:
-    return {"path": m.path, "kind": m.kind, "status": m.status, "size": m.size, "width": m.width,
-            "height": m.height, "duration": m.duration, "captured_at": m.captured_at, "error": m.error}
-
-
 @cli.command(name="list")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def list_media(obj: Context, as_json):
     """Every file in the library, with its kind and status."""
-    media = obj.library.catalog.iter_media()
+    media = obj.library.catalog.media.all()
     if as_json:
-        _emit_json({"schema": JSON_SCHEMA, "media": [_media_json(m) for m in media]})
+        emit_json({"schema": JSON_SCHEMA, "media": [services.media_json(m) for m in media]})
         return
     for m in media:
         click.echo(f"{m.status:8} {m.kind:5} {m.path}")
@@ -230,14 +158,9 @@ def list_media(obj: Context, as_json):
 @click.pass_obj
 def status(obj: Context, as_json):
     """What the library holds: files by kind and status, vectors, model, folders."""
-    lib = obj.library
-    c = lib.catalog
-    data = {"schema": JSON_SCHEMA, "library": str(lib.folder), "model": lib.model_spec,
-            "library_model": c.library_model, "test_model": lib.embedder.is_test_model,
-            "media": c.counts(), "vectors": c.item_count(), "roots": c.roots(),
-            "schema_version": c.schema_version}
+    data = {"schema": JSON_SCHEMA, **services.status(obj.library)}
     if as_json:
-        _emit_json(data)
+        emit_json(data)
         return
     click.echo(f"library  {data['library']}")
     click.echo(f"model    {data['model']}" + ("  (random weights: tests only)" if data["test_model"] else ""))
@@ -254,13 +177,12 @@ def status(obj: Context, as_json):
 @click.pass_obj
 def errors(obj: Context, as_json):
     """Files that could not be indexed, each with its reason."""
-    media = list(obj.library.catalog.iter_media("status = ?", [cat.ERROR]))
+    found = services.errors(obj.library)
     if as_json:
-        _emit_json({"schema": JSON_SCHEMA, "errors": [{"path": m.path, "kind": m.kind, "error": m.error}
-                                                       for m in media]})
+        emit_json({"schema": JSON_SCHEMA, "errors": found})
         return
-    for m in media:
-        click.echo(f"{m.path}: {m.error}")
+    for e in found:
+        click.echo(f"{e['path']}: {e['error']}")
 
 
 @cli.command()
@@ -271,7 +193,7 @@ def forget(obj: Context, paths, as_json):
     """Remove files or folders from the library. The files on disk are not touched."""
     n = sum(obj.library.forget(p) for p in paths)
     if as_json:
-        _emit_json({"schema": JSON_SCHEMA, "forgotten": n})
+        emit_json({"schema": JSON_SCHEMA, "forgotten": n})
     else:
         click.echo(f"forgot {n} files")
 
@@ -287,9 +209,6 @@ def reembed(ctx, as_json):
         click.echo(f"re-embedding {n} files with {lib.model_spec}")
     ctx.invoke(index, paths=(), as_json=as_json)
 
-
-from app.cli_idclip import idclip  # noqa: E402
-from app.cli_people import people  # noqa: E402
 
 cli.add_command(people)
 cli.add_command(idclip)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from app.cli_common import ctrl_c_stops
+
 
 @click.group()
 def idclip():
@@ -16,7 +18,7 @@ def idclip():
 
 
 def _dataset(path, lib):
-    from core.idclip import load_dataset
+    from core.idclip.data import load_dataset
 
     if not os.path.isdir(path):
         raise click.ClickException(f"no such folder: {path}")
@@ -40,8 +42,8 @@ def train_cmd(obj, dataset, out, epochs, batch_size, lr, hidden, vpt_tokens, dev
     """Train the translator on DATASET (COCO Person FaceSwap layout, see README)."""
     from tqdm import tqdm
 
-    from app.cli import _ctrl_c_stops
-    from core.idclip import IdClip, train
+    from core.idclip.model import IdClip
+    from core.idclip.train import train
 
     lib = obj.library
     data = _dataset(dataset, lib)
@@ -53,7 +55,7 @@ def train_cmd(obj, dataset, out, epochs, batch_size, lr, hidden, vpt_tokens, dev
     model.to(device)
     cancel = threading.Event()
     bar, last = None, None
-    with _ctrl_c_stops(cancel):
+    with ctrl_c_stops(cancel):
         for p in train(model, data, Path(out), epochs, batch_size, lr, cancel=cancel):
             if bar is None:
                 bar = tqdm(total=p.steps_per_epoch * epochs, initial=p.step - 1, unit="step", desc="training",
@@ -80,11 +82,12 @@ def train_cmd(obj, dataset, out, epochs, batch_size, lr, hidden, vpt_tokens, dev
 def eval_cmd(obj, dataset, checkpoint, split, as_json):
     """The paper's metrics: text->image R@1/5/10/50 and identity kmin-R@k / AP@10, for plain CLIP, CLIP with
     names, Id-CLIP and Id-CLIP fused with face matching."""
-    from core.idclip import IdClip, evaluate
+    from core.idclip.evaluate import evaluate
+    from core.registry import idclip_translator
 
     lib = obj.library
     data = _dataset(dataset, lib)
-    model = IdClip.load(Path(checkpoint), lib.embedder) if checkpoint else None
+    model = idclip_translator(Path(checkpoint), lib.embedder, lib.face_backend.name) if checkpoint else None
     result = evaluate(model, lib.embedder, data, split, lib.face_backend)
     result["model"] = lib.model_spec
     result["random_weights"] = lib.embedder.is_test_model
@@ -114,7 +117,7 @@ def print_metrics(result: dict) -> str:
 @click.pass_obj
 def use(obj, checkpoint, off):
     """Use a trained translator in search (queries that name people get an Id-CLIP score too)."""
-    from core.idclip import IdClip
+    from core.registry import idclip_translator
 
     lib = obj.library
     if off:
@@ -122,7 +125,8 @@ def use(obj, checkpoint, off):
     else:
         if not checkpoint or not os.path.isfile(checkpoint):
             raise click.UsageError("give a checkpoint file, or --off")
-        IdClip.load(Path(checkpoint), lib.embedder)  # refuses one trained for another model
+        # Refuses one trained for another CLIP model or another face recogniser.
+        idclip_translator(Path(checkpoint), lib.embedder, lib.face_backend.name)
         lib.settings.idclip_checkpoint = os.path.abspath(checkpoint)
     lib.save_settings()
     click.echo("Id-CLIP " + ("off" if off else f"on: {lib.settings.idclip_checkpoint}"))
@@ -138,14 +142,13 @@ def adapt(obj, out, epochs, lr, as_json):
     """Train Id-CLIP on your own named people and report, on a held-out part of their photos, whether it helped."""
     from tqdm import tqdm
 
-    from app.cli import _ctrl_c_stops
-    from core.idclip import adapt as run_adapt
+    from core.idclip.adapt import adapt as run_adapt
 
     lib = obj.library
     cancel = threading.Event()
     report: dict = {}
     bar = None
-    with _ctrl_c_stops(cancel):
+    with ctrl_c_stops(cancel):
         for p in run_adapt(lib, Path(out), epochs, lr, cancel, report):
             if bar is None:
                 bar = tqdm(total=p.steps_per_epoch * epochs, unit="step", desc="adapting", file=sys.stderr,
@@ -156,8 +159,9 @@ def adapt(obj, out, epochs, lr, as_json):
     if as_json:
         click.echo(json.dumps({"schema": 1, "random_weights": lib.embedder.is_test_model, **report}, indent=2))
         return
-    if not report:
-        click.echo("stopped before the end; the checkpoint holds what was trained", err=True)
+    if report.get("cancelled"):
+        click.echo("stopped before the end: the checkpoint holds what was trained, but a half-trained translator "
+                   "says nothing about whether adaptation helps (run it again to finish)", err=True)
         return
     click.echo(f"{report['people']} people, {report['train']} photos to train on, {report['test']} held out")
     for key in ("clip", "before", "after"):

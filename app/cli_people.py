@@ -6,14 +6,12 @@ import os
 
 import click
 
-from core.people import PeopleError, export_decisions, import_decisions
-
-JSON_SCHEMA = 1
+from app.cli_common import JSON_SCHEMA, dump_json
+from core import services
+from core.faces.portability import export_decisions, import_decisions
 
 
 def _emit(data) -> None:
-    from app.cli import dump_json
-
     click.echo(dump_json({"schema": JSON_SCHEMA, **data}))
 
 
@@ -70,18 +68,9 @@ def name(obj, pairs, as_json):
 @click.pass_obj
 def add(obj, person_name, photo, as_json):
     """Add a person from a reference photo (its largest face)."""
-    from core.faces import pil_to_bgr
-    from core.images import decode_image
-
     if not os.path.exists(photo):
         raise click.ClickException(f"no such file: {photo}")
-    lib = obj.library
-    decoded = decode_image(photo, 256, lib.settings.face_detail)
-    faces = lib.face_backend.analyse(pil_to_bgr(decoded.detail))
-    if not faces:
-        raise click.ClickException(f"no face found in {photo}")
-    face = max(faces, key=lambda f: f.size)
-    person, face_id = lib.people.add_reference(person_name, face, os.path.abspath(photo), lib.face_backend.name)
+    person, face_id = services.add_person_from_photo(obj.library, person_name, photo)
     if as_json:
         _emit({"person": person.to_json(), "face_id": face_id})
     else:
@@ -219,6 +208,3 @@ def import_cmd(obj, file, as_json):
         raise click.ClickException(f"{file} is not JSON: {e}")
     stats = import_decisions(_people(obj), data)
     _emit(stats) if as_json else click.echo(", ".join(f"{v} {k}" for k, v in stats.items()))
-
-
-USER_ERRORS = (PeopleError,)

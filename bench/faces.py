@@ -50,18 +50,17 @@ def run(data: Path) -> dict:
         lib = Library(Path(tmp) / "lib", "tiny-test")
         for _ in IndexJob(lib, [str(data / "images")]).run():
             pass
-        db = lib.catalog.db
-        out["photos"] = db.execute("SELECT count(*) FROM media").fetchone()[0]
-        out["faces"] = db.execute("SELECT count(*) FROM faces").fetchone()[0]
-        out["usable_faces"] = db.execute("SELECT count(*) FROM faces WHERE usable = 1").fetchone()[0]
+        catalog = lib.catalog
+        out["photos"] = catalog.media.count()
+        out["faces"], out["usable_faces"] = catalog.faces.counts()
+        ids = catalog.media.ids_by_path([str(data / "images" / f) for f in truth])
 
         def assignment() -> dict[str, int | None]:
             result = {}
             for f in truth:
-                row = db.execute("SELECT f.person_id FROM faces f JOIN media m ON m.id = f.media_id "
-                                 "WHERE m.path = ? ORDER BY f.usable DESC, f.size DESC LIMIT 1",
-                                 [str(data / "images" / f)]).fetchone()
-                result[f] = row[0] if row else None
+                media_id = ids.get(str(data / "images" / f))
+                face = catalog.faces.main_face(media_id) if media_id else None
+                result[f] = face["person_id"] if face else None
             return result
 
         sweep = []
@@ -69,10 +68,10 @@ def run(data: Path) -> dict:
             lib.settings.face_match = lib.settings.face_cluster = t
             lib.people.recluster()
             p, c = purity_completeness(assignment(), truth)
-            people = db.execute("SELECT count(*) FROM people").fetchone()[0]
+            people = catalog.people.count()
             sweep.append({"threshold": t, "purity": round(p, 3), "completeness": round(c, 3), "people": people})
         out["sweep"] = sweep
-        out["pairs"] = pair_accuracy(db, data)
+        out["pairs"] = pair_accuracy(catalog, data)
         from core.settings import Settings
 
         default = Settings()
@@ -85,16 +84,15 @@ def run(data: Path) -> dict:
     return out
 
 
-def pair_accuracy(db, data: Path) -> list[dict]:
+def pair_accuracy(catalog, data: Path) -> list[dict]:
     """Same/different decisions of pairs.csv against the similarity of the two photos' largest faces."""
     rows = list(csv.DictReader(open(data / "pairs.csv")))
+    ids = catalog.media.ids_by_path([str(data / "images" / r[k]) for r in rows for k in ("file_x", "file_y")])
 
     def vec(name):
-        import numpy as np
-
-        r = db.execute("SELECT f.embedding FROM faces f JOIN media m ON m.id = f.media_id WHERE m.path = ? "
-                       "ORDER BY f.size DESC LIMIT 1", [str(data / "images" / name)]).fetchone()
-        return np.frombuffer(r[0], dtype=np.float32) if r else None
+        media_id = ids.get(str(data / "images" / name))
+        face = catalog.faces.main_face(media_id, usable_first=False) if media_id else None
+        return face["embedding"] if face else None
 
     sims = []
     for r in rows:
@@ -115,9 +113,10 @@ def pair_accuracy(db, data: Path) -> list[dict]:
 def timing(data: Path) -> dict:
     """Per photo: decode for faces + detect + align + embed, on the real photos. Per video minute: the extra cost
     of faces on top of sampling, on a 720p video made of those photos."""
-    from core.faces import default_backend, pil_to_bgr
-    from core.images import decode_image
-    from core.video import sample_video
+    from core.faces.detection import pil_to_bgr
+    from core.registry import face_backend as default_backend
+    from core.media.images import decode_image
+    from core.media.video import sample_video
     from tests import media_factory as mf
 
     backend = default_backend()

@@ -61,9 +61,12 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     from app.cli_idclip import print_metrics
-    from core.embedder import ClipEmbedder
-    from core.faces import default_backend
-    from core.idclip import IdClip, evaluate, load_dataset, train
+    from core.clip.embedder import ClipEmbedder
+    from core.registry import face_backend as default_backend
+    from core.idclip.data import load_dataset
+    from core.idclip.evaluate import evaluate
+    from core.idclip.model import IdClip
+    from core.idclip.train import train
     from core.settings import models_dir
 
     backend = default_backend()

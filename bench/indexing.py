@@ -65,7 +65,7 @@ def bench_model(model: str, photos: Path, video: Path, repeats: int) -> dict:
             if lib.settings.image_encoder == "onnx-int8":
                 import torch
 
-                from core.images import decode_image
+                from core.media.images import decode_image
                 from core.settings import models_dir
 
                 sample = [p for p in sorted(photos.rglob("*")) if p.suffix.lower() in (".jpg", ".png")][:8]
@@ -82,7 +82,7 @@ def bench_model(model: str, photos: Path, video: Path, repeats: int) -> dict:
             job = IndexJob(lib, [str(video)])
             for _ in job.run():
                 pass
-            minutes = lib.catalog.media_by_path(str(video)).duration / 60
+            minutes = lib.catalog.media.by_path(str(video)).duration / 60
             video_rates.append(minutes / job.report.seconds)
             lib.close()
     bound = work_bound(model, photos)
@@ -100,8 +100,8 @@ def model_speedup(model: str, photos: Path) -> dict:
     inputs (the photos' own model inputs), and the smallest cosine between the two."""
     import torch
 
-    from core.embedder import ClipEmbedder
-    from core.images import decode_image
+    from core.clip.embedder import ClipEmbedder
+    from core.media.images import decode_image
     from core.settings import models_dir
 
     files = sorted(p for p in photos.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:16]
@@ -129,7 +129,7 @@ def naive_baseline(model: str, photos: Path, limit: int = 24) -> float:
     (no faces, no thumbnails, no catalog: only the CLIP part of the work)."""
     from PIL import Image, ImageOps
 
-    from core.embedder import ClipEmbedder
+    from core.clip.embedder import ClipEmbedder
     from core.settings import models_dir
 
     embedder = ClipEmbedder(model, models_dir())
@@ -147,9 +147,10 @@ def work_bound(model: str, photos: Path) -> dict:
     plus the decode + faces + preprocessing CPU time per photo, shared by the two cores."""
     import torch
 
-    from core.embedder import ClipEmbedder
-    from core.faces import default_backend, pil_to_bgr
-    from core.images import decode_image
+    from core.clip.embedder import ClipEmbedder
+    from core.faces.detection import pil_to_bgr
+    from core.registry import face_backend as default_backend
+    from core.media.images import decode_image
     from core.settings import models_dir
 
     files = sorted(p for p in photos.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
@@ -182,9 +183,9 @@ def work_bound(model: str, photos: Path) -> dict:
 
 def bench_rescan(n_files: int, repeats: int) -> dict:
     """An unchanged library of n files: every file is stat'ed and compared with its catalog row."""
-    from core import catalog as cat
-    from core.catalog import Catalog
-    from core.scanner import scan
+    from core import store as cat
+    from core.store import Catalog
+    from core.media.scanner import scan
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "files"
@@ -198,8 +199,8 @@ def bench_rescan(n_files: int, repeats: int) -> dict:
                 p = folder / f"IMG_{i:06}.jpg"
                 p.write_bytes(b"\xff\xd8\xff" + i.to_bytes(4, "little"))
                 st = p.stat()
-                mid = catalog.add_media(str(p), "image", st.st_size, st.st_mtime_ns, f"fp{i}")
-                catalog.update_media(mid, status=cat.INDEXED)
+                mid = catalog.media.add(str(p), "image", st.st_size, st.st_mtime_ns, f"fp{i}")
+                catalog.media.update(mid, status=cat.INDEXED)
         times = []
         for _ in range(repeats):
             t = time.perf_counter()

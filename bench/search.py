@@ -42,7 +42,7 @@ def _p50_ms(fn, repeats: int) -> tuple[float, float, float]:
 def index_figures(n: int, dim: int = 512, queries: int = 100) -> dict:
     import hnswlib
 
-    from core import vector_index as vi
+    from core.clip import vector_index as vi
 
     data = clip_like(n + queries, dim)
     base, q = data[:n], data[n:]
@@ -71,7 +71,7 @@ def index_figures(n: int, dim: int = 512, queries: int = 100) -> dict:
 
 
 def text_latency(model: str = "ViT-B-32:random", repeats: int = 20) -> dict:
-    from core.embedder import ClipEmbedder
+    from core.clip.embedder import ClipEmbedder
     from core.settings import models_dir
 
     t = time.perf_counter()
@@ -89,21 +89,18 @@ def text_latency(model: str = "ViT-B-32:random", repeats: int = 20) -> dict:
 
 def synthetic_library(folder: Path, n: int, model: str, dim: int) -> Path:
     """A library of n photos whose vectors are CLIP-like (no files behind them: search does not open them)."""
-    from core import catalog as cat
+    from core import store as cat
     from core.library import Library
 
     lib = Library(folder, model)
     vecs = clip_like(n, dim, seed=5)
-    db = lib.catalog.db
     with lib.catalog.transaction():
-        model_id = lib.catalog.model_id(model, dim)
+        model_id = lib.catalog.items.model_id(model, dim)
         lib.catalog.set_library_model(model)
-        db.conn.executemany(
-            "INSERT INTO media(id, path, kind, size, mtime_ns, fingerprint, status, added_at) VALUES (?,?,?,?,?,?,?,0)",
-            [(i + 1, f"/synthetic/{i // 1000:04}/IMG_{i:06}.jpg", "image", 1, 1, f"{i:032x}", cat.INDEXED)
-             for i in range(n)])
-        db.conn.executemany("INSERT INTO items(label, media_id, model_id, vector) VALUES (?,?,?,?)",
-                            [(i + 1, i + 1, model_id, vecs[i].tobytes()) for i in range(n)])
+        # A fresh catalog numbers media and items 1..n in insertion order: item i belongs to media i.
+        lib.catalog.media.add_many([(f"/synthetic/{i // 1000:04}/IMG_{i:06}.jpg", "image", 1, 1, f"{i:032x}",
+                                     cat.INDEXED) for i in range(n)])
+        lib.catalog.items.add_many([(i + 1, None, model_id, vecs[i]) for i in range(n)])
     lib.mark_index_dirty()
     lib.index  # builds the index from the catalog
     lib.save_index()
@@ -113,7 +110,7 @@ def synthetic_library(folder: Path, n: int, model: str, dim: int) -> Path:
 
 def end_to_end(n: int, model: str = "ViT-B-32:random", repeats: int = 20) -> dict:
     from core.library import Library
-    from core.ranking import search
+    from core.search.ranking import search
 
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()

@@ -6,31 +6,35 @@ picks up the files still pending.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
-from contextlib import contextmanager
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import catalog as cat
-from .faces import pil_to_bgr
-from .images import MediaError, decode_image
-from .people import FoundFace
+from .faces.detection import pil_to_bgr
+from .faces.people import FoundFace
 from .library import Library
-from .scanner import ScanReport, scan
-from .video import sample_video
+from .media.images import MediaError, decode_image
+from .media.scanner import ScanReport, scan
+from .media.video import sample_video
+from .store import ERROR, INDEXED, Media
+
+log = logging.getLogger(__name__)
 
 INDEX_SAVE_EVERY = 300.0  # seconds; the catalog holds every vector anyway, the index is a cache
 
 
 @dataclass
 class Progress:
-    stage: str                 # "scan", "model" (loading it), "embed", "people" (grouping faces) or "done"
+    stage: str                 # "scan", "model" (loading it), "embed", "faces" (retrying face analysis),
+                               # "people" (grouping faces) or "done"
     done: int = 0              # files finished in this stage
     total: int = 0
     path: str | None = None    # the file just finished
@@ -55,17 +59,24 @@ class IndexReport:
     stages: dict = field(default_factory=dict)
     accelerated_cosine: float | None = None  # smallest cosine of the ONNX int8 image tower to fp32 on this run
     accelerate_error: str | None = None
+    faces_analysed: int = 0         # indexed files whose faces were (re)analysed on their own (retries, faces on)
+    face_errors: int = 0            # files whose face analysis failed in this run (recorded; retried next run)
 
 
 @dataclass
 class _Decoded:
-    media: cat.Media
+    media: Media
     tensors: list = field(default_factory=list)        # model inputs
     timestamps: list = field(default_factory=list)     # None for a photo, seconds for video frames
     scene_changes: list = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
     error: str | None = None
     faces: list | None = None      # FoundFace list when faces were analysed in this run
+    faces_error: str | None = None  # the face analysis failed (the file itself is fine)
+
+
+class _FaceAnalysisFailed(Exception):
+    pass
 
 
 class IndexJob:
@@ -77,6 +88,7 @@ class IndexJob:
         self._done = 0
         self._stage_lock = threading.Lock()
         self._accelerate_checked = False
+        self._seen: set[int] = set()   # media handled by this run's pipeline
 
     @contextmanager
     def _stage(self, name: str):
@@ -95,13 +107,14 @@ class IndexJob:
     def _run(self) -> Iterator[Progress]:
         start = time.perf_counter()
         lib = self.library
+        media = lib.catalog.media
         with lib.catalog.transaction():
-            roots = lib.catalog.roots()
+            roots = media.roots()
             for p in self.paths:
                 if not any(p == r or p.startswith(r.rstrip("/") + "/") for r in roots):
-                    lib.catalog.add_root(p)
-                lib.catalog.include(p)
-        roots = self.paths or lib.catalog.roots()
+                    media.add_root(p)
+                media.include(p)
+        roots = self.paths or media.roots()
         lib.mark_index_dirty()
 
         yield Progress("scan")
@@ -109,9 +122,14 @@ class IndexJob:
         yield Progress("scan", done=self.report.scan.found, total=self.report.scan.found)
         try:
             if not self.cancel.is_set():
-                pending = lib.catalog.pending()
+                pending = media.pending()
                 if pending:
                     yield from self._embed(pending)
+            if lib.settings.faces and not self.cancel.is_set():
+                # Files whose face analysis failed before, or that were indexed with faces off.
+                retry = [m for m in media.needing_faces() if m.id not in self._seen]
+                if retry:
+                    yield from self._analyse_faces(retry)
             if lib.settings.faces and not self.cancel.is_set():
                 yield Progress("people")
                 self.report.people = lib.people.cluster()
@@ -124,7 +142,27 @@ class IndexJob:
                        items=len(index), errors=self.report.errors)
 
     # -- the pipeline -----------------------------------------------------------------------------------------------
-    def _embed(self, pending: list[cat.Media]) -> Iterator[Progress]:
+    def _prefetch(self, pool: ThreadPoolExecutor, fn: Callable, items: Iterable) -> Iterator:
+        """fn(item) on the pool, a few items ahead of the consumer, results in order; stops submitting on cancel
+        (what was submitted still comes back)."""
+        lookahead = max(2, self.library.settings.decode_workers * 2)
+        queue: deque[Future] = deque()
+        todo = iter(items)
+        try:
+            while True:
+                while len(queue) < lookahead and not self.cancel.is_set():
+                    item = next(todo, None)
+                    if item is None:
+                        break
+                    queue.append(pool.submit(fn, item))
+                if not queue:
+                    return
+                yield queue.popleft().result()
+        finally:
+            for future in queue:
+                future.cancel()
+
+    def _embed(self, pending: list[Media]) -> Iterator[Progress]:
         lib = self.library
         yield Progress("model", total=len(pending))
         model_id = lib.claim_model()
@@ -134,7 +172,6 @@ class IndexJob:
         started = time.perf_counter()
         settings = lib.settings
         batch_size = max(1, settings.batch_size)
-        lookahead = max(2, settings.decode_workers * 2)
         total = len(pending)
         last_save = time.perf_counter()
         # Rows of the batch being filled: (decoded media, position of the tensor in it)
@@ -144,29 +181,18 @@ class IndexJob:
 
         with ThreadPoolExecutor(max_workers=max(1, settings.decode_workers),
                                 thread_name_prefix="idlens-decode") as pool:
-            queue: deque[Future] = deque()
-            todo = iter(pending)
-
-            def refill():
-                while len(queue) < lookahead and not self.cancel.is_set():
-                    media = next(todo, None)
-                    if media is None:
-                        return
-                    queue.append(pool.submit(self._decode, media))
 
             def progress(paths: list[str]) -> Iterator[Progress]:
                 for path in paths:
                     self._done += 1
                     yield Progress("embed", self._done, total, path, self.report.embedded_items, self.report.errors)
 
-            refill()
-            while queue:
-                decoded = queue.popleft().result()
-                refill()
+            for decoded in self._prefetch(pool, self._decode, pending):
+                self._seen.add(decoded.media.id)
                 if decoded.error:
                     with lib.catalog.transaction():
-                        index.remove(lib.catalog.clear_items(decoded.media.id))  # leftovers of a cut-short run
-                        lib.catalog.update_media(decoded.media.id, status=cat.ERROR, error=decoded.error)
+                        index.remove(lib.catalog.items.clear(decoded.media.id))  # leftovers of a cut-short run
+                        lib.catalog.media.update(decoded.media.id, status=ERROR, error=decoded.error)
                     self.report.errors += 1
                     yield from progress([decoded.media.path])
                     continue
@@ -184,9 +210,36 @@ class IndexJob:
                     last_save = time.perf_counter()
             if batch:  # also when cancelled: a second of work that is already decoded
                 yield from progress(self._flush(batch, model_id, index, remaining, stored))
-            for future in queue:
-                future.cancel()
         self.report.pipeline_seconds = time.perf_counter() - started
+
+    def _analyse_faces(self, todo: list[Media]) -> Iterator[Progress]:
+        """Faces alone, for files already searchable: decoded again at the detail faces need, no CLIP."""
+        lib = self.library
+        name = lib.face_backend.name
+        yield Progress("faces", 0, len(todo))
+        with ThreadPoolExecutor(max_workers=max(1, lib.settings.decode_workers),
+                                thread_name_prefix="idlens-faces") as pool:
+            for n, decoded in enumerate(self._prefetch(pool, lambda m: self._decode(m, faces_only=True), todo), 1):
+                with lib.catalog.transaction():
+                    self._store_faces(decoded, name)
+                if not decoded.error:
+                    lib.catalog.media.update(decoded.media.id, **{k: v for k, v in decoded.metadata.items()
+                                                                  if k.startswith("faces_")})
+                    self.report.faces_analysed += 1
+                yield Progress("faces", n, len(todo), decoded.media.path, errors=self.report.face_errors)
+
+    def _store_faces(self, decoded: _Decoded, backend_name: str) -> None:
+        """Inside the caller's transaction: the faces found (decisions carried over), or the analysis' failure."""
+        media_id = decoded.media.id
+        if decoded.error:  # the file could not be decoded again: it stays searchable; faces are retried next run
+            decoded.faces_error = decoded.error
+        if decoded.faces_error:
+            self.report.face_errors += 1
+            decoded.metadata.update(faces_backend=None, faces_error=decoded.faces_error)
+        elif decoded.faces is not None:
+            self.library.people.replace(media_id, decoded.faces, backend_name,
+                                        self.library.catalog.media.frame_ids(media_id))
+            decoded.metadata.update(faces_backend=backend_name, faces_error=None)
 
     def _try_accelerate(self, tensors) -> None:
         """The faster image tower, checked against fp32 on this run's own first batch."""
@@ -204,21 +257,23 @@ class IndexJob:
             self.report.accelerated_cosine = None
             self.report.accelerate_error = f"{type(e).__name__}: {e}"
 
-    def _decode(self, media: cat.Media) -> _Decoded:
+    def _decode(self, media: Media, faces_only: bool = False, with_faces: bool = True) -> _Decoded:
         """Runs on a worker thread: decode once at the size needed, faces and thumbnail from that decode, then
-        the model input."""
+        the model input (not when only the faces are wanted)."""
         lib = self.library
         settings = lib.settings
         out = _Decoded(media)
-        backend = lib.face_backend if settings.faces and media.faces_backend is None else None
+        backend = lib.face_backend if with_faces and settings.faces and media.faces_backend is None else None
         detail = settings.face_detail if backend else None
         try:
             if media.kind == "image":
                 with self._stage("decode"):
-                    img = decode_image(media.path, settings.thumbnail_size, detail)
+                    img = decode_image(media.path, settings.decode_min_side, detail)
                 if backend:
                     with self._stage("faces"):
                         out.faces = self._faces(backend, img.detail, None, img.width)
+                if faces_only:
+                    return out
                 with self._stage("thumbnails"):
                     self._thumbnail(img.image, media.fingerprint)
                 with self._stage("preprocess"):
@@ -230,7 +285,7 @@ class IndexJob:
                 seen: list[tuple[float, object]] = []
                 started = time.perf_counter()
                 video = sample_video(media.path, settings.video_interval, settings.video_max_frames,
-                                     settings.video_scene_threshold, settings.thumbnail_size, detail,
+                                     settings.video_scene_threshold, settings.decode_min_side, detail,
                                      (lambda t, image: seen.append((t, image.width, self._faces(backend, image, t))))
                                      if backend else None)
                 with self._stage_lock:  # sampling and the faces seen on the way, as one video stage
@@ -239,6 +294,8 @@ class IndexJob:
                     kept = {f.timestamp for f in video.frames}  # a frame looked at but not kept has no row
                     out.faces = [FoundFace(f, t, video.width / w) for t, w, found in seen if t in kept
                                  for f in found]
+                if faces_only:
+                    return out
                 self._thumbnail(video.frames[0].image, media.fingerprint)  # the poster frame
                 for frame in video.frames:
                     self._thumbnail(frame.image, media.fingerprint, frame.timestamp)
@@ -247,6 +304,12 @@ class IndexJob:
                     out.scene_changes.append(frame.scene_change)
                 out.metadata = dict(width=video.width, height=video.height, duration=video.duration,
                                     captured_at=video.captured_at)
+        except _FaceAnalysisFailed as e:
+            out.faces, out.faces_error = None, str(e)
+            if not faces_only:  # the file is fine: decode it again without faces, for CLIP and the thumbnail
+                retry = self._decode(media, with_faces=False)
+                retry.faces, retry.faces_error = None, out.faces_error
+                return retry
         except MediaError as e:
             out.error = str(e)
         except FileNotFoundError:
@@ -254,6 +317,7 @@ class IndexJob:
         except PermissionError:
             out.error = "permission denied"
         except Exception as e:  # one bad file must never stop the run; record what happened
+            log.exception("unexpected error indexing %s", media.path)
             out.error = f"unexpected {type(e).__name__}: {e}"
         return out
 
@@ -266,11 +330,13 @@ class IndexJob:
 
     @staticmethod
     def _faces(backend, image, timestamp, original_width=None):
-        """Faces of one picture; a failure here costs the faces of that picture, never the file."""
+        """Faces of one picture. A failure is the file's face analysis failing: it is recorded and retried by the
+        next index, and never costs the file its place in search."""
         try:
             found = backend.analyse(pil_to_bgr(image))
-        except Exception:
-            return []
+        except Exception as e:
+            log.warning("face analysis failed: %s", e, exc_info=True)
+            raise _FaceAnalysisFailed(f"face analysis failed: {type(e).__name__}: {e}") from e
         if original_width is None:
             return found
         return [FoundFace(f, timestamp, original_width / image.width) for f in found]
@@ -293,21 +359,17 @@ class IndexJob:
                 media = decoded.media
                 if media.id not in stored:
                     # A run cut short may have stored part of this video: start it clean.
-                    stale += lib.catalog.clear_items(media.id)
+                    stale += lib.catalog.items.clear(media.id)
                     stored[media.id] = 0
                 frame_id = None
                 if decoded.timestamps[i] is not None:
-                    frame_id = lib.catalog.add_frame(media.id, decoded.timestamps[i], decoded.scene_changes[i])
-                labels.append(lib.catalog.add_item(media.id, frame_id, model_id, vector))
+                    frame_id = lib.catalog.media.add_frame(media.id, decoded.timestamps[i], decoded.scene_changes[i])
+                labels.append(lib.catalog.items.add(media.id, frame_id, model_id, vector))
                 stored[media.id] += 1
                 remaining[media.id] -= 1
                 if remaining[media.id] == 0:
-                    if decoded.faces is not None:
-                        frames = {t: fid for fid, t in lib.catalog.db.execute(
-                            "SELECT id, timestamp FROM frames WHERE media_id = ?", [media.id])}
-                        lib.people.replace(media.id, decoded.faces, lib.face_backend.name, frames)
-                        decoded.metadata["faces_backend"] = lib.face_backend.name
-                    lib.catalog.update_media(media.id, status=cat.INDEXED, error=None, indexed_at=time.time(),
+                    self._store_faces(decoded, lib.face_backend.name)
+                    lib.catalog.media.update(media.id, status=INDEXED, error=None, indexed_at=time.time(),
                                              **decoded.metadata)
                     finished.append(media.path)
                     self.report.embedded_files += 1
@@ -332,7 +394,7 @@ class IndexJob:
         lib = self.library
         in_batch = set(labels_now)
         for media_id in done_ids:
-            earlier = [l for l in lib.catalog.labels_of(media_id) if l not in in_batch and l not in index.labels]
+            earlier = [l for l in lib.catalog.items.labels_of(media_id) if l not in in_batch and l not in index.labels]
             if earlier:
                 arr = np.asarray(earlier, dtype=np.int64)
-                index.add(arr, lib.catalog.vectors(arr, index.dim))
+                index.add(arr, lib.catalog.items.vectors(arr, index.dim))

@@ -1,21 +1,27 @@
-"""A library: one folder holding the catalog, the vector index and the settings, and the model that serves it.
+"""A library: one folder holding the catalog, the vector index and the settings, and the models that serve it.
 
-This is the object both front ends hold. It keeps the vector index in step with the catalog: the catalog is the
-truth, and the index is brought back in line with it whenever a crash may have left them apart.
+The composition root: it builds the catalog, the caches and the people service, and takes its models from the
+registry. Both front ends hold one (through `core.services`). It keeps the vector index in step with the catalog:
+the catalog is the truth, and the index is brought back in line with it whenever a crash may have left them apart.
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
-from . import catalog as cat
-from .embedder import ClipEmbedder, ModelSpec
+from . import registry
+from .clip.embedder import ClipEmbedder, ModelSpec
+from .clip.vector_index import VectorIndex
+from .faces.crops import FaceCrops
 from .lock import WriteLock
+from .media.thumbnails import ThumbnailCache
 from .settings import Settings, cache_dir, models_dir
-from .thumbnails import ThumbnailCache
-from .vector_index import VectorIndex
+from .store import Catalog
+
+log = logging.getLogger(__name__)
 
 CATALOG_FILE = "catalog.db"
 SETTINGS_FILE = "settings.json"
@@ -32,7 +38,7 @@ class Library:
         self.folder.mkdir(parents=True, exist_ok=True)
         settings_path = self.folder / SETTINGS_FILE
         self.settings = Settings.load(settings_path)
-        self.catalog = cat.Catalog(self.folder / CATALOG_FILE)
+        self.catalog = Catalog(self.folder / CATALOG_FILE)
         if not settings_path.exists() and self.catalog.library_model:
             self.settings.model = self.catalog.library_model  # settings lost: the vectors say which model
         # The model: asked for explicitly (--model / IDLENS_MODEL), else the library's setting, which follows the
@@ -40,8 +46,9 @@ class Library:
         requested = model or os.environ.get("IDLENS_MODEL")
         self.model_spec = str(ModelSpec.parse(requested or self.settings.model))
         self.thumbnails = ThumbnailCache(cache_dir() / "thumbnails")
-        self._embedder: ClipEmbedder | None = None
+        self.face_crops = FaceCrops(cache_dir() / "faces")
         self._index: VectorIndex | None = None
+        self._idclip = None
 
     def close(self) -> None:
         self.catalog.close()
@@ -53,13 +60,15 @@ class Library:
         self.close()
 
     def save_settings(self) -> None:
-        self.settings.save(self.folder / SETTINGS_FILE)
+        """Write this library's settings (validated), under the write lock: a running index reads them."""
+        with self.write_lock("saving settings"):
+            self.settings.save(self.folder / SETTINGS_FILE)
 
     @property
     def people(self):
-        from .people import People
+        from .faces.people import People
 
-        return People(self.catalog, self.settings, self.thumbnails, lock=self.write_lock)
+        return People(self.catalog, self.settings, self.face_crops, lock=self.write_lock)
 
     def write_lock(self, what: str = "writing") -> WriteLock:
         """Held by every change to the library; a second writer (GUI and CLI at once) is refused with a message."""
@@ -70,24 +79,19 @@ class Library:
         """The configured Id-CLIP translator for this library's model, or None."""
         if not self.settings.idclip_checkpoint:
             return None
-        if getattr(self, "_idclip", None) is None:
-            from .idclip import IdClip
-
-            self._idclip = IdClip.load(Path(self.settings.idclip_checkpoint), self.embedder)
+        if self._idclip is None:
+            self._idclip = registry.idclip_translator(Path(self.settings.idclip_checkpoint), self.embedder,
+                                                      self.face_backend.name)
         return self._idclip
 
     @property
     def face_backend(self):
-        from .faces import default_backend
-
-        return default_backend()
+        return registry.face_backend(self.settings.face_backend)
 
     # -- model ----------------------------------------------------------------------------------------------------
     @property
     def embedder(self) -> ClipEmbedder:
-        if self._embedder is None:
-            self._embedder = ClipEmbedder(self.model_spec, models_dir(), threads=self.settings.threads)
-        return self._embedder
+        return registry.clip_model(self.model_spec, models_dir(), threads=self.settings.threads)
 
     def check_model(self) -> None:
         """Refuse to mix vectors of two models: they live in different spaces."""
@@ -103,7 +107,7 @@ class Library:
         self.check_model()
         dim = self.embedder.dim
         with self.catalog.transaction():
-            model_id = self.catalog.model_id(self.model_spec, dim)
+            model_id = self.catalog.items.model_id(self.model_spec, dim)
             claimed = not self.catalog.library_model
             if claimed:
                 self.catalog.set_library_model(self.model_spec)
@@ -125,13 +129,11 @@ class Library:
     def _reembed(self) -> int:
         dim = self.embedder.dim
         with self.catalog.transaction():
-            self.catalog.db.execute("DELETE FROM items")  # frames and faces stay: they do not depend on CLIP
-            n = self.catalog.db.execute(
-                "UPDATE media SET status = ?, indexed_at = NULL WHERE status IN (?, ?)",
-                [cat.PENDING, cat.INDEXED, cat.ERROR]).rowcount
-            self.catalog.model_id(self.model_spec, dim)
+            self.catalog.items.clear_all()
+            n = self.catalog.media.queue_all_again()
+            self.catalog.items.model_id(self.model_spec, dim)
             self.catalog.set_library_model(self.model_spec)
-            self.catalog.set_meta("index_dirty", "1")
+            self.catalog.meta.set("index_dirty", "1")
         self._remember_model()
         self._index = VectorIndex(self.model_spec, dim)
         self.save_index()
@@ -140,7 +142,7 @@ class Library:
     # -- vector index ---------------------------------------------------------------------------------------------
     @property
     def dim(self) -> int:
-        dim = self.catalog.model_dim(self.model_spec)
+        dim = self.catalog.items.model_dim(self.model_spec)
         return dim if dim is not None else self.embedder.dim
 
     @property
@@ -152,27 +154,31 @@ class Library:
             if index is None:
                 index = VectorIndex(self.model_spec, self.dim)
             self._index = index
-            if index.generation is None or index.generation != self.catalog.get_meta("index_generation") \
-                    or self.catalog.get_meta("index_dirty") == "1":
+            if index.generation is None or index.generation != self.catalog.meta.get("index_generation") \
+                    or self.catalog.meta.get("index_dirty") == "1":
                 self.sync_index()
         return self._index
 
+    def forget_index(self) -> None:
+        """Drop the loaded index (another connection changed the library); the next search loads it again."""
+        self._index = None
+
     def mark_index_dirty(self) -> None:
         """Say, before changing vectors or statuses, that the saved index may no longer match the catalog."""
-        if self.catalog.get_meta("index_dirty") != "1":
-            self.catalog.set_meta("index_dirty", "1")
+        if self.catalog.meta.get("index_dirty") != "1":
+            self.catalog.meta.set("index_dirty", "1")
 
     def sync_index(self) -> tuple[int, int]:
         """Bring the index in line with the catalog: add what is missing, remove what should not be found."""
         index = self._index if self._index is not None else self.index
-        live = self.catalog.live_labels()
+        live = self.catalog.items.live_labels()
         have = np.fromiter(index.labels, dtype=np.int64, count=len(index.labels))
         to_add = np.setdiff1d(live, have, assume_unique=True)
         to_remove = np.setdiff1d(have, live, assume_unique=True)
         index.remove(to_remove)
         for start in range(0, len(to_add), 4096):
             chunk = to_add[start:start + 4096]
-            index.add(chunk, self.catalog.vectors(chunk, index.dim))
+            index.add(chunk, self.catalog.items.vectors(chunk, index.dim))
         return len(to_add), len(to_remove)
 
     def refresh_index(self) -> VectorIndex:
@@ -187,8 +193,8 @@ class Library:
             return
         gen = self._index.save(self.folder / INDEX_FOLDER)
         with self.catalog.transaction():
-            self.catalog.set_meta("index_generation", gen)
-            self.catalog.set_meta("index_dirty", "0")
+            self.catalog.meta.set("index_generation", gen)
+            self.catalog.meta.set("index_dirty", "0")
 
     # -- library-level operations ---------------------------------------------------------------------------------
     def forget(self, path: str) -> int:
@@ -198,20 +204,21 @@ class Library:
 
     def _forget(self, path: str) -> int:
         path = os.path.abspath(path)
-        known = self.catalog.known_files(path)
+        media = self.catalog.media
+        known = media.known_files(path)
         ids = [row[0] for row in known.values()]
         self.mark_index_dirty()
-        labels = self.catalog.labels_of_many(ids)
+        labels = self.catalog.items.labels_of_many(ids)
         with self.catalog.transaction():
-            self.catalog.delete_media(ids)
+            media.delete(ids)
             inside_a_root = False
-            for root in self.catalog.roots():
+            for root in media.roots():
                 if root == path or root.startswith(path.rstrip("/") + "/"):
-                    self.catalog.remove_root(root)
+                    media.remove_root(root)
                 elif path.startswith(root.rstrip("/") + "/"):
                     inside_a_root = True
             if inside_a_root:  # else the next scan of that folder would bring it back
-                self.catalog.exclude(path)
+                media.exclude(path)
         if self._index is not None or (self.folder / INDEX_FOLDER).exists():
             self.index.remove(labels)
             self.save_index()

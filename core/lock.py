@@ -22,21 +22,25 @@ class LibraryBusy(Exception):
 
 
 class WriteLock:
-    """Re-entrant within a process (indexing also clusters faces), exclusive across processes."""
+    """Re-entrant within a thread (indexing also clusters faces), exclusive across threads and processes: a second
+    writer is refused at once, never queued behind a long index run."""
 
-    _held: dict[str, tuple[int, int]] = {}   # path -> (fd, depth)
-    _mutex = threading.RLock()
+    _held: dict[str, dict] = {}   # path -> {"fd", "depth", "thread", "what"}
+    _mutex = threading.Lock()      # guards _held only, never held while a writer works
 
     def __init__(self, folder: Path, what: str = "writing"):
         self.path = str(Path(folder) / LOCK_FILE)
         self.what = what
 
     def __enter__(self):
-        self._mutex.acquire()
-        try:
+        me = threading.get_ident()
+        with self._mutex:
             held = self._held.get(self.path)
-            if held:
-                self._held[self.path] = (held[0], held[1] + 1)
+            if held is not None:
+                if held["thread"] != me:
+                    raise LibraryBusy(f"this Idlens is already {held['what']} in this library; searching works "
+                                      "meanwhile — try again when it has finished")
+                held["depth"] += 1
                 return self
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -48,26 +52,24 @@ class WriteLock:
                     f"another Idlens is {holder.get('what', 'writing to this library')} (pid {holder.get('pid', '?')}, "
                     f"since {holder.get('since', '?')}); searching works meanwhile — try again when it has finished"
                 ) from None
-            os.ftruncate(fd, 0)
-            os.write(fd, json.dumps({"pid": os.getpid(), "what": self.what, "program": os.path.basename(sys.argv[0]),
-                                     "since": time.strftime("%H:%M:%S")}).encode())
-            self._held[self.path] = (fd, 1)
+            try:
+                os.ftruncate(fd, 0)
+                os.write(fd, json.dumps({"pid": os.getpid(), "what": self.what,
+                                         "program": os.path.basename(sys.argv[0]),
+                                         "since": time.strftime("%H:%M:%S")}).encode())
+            except OSError:  # a full disk: the flock is what counts, the note is for the message
+                pass
+            self._held[self.path] = {"fd": fd, "depth": 1, "thread": me, "what": self.what}
             return self
-        except BaseException:
-            self._mutex.release()
-            raise
 
     def __exit__(self, *exc):
-        try:
-            fd, depth = self._held[self.path]
-            if depth > 1:
-                self._held[self.path] = (fd, depth - 1)
-            else:
+        with self._mutex:
+            held = self._held[self.path]
+            held["depth"] -= 1
+            if held["depth"] == 0:
                 del self._held[self.path]
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
-        finally:
-            self._mutex.release()
+                fcntl.flock(held["fd"], fcntl.LOCK_UN)
+                os.close(held["fd"])
         return False
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import platformdirs
 
+log = logging.getLogger(__name__)
+
 APP_NAME = "idlens"
 
 # ViT-B-32 trained on DataComp-XL: the same compute as every ViT-B-32 (about 15 images/s on two laptop-class cores,
@@ -53,9 +55,12 @@ class Settings:
     # "onnx-int8": the image tower through ONNX Runtime with int8 weights (2.3x faster here), used only while each
     # run's first batch stays within cosine 0.99 of fp32; "torch": plain fp32.
     image_encoder: str = "onnx-int8"
-    thumbnail_size: int = 256
+    # Photos and video frames are decoded with their short side at least this (CLIP's input and the thumbnail are
+    # made from that one decode; JPEG draft mode decodes no more pixels than this needs).
+    decode_min_side: int = 256
     # Faces. Detection runs on a copy of each photo or frame whose long side is at most `face_detail`.
     faces: bool = True
+    face_backend: str = "yunet-sface"  # detector + recogniser, by their name in core.registry
     face_detail: int = 1024
     # A face founds or joins a person only if it is big, certain and sharp enough; others are kept (they still
     # show in their photo) but background crowds do not flood the people list. Measured on faces-dev: the blurred
@@ -73,18 +78,67 @@ class Settings:
 
     @classmethod
     def load(cls, path: Path) -> "Settings":
+        """The settings in `path`; missing ones take their defaults. A damaged file or a value of the wrong type is
+        logged and replaced by the default: Idlens runs on defaults rather than not at all."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return cls()
-        except (OSError, ValueError) as e:  # unreadable or damaged: run on defaults rather than not at all
-            logging.getLogger(__name__).warning("ignoring unreadable settings %s: %s", path, e)
+        except (OSError, ValueError) as e:
+            log.warning("ignoring unreadable settings %s: %s", path, e)
             return cls()
-        known = {f.name: f.type for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known}) if isinstance(data, dict) else cls()
+        if not isinstance(data, dict):
+            log.warning("ignoring settings %s: not a JSON object", path)
+            return cls()
+        for old, new in RENAMED.items():
+            if old in data and new not in data:
+                data[new] = data.pop(old)
+        settings = cls()
+        for name, value in data.items():
+            if name not in FIELDS:
+                continue
+            try:
+                setattr(settings, name, _checked(name, value))
+            except SettingsError as e:
+                log.warning("%s: %s; using the default %r", path, e, getattr(settings, name))
+        return settings
+
+    def validate(self) -> None:
+        """Raise SettingsError naming the first value that has the wrong type or is out of range."""
+        for name in FIELDS:
+            _checked(name, getattr(self, name))
 
     def save(self, path: Path) -> None:
+        self.validate()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2), encoding="utf-8")
         os.replace(tmp, path)
+
+
+class SettingsError(ValueError):
+    pass
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+RENAMED = {"thumbnail_size": "decode_min_side"}  # settings.json written by older versions
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "str | None": (str, type(None))}
+_POSITIVE = {"video_interval", "video_max_frames", "batch_size", "decode_workers", "decode_min_side", "face_detail",
+             "face_min_cluster"}
+_CHOICES = {"image_encoder": ("onnx-int8", "torch")}
+
+
+def _checked(name: str, value):
+    """`value` as setting `name` takes it (an int is a fine float), or SettingsError."""
+    kind = _TYPES[FIELDS[name].type]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise SettingsError(f"setting {name} must be {FIELDS[name].type}, not {value!r}")
+    if name in _POSITIVE and value <= 0:
+        raise SettingsError(f"setting {name} must be positive, not {value!r}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        raise SettingsError(f"setting {name} cannot be negative ({value!r})")
+    if name in _CHOICES and value not in _CHOICES[name]:
+        raise SettingsError(f"setting {name} must be one of {', '.join(_CHOICES[name])}, not {value!r}")
+    return value

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-import core.images  # noqa: F401  (registers the HEIC codec with Pillow)
+import core.media.images  # noqa: F401  (registers the HEIC codec with Pillow)
 from tests import media_factory as mf
 
 FACES = Path(__file__).parent / "data" / "faces"

@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.images import MediaError, decode_image  # noqa: E402
-from core.video import sample_video  # noqa: E402
+from core.media.images import MediaError, decode_image  # noqa: E402
+from core.media.video import sample_video  # noqa: E402
 from tests import media_factory as mf  # noqa: E402
 
 

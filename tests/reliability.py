@@ -86,10 +86,10 @@ def state(library: Path) -> dict:
     lib = Library(library, "tiny-test")
     try:
         labels = set(lib.index.labels)
-        live = set(lib.catalog.live_labels().tolist())
+        live = set(lib.catalog.items.live_labels().tolist())
         if labels != live:
             problems.append(f"index and catalog disagree: {len(labels ^ live)} labels")
-        resolved = lib.catalog.resolve(labels)
+        resolved = lib.catalog.items.resolve(labels)
         if len(resolved) != len(labels):
             problems.append(f"{len(labels) - len(resolved)} labels point at nothing")
         db = lib.catalog.db

@@ -2,7 +2,7 @@ import sqlite3
 
 import pytest
 
-from core.catalog import SCHEMA_VERSION, Catalog, CatalogError
+from core.store import SCHEMA_VERSION, Catalog, CatalogError
 
 
 def test_new_catalog_is_wal_and_versioned(tmp_path):
@@ -16,10 +16,10 @@ def test_new_catalog_is_wal_and_versioned(tmp_path):
 def test_reopening_keeps_rows(tmp_path):
     c = Catalog(tmp_path / "c.db")
     with c.transaction():
-        c.add_media("/p/a.jpg", "image", 10, 1, "fp")
+        c.media.add("/p/a.jpg", "image", 10, 1, "fp")
     c.close()
     c = Catalog(tmp_path / "c.db")
-    assert c.media_by_path("/p/a.jpg").fingerprint == "fp"
+    assert c.media.by_path("/p/a.jpg").fingerprint == "fp"
     c.close()
 
 
@@ -38,20 +38,20 @@ def test_failed_transaction_writes_nothing(tmp_path):
     c = Catalog(tmp_path / "c.db")
     with pytest.raises(RuntimeError):
         with c.transaction():
-            c.add_media("/p/a.jpg", "image", 10, 1, "fp")
+            c.media.add("/p/a.jpg", "image", 10, 1, "fp")
             raise RuntimeError("boom")
-    assert c.media_by_path("/p/a.jpg") is None
+    assert c.media.by_path("/p/a.jpg") is None
     c.close()
 
 
 def test_known_files_is_limited_to_the_folder(tmp_path):
     c = Catalog(tmp_path / "c.db")
     with c.transaction():
-        c.add_media("/p/a.jpg", "image", 1, 1, "1")
-        c.add_media("/p/sub/b.jpg", "image", 1, 1, "2")
-        c.add_media("/p2/c.jpg", "image", 1, 1, "3")
-    assert set(c.known_files("/p")) == {"/p/a.jpg", "/p/sub/b.jpg"}
-    assert set(c.known_files("/p/a.jpg")) == {"/p/a.jpg"}
+        c.media.add("/p/a.jpg", "image", 1, 1, "1")
+        c.media.add("/p/sub/b.jpg", "image", 1, 1, "2")
+        c.media.add("/p2/c.jpg", "image", 1, 1, "3")
+    assert set(c.media.known_files("/p")) == {"/p/a.jpg", "/p/sub/b.jpg"}
+    assert set(c.media.known_files("/p/a.jpg")) == {"/p/a.jpg"}
     c.close()
 
 
@@ -68,11 +68,11 @@ def test_damaged_settings_fall_back_to_defaults(tmp_path):
 def test_a_version_1_catalog_is_migrated_and_keeps_its_rows(tmp_path):
     import sqlite_utils
 
-    from core import catalog as cat
+    from core.store import schema
 
     path = tmp_path / "old.db"
     db = sqlite_utils.Database(path)
-    cat._migrate_1(db)
+    schema._migrate_1(db)
     db.execute("PRAGMA user_version=1")
     db.execute("INSERT INTO media(path, kind, size, mtime_ns, fingerprint, status, added_at) "
                "VALUES ('/p/a.jpg', 'image', 1, 1, 'fp', 'indexed', 0)")
@@ -80,6 +80,24 @@ def test_a_version_1_catalog_is_migrated_and_keeps_its_rows(tmp_path):
     db.conn.close()
     c = Catalog(path)
     assert c.schema_version == SCHEMA_VERSION
-    assert c.media_by_path("/p/a.jpg").faces_backend is None
+    assert c.media.by_path("/p/a.jpg").faces_backend is None
     assert {"faces", "people", "tracks", "rejections"} <= set(c.db.table_names())
     c.close()
+
+
+def test_settings_are_typed_and_renamed_keys_still_load(tmp_path):
+    import pytest
+
+    from core.settings import Settings, SettingsError
+
+    path = tmp_path / "settings.json"
+    path.write_text('{"batch_size": "big", "faces": "yes", "video_interval": 5, "face_match": true, '
+                    '"thumbnail_size": 320, "image_encoder": "gpu", "idclip_checkpoint": null}')
+    s = Settings.load(path)
+    assert s.batch_size == Settings().batch_size and s.faces is True and s.face_match == Settings().face_match
+    assert s.video_interval == 5.0 and isinstance(s.video_interval, float)
+    assert s.decode_min_side == 320 and s.image_encoder == "onnx-int8"
+    for bad in (dict(batch_size="16"), dict(decode_min_side=0), dict(faces=1), dict(image_encoder="gpu")):
+        with pytest.raises(SettingsError):
+            Settings(**bad).save(tmp_path / "refused.json")
+    assert not (tmp_path / "refused.json").exists()

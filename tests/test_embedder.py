@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.embedder import ClipEmbedder, ModelSpec, ModelUnavailable
+from core.clip.embedder import ClipEmbedder, ModelSpec, ModelUnavailable
 from tests import media_factory as mf
 
 
@@ -19,7 +19,7 @@ def test_spec_parsing():
 def test_local_checkpoint_is_loaded(tmp_path, monkeypatch):
     import open_clip
 
-    from core.embedder import _open_clip
+    from core.clip.embedder import _open_clip
 
     _open_clip()
     torch.manual_seed(7)  # other weights than tiny-test's own seed
@@ -67,7 +67,7 @@ def test_int8_image_tower_is_used_only_when_faithful(tmp_path):
     assert float((fast * reference).sum(axis=1).min()) >= 0.99
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-4)
     # An impossible bar keeps the fp32 tower: faithfulness decides, not the setting alone.
-    import core.accelerate as acc
+    import core.clip.accelerate as acc
 
     old = acc.FAITHFUL
     acc.FAITHFUL = 1.01

@@ -5,10 +5,10 @@ import threading
 import numpy as np
 import pytest
 
-from core import catalog as cat
+from core import store as cat
 from core.indexer import IndexJob
 from core.library import Library, ModelMismatch
-from core.ranking import search
+from core.search.ranking import search
 
 
 def search_image(lib, path, k=20):
@@ -62,9 +62,9 @@ def test_a_video_frame_is_found_with_its_timestamp(make_library, tmp_path):
     assert 9.0 <= best.timestamp < 12.0
     assert best.duration == pytest.approx(15.0, abs=0.2)
     assert best.moments[0]["timestamp"] == best.timestamp
-    frames = lib.catalog.frame_timestamps(best.media_id)
+    frames = lib.catalog.media.frame_timestamps(best.media_id)
     assert len(frames) >= 7 and best.timestamp in frames
-    assert lib.thumbnails.get(lib.catalog.media(best.media_id).fingerprint, best.timestamp) is not None
+    assert lib.thumbnails.get(lib.catalog.media.get(best.media_id).fingerprint, best.timestamp) is not None
 
 
 def test_reindex_of_unchanged_folder_embeds_nothing(make_library, photos):
@@ -95,7 +95,7 @@ def test_deleted_file_disappears_from_results(make_library, photos):
     report = index(lib, photos)
     assert report.scan.missing == 1
     assert str(target) not in {r.path for r in search_image(lib, str(probe), 10)}
-    assert lib.catalog.media_by_path(str(target)).status == cat.MISSING
+    assert lib.catalog.media.by_path(str(target)).status == cat.MISSING
     assert len(lib.index) == 5  # out of the index too, not only filtered from the results
 
 
@@ -103,17 +103,17 @@ def test_moved_file_keeps_its_row_and_vectors(make_library, photos):
     lib = make_library()
     index(lib, photos)
     old = photos / "photo4.jpg"
-    before = lib.catalog.media_by_path(str(old))
-    labels = lib.catalog.labels_of(before.id)
+    before = lib.catalog.media.by_path(str(old))
+    labels = lib.catalog.items.labels_of(before.id)
     new = photos / "elsewhere" / "renamed.jpg"
     new.parent.mkdir()
     shutil.move(old, new)
     report = index(lib, photos)
     assert report.scan.moved == 1 and report.embedded_items == 0
-    after = lib.catalog.media_by_path(str(new))
+    after = lib.catalog.media.by_path(str(new))
     assert after.id == before.id and after.status == cat.INDEXED
-    assert lib.catalog.labels_of(after.id) == labels
-    assert lib.catalog.media_by_path(str(old)) is None
+    assert lib.catalog.items.labels_of(after.id) == labels
+    assert lib.catalog.media.by_path(str(old)) is None
     assert search_image(lib, str(new), 1)[0].path == str(new)
 
 
@@ -137,7 +137,7 @@ def test_file_moved_between_two_roots_in_one_run_is_recognised(make_library, tmp
     shutil.move(a / "x.jpg", b / "x.jpg")
     report = index(lib)
     assert report.scan.moved == 1 and report.embedded_items == 0
-    assert len(lib.index) == 1 and lib.index.labels == set(lib.catalog.live_labels().tolist())
+    assert len(lib.index) == 1 and lib.index.labels == set(lib.catalog.items.live_labels().tolist())
 
 
 def test_library_remembers_its_model_and_a_changed_setting_asks_to_reembed(make_library, photos, tmp_path):
@@ -173,13 +173,13 @@ def test_bad_files_are_recorded_and_the_rest_indexes(make_library, photos):
     lib = make_library()
     report = index(lib, photos)
     assert report.errors == 2 and report.embedded_files == 6
-    errors = {m.path: m.error for m in lib.catalog.iter_media("status = ?", [cat.ERROR])}
+    errors = {m.path: m.error for m in lib.catalog.media.with_status(cat.ERROR)}
     assert "cannot decode image" in errors[str(photos / "broken.jpg")]
     assert "no video stream" in errors[str(photos / "voice.mp4")]
     # Fixed later: picked up by the next scan.
     mf.photo(photos / "broken.jpg", 77)
     report = index(lib, photos)
-    assert report.embedded_files == 1 and lib.catalog.media_by_path(str(photos / "broken.jpg")).status == cat.INDEXED
+    assert report.embedded_files == 1 and lib.catalog.media.by_path(str(photos / "broken.jpg")).status == cat.INDEXED
 
 
 def test_cancelled_run_keeps_its_work_and_resumes(make_library, tmp_path):
@@ -196,10 +196,10 @@ def test_cancelled_run_keeps_its_work_and_resumes(make_library, tmp_path):
     assert job.report.cancelled
     first = job.report.embedded_files
     assert 8 <= first < 40
-    assert len(lib.catalog.pending()) == 40 - first
+    assert len(lib.catalog.media.pending()) == 40 - first
     report = index(lib, folder)
     assert report.embedded_files == 40 - first
-    assert lib.catalog.item_count() == 40 and len(lib.index) == 40
+    assert lib.catalog.items.count() == 40 and len(lib.index) == 40
 
 
 def test_lost_index_is_rebuilt_from_the_catalog(make_library, photos, tmp_path):
@@ -223,14 +223,14 @@ def test_index_behind_the_catalog_is_caught_up(make_library, photos, tmp_path):
     extra = mf.photo(photos / "late.jpg", 123)
     vector = lib.embedder.encode_images([lib.embedder.preprocess(mf.picture(123))])[0]
     with lib.catalog.transaction():
-        mid = lib.catalog.add_media(str(extra), "image", extra.stat().st_size, 0, "fp")
-        lib.catalog.add_item(mid, None, lib.catalog.model_id("tiny-test", lib.dim), vector)
-        lib.catalog.update_media(mid, status=cat.INDEXED)
+        mid = lib.catalog.media.add(str(extra), "image", extra.stat().st_size, 0, "fp")
+        lib.catalog.items.add(mid, None, lib.catalog.items.model_id("tiny-test", lib.dim), vector)
+        lib.catalog.media.update(mid, status=cat.INDEXED)
     lib.close()
     again = Library(tmp_path / "library")
     assert again.index.generation == saved and len(again.index) == 7
     labels, _ = again.index.search(vector, 1)
-    assert again.catalog.resolve(labels)[int(labels[0])].path == str(extra)
+    assert again.catalog.items.resolve(labels)[int(labels[0])].path == str(extra)
     again.close()
 
 
@@ -248,21 +248,21 @@ def test_forgotten_file_stays_out_until_indexed_again(make_library, photos):
     index(lib, photos)
     target = str(photos / "photo0.jpg")
     assert lib.forget(target) == 1
-    assert index(lib).scan.new == 0 and lib.catalog.media_by_path(target) is None
+    assert index(lib).scan.new == 0 and lib.catalog.media.by_path(target) is None
     report = index(lib, target)
-    assert report.embedded_files == 1 and lib.catalog.roots() == [str(photos)]
+    assert report.embedded_files == 1 and lib.catalog.media.roots() == [str(photos)]
 
 
 def test_reembed_requeues_everything_and_keeps_rows(make_library, photos, tmp_path):
     lib = make_library()
     index(lib, photos)
-    ids = {m.path: m.id for m in lib.catalog.iter_media()}
+    ids = {m.path: m.id for m in lib.catalog.media.all()}
     lib.close()
     other = Library(tmp_path / "library", "tiny-test")
     assert other.reembed() == 6
     report = index(other)
     assert report.embedded_files == 6
-    assert {m.path: m.id for m in other.catalog.iter_media()} == ids
+    assert {m.path: m.id for m in other.catalog.media.all()} == ids
     other.close()
 
 

@@ -176,8 +176,8 @@ def test_cancel_stops_indexing_and_keeps_what_was_done(qtbot, window, tmp_path):
     report = finished.args[0]
     assert report["cancelled"] and 0 < report["indexed"] < 300
     check = Library(tmp_path / "lib")
-    assert check.catalog.counts()["image"]["indexed"] == report["indexed"]
-    assert check.catalog.counts()["image"]["pending"] == 300 - report["indexed"]
+    assert check.catalog.media.counts()["image"]["indexed"] == report["indexed"]
+    assert check.catalog.media.counts()["image"]["pending"] == 300 - report["indexed"]
     check.close()
 
 
@@ -193,3 +193,45 @@ def test_grid_serves_100k_rows_without_loading_them(qtbot, window):
     window.grid.scrollToBottom()
     qtbot.wait(300)
     assert window.model.requests < 600
+
+
+def test_engine_answers_on_the_ui_thread(qtbot, tmp_path):
+    """submit(): the work runs on the engine's thread, the answer (or the error) always on the UI thread."""
+    import threading
+
+    from app.gui.engine import Engine
+    from core import services
+
+    engine = Engine(str(tmp_path / "lib"), "tiny-test")
+    seen = {}
+
+    def work():
+        seen["worker"] = threading.current_thread().name
+        return 42
+
+    def done(value):
+        seen["done"] = (value, threading.current_thread() is threading.main_thread())
+
+    def broken():
+        raise ValueError("no such person")
+
+    def error(message):
+        seen["error"] = (message, threading.current_thread() is threading.main_thread())
+
+    try:
+        engine.submit(engine.reader, "answer", work, done)
+        engine.submit(engine.writer, "failing", broken, on_error=error)
+        qtbot.waitUntil(lambda: "done" in seen and "error" in seen, timeout=10_000)
+        assert seen["done"] == (42, True) and seen["error"] == ("no such person", True)
+        assert seen["worker"].startswith("idlens-reader")
+        # Without on_error, a failure becomes the `failed` signal (the window shows it), never a crash.
+        with qtbot.waitSignal(engine.failed, timeout=10_000) as failed:
+            engine.submit(engine.writer, "naming", broken)
+        assert failed.args == ["naming", "no such person"]
+        # A typed use case through the same path: the status of an empty library.
+        got = {}
+        engine.read("status", services.status, got.update)
+        qtbot.waitUntil(lambda: "media" in got, timeout=30_000)
+        assert got["media"] == {} and got["model"] == "tiny-test"
+    finally:
+        engine.shutdown()

@@ -5,9 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from core.embedder import ClipEmbedder
-from core.faces import default_backend
-from core.idclip import IdClip, IdClipError, evaluate, load_dataset, train
+from core.clip.embedder import ClipEmbedder
+
+from core.registry import face_backend as default_backend
+from core.idclip.data import load_dataset
+from core.idclip.evaluate import evaluate
+from core.idclip.model import IdClip, IdClipError
+from core.idclip.train import train
 from tests import media_factory as mf
 
 
@@ -96,7 +100,7 @@ def test_cli_train_eval_and_use_in_search(tmp_path):
 
 
 def test_personal_adaptation_reports_held_out_metrics(make_library, tmp_path):
-    from core.idclip import adapt
+    from core.idclip.adapt import adapt
     from core.indexer import IndexJob
     from tests.test_identity_search import scene
 
@@ -116,10 +120,40 @@ def test_personal_adaptation_reports_held_out_metrics(make_library, tmp_path):
     assert steps and report["people"] == 2 and report["test"] == 2 and report["train"] == 6
     assert set(report["after"]) == {"kmin-R@1", "kmin-R@5", "kmin-R@10", "AP@10"}
     assert isinstance(report["improved"], bool) and (tmp_path / "mine.pt").exists()
+    assert report["cancelled"] is False
+
+    # Stopped after its first step: the checkpoint is kept, and no verdict is given on half a training.
+    cancel, stopped = threading.Event(), {}
+    for _ in adapt(lib, tmp_path / "stopped.pt", epochs=5, cancel=cancel, report=stopped):
+        cancel.set()
+    assert stopped["cancelled"] is True and (tmp_path / "stopped.pt").exists()
+    assert "improved" not in stopped and "after" not in stopped
+
+
+def test_a_checkpoint_for_another_face_recogniser_is_refused(tmp_path):
+    from core.registry import idclip_translator
+
+    emb = ClipEmbedder("tiny-test", tmp_path)
+    torch.save(IdClip.create(emb, face_dim=128, face_backend="arcface-r100").state(), tmp_path / "arc.pt")
+    with pytest.raises(IdClipError, match="arcface-r100, not yunet-sface"):
+        idclip_translator(tmp_path / "arc.pt", emb, "yunet-sface")
+    assert idclip_translator(tmp_path / "arc.pt", emb, "arcface-r100").config.face_backend == "arcface-r100"
+
+
+def test_identity_hooks_are_gone_after_each_call(tmp_path):
+    """Id-CLIP shares CLIP with plain search: after an Id-CLIP call the model answers exactly as before."""
+    emb = ClipEmbedder("tiny-test", tmp_path)
+    plain = emb.encode_texts(["sks playing guitar"])
+    idc = IdClip.create(emb, face_dim=128, face_backend="yunet-sface", vpt_tokens=2)
+    with_face = idc.encode_text(["[TOK] playing guitar"], np.ones((1, 128), np.float32) / np.sqrt(128))
+    assert not np.allclose(with_face.detach().numpy(), plain, atol=1e-4)
+    assert np.allclose(emb.encode_texts(["sks playing guitar"]), plain, atol=1e-6)
+    model = emb.torch_model
+    assert not model.token_embedding._forward_hooks and not model.visual.patch_dropout._forward_hooks
 
 
 def test_metrics_match_their_definitions():
-    from core.idclip import _identity_metrics, _recalls
+    from core.idclip.evaluate import _identity_metrics, _recalls
 
     # Caption 0 finds its image first, caption 1 third, caption 2 second.
     scores = np.array([[0.9, 0.1, 0.2], [0.8, 0.1, 0.5], [0.1, 0.5, 0.4]])

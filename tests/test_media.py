@@ -1,9 +1,9 @@
 import pytest
 from PIL import Image
 
-from core.images import MediaError, decode_image
-from core.thumbnails import ThumbnailCache
-from core.video import sample_video
+from core.media.images import MediaError, decode_image
+from core.media.thumbnails import ThumbnailCache
+from core.media.video import sample_video
 from tests import media_factory as mf
 
 

@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from core.faces import default_backend, pil_to_bgr
-from core.images import decode_image
+from core.faces.detection import pil_to_bgr
+
+from core.registry import face_backend as default_backend
+from core.media.images import decode_image
 from core.indexer import IndexJob
 from core.library import Library
-from core.people import PeopleError, export_decisions, import_decisions
+from core.faces.people import PeopleError
+from core.faces.portability import export_decisions, import_decisions
 from tests import media_factory as mf
 
 FACES = Path(__file__).parent / "data" / "faces"
@@ -272,3 +275,55 @@ def test_library_and_photos_moved_to_another_disk_keep_every_name(lib, album, tm
     assert moved.catalog.db.execute("SELECT count(*) FROM rejections").fetchone()[0] == 1
     assert {r["path"] for r in moved.people.appearances(pid)} == {str(disk2 / "album" / n) for n in A}
     moved.close()
+
+
+class FailsFirst:
+    """A face backend of our own (the registry's interface) that fails on its first `failures` pictures, then
+    works: the real detector and recogniser underneath. Stands for a recogniser that crashed on one run."""
+    name = "yunet-sface"
+
+    def __init__(self, failures: int):
+        self.real = default_backend()
+        self.dim = self.real.dim
+        self.failures = failures
+
+    def analyse(self, bgr):
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("recogniser crashed")
+        return self.real.analyse(bgr)
+
+
+def test_a_failed_face_analysis_is_recorded_and_retried(lib, album, monkeypatch):
+    from core import registry, services
+
+    flaky = FailsFirst(failures=100)
+    monkeypatch.setitem(registry.FACE_BACKENDS, "flaky", lambda: flaky)
+    lib.settings.face_backend = "flaky"
+    report = index(lib, album)
+    # Every photo is searchable, none has faces yet, and each says why.
+    assert report.embedded_files == 6 and report.face_errors == 6
+    assert lib.catalog.faces.counts() == (0, 0)
+    failed = [e for e in services.errors(lib) if e.get("faces_only")]
+    assert len(failed) == 6 and all("recogniser crashed" in e["error"] for e in failed)
+    assert all(m.faces_backend is None for m in lib.catalog.media.all())
+
+    flaky.failures = 0  # the next index retries them, without embedding anything again
+    report = index(lib)
+    assert report.embedded_files == 0 and report.faces_analysed == 6 and report.face_errors == 0
+    assert lib.catalog.faces.counts()[0] == 6 and not services.errors(lib)
+    assert person_of(lib, album / A[0]) == person_of(lib, album / A[1]) is not None
+    assert index(lib).faces_analysed == 0  # and then never again
+
+
+def test_one_person_summary_matches_the_list(lib, album):
+    index(lib, album)
+    listed = {p.id: p for p in lib.people.list(include_hidden=True)}
+    pid = next(iter(listed))
+    lib.people.hide(pid)
+    assert lib.catalog.people.summary(pid) == lib.people.list(include_hidden=True)[
+        [p.id for p in lib.people.list(include_hidden=True)].index(pid)]
+    assert lib.people.find(pid).hidden and all(lib.catalog.people.summary(i) == p for i, p in listed.items()
+                                                if i != pid)
+    empty = lib.catalog.people.create("Łukasz")
+    assert lib.people.find("Łukasz").id == empty and lib.people.find(empty).faces == 0

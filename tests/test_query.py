@@ -3,7 +3,7 @@ import datetime as dt
 
 from hypothesis import given, settings, strategies as st
 
-from core.query import parse
+from core.search.query import parse
 
 NAMES = {"Anna": 1, "Ben Okafor": 2, "Rose": 3, "Ben": 4, "Zoë Martin": 5}
 TODAY = dt.date(2026, 11, 29)

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from core import catalog as cat
+from core import store as cat
 from core.indexer import IndexJob
 from tests import corpus
 from tests import reliability
@@ -23,7 +23,7 @@ def test_bad_input_gives_one_error_each_and_the_rest_indexes(make_library, tmp_p
     expect = corpus.build(folder)
     lib = make_library()
     report = index(lib, folder)
-    got = {os.path.basename(m.path): (m.status, m.error) for m in lib.catalog.iter_media()}
+    got = {os.path.basename(m.path): (m.status, m.error) for m in lib.catalog.media.all()}
     assert set(got) == set(expect), set(got) ^ set(expect)
     for name, outcome in expect.items():
         status, error = got[name]
@@ -35,8 +35,8 @@ def test_bad_input_gives_one_error_each_and_the_rest_indexes(make_library, tmp_p
     assert report.errors == sum(1 for n, e in expect.items() if e == "error" and n != "broken-link.jpg")
     assert "too large" in got["bomb.png"][1] and "no video stream" in got["audio-only.mp4"][1]
     assert "broken symbolic link" in got["broken-link.jpg"][1]
-    two_hours = lib.catalog.media_by_path(str(folder / "two-hours.mp4"))
-    assert len(lib.catalog.frame_timestamps(two_hours.id)) <= lib.settings.video_max_frames
+    two_hours = lib.catalog.media.by_path(str(folder / "two-hours.mp4"))
+    assert len(lib.catalog.media.frame_timestamps(two_hours.id)) <= lib.settings.video_max_frames
 
 
 def test_a_file_that_vanishes_while_being_read_is_an_error_not_a_crash(make_library, tmp_path):
@@ -45,9 +45,9 @@ def test_a_file_that_vanishes_while_being_read_is_an_error_not_a_crash(make_libr
     lib = make_library()
     p = mf.photo(tmp_path / "gone" / "x.jpg", 1)
     with lib.catalog.transaction():
-        mid = lib.catalog.add_media(str(p), "image", p.stat().st_size, 0, "fp")
+        mid = lib.catalog.media.add(str(p), "image", p.stat().st_size, 0, "fp")
     p.unlink()
-    decoded = IndexJob(lib)._decode(lib.catalog.media(mid))
+    decoded = IndexJob(lib)._decode(lib.catalog.media.get(mid))
     assert decoded.error == "file vanished while being indexed"
 
 
@@ -78,3 +78,35 @@ def test_fuzzing_smoke():
 
     result = fuzz(8, seed=1)
     assert result["inputs"] > 100 and result["crashes"] == 0, result["details"]
+
+
+def test_a_second_writer_thread_is_refused_at_once(tmp_path):
+    """Within one process too (the GUI's writer thread and a dialog, say): one writer, the other told at once."""
+    import threading
+    import time
+
+    from core.lock import LibraryBusy, WriteLock
+
+    held, release, outcome = threading.Event(), threading.Event(), {}
+
+    def writer():
+        with WriteLock(tmp_path, "indexing"):
+            with WriteLock(tmp_path, "grouping faces"):  # the same thread may nest
+                held.set()
+                release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert held.wait(10)
+    started = time.monotonic()
+    try:
+        with WriteLock(tmp_path, "naming people"):
+            outcome["got"] = True
+    except LibraryBusy as e:
+        outcome["refused"] = str(e)
+    waited = time.monotonic() - started
+    release.set()
+    thread.join(10)
+    assert "indexing" in outcome.get("refused", "") and waited < 1.0
+    with WriteLock(tmp_path, "naming people"):  # free again once the first writer is done
+        pass

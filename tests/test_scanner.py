@@ -1,7 +1,7 @@
 import os
 import shutil
 
-from core.scanner import fingerprint, media_kind, walk
+from core.media.scanner import fingerprint, media_kind, walk
 from tests import media_factory as mf
 
 

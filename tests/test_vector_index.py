@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from core.vector_index import HEADER, IndexMismatch, VectorIndex
+from core.clip.vector_index import HEADER, IndexMismatch, VectorIndex
 
 
 def unit(rng, n, dim):

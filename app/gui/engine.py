@@ -1,22 +1,45 @@
-"""The Qt side of the engine: runs core jobs off the UI thread and reports back through signals.
+"""The Qt side of the engine: runs core work off the UI thread and answers on the UI thread.
 
-One writer thread (indexing, people decisions: SQLite gets one writer, as in Picard) and one reader thread
-(searches, listings). Each thread opens its own Library (its own SQLite connection); they share one CLIP model.
-Results come back as Qt signals, which Qt delivers on the UI thread.
+One writer thread (indexing, people decisions, settings: SQLite gets one writer, as in Picard) and one reader thread
+(searches, listings). Each thread opens its own Library (its own SQLite connection); the models come from
+`core.registry`, one per process. Everything goes through `submit(pool, fn, on_done, on_error)`: `fn` runs on the
+pool, and `on_done(result)` or `on_error(message)` always run on the UI thread (Picard's `run_task`). Every public
+method is a typed use case; what the engine computes comes from `core.services`.
 """
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+import shiboken6
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 
-from core.embedder import ClipEmbedder
+from core import services
 from core.library import Library
-from core.settings import models_dir
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class _Deliver(QObject):
+    """Lives on the UI thread; a signal emitted from a worker is queued to it, so the callback runs there."""
+    call = Signal(object, object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.call.connect(self._run, Qt.ConnectionType.QueuedConnection)
+
+    @Slot(object, object)
+    def _run(self, callback, value) -> None:
+        owner = getattr(callback, "__self__", None)
+        if isinstance(owner, QObject) and not shiboken6.isValid(owner):
+            return  # the window or dialog that asked has been closed meanwhile
+        callback(value)
 
 
 class Engine(QObject):
@@ -26,7 +49,7 @@ class Engine(QObject):
     mediaIndexed = Signal(list)                     # paths just finished (the grid fills while indexing)
     searchFinished = Signal(int, object)            # request id, SearchOutcome
     peopleChanged = Signal(list)                    # [Person]
-    statusChanged = Signal(dict)                    # counts, roots, model
+    statusChanged = Signal(dict)                    # services.status + errors
     browseReady = Signal(list)                      # [Result-like dicts] of everything indexed
     failed = Signal(str, str)                       # what, message
     modelReady = Signal(str)                        # spec: weights present and loaded
@@ -35,46 +58,66 @@ class Engine(QObject):
         super().__init__(parent)
         self.library_dir = str(library_dir)
         self.model = model
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="idlens-writer")
-        self._reader = ThreadPoolExecutor(1, thread_name_prefix="idlens-reader")
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="idlens-writer")
+        self.reader = ThreadPoolExecutor(1, thread_name_prefix="idlens-reader")
         self._local = threading.local()
-        self._embedder: ClipEmbedder | None = None
-        self._embedder_lock = threading.Lock()
         self._cancel = threading.Event()
         self._requests = itertools.count(1)
+        self._deliver = _Deliver(self)
         self.indexing = False
 
-    # -- per-thread libraries ------------------------------------------------------------------------------------
+    # -- running work -----------------------------------------------------------------------------------------------
     def library(self) -> Library:
         """This thread's Library (never call on the UI thread for anything slow)."""
         lib = getattr(self._local, "library", None)
         if lib is None:
-            lib = Library(self.library_dir, self.model)
-            with self._embedder_lock:
-                if self._embedder is None or self._embedder.name != lib.model_spec:
-                    self._embedder = lib.embedder
-            lib._embedder = self._embedder
-            self._local.library = lib
+            lib = self._local.library = Library(self.library_dir, self.model)
         return lib
 
-    def _run(self, pool, what: str, fn, *args):
+    def submit(self, pool: ThreadPoolExecutor, what: str, fn: Callable, on_done: Callable | None = None,
+               on_error: Callable[[str], None] | None = None):
+        """Run `fn()` on `pool`; then `on_done(result)` on the UI thread, or on failure `on_error(message)` there
+        (default: the `failed` signal, which the window shows). The UI never dies of an engine error."""
         def task():
             try:
-                return fn(*args)
-            except Exception as e:  # shown to the user; the UI must never die of an engine error
-                self.failed.emit(what, str(e) or type(e).__name__)
+                result = fn()
+            except Exception as e:
+                log.warning("%s failed", what, exc_info=True)
+                message = str(e) or type(e).__name__
+                if on_error is not None:
+                    self._deliver.call.emit(on_error, message)
+                else:
+                    self.failed.emit(what, message)
+                return None
+            if on_done is not None:
+                self._deliver.call.emit(on_done, result)
+            return result
         return pool.submit(task)
+
+    def read(self, what: str, fn: Callable[[Library], object], on_done: Callable | None = None):
+        """A read on the reader thread, given that thread's library."""
+        return self.submit(self.reader, what, lambda: fn(self.library()), on_done)
+
+    def write(self, what: str, fn: Callable[[Library], object], on_done: Callable | None = None):
+        """A change on the writer thread; the people list, status and the reader's index are refreshed after it."""
+        def op():
+            lib = self.library()
+            try:
+                return fn(lib)
+            finally:
+                self._after_write(lib)
+        return self.submit(self.writer, what, op, on_done)
 
     def shutdown(self) -> None:
         self._cancel.set()
-        self._writer.shutdown(wait=True, cancel_futures=True)
-        self._reader.shutdown(wait=True, cancel_futures=True)
+        self.writer.shutdown(wait=True, cancel_futures=True)
+        self.reader.shutdown(wait=True, cancel_futures=True)
 
     # -- indexing ---------------------------------------------------------------------------------------------------
     def index(self, paths: list[str] | None = None) -> None:
         self._cancel.clear()
         self.indexing = True
-        self._run(self._writer, "indexing", self._index, list(paths or []))
+        self.submit(self.writer, "indexing", lambda: self._index(list(paths or [])))
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -111,116 +154,93 @@ class Engine(QObject):
                 self.mediaIndexed.emit(batch)
         finally:
             self.indexing = False
-            r = job.report
-            self.indexFinished.emit({"found": r.scan.found, "new": r.scan.new, "indexed": r.embedded_files,
-                                     "errors": r.errors, "cancelled": r.cancelled, "seconds": r.seconds})
+            self.indexFinished.emit(services.index_report(job.report))
             self._after_write(lib)
 
     def _after_write(self, lib: Library) -> None:
         self.peopleChanged.emit(lib.people.list())
         self.statusChanged.emit(self._status(lib))
         # The reader's copy of the index is now stale: it reloads on its next search.
-        self._reader.submit(self._drop_reader_index)
+        self.reader.submit(self._drop_reader_index)
 
     def _drop_reader_index(self) -> None:
         lib = getattr(self._local, "library", None)
         if lib is not None:
-            lib._index = None
+            lib.forget_index()
+
+    @staticmethod
+    def _status(lib: Library) -> dict:
+        return {**services.status(lib), "errors": services.errors(lib)}
 
     # -- reading ----------------------------------------------------------------------------------------------------
     def search(self, text: str | None, image: str | None = None, kind: str | None = None, only: bool = False) -> int:
+        from core.search.ranking import search
+
         request = next(self._requests)
-        self._run(self._reader, "search", self._search, request, text, image, kind, only)
+        self.read("search", lambda lib: search(lib, text, image, 500, kind, only),
+                  lambda outcome: self.searchFinished.emit(request, outcome))
         return request
 
-    def _search(self, request, text, image, kind, only):
-        from core.ranking import search
-
-        outcome = search(self.library(), text, image, 500, kind, only)
-        self.searchFinished.emit(request, outcome)
-
     def refresh(self) -> None:
-        self._run(self._reader, "refresh", self._refresh)
+        def op(lib: Library) -> None:
+            self.statusChanged.emit(self._status(lib))
+            self.peopleChanged.emit(lib.people.list())
+            self.browseReady.emit(services.browse(lib))
+        self.read("refresh", op)
 
-    def _refresh(self) -> None:
-        lib = self.library()
-        self.statusChanged.emit(self._status(lib))
-        self.peopleChanged.emit(lib.people.list())
-        self.browseReady.emit(self._browse(lib))
+    def faces_of(self, person_id: int, on_done: Callable[[list[dict]], None]) -> None:
+        self.read("faces", lambda lib: lib.people.faces_of(person_id), on_done)
 
-    def _browse(self, lib: Library) -> list[dict]:
-        from core import catalog as cat
+    def suggestions(self, person_id: int, on_done: Callable[[list], None]) -> None:
+        self.read("suggestions", lambda lib: lib.people.suggest(person_id, 50), on_done)
 
-        rows = lib.catalog.db.execute(
-            "SELECT id, path, kind, duration, fingerprint, captured_at FROM media WHERE status = ? "
-            "ORDER BY coalesce(captured_at, '') DESC, id DESC", [cat.INDEXED]).fetchall()
-        return [{"media_id": r[0], "path": r[1], "kind": r[2], "duration": r[3], "fingerprint": r[4],
-                 "captured_at": r[5], "timestamp": None, "score": None, "why": {}} for r in rows]
-
-    def _status(self, lib: Library) -> dict:
-        c = lib.catalog
-        roots = []
-        from core.catalog import UNDER, db_path, under_bounds
-
-        for root in c.roots():
-            n = c.db.execute(f"SELECT count(*), sum(status = 'error') FROM media WHERE path = CAST(? AS TEXT) OR "
-                             f"{UNDER}", [db_path(root), *under_bounds(root)]).fetchone()
-            roots.append({"path": root, "files": n[0] or 0, "errors": n[1] or 0})
-        errors = [{"path": m.path, "error": m.error} for m in c.iter_media("status = 'error'")]
-        from core.embedder import weights_available
-
-        return {"counts": c.counts(), "roots": roots, "errors": errors, "model": lib.model_spec,
-                "test_model": lib.embedder.is_test_model, "vectors": c.item_count(),
-                "weights_available": weights_available(lib.model_spec, models_dir()),
-                "thumbnails": str(lib.thumbnails.root)}
+    def faces_in(self, media_id: int, on_done: Callable[[list[dict]], None]) -> None:
+        self.read("faces", lambda lib: lib.people.faces_in(media_id), on_done)
 
     def download_model(self) -> None:
         """Load the library's model, downloading its weights first if needed (errors: one clear message)."""
         def op():
             lib = self.library()
             lib.embedder.load()
-            self.modelReady.emit(lib.model_spec)
-        self._run(self._writer, "downloading the model", op)
+            return lib.model_spec
+        self.submit(self.writer, "downloading the model", op, self.modelReady.emit)
 
-    # -- people (writes) --------------------------------------------------------------------------------------------
-    def people_do(self, what: str, fn_name: str, *args) -> None:
-        """Run a People operation on the writer thread, then publish the new people list."""
-        def op():
-            lib = self.library()
-            getattr(lib.people, fn_name)(*args)
-            self._after_write(lib)
-        self._run(self._writer, what, op)
+    # -- changes (the writer thread) ---------------------------------------------------------------------------------
+    def name_person(self, person_id: int, name: str) -> None:
+        self.write("naming", lambda lib: lib.people.name(person_id, name))
 
-    def faces_of(self, person_id: int, callback) -> None:
-        self._run(self._reader, "faces", lambda: callback(self.library().people.faces_of(person_id)))
+    def merge_people(self, target: int, source: int) -> None:
+        self.write("merging", lambda lib: lib.people.merge(target, source))
 
-    def suggestions(self, person_id: int, callback) -> None:
-        self._run(self._reader, "suggestions", lambda: callback(self.library().people.suggest(person_id, 50)))
+    def hide_person(self, person_id: int, hidden: bool) -> None:
+        self.write("hiding", lambda lib: lib.people.hide(person_id, hidden))
 
-    def faces_in(self, media_id: int, callback) -> None:
-        def read():
-            db = self.library().catalog.db
-            rows = db.execute("SELECT f.id, f.x, f.y, f.w, f.h, f.timestamp, p.name, f.person_id FROM faces f "
-                              "LEFT JOIN people p ON p.id = f.person_id WHERE f.media_id = ?", [media_id]).fetchall()
-            callback([dict(zip(("id", "x", "y", "w", "h", "timestamp", "name", "person_id"), r)) for r in rows])
-        self._run(self._reader, "faces", read)
+    def move_face(self, face_id: int, person: int | str) -> None:
+        """This face is this person (an id, or a name; a new name creates the person)."""
+        self.write("moving a face", lambda lib: lib.people.move(face_id, person))
+
+    def reject_face(self, face_id: int, person_id: int) -> None:
+        self.write("rejecting a face", lambda lib: lib.people.reject(face_id, person_id))
 
     def forget(self, paths: list[str]) -> None:
-        def op():
-            lib = self.library()
+        def op(lib: Library) -> None:
             for p in paths:
                 lib.forget(p)
-            self._after_write(lib)
-            self.browseReady.emit(self._browse(lib))
-        self._run(self._writer, "forget", op)
+            self.browseReady.emit(services.browse(lib))
+        self.write("forget", op)
 
+    def save_settings(self, settings: Settings, on_done: Callable | None = None) -> None:
+        self.write("saving the settings", lambda lib: services.save_settings(lib, settings), on_done)
+
+    # -- files the UI reads directly ---------------------------------------------------------------------------------
     def crop_path(self, face_id: int) -> Path:
+        from core.faces.crops import FaceCrops
         from core.settings import cache_dir
 
-        return cache_dir() / "faces" / f"{face_id // 1000:04}" / f"{face_id}.jpg"
+        return FaceCrops(cache_dir() / "faces").path(face_id)
 
     def thumbnail_path(self, fingerprint: str, timestamp: float | None = None) -> Path:
+        from core.media.thumbnails import ThumbnailCache
         from core.settings import cache_dir
-        from core.thumbnails import ThumbnailCache
 
         return ThumbnailCache(cache_dir() / "thumbnails").path_for(fingerprint, timestamp)

@@ -345,11 +345,11 @@ class MainWindow(QMainWindow):
 
     def _fill_sidebar(self) -> None:
         self.sidebar.clear()
-        counts = self.status.get("counts", {})
+        counts = self.status.get("media", {})
         total = sum(sum(v.values()) for v in counts.values())
         library = QTreeWidgetItem(self.sidebar, [f"Library ({total})"])
         QTreeWidgetItem(library, ["All photos and videos"]).setData(0, Qt.ItemDataRole.UserRole, ("all", None))
-        for root in self.status.get("roots", []):
+        for root in self.status.get("folders", []):
             label = f"{Path(root['path']).name or root['path']} ({root['files']})"
             if root["errors"]:
                 label += f" · {root['errors']} errors"
@@ -381,15 +381,15 @@ class MainWindow(QMainWindow):
 
     def open_settings(self) -> None:
         from app.gui.settings_dialog import SettingsDialog
-        from core.settings import Settings
+        from core.services import load_settings
 
-        settings = Settings.load(Path(self.library_dir) / "settings.json")
+        settings = load_settings(self.library_dir)
         dialog = SettingsDialog(settings, self.library_dir, self.status.get("model", settings.model), self)
         if not dialog.exec():
             return
         dialog.apply()
         new_model = dialog.model_spec()
-        settings.save(Path(self.library_dir) / "settings.json")
+        self.engine.save_settings(settings)  # validated and written under the library's write lock
         if dialog.library.text() != self.library_dir or new_model != self.status.get("model"):
             QMessageBox.information(self, "Settings", "The new library or model takes effect when Idlens restarts"
                                     + (" (the library is then re-embedded with the new model: "

@@ -3,7 +3,7 @@ with completion, drag one person onto another to merge, hide, see a person's fac
 person"), and review suggested faces with yes/no."""
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QObject, QSize, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QCompleter, QDialog, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListView,
                                QMenu, QMessageBox, QPushButton, QVBoxLayout, QWidget)
@@ -31,9 +31,9 @@ class PeopleModel(QAbstractListModel):
         self.crop_path = crop_path
         self._icons: dict[int, QIcon] = {}
         self._asked: set[int] = set()
-        from app.gui.results import _Loaded
+        from app.gui.results import Loaded
 
-        self._loaded = _Loaded()
+        self._loaded = Loaded()
         self._loaded.done.connect(self._icon_loaded)
         self._blank = face_icon(None)
 
@@ -59,11 +59,11 @@ class PeopleModel(QAbstractListModel):
                 if p.cover_face not in self._asked:  # read on a pool thread, like the grid's thumbnails
                     from PySide6.QtCore import QThreadPool
 
-                    from app.gui.results import _LoadThumbnail
+                    from app.gui.results import LoadThumbnail
 
                     self._asked.add(p.cover_face)
                     QThreadPool.globalInstance().start(
-                        _LoadThumbnail(str(p.cover_face), str(self.crop_path(p.cover_face)), self._loaded))
+                        LoadThumbnail(str(p.cover_face), str(self.crop_path(p.cover_face)), self._loaded))
                 return self._blank
             return icon
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -161,8 +161,8 @@ class PeoplePanel(QWidget):
         menu.addAction("Review suggested faces…", lambda: self.review(person))
         menu.addAction("Show faces…", lambda: self.show_faces(person))
         menu.addAction("Show photos", lambda: self._open(self.view.currentIndex()))
-        menu.addAction("Show again" if person.hidden else "Hide", lambda: self.engine.people_do(
-            "hiding", "hide", person.id, not person.hidden))
+        menu.addAction("Show again" if person.hidden else "Hide", lambda: self.engine.hide_person(
+            person.id, not person.hidden))
         menu.exec(self.view.viewport().mapToGlobal(pos))
 
     def _open(self, index):
@@ -184,7 +184,7 @@ class PeoplePanel(QWidget):
             self.name(person.id, dialog.textValue().strip())
 
     def name(self, person_id: int, name: str) -> None:
-        self.engine.people_do("naming", "name", person_id, name)
+        self.engine.name_person(person_id, name)
 
     def merge(self, target: int, source: int, confirm: bool = True) -> None:
         names = {p.id: p.label for p in self.model.people}
@@ -192,17 +192,13 @@ class PeoplePanel(QWidget):
                 self, "Merge", f"Are {names.get(source)} and {names.get(target)} the same person?") \
                 != QMessageBox.StandardButton.Yes:
             return
-        self.engine.people_do("merging", "merge", target, source)
+        self.engine.merge_people(target, source)
 
     def show_faces(self, person) -> None:
         FacesDialog(self.engine, person, self).open()
 
     def review(self, person) -> None:
         ReviewDialog(self.engine, person, self).open()
-
-
-class _Rows(QObject):
-    ready = Signal(list)
 
 
 class FacesDialog(QDialog):
@@ -225,9 +221,7 @@ class FacesDialog(QDialog):
         self.list.setModel(self.model)
         layout.addWidget(QLabel("Right-click a face: not this person, or move it to someone else."))
         layout.addWidget(self.list, 1)
-        self._rows = _Rows()
-        self._rows.ready.connect(self._fill)
-        engine.faces_of(person.id, self._rows.ready.emit)
+        engine.faces_of(person.id, self._fill)
 
     def _fill(self, faces: list[dict]) -> None:
         from PySide6.QtGui import QStandardItem
@@ -251,13 +245,13 @@ class FacesDialog(QDialog):
         menu.exec(self.list.viewport().mapToGlobal(pos))
 
     def _reject(self, row: int, face_id: int) -> None:
-        self.engine.people_do("rejecting a face", "reject", face_id, self.person.id)
+        self.engine.reject_face(face_id, self.person.id)
         self.model.removeRow(row)
 
     def _move(self, row: int, face_id: int) -> None:
         name, ok = QInputDialog.getText(self, "Move face", "This face is:")
         if ok and name.strip():
-            self.engine.people_do("moving a face", "move", face_id, name.strip())
+            self.engine.move_face(face_id, name.strip())
             self.model.removeRow(row)
 
 
@@ -285,9 +279,7 @@ class ReviewDialog(QDialog):
             buttons.addWidget(b)
         layout.addLayout(buttons)
         self.queue = []
-        self._rows = _Rows()
-        self._rows.ready.connect(self._start)
-        engine.suggestions(person.id, self._rows.ready.emit)
+        engine.suggestions(person.id, self._start)
 
     def _start(self, suggestions) -> None:
         self.queue = list(suggestions)
@@ -311,7 +303,7 @@ class ReviewDialog(QDialog):
         if self.current is None:
             return
         if yes:
-            self.engine.people_do("confirming a face", "move", self.current.face_id, self.person.id)
+            self.engine.move_face(self.current.face_id, self.person.id)
         else:
-            self.engine.people_do("rejecting a face", "reject", self.current.face_id, self.person.id)
+            self.engine.reject_face(self.current.face_id, self.person.id)
         self._next()

@@ -21,12 +21,12 @@ def clock(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-class _Loaded(QObject):
+class Loaded(QObject):
     done = Signal(str, QImage)
 
 
-class _LoadThumbnail(QRunnable):
-    def __init__(self, key: str, path: str, signal: _Loaded):
+class LoadThumbnail(QRunnable):
+    def __init__(self, key: str, path: str, signal: Loaded):
         super().__init__()
         self.key, self.path, self.signal = key, path, signal
 
@@ -47,7 +47,7 @@ class ResultsModel(QAbstractListModel):
         self._pixmaps: OrderedDict[str, QPixmap] = OrderedDict()
         self._pending: set[str] = set()
         self._waiting: dict[str, set[int]] = {}  # thumbnail -> rows that asked for it
-        self._loaded = _Loaded()
+        self._loaded = Loaded()
         self._loaded.done.connect(self._on_loaded)
         self.pool = QThreadPool.globalInstance()
         self.requests = 0  # thumbnails asked for (tests check that only visible rows cost anything)
@@ -103,7 +103,7 @@ class ResultsModel(QAbstractListModel):
             path = self.thumbnail_path(row["fingerprint"], row.get("timestamp"))
             if not path.exists():
                 path = self.thumbnail_path(row["fingerprint"], None)
-            self.pool.start(_LoadThumbnail(key, str(path), self._loaded))
+            self.pool.start(LoadThumbnail(key, str(path), self._loaded))
         return self.placeholder
 
     def _on_loaded(self, key: str, image: QImage) -> None:

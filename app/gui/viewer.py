@@ -18,10 +18,6 @@ class _ImageLoaded(QObject):
     done = Signal(QImage)
 
 
-class _FacesReady(QObject):
-    ready = Signal(list)
-
-
 class _LoadImage(QRunnable):
     def __init__(self, path: str, signal: _ImageLoaded):
         super().__init__()
@@ -133,8 +129,6 @@ class Viewer(QDialog):
         self.view.setBackgroundBrush(QColor("#15171a"))
         self._loaded = _ImageLoaded()
         self._loaded.done.connect(self._show_image)
-        self._faces_holder = _FacesReady()  # made here, on the UI thread, so its signal lands here
-        self._faces_holder.ready.connect(self._draw_faces)
         QThreadPool.globalInstance().start(_LoadImage(row["path"], self._loaded))
         return self.view
 
@@ -145,11 +139,7 @@ class Viewer(QDialog):
         self.pixmap_item = self.scene.addPixmap(QPixmap.fromImage(image))
         self.view.fit()
         if self.row.get("media_id"):
-            self.engine.faces_in(self.row["media_id"], self._faces_ready)
-
-    def _faces_ready(self, faces: list[dict]) -> None:
-        # Called on the reader thread: hand over to the UI thread through a queued signal.
-        self._faces_holder.ready.emit(faces)
+            self.engine.faces_in(self.row["media_id"], self._draw_faces)
 
     def _draw_faces(self, faces: list[dict]) -> None:
         self.face_boxes = [FaceBox(f, self._name_face) for f in faces if f["timestamp"] is None]
@@ -159,7 +149,7 @@ class Viewer(QDialog):
     def _name_face(self, face: dict) -> None:
         name, ok = QInputDialog.getText(self, "Who is this?", "Name:", text=face.get("name") or "")
         if ok and name.strip():
-            self.engine.people_do("naming a face", "move", face["id"], name.strip())
+            self.engine.move_face(face["id"], name.strip())
 
     # -- videos -----------------------------------------------------------------------------------------------------
     def _video(self, row: dict) -> QWidget:

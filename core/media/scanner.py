@@ -12,7 +12,7 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from . import catalog as cat
+from core.store import INDEXED, MISSING, PENDING, ERROR, Catalog
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm"}
@@ -117,18 +117,18 @@ class ScanReport:
     moved_paths: list[tuple[str, str]] = field(default_factory=list)
 
 
-def scan(catalog: cat.Catalog, roots: list[str], cancelled: Callable[[], bool] = lambda: False,
+def scan(catalog: Catalog, roots: list[str], cancelled: Callable[[], bool] = lambda: False,
          progress: Callable[[int], None] | None = None) -> ScanReport:
     """Reconcile the catalog with what is on disk under `roots`. Writes in batches, so Ctrl-C keeps what was done."""
     report = ScanReport()
-    excluded = catalog.excluded()
+    excluded = catalog.media.excluded()
     # Walk every root before deciding anything, so that a file moved from one root to another is seen as
     # vanished there before it is looked up as new here.
     known: dict[str, tuple[int, int, int, str]] = {}
     seen: dict[str, FoundFile] = {}
     for root in roots:
         root = os.path.abspath(root)
-        known.update(catalog.known_files(root))
+        known.update(catalog.media.known_files(root))
         for found in walk(root, excluded):
             seen[found.path] = found
             if progress and len(seen) % 1000 == 0:
@@ -137,10 +137,10 @@ def scan(catalog: cat.Catalog, roots: list[str], cancelled: Callable[[], bool] =
                 return report
     report.found = len(seen)
 
-    vanished = [row[0] for path, row in known.items() if path not in seen and row[3] != cat.MISSING]
+    vanished = [row[0] for path, row in known.items() if path not in seen and row[3] != MISSING]
     if vanished:
         with catalog.transaction():
-            catalog.set_missing(vanished)
+            catalog.media.set_missing(vanished)
         report.missing = len(vanished)
 
     todo = []
@@ -148,7 +148,7 @@ def scan(catalog: cat.Catalog, roots: list[str], cancelled: Callable[[], bool] =
         row = known.get(path)
         if row is None:
             todo.append((f, None))
-        elif row[1] != f.size or row[2] != f.mtime_ns or row[3] == cat.MISSING:
+        elif row[1] != f.size or row[2] != f.mtime_ns or row[3] == MISSING:
             todo.append((f, row))
         else:
             report.unchanged += 1
@@ -161,7 +161,7 @@ def scan(catalog: cat.Catalog, roots: list[str], cancelled: Callable[[], bool] =
     return report
 
 
-def _reconcile(catalog: cat.Catalog, f: FoundFile, row, report: ScanReport) -> None:
+def _reconcile(catalog: Catalog, f: FoundFile, row, report: ScanReport) -> None:
     if f.error is None:
         try:
             fp = fingerprint(f.path, f.size)
@@ -173,38 +173,47 @@ def _reconcile(catalog: cat.Catalog, f: FoundFile, row, report: ScanReport) -> N
         _record_unreadable(catalog, f, row, report)
         return
     if row is None:
-        old = catalog.find_moved(fp, f.size)
+        old = catalog.media.find_moved(fp, f.size)
         if old is not None:
-            catalog.update_media(old.id, path=f.path, mtime_ns=f.mtime_ns, status=_restored_status(catalog, old.id))
+            catalog.media.update(old.id, path=f.path, mtime_ns=f.mtime_ns, status=_restored_status(catalog, old.id))
             report.moved += 1
             report.moved_paths.append((old.path, f.path))
         else:
-            catalog.add_media(f.path, f.kind, f.size, f.mtime_ns, fp)
+            catalog.media.add(f.path, f.kind, f.size, f.mtime_ns, fp)
             report.new += 1
         return
     media_id = row[0]
-    media = catalog.media(media_id)
+    media = catalog.media.get(media_id)
     if media.fingerprint == fp and media.size == f.size:
         # Same content (touched, or back from a detached drive): keep everything.
-        catalog.update_media(media_id, mtime_ns=f.mtime_ns,
-                             status=_restored_status(catalog, media_id) if media.status == cat.MISSING else media.status)
+        catalog.media.update(media_id, mtime_ns=f.mtime_ns,
+                             status=_restored_status(catalog, media_id) if media.status == MISSING else media.status)
         report.unchanged += 1
     else:
-        catalog.mark_changed(media_id, f.size, f.mtime_ns, fp)
+        mark_changed(catalog, media_id, f.size, f.mtime_ns, fp)
         report.changed += 1
 
 
-def _record_unreadable(catalog: cat.Catalog, f: FoundFile, row, report: ScanReport) -> None:
+def _record_unreadable(catalog: Catalog, f: FoundFile, row, report: ScanReport) -> None:
     """One error row per file that is there but cannot be read; a later scan retries it when it changes."""
     if row is None:
-        media_id = catalog.add_media(f.path, f.kind, f.size, f.mtime_ns, "")
+        media_id = catalog.media.add(f.path, f.kind, f.size, f.mtime_ns, "")
         report.new += 1
     else:
         media_id = row[0]
         report.changed += 1
-    catalog.update_media(media_id, size=f.size, mtime_ns=f.mtime_ns, status=cat.ERROR, error=f.error)
+    catalog.media.update(media_id, size=f.size, mtime_ns=f.mtime_ns, status=ERROR, error=f.error)
 
 
-def _restored_status(catalog: cat.Catalog, media_id: int) -> str:
+def _restored_status(catalog: Catalog, media_id: int) -> str:
     """A file that comes back keeps its vectors if it has them; otherwise it is queued again."""
-    return cat.INDEXED if catalog.labels_of(media_id) else cat.PENDING
+    return INDEXED if catalog.items.labels_of(media_id) else PENDING
+
+
+def mark_changed(catalog: Catalog, media_id: int, size: int, mtime_ns: int, fingerprint: str) -> list[int]:
+    """The file's content changed: drop its vectors, queue it again. Returns the dropped labels."""
+    labels = catalog.items.clear(media_id)
+    # Faces stay until the new ones are found: the user's decisions then carry over to the same faces.
+    catalog.media.update(media_id, size=size, mtime_ns=mtime_ns, fingerprint=fingerprint, status=PENDING,
+                         error=None, indexed_at=None, faces_backend=None, faces_error=None)
+    return labels

@@ -7,6 +7,7 @@ OpenCV 5. The backend sits behind `FaceBackend`, so a stronger recogniser (an Ar
 """
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from importlib import resources
@@ -22,6 +23,7 @@ DETECT_MAX_SIDE = 1024     # YuNet's cost grows with pixels; faces of 20 px and 
 DETECT_SCORE = 0.6         # candidates below this are not faces at all; "usable" is decided later, with quality
 YUNET_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,7 +57,7 @@ def _model_file(name: str) -> str:
 
 
 class OpenCVFaces:
-    """YuNet + SFace. Thread-safe: each thread gets its own OpenCV objects (they are not re-entrant)."""
+    """YuNet + SFace (get it from `core.registry.face_backend`, which keeps one per process). Thread-safe: each thread gets its own OpenCV objects (they are not re-entrant)."""
 
     name = "yunet-sface"
     dim = 128
@@ -153,15 +155,3 @@ def align(bgr: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray
 
 def pil_to_bgr(image) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
-
-
-_default: OpenCVFaces | None = None
-_default_lock = threading.Lock()
-
-
-def default_backend() -> OpenCVFaces:
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = OpenCVFaces()
-        return _default

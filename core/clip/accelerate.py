@@ -40,13 +40,12 @@ def build(embedder, cache: Path, threads: int = 0) -> OnnxImageEncoder:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         target.parent.mkdir(parents=True, exist_ok=True)
-        size = embedder._model.visual.image_size
-        size = size if isinstance(size, (tuple, list)) else (size, size)
+        size = embedder.image_size
         fp32 = target.with_name(target.name + ".fp32.tmp")
         int8 = target.with_name(target.name + ".tmp")
         # Traced with autograd on: without it torch takes its fused attention fast path, which ONNX cannot express.
         with torch.enable_grad():
-            torch.onnx.export(embedder._model.visual.eval(), (torch.zeros(1, 3, *size),), str(fp32),
+            torch.onnx.export(embedder.torch_model.visual.eval(), (torch.zeros(1, 3, *size),), str(fp32),
                               input_names=["pixels"], output_names=["features"],
                               dynamic_axes={"pixels": {0: "batch"}, "features": {0: "batch"}}, opset_version=17,
                               dynamo=False)

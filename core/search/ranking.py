@@ -16,9 +16,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import catalog as cat
-from .images import decode_image
-from .library import Library
+from core.faces.people import identity
+from core.library import Library
+from core.media.images import decode_image
+from core.store import INDEXED, Media
+
 from .query import ParsedQuery, parse
 
 MIN_Z = 2.0            # how far above the query's background a context-only result must stand
@@ -64,7 +66,7 @@ def search(library: Library, text: str | None = None, image_path: str | None = N
     q.only = only or q.only
     vector = None
     if image_path:
-        image = decode_image(image_path, library.settings.thumbnail_size).image
+        image = decode_image(image_path, library.settings.decode_min_side).image
         vector = library.embedder.encode_images([library.embedder.preprocess(image)])[0]
     elif q.context:
         vector = library.embedder.encode_texts([q.context])[0]
@@ -81,19 +83,18 @@ def search(library: Library, text: str | None = None, image_path: str | None = N
 
 # -- people first ---------------------------------------------------------------------------------------------------
 def _with_people(library: Library, q: ParsedQuery, vector) -> list[Result]:
-    db = library.catalog.db
+    people = library.people
     presence: dict[int, dict[int, list[tuple]]] = {}  # person -> media -> [(face_id, ts, identity)]
     for mention in q.people:
-        presence[mention.person_id] = _presence(library, mention.person_id)
+        presence[mention.person_id] = {
+            media_id: [(s.face_id, s.timestamp, score) for s, score in faces]
+            for media_id, faces in people.presence(mention.person_id).items()}
     media_ids = set.intersection(*(set(p) for p in presence.values())) if presence else set()
-    media = {m.id: m for m in _media(library, media_ids) if _passes(m, q)}
+    media = {m.id: m for m in library.catalog.media.indexed(media_ids) if _passes(m, q)}
     if q.only:
         wanted = set(presence)
         for media_id in list(media):
-            others = db.execute("SELECT count(*) FROM faces WHERE media_id = ? AND usable = 1 AND "
-                                f"(person_id IS NULL OR person_id NOT IN ({','.join('?' * len(wanted))}))",
-                                [media_id, *wanted]).fetchone()[0]
-            if others:
+            if library.catalog.faces.others_in_media(media_id, wanted):
                 del media[media_id]
     context = _item_scores(library, list(media), vector) if vector is not None else {}
     idclip_scores = _idclip_scores(library, q, list(media)) if q.context else {}
@@ -141,17 +142,16 @@ def _idclip_scores(library: Library, q: ParsedQuery, media_ids: list[int]) -> di
     idclip = library.idclip
     if idclip is None or not media_ids:
         return {}
-    from .idclip import PLACEHOLDER
+    from core.idclip.model import PLACEHOLDER
 
     person = q.people[0]
     text = q.text
     for mention in q.people:
         text = text.replace(mention.text, PLACEHOLDER if mention is person else "a person", 1)
-    rows = library.catalog.db.execute("SELECT embedding FROM faces WHERE person_id = ? AND confirmed = 1",
-                                      [person.person_id]).fetchall()
-    if not rows:
+    evidence = library.catalog.faces.confirmed_embeddings(person.person_id)
+    if not len(evidence):
         return {}
-    face = np.mean([np.frombuffer(r[0], dtype=np.float32) for r in rows], axis=0)
+    face = evidence.mean(axis=0)
     import torch
 
     with torch.no_grad():
@@ -159,41 +159,17 @@ def _idclip_scores(library: Library, q: ParsedQuery, media_ids: list[int]) -> di
     return _item_scores(library, media_ids, vector)
 
 
-def _presence(library: Library, person_id: int) -> dict[int, list[tuple]]:
-    db = library.catalog.db
-    mine = [np.frombuffer(r[0], dtype=np.float32) for r in db.execute(
-        "SELECT embedding FROM faces WHERE person_id = ? AND confirmed = 1", [person_id])]
-    protos = np.stack(mine) if mine else None
-    out: dict[int, list[tuple]] = {}
-    for face_id, media_id, ts, confirmed, emb in db.execute(
-            "SELECT id, media_id, timestamp, confirmed, embedding FROM faces "
-            "WHERE person_id = ? AND media_id IS NOT NULL", [person_id]):
-        if confirmed or protos is None:
-            identity = 1.0 if confirmed else 0.5
-        else:
-            identity = float((protos @ np.frombuffer(emb, dtype=np.float32)).max())
-        out.setdefault(media_id, []).append((face_id, ts, identity))
-    return out
-
-
 def _item_scores(library: Library, media_ids: list[int], vector) -> dict[int, dict]:
     """Context similarity of every vector of these files: {media: {timestamp or None: score}}."""
     if not media_ids:
         return {}
-    db = library.catalog.db
+    rows = library.catalog.items.of_media(library.model_spec, media_ids)
     out: dict[int, dict] = {}
-    for start in range(0, len(media_ids), 500):
-        chunk = media_ids[start:start + 500]
-        rows = db.execute(
-            "SELECT items.media_id, frames.timestamp, items.vector FROM items "
-            "JOIN models ON models.id = items.model_id LEFT JOIN frames ON frames.id = items.frame_id "
-            f"WHERE models.spec = ? AND items.media_id IN ({','.join('?' * len(chunk))})",
-            [library.model_spec, *chunk]).fetchall()
-        if not rows:
-            continue
-        scores = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows]) @ vector
-        for (media_id, ts, _), s in zip(rows, scores):
-            out.setdefault(media_id, {})[ts] = float(s)
+    if not rows:
+        return out
+    scores = np.stack([v for _, _, v in rows]) @ vector
+    for (media_id, ts, _), score in zip(rows, scores):
+        out.setdefault(media_id, {})[ts] = float(score)
     return out
 
 
@@ -207,9 +183,9 @@ def _context_only(library: Library, q: ParsedQuery, vector, k: int) -> tuple[lis
     fetch = min(len(index), max(k * 8, 64))
     while True:
         labels, scores = index.search(vector, fetch)
-        hits = library.catalog.resolve(labels)
+        hits = library.catalog.items.resolve(labels)
         grouped: dict[int, Result] = {}
-        media = {m.id: m for m in _media(library, {h.media_id for h in hits.values()})}
+        media = {m.id: m for m in library.catalog.media.indexed({h.media_id for h in hits.values()})}
         for label, score in zip(labels, scores):
             hit = hits.get(int(label))
             if hit is None or hit.media_id not in media or not _passes(media[hit.media_id], q):
@@ -244,24 +220,14 @@ def _background(library: Library, vector) -> tuple[float, float]:
 
 def _filters_only(library: Library, q: ParsedQuery) -> list[Result]:
     """'videos from 2019': no words to score; the newest first."""
-    rows = [m for m in library.catalog.iter_media("status = ?", [cat.INDEXED]) if _passes(m, q)]
+    rows = [m for m in library.catalog.media.with_status(INDEXED) if _passes(m, q)]
     rows.sort(key=lambda m: (_when(m) or dt.datetime.min), reverse=True)
     return [Result(m.path, m.kind, 0.0, None, m.id, m.duration, m.captured_at, why={"filters": True},
                    fingerprint=m.fingerprint) for m in rows]
 
 
 # -- filters ------------------------------------------------------------------------------------------------------------
-def _media(library: Library, ids) -> list[cat.Media]:
-    ids = list(ids)
-    out = []
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        out += list(library.catalog.iter_media(f"status = ? AND id IN ({','.join('?' * len(chunk))})",
-                                               [cat.INDEXED, *chunk]))
-    return out
-
-
-def _when(m: cat.Media) -> dt.datetime | None:
+def _when(m: Media) -> dt.datetime | None:
     """When it was taken: the camera's date, else the file's modification time."""
     if m.captured_at:
         try:
@@ -271,7 +237,7 @@ def _when(m: cat.Media) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(m.mtime_ns / 1e9) if m.mtime_ns else None
 
 
-def _passes(m: cat.Media, q: ParsedQuery) -> bool:
+def _passes(m: Media, q: ParsedQuery) -> bool:
     if q.kind and m.kind != q.kind:
         return False
     if q.date_from or q.date_to:

@@ -31,6 +31,7 @@ class SampledFrame:
     image: Image.Image
     scene_change: bool = False
     signature: np.ndarray | None = field(default=None, repr=False)
+    rotation: int = 0            # degrees the decoded frame was turned to stand upright
 
 
 @dataclass
@@ -70,7 +71,7 @@ def sample_video(path: str, interval: float = 2.0, max_frames: int = 300, scene_
             raise MediaError("no decodable video frames")
         cc = stream.codec_context
         width, height = cc.width, cc.height
-        if abs(getattr(frames[0], "_rotation", 0)) in (90, 270):
+        if abs(frames[0].rotation) in (90, 270):
             width, height = height, width
         if duration <= 0:
             duration = frames[-1].timestamp
@@ -165,9 +166,7 @@ class _Sampler:
             self.on_frame(round(t, 3), image)
             image = resize_short_side(image, self.min_side)
         grey = np.asarray(image.convert("L").resize((SIGNATURE_SIZE, SIGNATURE_SIZE)), dtype=np.float32) / 255.0
-        out = SampledFrame(round(t, 3), image, signature=grey)
-        out._rotation = rotation  # type: ignore[attr-defined]
-        return out
+        return SampledFrame(round(t, 3), image, signature=grey, rotation=rotation)
 
 
 def _difference(a: np.ndarray | None, b: np.ndarray | None) -> float:

@@ -20,6 +20,7 @@ import numpy as np
 TINY_TEST = "tiny-test"
 # open_clip configs of our own (the tiny test architecture), registered beside open_clip's.
 MODEL_CONFIGS = Path(__file__).with_name("model_configs")
+log = logging.getLogger(__name__)
 TINY_TEST_SEED = 1234  # every process builds the same random weights, so its vectors agree across runs
 RANDOM_WEIGHTS = "random"
 
@@ -214,6 +215,23 @@ class ClipEmbedder:
         return int(self._model.text_projection.shape[1] if hasattr(self._model, "text_projection")
                    and self._model.text_projection is not None else self._model.visual.output_dim)
 
+    @property
+    def torch_model(self):
+        """The open_clip module itself, for the research side (Id-CLIP hooks, ONNX export, training on a GPU)."""
+        self.load()
+        return self._model
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """The (height, width) the image tower takes."""
+        size = self.torch_model.visual.image_size
+        return tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+
+    def tokenize(self, texts: list[str]):
+        """Token ids (a torch tensor, one row per text) as the text tower reads them."""
+        self.load()
+        return self._tokenizer(texts)
+
     def preprocess(self, image):
         """PIL image -> the model's input tensor. Thread-safe, so decode workers can run it."""
         self.load()
@@ -251,7 +269,7 @@ class ClipEmbedder:
 
         self.load()
         with torch.inference_mode():
-            out = self._model.encode_text(self._tokenizer(texts).to(self.device), normalize=True)
+            out = self._model.encode_text(self.tokenize(texts).to(self.device), normalize=True)
         return out.float().cpu().numpy()
 
     @property

@@ -1,0 +1,1 @@
+"""Faces and people: detection and recognition, grouping (pure numpy), the people service, crops, portability."""

@@ -1,0 +1,106 @@
+"""Grouping faces, as pure numpy on embeddings: no database, testable on its own.
+
+- `link_tracks`: faces of one person in consecutive video frames become one appearance.
+- `nearest_people`: for each face, the people whose nearest face is most similar (a centroid would blur away how
+  people change: age, glasses, beard).
+- `average_linkage`: new people from faces that joined nobody.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def link_tracks(timestamps: Sequence[float], embeddings: np.ndarray, match: float, max_gap: float) -> list[list[int]]:
+    """Greedy linking in time order: a face continues the most similar open track from an earlier frame, if it is
+    at least `match` similar and no more than `max_gap` seconds later. Returns tracks as lists of positions."""
+    order = sorted(range(len(timestamps)), key=lambda i: timestamps[i] or 0.0)
+    tracks: list[list[int]] = []
+    for i in order:
+        best, best_sim = None, match
+        for t in tracks:
+            last = t[-1]
+            if timestamps[last] == timestamps[i] or timestamps[i] - timestamps[last] > max_gap:
+                continue
+            sim = float(embeddings[last] @ embeddings[i])
+            if sim >= best_sim:
+                best, best_sim = t, sim
+        if best is None:
+            tracks.append([i])
+        else:
+            best.append(i)
+    return tracks
+
+
+def nearest_people(vectors: np.ndarray, owners: np.ndarray, prototypes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(people, similarity): `people` the distinct owners, `similarity[i, j]` face i's best match among the faces
+    of people[j]."""
+    people = np.unique(owners)
+    if not len(people) or not len(vectors):
+        return people, np.empty((len(vectors), len(people)), np.float32)
+    sims = vectors @ prototypes.T
+    return people, np.stack([sims[:, owners == p].max(axis=1) for p in people], axis=1)
+
+
+def average_linkage(vectors: np.ndarray, threshold: float) -> list[list[int]]:
+    """Agglomerative clustering, average linkage on cosine similarity: merge the two groups whose faces are,
+    on average, most alike, until no pair reaches `threshold`. Average linkage does not chain two people through
+    one ambiguous face the way single linkage does. Each row's best partner is cached, so a merge costs O(n)."""
+    n = len(vectors)
+    if n == 0:
+        return []
+    sims = (vectors @ vectors.T).astype(np.float64)
+    np.fill_diagonal(sims, -np.inf)
+    sizes = np.ones(n)
+    groups = {i: [i] for i in range(n)}
+    best = sims.max(axis=1)
+    partner = sims.argmax(axis=1)
+    while True:
+        i = int(np.argmax(best))
+        if best[i] < threshold:
+            break
+        j = int(partner[i])
+        # Lance-Williams update: the average similarity of the merged group to every other group.
+        row = (sims[i] * sizes[i] + sims[j] * sizes[j]) / (sizes[i] + sizes[j])
+        row[i] = row[j] = -np.inf
+        sims[i], sims[:, i] = row, row
+        sims[j], sims[:, j] = -np.inf, -np.inf
+        sizes[i] += sizes[j]
+        groups[i] += groups.pop(j)
+        best[j] = -np.inf
+        stale = np.flatnonzero((partner == i) | (partner == j))
+        for k in stale:
+            if k != j:
+                partner[k] = int(np.argmax(sims[k]))
+                best[k] = sims[k, partner[k]]
+        better = row > best
+        best[better], partner[better] = row[better], i
+        partner[i] = int(np.argmax(sims[i]))
+        best[i] = sims[i, partner[i]]
+    return list(groups.values())
+
+
+def iou(a, b) -> float:
+    """Overlap of two (x, y, w, h) boxes: the same face in an edited photo or another library's copy."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def same_place(boxes: list[dict], box, timestamp: float | None, min_iou: float = 0.5):
+    """The id of the box (dicts with id, timestamp, x, y, w, h) that is this face: same video time, overlapping
+    most (at least `min_iou`); None if none."""
+    best, best_iou = None, min_iou
+    for b in boxes:
+        if (b["timestamp"] is None) != (timestamp is None) or (
+                timestamp is not None and abs(b["timestamp"] - timestamp) > 0.01):
+            continue
+        overlap = iou((b["x"], b["y"], b["w"], b["h"]), box)
+        if overlap >= best_iou:
+            best, best_iou = b["id"], overlap
+    return best

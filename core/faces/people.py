@@ -1,0 +1,391 @@
+"""People: storing the faces found in a file, grouping them into people, and every decision the user makes about
+them (name, merge, move, reject, split, hide, reference photos, review).
+
+The user's word is final: a face the user placed (`confirmed`) is never moved by clustering, and a face the user
+said is "not this person" never returns to that person (a rejection row outlives re-scans and re-clustering).
+Storage is the catalog's (`catalog.faces`, `catalog.people`); the grouping itself is `clustering`.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.settings import Settings
+from core.store import Catalog, FaceSighting, Person
+
+from . import clustering
+from .crops import FaceCrops
+from .detection import Face
+
+log = logging.getLogger(__name__)
+MAX_CLUSTER_BATCH = 4000  # average linkage is O(n^2) in memory; larger backlogs are clustered in slices
+
+
+class PeopleError(Exception):
+    """A people operation that cannot be done as asked; the message says why."""
+
+
+@dataclass
+class FoundFace:
+    """A face as the indexer hands it over: where it was seen and what the backend said."""
+    face: Face
+    timestamp: float | None = None
+    to_original: float = 1.0   # multiply detection-image pixels by this to get pixels of the original
+
+
+@dataclass
+class Suggestion:
+    face_id: int
+    similarity: float
+    path: str | None
+    timestamp: float | None
+    current_person: int | None
+
+    def to_json(self) -> dict:
+        return {"face_id": self.face_id, "similarity": round(self.similarity, 4), "path": self.path,
+                "timestamp": self.timestamp, "current_person": self.current_person}
+
+
+@dataclass
+class ClusterReport:
+    assigned: int = 0
+    new_people: int = 0
+    clustered_faces: int = 0
+    unassigned: int = 0
+    merged_into_named: list[int] = field(default_factory=list)
+
+
+def identity(sighting: FaceSighting, evidence: np.ndarray) -> float:
+    """How surely a face of a person is them: 1.0 when the user confirmed it, else its similarity to the nearest
+    face the user confirmed (0.0 without any). Search and the person's own listing both rank by this."""
+    if sighting.confirmed:
+        return 1.0
+    return float((evidence @ sighting.embedding).max()) if len(evidence) else 0.0
+
+
+def quality(face: Face) -> float:
+    return face.size * face.score * min(face.sharpness, 500.0)
+
+
+def writes(what: str):
+    """A decision about people changes the library: one writer at a time (see core.lock)."""
+    def wrap(fn):
+        def run(self, *args, **kwargs):
+            if self.lock is None:
+                return fn(self, *args, **kwargs)
+            with self.lock(what):
+                return fn(self, *args, **kwargs)
+        run.__name__, run.__doc__ = fn.__name__, fn.__doc__
+        return run
+    return wrap
+
+
+class People:
+    def __init__(self, catalog: Catalog, settings: Settings, crops: FaceCrops | None = None, lock=None):
+        self.catalog, self.settings, self.crops = catalog, settings, crops
+        self.faces, self.rows = catalog.faces, catalog.people
+        self.lock = lock  # what -> context manager holding the library's write lock
+
+    # -- storing faces ------------------------------------------------------------------------------------------
+    def usable(self, face: Face) -> bool:
+        s = self.settings
+        return face.size >= s.face_min_size and face.score >= s.face_min_score and face.sharpness >= s.face_min_sharpness
+
+    def store(self, media_id: int, found: list[FoundFace], backend: str, frame_ids: dict[float, int]) -> list[int]:
+        """Write the faces of one file (inside the caller's transaction). Video faces seen in consecutive frames
+        are linked into tracks; only the best face of a track may found or join a person, and the whole track
+        follows it. Returns the new face ids."""
+        if any(f.timestamp is not None for f in found):
+            # One missed sample is forgiven (a turned head, a blink); a longer absence starts a new appearance.
+            max_gap = max(2.5 * self.settings.video_interval, 3.0)
+            tracks = clustering.link_tracks([f.timestamp for f in found],
+                                            np.stack([f.face.embedding for f in found]),
+                                            self.settings.face_track_match, max_gap)
+        else:
+            tracks = [[i] for i in range(len(found))]
+        ids: list[int] = [0] * len(found)
+        for members in tracks:
+            track_id = None
+            if len(members) > 1 or found[members[0]].timestamp is not None:
+                times = [found[i].timestamp for i in members]
+                track_id = self.faces.add_track(media_id, min(times), max(times))
+            best = max(members, key=lambda i: quality(found[i].face))
+            for i in members:
+                f = found[i]
+                face, k = f.face, f.to_original
+                ids[i] = self.faces.add(
+                    media_id=media_id, frame_id=frame_ids.get(f.timestamp) if f.timestamp is not None else None,
+                    track_id=track_id, timestamp=f.timestamp, box=[v * k for v in face.box],
+                    landmarks=face.landmarks * k, score=face.score, size=face.size, sharpness=face.sharpness,
+                    usable=self.usable(face) and i == best, embedding=face.embedding, backend=backend)
+                if self.crops:
+                    self.crops.save(ids[i], face.crop)
+        return ids
+
+    def replace(self, media_id: int, found: list[FoundFace], backend: str, frame_ids: dict[float, int]) -> list[int]:
+        """Store a file's faces in place of the ones found before (an edited photo, a new recogniser). Decisions
+        about an old face (its person, confirmation, "not this person") pass to the new face in the same place."""
+        decided, rejected = self.faces.decided_in_media(media_id)
+        self.faces.remove_from_media(media_id)
+        new_ids = self.store(media_id, found, backend, frame_ids)
+        boxes = [{"id": new_id, "timestamp": f.timestamp, "x": f.face.box[0] * f.to_original,
+                  "y": f.face.box[1] * f.to_original, "w": f.face.box[2] * f.to_original,
+                  "h": f.face.box[3] * f.to_original} for new_id, f in zip(new_ids, found)]
+        for old in decided:
+            new = clustering.same_place(boxes, (old["x"], old["y"], old["w"], old["h"]), old["timestamp"])
+            if new is None:
+                continue
+            if old["person_id"] is not None and old["confirmed"]:
+                self.faces.assign([new], old["person_id"], confirmed=True)
+            for rejected_person in rejected.get(old["id"], []):
+                self.faces.reject(new, rejected_person)
+        self.catalog.media.drop_unused_frames(media_id)
+        return new_ids
+
+    def crop_path(self, face_id: int):
+        return self.crops.path(face_id)
+
+    # -- clustering ---------------------------------------------------------------------------------------------
+    @writes("grouping faces")
+    def cluster(self) -> ClusterReport:
+        """Incremental: unassigned usable faces join the person whose nearest face is similar enough (never one
+        that rejected them); the rest are grouped by average linkage, and groups big enough become new people."""
+        report = ClusterReport()
+        with self.catalog.transaction():
+            ids, vecs = self.faces.unassigned_usable()
+            if not len(ids):
+                return report
+            report.assigned = self._assign(ids, vecs)
+            ids, vecs = self.faces.unassigned_usable()
+            for start in range(0, len(ids), MAX_CLUSTER_BATCH):
+                chunk_ids, chunk = ids[start:start + MAX_CLUSTER_BATCH], vecs[start:start + MAX_CLUSTER_BATCH]
+                for group in clustering.average_linkage(chunk, self.settings.face_cluster):
+                    if len(group) < self.settings.face_min_cluster:
+                        continue
+                    self.faces.assign([int(chunk_ids[i]) for i in group], self.rows.create(), confirmed=False)
+                    report.new_people += 1
+                    report.clustered_faces += len(group)
+            report.unassigned = self.faces.count_unassigned_usable()
+        return report
+
+    @writes("regrouping faces")
+    def recluster(self) -> ClusterReport:
+        """Start automatic grouping over: every face the user did not place is released, unnamed people that
+        held only such faces disappear, and clustering runs on everything. Names and decisions stay."""
+        with self.catalog.transaction():
+            self.faces.release_unconfirmed()
+            self.rows.drop_empty_unnamed()
+        return self.cluster()
+
+    def _assign(self, ids: np.ndarray, vecs: np.ndarray) -> int:
+        owners, protos = self.faces.prototypes()
+        if not len(owners):
+            return 0
+        rejected = self.faces.rejections()
+        people, best_per_person = clustering.nearest_people(vecs, owners, protos)
+        assigned = 0
+        for row, face_id in enumerate(ids):
+            for j in np.argsort(-best_per_person[row]):
+                if best_per_person[row, j] < self.settings.face_match:
+                    break
+                if int(people[j]) in rejected.get(int(face_id), ()):
+                    continue
+                self.faces.assign([int(face_id)], int(people[j]), confirmed=False)
+                assigned += 1
+                break
+        return assigned
+
+    # -- looking up -----------------------------------------------------------------------------------------------
+    def list(self, include_hidden: bool = False, named_only: bool = False) -> list[Person]:
+        return self.rows.summaries(include_hidden, named_only)
+
+    def find(self, ref: str | int) -> Person:
+        """A person by id or by name (case-insensitive)."""
+        text = str(ref).strip()
+        person_id = int(text) if text.isdigit() and self.rows.exists(int(text)) else None
+        if person_id is None:
+            person_id = self.rows.id_by_name(text)
+        if person_id is None:
+            raise PeopleError(f"no person {text!r} (see `idlens people list`)")
+        return self._person(person_id)
+
+    def _person(self, person_id: int) -> Person:
+        person = self.rows.summary(person_id)
+        if person is None:
+            raise PeopleError(f"no person {person_id}")
+        return person
+
+    def face(self, face_id: int) -> dict:
+        face = self.faces.get(face_id)
+        if face is None:
+            raise PeopleError(f"no face {face_id}")
+        return face
+
+    def faces_of(self, person_id: int) -> list[dict]:
+        return self.faces.of_person(person_id)
+
+    def faces_in(self, media_id: int) -> list[dict]:
+        return self.faces.in_media(media_id)
+
+    def names_lookup(self, text: str) -> int | None:
+        return self.rows.id_by_name(" ".join(text.split()))
+
+    def names(self) -> dict[str, int]:
+        return self.rows.names()
+
+    # -- the user's decisions -------------------------------------------------------------------------------------
+    @writes("naming people")
+    def name(self, ref, name: str) -> Person:
+        """Name (or rename) a person. The faces the user saw when naming are confirmed as that person. A name that
+        another person already has merges the two, as Apple Photos and Immich do."""
+        name = _clean(name)
+        person = self.find(ref)
+        with self.catalog.transaction():
+            other = self.rows.id_by_name(name, except_id=person.id)
+            if other is not None:
+                self.rows.merge(other, person.id)
+                person_id = other
+            else:
+                person_id = person.id
+            self.rows.rename(person_id, name)
+            self.faces.confirm_all_of(person_id)
+        return self._person(person_id)
+
+    @writes("merging people")
+    def merge(self, target_ref, source_ref) -> Person:
+        """`source` joins `target`: its faces and its "not this person" answers move over; `source` is gone."""
+        target, source = self.find(target_ref), self.find(source_ref)
+        if target.id == source.id:
+            raise PeopleError("cannot merge a person with themselves")
+        with self.catalog.transaction():
+            self.rows.merge(target.id, source.id)
+        return self._person(target.id)
+
+    @writes("moving a face")
+    def move(self, face_id: int, person_ref) -> Person:
+        """This face is this person (a name that nobody has yet creates the person). Also the "yes" of a review."""
+        face = self.face(face_id)
+        with self.catalog.transaction():
+            try:
+                person_id = self.find(person_ref).id
+            except PeopleError:
+                if str(person_ref).strip().isdigit():
+                    raise
+                person_id = self.rows.create(_clean(str(person_ref)))
+            self.faces.forgive(face["id"], person_id)
+            self.faces.assign([face["id"]], person_id, confirmed=True)
+        return self._person(person_id)
+
+    @writes("rejecting a face")
+    def reject(self, face_id: int, person_ref) -> None:
+        """"Not this person": remembered for good; the face (and the rest of its appearance) leaves the person."""
+        face = self.face(face_id)
+        person = self.find(person_ref)
+        with self.catalog.transaction():
+            self.faces.reject(face["id"], person.id)
+            if face["person_id"] == person.id:
+                self.faces.release(face["id"], person.id)
+
+    @writes("splitting a person")
+    def split(self, person_ref, face_ids: list[int], name: str | None = None) -> Person:
+        """Take some faces out of a person into a new one."""
+        person = self.find(person_ref)
+        mine = {f["id"] for f in self.faces_of(person.id)}
+        stray = [f for f in face_ids if f not in mine]
+        if stray:
+            raise PeopleError(f"faces {stray} are not {person.label}'s")
+        with self.catalog.transaction():
+            new = self.rows.create(name)
+            self.faces.assign(list(face_ids), new, confirmed=True)
+        return self._person(new)
+
+    @writes("hiding a person")
+    def hide(self, person_ref, hidden: bool = True) -> Person:
+        person = self.find(person_ref)
+        with self.catalog.transaction():
+            self.rows.set_hidden(person.id, hidden)
+        return self._person(person.id)
+
+    @writes("adding a person")
+    def add_reference(self, name: str, found: Face, source: str, backend: str) -> tuple[Person, int]:
+        """A person from a reference photo: the face becomes a confirmed face of `name` (created if needed), then
+        faces and unnamed groups that match it join them."""
+        name = _clean(name)
+        with self.catalog.transaction():
+            person_id = self.rows.id_by_name(name)
+            if person_id is None:
+                person_id = self.rows.create(name)
+            face_id = self.faces.add(
+                media_id=None, frame_id=None, track_id=None, timestamp=None, box=found.box,
+                landmarks=found.landmarks, score=found.score, size=found.size, sharpness=found.sharpness,
+                usable=True, embedding=found.embedding, backend=backend, person_id=person_id, confirmed=True,
+                source=source)
+            if self.crops:
+                self.crops.save(face_id, found.crop)
+            self._absorb_matching_groups(person_id)
+        self.cluster()
+        return self._person(person_id), face_id
+
+    def _absorb_matching_groups(self, person_id: int) -> list[int]:
+        """Unnamed people whose faces, on average, match this person's confirmed faces join them."""
+        mine = self.faces.confirmed_embeddings(person_id)
+        rejected = self.faces.rejected_by(person_id)
+        merged = []
+        for other in self.rows.unnamed_ids():
+            if other == person_id:
+                continue
+            face_ids, theirs = self.faces.usable_of(other)
+            if not len(theirs) or rejected & set(face_ids.tolist()):
+                continue
+            if float((theirs @ mine.T).max(axis=1).mean()) >= self.settings.face_match:
+                self.rows.merge(person_id, other)
+                merged.append(other)
+        return merged
+
+    def suggest(self, person_ref, limit: int = 20) -> list[Suggestion]:
+        """Faces that may be this person and that the user has not ruled on, most likely first: the person's own
+        unconfirmed faces, unassigned faces and faces of unnamed people, never ones rejected for them."""
+        person = self.find(person_ref)
+        mine = self.faces.confirmed_embeddings(person.id)
+        if not len(mine):
+            mine = self.faces.embeddings_of(person.id)
+        candidates = self.faces.review_candidates(person.id)
+        if not candidates or not len(mine):
+            return []
+        best = np.stack([c.embedding for c in candidates]) @ mine.T
+        out = [Suggestion(c.face_id, float(s), c.path, c.timestamp, c.person_id)
+               for c, s in zip(candidates, best.max(axis=1))]
+        out.sort(key=lambda s: -s.similarity)
+        return out[:limit]
+
+    # -- search by person ---------------------------------------------------------------------------------------
+    def presence(self, person_id: int) -> dict[int, list[tuple[FaceSighting, float]]]:
+        """media id -> the person's faces in that file, each with its identity score."""
+        evidence = self.faces.confirmed_embeddings(person_id)
+        out: dict[int, list[tuple[FaceSighting, float]]] = {}
+        for s in self.faces.sightings(person_id):
+            out.setdefault(s.media_id, []).append((s, identity(s, evidence)))
+        return out
+
+    def appearances(self, person_id: int) -> list[dict]:
+        """Media where the person appears: per file the best face (by identity) and, for videos, every moment a
+        face of theirs was seen."""
+        by_media = []
+        for media_id, faces in self.presence(person_id).items():
+            first = faces[0][0]
+            best, score = max(faces, key=lambda f: f[1])
+            moments = sorted(({"timestamp": s.timestamp, "score": round(i, 4)} for s, i in faces
+                              if first.kind == "video" and s.timestamp is not None), key=lambda m: m["timestamp"])
+            by_media.append({"media_id": media_id, "path": first.path, "kind": first.kind,
+                             "duration": first.duration, "score": score, "face_id": best.face_id,
+                             "timestamp": best.timestamp if first.kind == "video" else None, "moments": moments})
+        return sorted(by_media, key=lambda e: (-e["score"], e["path"]))
+
+
+def _clean(name: str) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise PeopleError("a name cannot be empty")
+    return name

@@ -1,0 +1,85 @@
+"""Names and decisions as JSON, portable across libraries, disks and re-detection: faces are identified by the
+file's content fingerprint, the time in a video and the box, not by ids that mean nothing elsewhere."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import clustering
+from .people import People, PeopleError, writes
+
+EXPORT_SCHEMA = 1
+
+
+def _face_ref(row: dict) -> dict:
+    if row["fingerprint"] is None:  # a reference photo outside the library: its descriptor is the only thing to carry
+        return {"source": row["source"], "embedding": [round(float(v), 6) for v in row["embedding"]],
+                "box": [row["x"], row["y"], row["w"], row["h"]]}
+    return {"fingerprint": row["fingerprint"], "path": row["path"], "timestamp": row["timestamp"],
+            "box": [round(v, 1) for v in (row["x"], row["y"], row["w"], row["h"])]}
+
+
+def export_decisions(people: People) -> dict:
+    """Named people with the faces the user confirmed and the faces they rejected."""
+    faces = people.faces
+    out = []
+    for pid, name, hidden in people.rows.named():
+        out.append({"name": name, "hidden": hidden,
+                    "faces": [_face_ref(r) for r in faces.confirmed_refs(pid)],
+                    "rejected": [_face_ref(r) for r in faces.rejected_refs(pid) if r["fingerprint"] is not None]})
+    return {"schema": EXPORT_SCHEMA, "kind": "idlens-people", "people": out}
+
+
+@writes("importing names")
+def import_decisions(people: People, data: dict) -> dict:
+    """Apply an export to this library: names, confirmed faces, rejections. Faces not (yet) in this library are
+    counted as unmatched and skipped; importing twice changes nothing."""
+    if not isinstance(data, dict) or data.get("kind") != "idlens-people" or data.get("schema", 0) > EXPORT_SCHEMA:
+        raise PeopleError("not an Idlens people export (or one from a newer Idlens)")
+    catalog, faces = people.catalog, people.faces
+    stats = {"people": 0, "faces": 0, "rejections": 0, "unmatched": 0}
+
+    def match(ref) -> int | None:
+        media_id = catalog.media.by_fingerprint(ref.get("fingerprint"), ref.get("path"))
+        if media_id is None:
+            return None
+        return clustering.same_place(faces.boxes_in_media(media_id), ref["box"], ref.get("timestamp"))
+
+    with catalog.transaction():
+        for person in data.get("people", []):
+            name = " ".join(str(person.get("name", "")).split())
+            if not name:
+                continue
+            pid = people.rows.id_by_name(name)
+            if pid is None:
+                pid = people.rows.create(name)
+            stats["people"] += 1
+            people.rows.set_hidden(pid, bool(person.get("hidden")))
+            for ref in person.get("faces", []):
+                if "embedding" in ref:
+                    vec = np.asarray(ref["embedding"], dtype=np.float32)
+                    if any(np.allclose(k, vec, atol=1e-5) for k in faces.reference_embeddings(pid)):
+                        continue
+                    x, y, w, h = ref.get("box", (0, 0, 0, 0))
+                    faces.add(media_id=None, frame_id=None, track_id=None, timestamp=None, box=(x, y, w, h),
+                              landmarks=np.zeros(10), score=1.0, size=min(w, h), sharpness=100.0, usable=True,
+                              embedding=vec, backend="import", person_id=pid, confirmed=True,
+                              source=ref.get("source"))
+                    stats["faces"] += 1
+                    continue
+                fid = match(ref)
+                if fid is None:
+                    stats["unmatched"] += 1
+                    continue
+                faces.forgive(fid, pid)
+                faces.assign([fid], pid, confirmed=True)
+                stats["faces"] += 1
+            for ref in person.get("rejected", []):
+                fid = match(ref)
+                if fid is None:
+                    stats["unmatched"] += 1
+                    continue
+                faces.reject(fid, pid)
+                faces.release(fid, pid, with_track=False)
+                stats["rejections"] += 1
+    people.cluster()
+    return stats

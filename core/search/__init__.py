@@ -1,0 +1,1 @@
+"""Search: understanding a query (query) and ranking the library against it (ranking)."""

@@ -1,0 +1,91 @@
+"""The use cases both front ends call: what the CLI prints and what the GUI shows come from here, so neither builds
+a summary, a report or a person of its own. Each takes the Library it works on; long jobs (index, training) stay
+generators in their own modules (indexer, idclip.adapt), wrapped by the front ends.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from .clip.embedder import weights_available
+from .faces.detection import pil_to_bgr
+from .faces.people import PeopleError
+from .library import SETTINGS_FILE, Library
+from .media.images import decode_image
+from .settings import Settings, models_dir
+from .store import ERROR, Media, Person
+
+log = logging.getLogger(__name__)
+
+
+def status(lib: Library) -> dict:
+    """What the library holds: files by kind and status, vectors, model, folders with their counts."""
+    c = lib.catalog
+    folders = []
+    for root in c.media.roots():
+        files, errors = c.media.folder_summary(root)
+        folders.append({"path": root, "files": files, "errors": errors})
+    return {"library": str(lib.folder), "model": lib.model_spec, "library_model": c.library_model,
+            "test_model": lib.embedder.is_test_model, "media": c.media.counts(), "vectors": c.items.count(),
+            "roots": [f["path"] for f in folders], "folders": folders, "schema_version": c.schema_version,
+            "weights_available": weights_available(lib.model_spec, models_dir()),
+            "thumbnails": str(lib.thumbnails.root)}
+
+
+def errors(lib: Library) -> list[dict]:
+    """Files that could not be indexed, and files whose faces could not be analysed, each with the reason."""
+    out = [{"path": m.path, "kind": m.kind, "error": m.error} for m in lib.catalog.media.with_status(ERROR)]
+    out += [{"path": m.path, "kind": m.kind, "error": m.faces_error, "faces_only": True}
+            for m in lib.catalog.media.all() if m.faces_error and m.status != ERROR]
+    return out
+
+
+def media_json(m: Media) -> dict:
+    return {"path": m.path, "kind": m.kind, "status": m.status, "size": m.size, "width": m.width,
+            "height": m.height, "duration": m.duration, "captured_at": m.captured_at, "error": m.error}
+
+
+def browse(lib: Library) -> list[dict]:
+    """Everything searchable, newest first, as result rows (the grid before any search)."""
+    return [{"media_id": m.id, "path": m.path, "kind": m.kind, "duration": m.duration, "fingerprint": m.fingerprint,
+             "captured_at": m.captured_at, "timestamp": None, "score": None, "why": {}}
+            for m in lib.catalog.media.browse()]
+
+
+def index_report(report) -> dict:
+    """An IndexReport as the CLI's --json prints it and the GUI shows it."""
+    s = report.scan
+    return {"found": s.found, "new": s.new, "changed": s.changed, "moved": s.moved, "missing": s.missing,
+            "unchanged": s.unchanged, "indexed": report.embedded_files, "vectors": report.embedded_items,
+            "errors": report.errors, "face_errors": report.face_errors, "seconds": round(report.seconds, 3),
+            "cancelled": report.cancelled}
+
+
+def largest_face(lib: Library, photo: str):
+    """The largest face in a photo (a reference photo of someone), or PeopleError."""
+    decoded = decode_image(photo, lib.settings.decode_min_side, lib.settings.face_detail)
+    faces = lib.face_backend.analyse(pil_to_bgr(decoded.detail))
+    if not faces:
+        raise PeopleError(f"no face found in {photo}")
+    return max(faces, key=lambda f: f.size)
+
+
+def add_person_from_photo(lib: Library, name: str, photo: str) -> tuple[Person, int]:
+    """A person from a reference photo's largest face; matching faces and unnamed groups join them."""
+    if not os.path.isfile(photo):
+        raise PeopleError(f"no such file: {photo}")
+    face = largest_face(lib, photo)
+    return lib.people.add_reference(name, face, os.path.abspath(photo), lib.face_backend.name)
+
+
+def save_settings(lib: Library, settings: Settings) -> None:
+    """Validate and write a library's settings, under the library's write lock (a running index reads them)."""
+    settings.validate()
+    lib.settings = settings
+    lib.save_settings()
+
+
+def load_settings(folder: str | Path) -> Settings:
+    """The settings of the library in `folder` (defaults when it has none yet), without opening its catalog."""
+    return Settings.load(Path(folder).expanduser() / SETTINGS_FILE)

@@ -1,0 +1,90 @@
+"""The catalog: one SQLite database (WAL) that is the source of truth for a library, and the only place in Idlens
+that holds SQL. Every statement lives in this package, in the repository of the data it is about:
+
+- `catalog.meta`    key/value facts of the library (its model, the vector index generation)
+- `catalog.media`   folders, files and sampled video frames
+- `catalog.items`   CLIP models and the searchable vectors (photos and video frames)
+- `catalog.faces`   faces, video tracks and "not this person" answers
+- `catalog.people`  people and their names
+
+The vector index is a cache rebuilt from the vectors stored here, so a crash between the two never loses work.
+Schema changes are one migration per version (`schema.py`).
+"""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+from .errors import CatalogError
+from .faces import FaceRepository
+from .items import ItemRepository
+from .media import MediaRepository
+from .meta import MetaRepository
+from .people import PeopleRepository
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+
+class Catalog:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
+        conn.text_factory = lambda b: b.decode("utf-8", "surrogateescape")  # see paths.db_path
+        self.db = sqlite_utils.Database(conn)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+        self.meta = MetaRepository(self.db)
+        self.media = MediaRepository(self.db)
+        self.items = ItemRepository(self.db, self.meta)
+        self.faces = FaceRepository(self.db)
+        self.people = PeopleRepository(self.db)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            raise CatalogError(
+                f"{self.path} was written by a newer Idlens (schema {version}, this one knows {SCHEMA_VERSION}); "
+                "update Idlens to open it."
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self.transaction():
+                MIGRATIONS[target](self.db)
+                self.db.execute(f"PRAGMA user_version={target}")
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def transaction(self):
+        """`with catalog.transaction():` — one atomic write (the connection is in autocommit mode otherwise)."""
+        return _Transaction(self.db.conn)
+
+    @property
+    def library_model(self) -> str | None:
+        """The model whose vectors this library holds (None until the first embedding)."""
+        return self.meta.get("model")
+
+    def set_library_model(self, spec: str | None) -> None:
+        self.meta.set("model", spec)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT/ROLLBACK; immediate so a second writer waits at the start, not mid-way."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False

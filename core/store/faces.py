@@ -1,0 +1,222 @@
+"""Faces (in photos, in sampled video frames, or from reference photos outside the library), the tracks that join
+one person's faces across consecutive video frames, and "not this person" answers (`rejections`)."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import sqlite_utils
+
+from .records import INDEXED, FaceSighting, blob, stack, vec
+
+FACE_BOX = ("id", "timestamp", "x", "y", "w", "h")
+
+
+class FaceRepository:
+    def __init__(self, db: sqlite_utils.Database):
+        self.db = db
+
+    # -- writing what the detector found ----------------------------------------------------------------------------
+    def add_track(self, media_id: int, start: float, end: float) -> int:
+        return self.db["tracks"].insert({"media_id": media_id, "start": start, "end": end}).last_pk
+
+    def add(self, *, media_id: int | None, frame_id: int | None, track_id: int | None, timestamp: float | None,
+            box, landmarks, score: float, size: float, sharpness: float, usable: bool, embedding, backend: str,
+            person_id: int | None = None, confirmed: bool = False, source: str | None = None) -> int:
+        x, y, w, h = (float(v) for v in box)
+        return self.db["faces"].insert({
+            "media_id": media_id, "frame_id": frame_id, "track_id": track_id, "timestamp": timestamp,
+            "x": x, "y": y, "w": w, "h": h, "landmarks": blob(landmarks), "score": float(score), "size": float(size),
+            "sharpness": float(sharpness), "usable": int(usable), "embedding": blob(embedding), "backend": backend,
+            "person_id": person_id, "confirmed": int(confirmed), "source": source, "created_at": time.time(),
+        }).last_pk
+
+    def decided_in_media(self, media_id: int) -> tuple[list[dict], dict[int, list[int]]]:
+        """The faces of a file that carry a user decision (confirmed with a person, or rejected by someone), and
+        face id -> the people who rejected it."""
+        rejected: dict[int, list[int]] = {}
+        for face_id, person_id in self.db.execute(
+                "SELECT r.face_id, r.person_id FROM rejections r JOIN faces f ON f.id = r.face_id "
+                "WHERE f.media_id = ?", [media_id]):
+            rejected.setdefault(face_id, []).append(person_id)
+        rows = self.db.execute("SELECT id, timestamp, x, y, w, h, person_id, confirmed FROM faces WHERE media_id = ?",
+                               [media_id]).fetchall()
+        decided = [dict(zip((*FACE_BOX, "person_id", "confirmed"), r)) for r in rows
+                   if (r[6] is not None and r[7]) or r[0] in rejected]
+        return decided, rejected
+
+    def remove_from_media(self, media_id: int) -> None:
+        self.db.execute("DELETE FROM faces WHERE media_id = ?", [media_id])
+        self.db.execute("DELETE FROM tracks WHERE media_id = ?", [media_id])
+
+    def boxes_in_media(self, media_id: int) -> list[dict]:
+        return [dict(zip(FACE_BOX, r)) for r in self.db.execute(
+            "SELECT id, timestamp, x, y, w, h FROM faces WHERE media_id = ?", [media_id])]
+
+    def in_media(self, media_id: int) -> list[dict]:
+        """Every face of a file with its box and its person's name (the viewer's face boxes)."""
+        rows = self.db.execute("SELECT f.id, f.x, f.y, f.w, f.h, f.timestamp, p.name, f.person_id FROM faces f "
+                               "LEFT JOIN people p ON p.id = f.person_id WHERE f.media_id = ?", [media_id]).fetchall()
+        return [dict(zip(("id", "x", "y", "w", "h", "timestamp", "name", "person_id"), r)) for r in rows]
+
+    def counts(self) -> tuple[int, int]:
+        """(faces, usable faces) in the library."""
+        n, usable = self.db.execute("SELECT count(*), coalesce(sum(usable), 0) FROM faces").fetchone()
+        return n, usable
+
+    def main_face(self, media_id: int, usable_first: bool = True) -> dict | None:
+        """The face that stands for a photo: the largest (usable ones first, unless told otherwise)."""
+        order = "usable DESC, size DESC" if usable_first else "size DESC"
+        row = self.db.execute(f"SELECT id, person_id, embedding FROM faces WHERE media_id = ? ORDER BY {order} "
+                              "LIMIT 1", [media_id]).fetchone()
+        return {"id": row[0], "person_id": row[1], "embedding": vec(row[2])} if row else None
+
+    # -- embeddings -------------------------------------------------------------------------------------------------
+    def unassigned_usable(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, embeddings) of usable faces that belong to nobody yet, in id order."""
+        rows = self.db.execute("SELECT id, embedding FROM faces WHERE usable = 1 AND person_id IS NULL "
+                               "ORDER BY id").fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64), stack(r[1] for r in rows)
+
+    def count_unassigned_usable(self) -> int:
+        return self.db.execute("SELECT count(*) FROM faces WHERE usable = 1 AND person_id IS NULL").fetchone()[0]
+
+    def prototypes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(person ids, embeddings) of every face that may stand for its person: usable or confirmed ones."""
+        rows = self.db.execute("SELECT f.person_id, f.embedding FROM faces f JOIN people p ON p.id = f.person_id "
+                               "WHERE f.usable = 1 OR f.confirmed = 1").fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64), stack(r[1] for r in rows)
+
+    def confirmed_embeddings(self, person_id: int) -> np.ndarray:
+        """The faces the user confirmed as this person (reference photos included): the person's evidence."""
+        return stack(r[0] for r in self.db.execute(
+            "SELECT embedding FROM faces WHERE person_id = ? AND confirmed = 1 ORDER BY id", [person_id]))
+
+    def embeddings_of(self, person_id: int) -> np.ndarray:
+        return stack(r[0] for r in self.db.execute(
+            "SELECT embedding FROM faces WHERE person_id = ? ORDER BY id", [person_id]))
+
+    def usable_of(self, person_id: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.db.execute("SELECT id, embedding FROM faces WHERE person_id = ? AND usable = 1 ORDER BY id",
+                               [person_id]).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64), stack(r[1] for r in rows)
+
+    def identity_embeddings(self, person_id: int) -> np.ndarray:
+        """Faces good enough to describe the person: confirmed or usable."""
+        return stack(r[0] for r in self.db.execute(
+            "SELECT embedding FROM faces WHERE person_id = ? AND (confirmed = 1 OR usable = 1) ORDER BY id",
+            [person_id]))
+
+    def reference_embeddings(self, person_id: int) -> np.ndarray:
+        """Faces of this person from reference photos outside the library."""
+        return stack(r[0] for r in self.db.execute(
+            "SELECT embedding FROM faces WHERE media_id IS NULL AND person_id = ?", [person_id]))
+
+    # -- decisions --------------------------------------------------------------------------------------------------
+    def rejections(self) -> dict[int, set[int]]:
+        """face id -> the people it was said not to be."""
+        out: dict[int, set[int]] = {}
+        for face_id, person_id in self.db.execute("SELECT face_id, person_id FROM rejections"):
+            out.setdefault(face_id, set()).add(person_id)
+        return out
+
+    def rejected_by(self, person_id: int) -> set[int]:
+        return {r[0] for r in self.db.execute("SELECT face_id FROM rejections WHERE person_id = ?", [person_id])}
+
+    def reject(self, face_id: int, person_id: int) -> None:
+        self.db.execute("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", [face_id, person_id])
+
+    def forgive(self, face_id: int, person_id: int) -> None:
+        """Lift a "not this person" (the user now says it is them)."""
+        self.db.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", [face_id, person_id])
+
+    def assign(self, face_ids: list[int], person_id: int | None, confirmed: bool) -> None:
+        """Place faces with a person; the rest of each face's video track follows unless the user placed it."""
+        for face_id in face_ids:
+            track = self.db.execute("SELECT track_id FROM faces WHERE id = ?", [face_id]).fetchone()
+            self.db.execute("UPDATE faces SET person_id = ?, confirmed = ? WHERE id = ?",
+                            [person_id, int(confirmed), face_id])
+            if track and track[0] is not None:
+                self.db.execute("UPDATE faces SET person_id = ? WHERE track_id = ? AND id != ? AND confirmed = 0",
+                                [person_id, track[0], face_id])
+
+    def release(self, face_id: int, person_id: int, with_track: bool = True) -> None:
+        """The face (and, unless told otherwise, the automatically placed rest of its track) leaves this person."""
+        self.db.execute("UPDATE faces SET person_id = NULL, confirmed = 0 WHERE id = ? AND person_id = ?",
+                        [face_id, person_id])
+        track = self.db.execute("SELECT track_id FROM faces WHERE id = ?", [face_id]).fetchone()
+        if with_track and track and track[0] is not None:
+            self.db.execute("UPDATE faces SET person_id = NULL, confirmed = 0 WHERE track_id = ? AND person_id = ? "
+                            "AND confirmed = 0", [track[0], person_id])
+
+    def release_unconfirmed(self) -> None:
+        """Every face the user did not place belongs to nobody again (re-clustering from scratch)."""
+        self.db.execute("UPDATE faces SET person_id = NULL WHERE confirmed = 0")
+
+    def confirm_all_of(self, person_id: int) -> None:
+        self.db.execute("UPDATE faces SET confirmed = 1 WHERE person_id = ?", [person_id])
+
+    # -- looking up -------------------------------------------------------------------------------------------------
+    def get(self, face_id: int) -> dict | None:
+        row = self.db.execute("SELECT f.id, f.media_id, f.person_id, f.confirmed, m.path, f.timestamp FROM faces f "
+                              "LEFT JOIN media m ON m.id = f.media_id WHERE f.id = ?", [int(face_id)]).fetchone()
+        return dict(zip(("id", "media_id", "person_id", "confirmed", "path", "timestamp"), row)) if row else None
+
+    def of_person(self, person_id: int) -> list[dict]:
+        cur = self.db.execute(
+            "SELECT f.id, m.path, f.timestamp, f.confirmed, f.x, f.y, f.w, f.h FROM faces f "
+            "LEFT JOIN media m ON m.id = f.media_id WHERE f.person_id = ? ORDER BY f.confirmed DESC, f.id", [person_id])
+        return [dict(zip(("id", "path", "timestamp", "confirmed", "x", "y", "w", "h"), r)) for r in cur]
+
+    def review_candidates(self, person_id: int) -> list[FaceSighting]:
+        """Usable faces nobody confirmed that may be this person: theirs, nobody's, or an unnamed group's — never
+        ones rejected for them."""
+        rows = self.db.execute(
+            "SELECT f.id, f.media_id, f.timestamp, f.embedding, m.path, f.person_id FROM faces f "
+            "LEFT JOIN media m ON m.id = f.media_id LEFT JOIN people p ON p.id = f.person_id "
+            "WHERE f.confirmed = 0 AND f.usable = 1 AND (f.person_id = ? OR f.person_id IS NULL OR p.name IS NULL) "
+            "AND f.id NOT IN (SELECT face_id FROM rejections WHERE person_id = ?)", [person_id, person_id]).fetchall()
+        return [FaceSighting(r[0], r[1], r[2], False, vec(r[3]), r[4], person_id=r[5]) for r in rows]
+
+    def sightings(self, person_id: int) -> list[FaceSighting]:
+        """Every face of this person in a searchable library file."""
+        rows = self.db.execute(
+            "SELECT f.id, f.media_id, f.timestamp, f.confirmed, f.embedding, m.path, m.kind, m.duration FROM faces f "
+            "JOIN media m ON m.id = f.media_id WHERE f.person_id = ? AND m.status = ?", [person_id, INDEXED])
+        return [FaceSighting(r[0], r[1], r[2], bool(r[3]), vec(r[4]), r[5], r[6], r[7], person_id) for r in rows]
+
+    def others_in_media(self, media_id: int, people: set[int]) -> int:
+        """Usable faces in a file that belong to none of these people."""
+        q = ",".join("?" * len(people))
+        return self.db.execute(f"SELECT count(*) FROM faces WHERE media_id = ? AND usable = 1 AND "
+                               f"(person_id IS NULL OR person_id NOT IN ({q}))", [media_id, *people]).fetchone()[0]
+
+    def named_photos(self) -> list[tuple[int, str, str]]:
+        """(person id, name, path) once per named person and indexed photo they appear in."""
+        return [tuple(r) for r in self.db.execute(
+            "SELECT p.id, p.name, m.path FROM faces f JOIN people p ON p.id = f.person_id "
+            "JOIN media m ON m.id = f.media_id WHERE p.name IS NOT NULL AND m.kind = 'image' AND m.status = ? "
+            "GROUP BY p.id, m.id", [INDEXED])]
+
+    # -- portability ------------------------------------------------------------------------------------------------
+    _REF = "f.id, m.fingerprint, m.path, f.timestamp, f.x, f.y, f.w, f.h, f.source, f.embedding"
+
+    def confirmed_refs(self, person_id: int) -> list[dict]:
+        """What identifies each confirmed face of a person outside this library (see faces.portability)."""
+        return self._refs(self.db.execute(f"SELECT {self._REF} FROM faces f LEFT JOIN media m ON m.id = f.media_id "
+                                          "WHERE f.person_id = ? AND f.confirmed = 1 ORDER BY f.id", [person_id]))
+
+    def rejected_refs(self, person_id: int) -> list[dict]:
+        return self._refs(self.db.execute(
+            f"SELECT {self._REF} FROM rejections r JOIN faces f ON f.id = r.face_id "
+            "LEFT JOIN media m ON m.id = f.media_id WHERE r.person_id = ? ORDER BY f.id", [person_id]))
+
+    @staticmethod
+    def _refs(rows) -> list[dict]:
+        keys = ("id", "fingerprint", "path", "timestamp", "x", "y", "w", "h", "source", "embedding")
+        out = []
+        for r in rows:
+            d = dict(zip(keys, r))
+            d["embedding"] = vec(d["embedding"])
+            out.append(d)
+        return out

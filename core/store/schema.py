@@ -1,0 +1,126 @@
+"""The catalog's schema: one migration function per version, never edited once released (a library written by
+an older Idlens replays exactly the steps it missed). Version 3 and later use sqlite-utils' table operations."""
+from __future__ import annotations
+
+import sqlite_utils
+
+SCHEMA_VERSION = 3
+
+
+def _migrate_1(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE roots (
+            path TEXT PRIMARY KEY,
+            added_at REAL NOT NULL
+        );
+        -- Files or folders the user removed from the library: scans pass them by until they are indexed again.
+        CREATE TABLE excluded (
+            path TEXT PRIMARY KEY,
+            added_at REAL NOT NULL
+        );
+        CREATE TABLE media (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ('image', 'video')),
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            fingerprint TEXT NOT NULL,
+            width INTEGER,
+            height INTEGER,
+            duration REAL,
+            captured_at TEXT,
+            status TEXT NOT NULL,
+            error TEXT,
+            added_at REAL NOT NULL,
+            indexed_at REAL
+        );
+        CREATE INDEX media_fingerprint ON media(fingerprint);
+        CREATE INDEX media_status ON media(status);
+        CREATE TABLE frames (
+            id INTEGER PRIMARY KEY,
+            media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,
+            timestamp REAL NOT NULL,
+            scene_change INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX frames_media ON frames(media_id);
+        CREATE TABLE models (
+            id INTEGER PRIMARY KEY,
+            spec TEXT NOT NULL UNIQUE,
+            dim INTEGER NOT NULL,
+            created_at REAL NOT NULL
+        );
+        -- A searchable item: a photo, or one sampled frame of a video. `label` is its id in the vector index.
+        CREATE TABLE items (
+            label INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a label stays one item forever
+            media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,
+            frame_id INTEGER REFERENCES frames(id) ON DELETE CASCADE,
+            model_id INTEGER NOT NULL REFERENCES models(id),
+            vector BLOB NOT NULL
+        );
+        CREATE INDEX items_media ON items(media_id);
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT
+        );
+        """
+    )
+
+
+def _migrate_2(db: sqlite_utils.Database) -> None:
+    """Faces and people. A face belongs to a photo or to a sampled video frame; faces of one person seen in
+    consecutive frames form a track. `confirmed` marks the user's own decisions, which automatic clustering never
+    undoes; `rejections` remembers "not this person" for good."""
+    db.executescript(
+        """
+        ALTER TABLE media ADD COLUMN faces_backend TEXT;  -- the recogniser that analysed this file, if any
+        CREATE TABLE people (
+            id INTEGER PRIMARY KEY,
+            name TEXT,
+            hidden INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL
+        );
+        CREATE UNIQUE INDEX people_name ON people(name COLLATE NOCASE) WHERE name IS NOT NULL;
+        CREATE TABLE tracks (
+            id INTEGER PRIMARY KEY,
+            media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,
+            start REAL NOT NULL,
+            end REAL NOT NULL
+        );
+        CREATE TABLE faces (
+            id INTEGER PRIMARY KEY,
+            media_id INTEGER REFERENCES media(id) ON DELETE CASCADE,  -- NULL: a reference photo outside the library
+            frame_id INTEGER REFERENCES frames(id) ON DELETE CASCADE,
+            track_id INTEGER REFERENCES tracks(id) ON DELETE SET NULL,
+            timestamp REAL,
+            x REAL NOT NULL, y REAL NOT NULL, w REAL NOT NULL, h REAL NOT NULL,  -- pixels of the upright original
+            landmarks BLOB NOT NULL,
+            score REAL NOT NULL,
+            size REAL NOT NULL,        -- short side of the box, in the pixels the recogniser saw
+            sharpness REAL NOT NULL,
+            usable INTEGER NOT NULL,   -- big, sharp and certain enough to found or join a person
+            embedding BLOB NOT NULL,
+            backend TEXT NOT NULL,
+            person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+            confirmed INTEGER NOT NULL DEFAULT 0,
+            source TEXT,               -- for reference faces: the photo they came from
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX faces_media ON faces(media_id);
+        CREATE INDEX faces_person ON faces(person_id);
+        CREATE INDEX faces_track ON faces(track_id);
+        CREATE TABLE rejections (
+            face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+            person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+            PRIMARY KEY (face_id, person_id)
+        );
+        """
+    )
+
+
+def _migrate_3(db: sqlite_utils.Database) -> None:
+    """A face analysis that failed is recorded (and retried by the next index) instead of passing for "no faces"."""
+    db["media"].add_column("faces_error", str)
+
+
+MIGRATIONS = {1: _migrate_1, 2: _migrate_2, 3: _migrate_3}
