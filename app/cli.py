@@ -5,6 +5,7 @@ Listing commands take --json; their schemas are documented in README.md ("JSON o
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import sqlite3
 import sys
@@ -17,6 +18,8 @@ from app.cli_idclip import idclip
 from app.cli_people import people
 from core import services
 from core.settings import default_library_dir
+
+log = logging.getLogger(__name__)
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--library", "library_dir", envvar="IDLENS_LIBRARY", type=click.Path(file_okay=False),

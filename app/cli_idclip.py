@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import threading
@@ -10,6 +11,8 @@ from pathlib import Path
 import click
 
 from app.cli_common import ctrl_c_stops
+
+log = logging.getLogger(__name__)
 
 
 @click.group()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import click
@@ -9,6 +10,8 @@ import click
 from app.cli_common import JSON_SCHEMA, dump_json
 from core import services
 from core.faces.portability import export_decisions, import_decisions
+
+log = logging.getLogger(__name__)
 
 
 def _emit(data) -> None:

@@ -254,6 +254,7 @@ class IndexJob:
             self.report.accelerated_cosine = lib.embedder.accelerate(models_dir() / "accelerated",
                                                                      torch.stack(list(tensors)))
         except Exception as e:  # no onnxruntime, an architecture the exporter cannot take: stay on torch
+            log.info("int8 image tower unavailable, staying on torch: %s", e)
             self.report.accelerated_cosine = None
             self.report.accelerate_error = f"{type(e).__name__}: {e}"
 
@@ -325,7 +326,8 @@ class IndexJob:
         """Thumbnails are a cache: a full disk or a read-only cache folder costs the thumbnail, not the file."""
         try:
             self.library.thumbnails.save(image, fingerprint, timestamp)
-        except OSError:
+        except OSError as e:
+            log.debug("thumbnail of %s not written: %s", fingerprint, e)
             self.report.thumbnail_failures += 1
 
     @staticmethod

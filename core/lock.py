@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import sys
 import threading
 import time
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 LOCK_FILE = "write.lock"
 
@@ -57,8 +60,8 @@ class WriteLock:
                 os.write(fd, json.dumps({"pid": os.getpid(), "what": self.what,
                                          "program": os.path.basename(sys.argv[0]),
                                          "since": time.strftime("%H:%M:%S")}).encode())
-            except OSError:  # a full disk: the flock is what counts, the note is for the message
-                pass
+            except OSError as e:  # a full disk: the flock is what counts, the note is for the message
+                log.debug("lock note not written: %s", e)
             self._held[self.path] = {"fd": fd, "depth": 1, "thread": me, "what": self.what}
             return self
 

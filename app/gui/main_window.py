@@ -3,6 +3,7 @@ viewer, face panel, indexing by drag-and-drop with progress/rate/ETA/cancel, and
 behaviour only: every piece of work goes to the Engine, off the UI thread."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from app.gui.engine import Engine
 from app.gui.people_panel import PeoplePanel
 from app.gui.results import ResultRole, ResultsModel, ResultsView, clock
 from app.gui.viewer import Viewer
+
+log = logging.getLogger(__name__)
 
 RECENT = 10
 

@@ -3,10 +3,14 @@ with completion, drag one person onto another to merge, hide, see a person's fac
 person"), and review suggested faces with yes/no."""
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QCompleter, QDialog, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListView,
                                QMenu, QMessageBox, QPushButton, QVBoxLayout, QWidget)
+
+log = logging.getLogger(__name__)
 
 FACE = 120
 PersonRole = Qt.ItemDataRole.UserRole + 2

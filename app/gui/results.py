@@ -2,11 +2,15 @@
 on worker threads from the thumbnail cache, kept in a bounded cache) and a delegate that draws the badges."""
 from __future__ import annotations
 
+import logging
+
 from collections import OrderedDict
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QRect, QRunnable, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate
+
+log = logging.getLogger(__name__)
 
 THUMB = 180
 CACHE_LIMIT = 2000  # pixmaps kept; older ones are reloaded from disk when scrolled back to

@@ -1,8 +1,12 @@
 """Settings: the CLIP model (with its size and speed), the library location, video sampling and face thresholds."""
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QWidget)
+
+log = logging.getLogger(__name__)
 
 # Sizes are the download; speeds are photos per second on two laptop cores (ViT-B-32 measured here; the others
 # scaled by their compute), to help choose, not promises.

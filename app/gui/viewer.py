@@ -2,6 +2,7 @@
 the matched moment with the other moments marked on its timeline."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from PySide6.QtWidgets import (QDialog, QGraphicsRectItem, QGraphicsScene, QGrap
                                QVBoxLayout, QWidget)
 
 from app.gui.results import clock
+
+log = logging.getLogger(__name__)
 
 
 class _ImageLoaded(QObject):

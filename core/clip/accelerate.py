@@ -7,10 +7,13 @@ CLIP weights, one per model."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 FAITHFUL = 0.99
 

@@ -7,12 +7,15 @@ old one: that rename is the commit point, so a crash mid-save leaves the previou
 from __future__ import annotations
 
 import json
+import logging
 import os
 import uuid
 from pathlib import Path
 
 import hnswlib
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 HEADER = "index.json"
 FORMAT = 1

@@ -7,9 +7,13 @@
 """
 from __future__ import annotations
 
+import logging
+
 from collections.abc import Sequence
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 def link_tracks(timestamps: Sequence[float], embeddings: np.ndarray, match: float, max_gap: float) -> list[list[int]]:

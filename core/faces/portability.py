@@ -2,10 +2,13 @@
 file's content fingerprint, the time in a video and the box, not by ids that mean nothing elsewhere."""
 from __future__ import annotations
 
+import logging
 import numpy as np
 
 from . import clustering
 from .people import People, PeopleError, writes
+
+log = logging.getLogger(__name__)
 
 EXPORT_SCHEMA = 1
 

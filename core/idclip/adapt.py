@@ -2,6 +2,7 @@
 helped."""
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from .data import Dataset, Sample
 from .evaluate import evaluate
 from .model import TEMPLATE, IdClip, IdClipError
 from .train import TrainProgress, train
+
+log = logging.getLogger(__name__)
 
 
 def library_dataset(library, holdout: float = 0.25, seed: int = 0) -> Dataset:

@@ -3,6 +3,7 @@ each identity's face descriptors."""
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from core.faces.detection import pil_to_bgr
 from core.media.images import decode_image
 
 from .model import PLACEHOLDER, TEMPLATE, IdClipError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass

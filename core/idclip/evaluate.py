@@ -2,6 +2,7 @@
 Id-CLIP, and Id-CLIP fused with explicit face matching."""
 from __future__ import annotations
 
+import logging
 import numpy as np
 
 from core.faces.detection import pil_to_bgr
@@ -9,6 +10,8 @@ from core.media.images import decode_image
 
 from .data import Dataset, image_tensor, training_text
 from .model import NEUTRAL, PLACEHOLDER, TEMPLATE, IdClip, IdClipError
+
+log = logging.getLogger(__name__)
 
 
 def evaluate(idclip: IdClip | None, embedder, data: Dataset, split: str = "test", face_backend=None,

@@ -2,6 +2,7 @@
 translator and the prompts learn. Resumable: a checkpoint after every epoch and on cancel."""
 from __future__ import annotations
 
+import logging
 import os
 import random
 import threading
@@ -13,6 +14,8 @@ import numpy as np
 
 from .data import Dataset, image_tensor, training_text
 from .model import IdClip, IdClipError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import warnings
 from dataclasses import dataclass
 
@@ -13,6 +14,8 @@ try:  # HEIC/HEIF (iPhone photos) through libheif
     pillow_heif.register_heif_opener()
 except ImportError:  # pragma: no cover - declared dependency, but keep JPEG working without it
     pass
+
+log = logging.getLogger(__name__)
 
 # Pillow raises DecompressionBombError above 2x this; 180 MP covers every real camera and panorama.
 Image.MAX_IMAGE_PIXELS = 180_000_000
@@ -66,8 +69,8 @@ def decode_image(path: str, min_side: int = 256, detail_side: int | None = None)
         raise MediaError(f"cannot decode image: {e}") from e
     try:
         img = ImageOps.exif_transpose(img)
-    except Exception:  # a broken EXIF block must not cost the photo
-        pass
+    except Exception as e:  # a broken EXIF block must not cost the photo
+        log.debug("%s: EXIF orientation ignored: %s", path, e)
     img = _to_rgb(img)
     detail = None
     if detail_side:

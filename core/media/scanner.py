@@ -7,12 +7,15 @@ fingerprint matches a missing one is recognised as that file moved or renamed, a
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from core.store import INDEXED, MISSING, PENDING, ERROR, Catalog
+
+log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm"}
@@ -63,7 +66,8 @@ def walk(root: str, excluded: set[str] = frozenset()) -> Iterator[FoundFile]:
         return
     try:
         st = os.stat(root)
-    except OSError:
+    except OSError as e:
+        log.warning("cannot reach %s: %s", root, e)
         return
     if not stat.S_ISDIR(st.st_mode):
         kind = media_kind(root)
@@ -76,7 +80,8 @@ def walk(root: str, excluded: set[str] = frozenset()) -> Iterator[FoundFile]:
         folder = stack.pop()
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
+        except OSError as e:
+            log.warning("cannot list %s: %s", folder, e)
             continue
         for entry in entries:
             name = entry.name

@@ -1,10 +1,13 @@
 """A disk cache of small JPEG thumbnails, keyed by content fingerprint so that moves and renames keep them."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from PIL import Image
+
+log = logging.getLogger(__name__)
 
 THUMB_BOX = 256
 

@@ -9,6 +9,7 @@ near ones by decoding on, which is what short clips and sparse-keyframe files ne
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,6 +18,8 @@ import numpy as np
 from PIL import Image
 
 from .images import MediaError, resize_short_side
+
+log = logging.getLogger(__name__)
 
 SIGNATURE_SIZE = 16     # a 16x16 grey thumbnail is enough to tell one shot from the next
 SEEK_BEYOND = 0.5       # seconds: a target further ahead is reached by seeking to a keyframe, not by decoding on
@@ -66,6 +69,7 @@ def sample_video(path: str, interval: float = 2.0, max_frames: int = 300, scene_
         except av.FFmpegError as e:
             if not sampler.frames:
                 raise MediaError(f"cannot decode video: {e}") from e
+            log.info("%s: damaged after %d frames (%s); keeping those", path, len(sampler.frames), e)
             frames = sampler.frames  # a damaged tail: keep what decoded
         if not frames:
             raise MediaError("no decodable video frames")

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import logging
 import re
 from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
 
 NEUTRAL_ONE = "a person"
 NEUTRAL_MANY = "people"

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -22,6 +23,8 @@ from core.media.images import decode_image
 from core.store import INDEXED, Media
 
 from .query import ParsedQuery, parse
+
+log = logging.getLogger(__name__)
 
 MIN_Z = 2.0            # how far above the query's background a context-only result must stand
 MIN_KEEP = 3           # the best few are always shown, so a query never silently returns nothing

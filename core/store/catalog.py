@@ -12,6 +12,7 @@ Schema changes are one migration per version (`schema.py`).
 """
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from .media import MediaRepository
 from .meta import MetaRepository
 from .people import PeopleRepository
 from .schema import MIGRATIONS, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
 
 
 class Catalog:

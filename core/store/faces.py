@@ -2,12 +2,15 @@
 one person's faces across consecutive video frames, and "not this person" answers (`rejections`)."""
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
 import sqlite_utils
 
 from .records import INDEXED, FaceSighting, blob, stack, vec
+
+log = logging.getLogger(__name__)
 
 FACE_BOX = ("id", "timestamp", "x", "y", "w", "h")
 

@@ -2,6 +2,7 @@
 `label` is its id in the vector index and is never reused."""
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 
@@ -12,6 +13,8 @@ from .errors import CatalogError
 from .meta import MetaRepository
 from .paths import chunks, marks
 from .records import INDEXED, Hit, blob
+
+log = logging.getLogger(__name__)
 
 
 class ItemRepository:

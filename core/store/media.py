@@ -1,6 +1,7 @@
 """Folders, files and sampled video frames."""
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -9,6 +10,8 @@ import sqlite_utils
 
 from .paths import UNDER, chunks, db_path, marks, under_bounds
 from .records import ERROR, INDEXED, MISSING, PENDING, Media
+
+log = logging.getLogger(__name__)
 
 
 class MediaRepository:

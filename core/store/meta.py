@@ -1,7 +1,10 @@
 """Key/value facts of a library: its model, the vector index's generation and dirty flag."""
 from __future__ import annotations
 
+import logging
 import sqlite_utils
+
+log = logging.getLogger(__name__)
 
 
 class MetaRepository:

@@ -6,7 +6,10 @@ through `surrogateescape` (see Catalog), so every file keeps its exact name.
 """
 from __future__ import annotations
 
+import logging
 import os
+
+log = logging.getLogger(__name__)
 
 # "Below this folder" as a range of the path index: every "dir/..." sorts between "dir/" and "dir0" ('0' follows
 # '/'), byte by byte, whatever the bytes of the names are.

@@ -1,11 +1,14 @@
 """People and their names. A person's faces live in the faces table (`faces.person_id`)."""
 from __future__ import annotations
 
+import logging
 import time
 
 import sqlite_utils
 
 from .records import Person
+
+log = logging.getLogger(__name__)
 
 _SUMMARY = (
     "SELECT p.id, p.name, p.hidden, count(f.id), count(DISTINCT f.media_id), coalesce(sum(f.confirmed), 0), "

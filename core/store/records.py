@@ -1,9 +1,13 @@
 """Typed rows the catalog hands out. Plain dataclasses: no connection behind them, safe to pass between threads."""
 from __future__ import annotations
 
+import logging
+
 from dataclasses import dataclass
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 # Media status values.
 PENDING = "pending"      # found, not embedded yet (or changed since)

@@ -2,7 +2,10 @@
 an older Idlens replays exactly the steps it missed). Version 3 and later use sqlite-utils' table operations."""
 from __future__ import annotations
 
+import logging
 import sqlite_utils
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 3
 
