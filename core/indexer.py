@@ -318,7 +318,8 @@ class IndexJob:
         except PermissionError:
             out.error = "permission denied"
         except Exception as e:  # one bad file must never stop the run; record what happened
-            log.exception("unexpected error indexing %s", media.path)
+            log.warning("unexpected error indexing %s: %s: %s", media.path, type(e).__name__, e)
+            log.debug("unexpected error", exc_info=True)
             out.error = f"unexpected {type(e).__name__}: {e}"
         return out
 
@@ -337,7 +338,8 @@ class IndexJob:
         try:
             found = backend.analyse(pil_to_bgr(image))
         except Exception as e:
-            log.warning("face analysis failed: %s", e, exc_info=True)
+            log.warning("face analysis failed: %s: %s", type(e).__name__, e)
+            log.debug("face analysis failure", exc_info=True)
             raise _FaceAnalysisFailed(f"face analysis failed: {type(e).__name__}: {e}") from e
         if original_width is None:
             return found
