@@ -148,16 +148,20 @@ class IndexJob:
         lookahead = max(2, self.library.settings.decode_workers * 2)
         queue: deque[Future] = deque()
         todo = iter(items)
-        try:
-            while True:
-                while len(queue) < lookahead and not self.cancel.is_set():
-                    item = next(todo, None)
-                    if item is None:
-                        break
-                    queue.append(pool.submit(fn, item))
-                if not queue:
+
+        def refill():
+            while len(queue) < lookahead and not self.cancel.is_set():
+                item = next(todo, None)
+                if item is None:
                     return
-                yield queue.popleft().result()
+                queue.append(pool.submit(fn, item))
+
+        refill()
+        try:
+            while queue:
+                future = queue.popleft()
+                refill()  # the workers stay `lookahead` ahead while the consumer works on this one
+                yield future.result()
         finally:
             for future in queue:
                 future.cancel()
@@ -222,9 +226,9 @@ class IndexJob:
             for n, decoded in enumerate(self._prefetch(pool, lambda m: self._decode(m, faces_only=True), todo), 1):
                 with lib.catalog.transaction():
                     self._store_faces(decoded, name)
-                if not decoded.error:
-                    lib.catalog.media.update(decoded.media.id, **{k: v for k, v in decoded.metadata.items()
-                                                                  if k.startswith("faces_")})
+                    lib.catalog.media.update(decoded.media.id, faces_backend=decoded.metadata["faces_backend"],
+                                             faces_error=decoded.metadata["faces_error"])
+                if not decoded.faces_error:
                     self.report.faces_analysed += 1
                 yield Progress("faces", n, len(todo), decoded.media.path, errors=self.report.face_errors)
 
@@ -240,6 +244,9 @@ class IndexJob:
             self.library.people.replace(media_id, decoded.faces, backend_name,
                                         self.library.catalog.media.frame_ids(media_id))
             decoded.metadata.update(faces_backend=backend_name, faces_error=None)
+        else:  # faces were not asked for (off, or analysed before)
+            decoded.metadata.setdefault("faces_backend", decoded.media.faces_backend)
+            decoded.metadata.setdefault("faces_error", decoded.media.faces_error)
 
     def _try_accelerate(self, tensors) -> None:
         """The faster image tower, checked against fp32 on this run's own first batch."""

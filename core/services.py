@@ -37,7 +37,7 @@ def errors(lib: Library) -> list[dict]:
     """Files that could not be indexed, and files whose faces could not be analysed, each with the reason."""
     out = [{"path": m.path, "kind": m.kind, "error": m.error} for m in lib.catalog.media.with_status(ERROR)]
     out += [{"path": m.path, "kind": m.kind, "error": m.faces_error, "faces_only": True}
-            for m in lib.catalog.media.all() if m.faces_error and m.status != ERROR]
+            for m in lib.catalog.media.face_failures()]
     return out
 
 

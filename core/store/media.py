@@ -85,6 +85,10 @@ class MediaRepository:
         """Indexed files whose faces were never analysed, or whose analysis failed: the next index retries them."""
         return list(self._select("status = ? AND faces_backend IS NULL", [INDEXED], order="id"))
 
+    def face_failures(self) -> list[Media]:
+        """Searchable files whose face analysis failed (the reason is in `faces_error`)."""
+        return list(self._select("faces_error IS NOT NULL AND status != ?", [ERROR]))
+
     def indexed(self, ids: Iterable[int]) -> list[Media]:
         out: list[Media] = []
         for chunk in chunks(list(ids)):
