@@ -125,6 +125,8 @@ def search(obj: Context, query, image_path, k, kind, only, as_json):
     if q.unknown_names:
         click.echo(f"not a person in your library: {', '.join(q.unknown_names)} (searched as words; name people "
                    "with `idlens people name`)", err=True)
+    for note in q.notes:
+        click.echo(note, err=True)
     if not outcome.results:
         click.echo("no results" + ("" if lib.catalog.items.count() else " (the library is empty: idlens index PATH)"))
     for r in outcome.results:

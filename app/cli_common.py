@@ -18,6 +18,7 @@ from core.library import ModelMismatch
 from core.lock import LibraryBusy
 from core.media.images import MediaError
 from core.registry import UnknownModel
+from core.search.query import NothingToSearch
 from core.settings import SettingsError
 from core.store import CatalogError
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 JSON_SCHEMA = 1
 USER_ERRORS = (ModelUnavailable, ModelMismatch, CatalogError, IndexMismatch, MediaError, PeopleError, IdClipError,
-               LibraryBusy, UnknownModel, SettingsError)
+               LibraryBusy, UnknownModel, SettingsError, NothingToSearch)
 
 
 class Context:

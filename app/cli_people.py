@@ -20,7 +20,8 @@ def _emit(data) -> None:
 
 def _person_line(p) -> str:
     flags = " (hidden)" if p.hidden else ""
-    return f"{p.id:5}  {p.label:30} {p.media:5} files {p.faces:5} faces{flags}"
+    aliases = f"  also: {', '.join(p.aliases)}" if p.aliases else ""
+    return f"{p.id:5}  {p.label:30} {p.media:5} files {p.faces:5} faces{flags}{aliases}"
 
 
 def _people(obj):
@@ -125,6 +126,21 @@ def split(obj, person, face_ids, new_name, as_json):
     """Move some of PERSON's faces into a new person."""
     p = _people(obj).split(person, list(face_ids), new_name)
     _emit({"person": p.to_json()}) if as_json else click.echo(f"new person {p.id}: {p.label}, {p.faces} faces")
+
+
+@people.command()
+@click.argument("person")
+@click.argument("aliases", nargs=-1, required=True)
+@click.option("--remove", is_flag=True, help="Remove these aliases instead.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def alias(obj, person, aliases, remove, as_json):
+    """Other names PERSON is found by: `idlens people alias Aleksandra Sasha "Aunt Sasha"`."""
+    p = _people(obj).alias(person, list(aliases), remove)
+    if as_json:
+        _emit({"person": p.to_json()})
+    else:
+        click.echo(f"{p.label}: " + (f"also {', '.join(p.aliases)}" if p.aliases else "no aliases"))
 
 
 @people.command()

@@ -94,7 +94,7 @@ def test_first_run_drop_index_search_name_and_find(qtbot, window, album, tmp_pat
     check = Library(tmp_path / "lib")
     assert {p.name for p in check.people.list()} == {"Anna", "Ben"}   # renamed in the engine, not only on screen
     check.close()
-    assert "Anna" in window.completion.stringList()
+    assert "Anna" in window.completer.suggestions("an")
 
     # Find them by typing.
     window.search_field.setFocus()

@@ -65,6 +65,8 @@ class Engine(QObject):
         self._requests = itertools.count(1)
         self._deliver = _Deliver(self)
         self.indexing = False
+        self.people: list = []  # the latest people list, kept on the UI thread (name completion reads it)
+        self.peopleChanged.connect(self._remember_people)
 
     # -- running work -----------------------------------------------------------------------------------------------
     def library(self) -> Library:
@@ -107,6 +109,10 @@ class Engine(QObject):
             finally:
                 self._after_write(lib)
         return self.submit(self.writer, what, op, on_done)
+
+    @Slot(list)
+    def _remember_people(self, people: list) -> None:
+        self.people = people
 
     def shutdown(self) -> None:
         self._cancel.set()

@@ -7,12 +7,13 @@ import logging
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QStringListModel, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QCompleter, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
                                QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter, QStackedWidget,
                                QToolBar, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
+from app.gui.completion import NameCompleter, name_entries
 from app.gui.engine import Engine
 from app.gui.people_panel import PeoplePanel
 from app.gui.results import ResultRole, ResultsModel, ResultsView, clock
@@ -58,11 +59,8 @@ class MainWindow(QMainWindow):
         self.search_field.setObjectName("search")
         self.search_field.setPlaceholderText("Search: “Anna playing guitar on the beach”, “videos of Ben in 2023”…")
         self.search_field.setClearButtonEnabled(True)
-        self.completion = QStringListModel(self)
-        completer = QCompleter(self.completion, self)
-        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        self.search_field.setCompleter(completer)
+        # People's names (any spelling: "zoe" offers Zoë; aliases offer their person) and recent searches.
+        self.completer = NameCompleter(self.search_field, whole_field=False, parent=self)
         toolbar.addWidget(self.search_field)
         QAction("Search", self, shortcut=QKeySequence.StandardKey.Find,
                 triggered=lambda: (self.search_field.setFocus(), self.search_field.selectAll()))
@@ -264,6 +262,7 @@ class MainWindow(QMainWindow):
             self.recent.remove(text)
         self.recent.insert(0, text)
         del self.recent[RECENT:]
+        self.completer.set_entries(name_entries(getattr(self, "_people", [])), self.recent)
         self._fill_sidebar()
         self.message.setText(f"Searching “{text}”…")
         self.request = self.engine.search(text)
@@ -278,6 +277,8 @@ class MainWindow(QMainWindow):
         q = outcome.query
         if q.unknown_names:
             note += f" — not a person in your library: {', '.join(q.unknown_names)}"
+        for extra in q.notes:  # "Ben: Ben Okafor or Ben Lee — type the full name to choose"
+            note += f" — {extra}"
         if self.status.get("test_model"):
             note += " — the tiny-test model has random weights: word search means nothing"
         self.message.setText(note)
@@ -342,7 +343,7 @@ class MainWindow(QMainWindow):
         self._fill_sidebar()
 
     def _people_changed(self, people) -> None:
-        self.completion.setStringList(sorted(p.name for p in people if p.name) + self.recent)
+        self.completer.set_entries(name_entries(people), self.recent)
         self._people = people
         self._fill_sidebar()
 

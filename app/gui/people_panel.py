@@ -7,8 +7,10 @@ import logging
 
 from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QCompleter, QDialog, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListView,
-                               QMenu, QMessageBox, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QListView, QMenu, QMessageBox, QPushButton, QVBoxLayout,
+                               QWidget)
+
+from app.gui.completion import ask_name
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +148,6 @@ class PeoplePanel(QWidget):
         layout.addWidget(self.view, 1)
         engine.peopleChanged.connect(self.model.set_people)
 
-    def names(self) -> list[str]:
-        return sorted(p.name for p in self.model.people if p.name)
-
     def person_at(self, row: int):
         return self.model.people[row]
 
@@ -177,15 +176,10 @@ class PeoplePanel(QWidget):
             self.ask_name(person)
 
     def ask_name(self, person) -> None:
-        dialog = QInputDialog(self)
-        dialog.setWindowTitle("Name this person")
-        dialog.setLabelText(f"Who is this? ({person.media} photos)")
-        dialog.setTextValue(person.name or "")
-        line = dialog.findChild(QLineEdit)
-        if line is not None:
-            line.setCompleter(QCompleter(self.names(), dialog))
-        if dialog.exec() and dialog.textValue().strip():
-            self.name(person.id, dialog.textValue().strip())
+        name = ask_name(self, "Name this person", f"Who is this? ({person.media} photos)", self.model.people,
+                        person.name or "")
+        if name:
+            self.name(person.id, name)
 
     def name(self, person_id: int, name: str) -> None:
         self.engine.name_person(person_id, name)
@@ -253,9 +247,9 @@ class FacesDialog(QDialog):
         self.model.removeRow(row)
 
     def _move(self, row: int, face_id: int) -> None:
-        name, ok = QInputDialog.getText(self, "Move face", "This face is:")
-        if ok and name.strip():
-            self.engine.move_face(face_id, name.strip())
+        name = ask_name(self, "Move face", "This face is:", self.engine.people)
+        if name:
+            self.engine.move_face(face_id, name)
             self.model.removeRow(row)
 
 

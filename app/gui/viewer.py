@@ -9,9 +9,10 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QPointF, QRectF, QRunnable, Qt, QThreadPool, QUrl, Signal
 from PySide6.QtGui import QBrush, QColor, QDesktopServices, QImage, QImageReader, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (QDialog, QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView,
-                               QHBoxLayout, QInputDialog, QLabel, QPushButton, QSlider, QStyle, QStyleOptionSlider,
+                               QHBoxLayout, QLabel, QPushButton, QSlider, QStyle, QStyleOptionSlider,
                                QVBoxLayout, QWidget)
 
+from app.gui.completion import ask_name
 from app.gui.results import clock
 
 log = logging.getLogger(__name__)
@@ -150,9 +151,9 @@ class Viewer(QDialog):
             self.scene.addItem(box)
 
     def _name_face(self, face: dict) -> None:
-        name, ok = QInputDialog.getText(self, "Who is this?", "Name:", text=face.get("name") or "")
-        if ok and name.strip():
-            self.engine.move_face(face["id"], name.strip())
+        name = ask_name(self, "Who is this?", "Name:", self.engine.people, face.get("name") or "")
+        if name:
+            self.engine.move_face(face["id"], name)
 
     # -- videos -----------------------------------------------------------------------------------------------------
     def _video(self, row: dict) -> QWidget:

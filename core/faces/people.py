@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core import names
 from core.settings import Settings
 from core.store import Catalog, FaceSighting, Person
 
@@ -202,14 +203,18 @@ class People:
         return self.rows.summaries(include_hidden, named_only)
 
     def find(self, ref: str | int) -> Person:
-        """A person by id or by name (case-insensitive)."""
-        text = str(ref).strip()
-        person_id = int(text) if text.isdigit() and self.rows.exists(int(text)) else None
+        """A person by id, by name or by alias (in core.names' normal form: any script, any case)."""
+        person_id = self._lookup(ref)
         if person_id is None:
-            person_id = self.rows.id_by_name(text)
-        if person_id is None:
-            raise PeopleError(f"no person {text!r} (see `idlens people list`)")
+            raise PeopleError(f"no person {str(ref).strip()!r} (see `idlens people list`)")
         return self._person(person_id)
+
+    def _lookup(self, ref: str | int) -> int | None:
+        text = str(ref).strip()
+        if text.isdigit() and self.rows.exists(int(text)):
+            return int(text)
+        person_id = self.rows.id_by_name(text)
+        return person_id if person_id is not None else self.rows.id_by_alias(text)
 
     def _person(self, person_id: int) -> Person:
         person = self.rows.summary(person_id)
@@ -230,10 +235,14 @@ class People:
         return self.faces.in_media(media_id)
 
     def names_lookup(self, text: str) -> int | None:
-        return self.rows.id_by_name(" ".join(text.split()))
+        return self.rows.id_by_name(text)
 
     def names(self) -> dict[str, int]:
         return self.rows.names()
+
+    def name_entries(self) -> list[tuple[int, str, str, str]]:
+        """(person id, name, name or alias, "name" | "alias"): what a query or the completion may match."""
+        return self.rows.name_entries()
 
     # -- the user's decisions -------------------------------------------------------------------------------------
     @writes("naming people")
@@ -244,6 +253,9 @@ class People:
         person = self.find(ref)
         with self.catalog.transaction():
             other = self.rows.id_by_name(name, except_id=person.id)
+            if other is None and self.rows.id_by_alias(name) not in (None, person.id):
+                other = self.rows.id_by_alias(name)  # "Mum" is Anna's alias: naming a group Mum makes it Anna
+                name = self.rows.name_of(other)
             if other is not None:
                 self.rows.merge(other, person.id)
                 person_id = other
@@ -268,11 +280,10 @@ class People:
         """This face is this person (a name that nobody has yet creates the person). Also the "yes" of a review."""
         face = self.face(face_id)
         with self.catalog.transaction():
-            try:
-                person_id = self.find(person_ref).id
-            except PeopleError:
+            person_id = self._lookup(person_ref)
+            if person_id is None:
                 if str(person_ref).strip().isdigit():
-                    raise
+                    raise PeopleError(f"no person {str(person_ref).strip()!r} (see `idlens people list`)")
                 person_id = self.rows.create(_clean(str(person_ref)))
             self.faces.forgive(face["id"], person_id)
             self.faces.assign([face["id"]], person_id, confirmed=True)
@@ -296,10 +307,37 @@ class People:
         stray = [f for f in face_ids if f not in mine]
         if stray:
             raise PeopleError(f"faces {stray} are not {person.label}'s")
+        if name is not None:
+            name = _clean(name)
+            if self._lookup(name) is not None:
+                raise PeopleError(f"{name} is already someone in the library; use `people move` to give them faces")
         with self.catalog.transaction():
             new = self.rows.create(name)
             self.faces.assign(list(face_ids), new, confirmed=True)
         return self._person(new)
+
+    @writes("changing aliases")
+    def alias(self, person_ref, aliases: list[str], remove: bool = False) -> Person:
+        """Other names the person is found by ("Mum", "Sasha" for Aleksandra). An alias may not be anyone else's
+        name or alias; removing one that is not there says so."""
+        person = self.find(person_ref)
+        if not person.name:
+            raise PeopleError(f"name {person.label} first (`idlens people name {person.id} NAME`)")
+        with self.catalog.transaction():
+            for alias in aliases:
+                alias = _clean(alias)
+                if remove:
+                    if not self.rows.remove_alias(person.id, alias):
+                        raise PeopleError(f"{person.label} has no alias {alias!r}")
+                    continue
+                owner = self._lookup(alias)
+                if owner == person.id and names.key(alias) == names.key(person.name):
+                    raise PeopleError(f"{alias} is {person.label}'s name already")
+                if owner not in (None, person.id):
+                    raise PeopleError(f"{alias} is already {self._person(owner).label}; an alias belongs to one "
+                                      "person")
+                self.rows.add_alias(person.id, alias)
+        return self._person(person.id)
 
     @writes("hiding a person")
     def hide(self, person_ref, hidden: bool = True) -> Person:
@@ -314,7 +352,7 @@ class People:
         faces and unnamed groups that match it join them."""
         name = _clean(name)
         with self.catalog.transaction():
-            person_id = self.rows.id_by_name(name)
+            person_id = self._lookup(name)  # a name always has a letter, so it is never read as an id
             if person_id is None:
                 person_id = self.rows.create(name)
             face_id = self.faces.add(
@@ -385,7 +423,11 @@ class People:
 
 
 def _clean(name: str) -> str:
-    name = " ".join(name.split())
+    """A name as it is kept (core.names.clean); it needs at least one letter, so a year or a date is never a
+    person ("2019", "12/05")."""
+    name = names.clean(name)
     if not name:
         raise PeopleError("a name cannot be empty")
+    if not names.has_letter(name):
+        raise PeopleError(f"{name!r} is not a name: a name needs at least one letter")
     return name

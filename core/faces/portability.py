@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import numpy as np
 
+from core import names
+
 from . import clustering
 from .people import People, PeopleError, writes
 
@@ -25,8 +27,9 @@ def export_decisions(people: People) -> dict:
     """Named people with the faces the user confirmed and the faces they rejected."""
     faces = people.faces
     out = []
+    aliases = people.rows.all_aliases()
     for pid, name, hidden in people.rows.named():
-        out.append({"name": name, "hidden": hidden,
+        out.append({"name": name, "hidden": hidden, "aliases": aliases.get(pid, []),
                     "faces": [_face_ref(r) for r in faces.confirmed_refs(pid)],
                     "rejected": [_face_ref(r) for r in faces.rejected_refs(pid) if r["fingerprint"] is not None]})
     return {"schema": EXPORT_SCHEMA, "kind": "idlens-people", "people": out}
@@ -49,14 +52,20 @@ def import_decisions(people: People, data: dict) -> dict:
 
     with catalog.transaction():
         for person in data.get("people", []):
-            name = " ".join(str(person.get("name", "")).split())
-            if not name:
+            name = names.clean(str(person.get("name", "")))
+            if not names.has_letter(name):
                 continue
             pid = people.rows.id_by_name(name)
             if pid is None:
                 pid = people.rows.create(name)
             stats["people"] += 1
             people.rows.set_hidden(pid, bool(person.get("hidden")))
+            for alias in person.get("aliases", []):
+                alias = names.clean(str(alias))
+                owner = people.rows.id_by_name(alias)
+                owner = owner if owner is not None else people.rows.id_by_alias(alias)
+                if names.has_letter(alias) and owner in (None, pid) and names.key(alias) != names.key(name):
+                    people.rows.add_alias(pid, alias)
             for ref in person.get("faces", []):
                 if "embedding" in ref:
                     vec = np.asarray(ref["embedding"], dtype=np.float32)

@@ -2,10 +2,13 @@
 and the rest, the context that CLIP scores ("Anna playing guitar in July 2023" -> Anna; July 2023; "a person
 playing guitar").
 
-Names are matched case-insensitively, longest first, with possessives ("Anna's") and lists ("Anna, Ben and Carl").
-A name that is also an ordinary word ("Rose", "Will", "May") counts only when capitalised. Capitalised words that
-are not people in the library are reported back as `unknown_names` and stay in the context, where CLIP can still
-use them ("Eiffel Tower").
+People are found by their names and aliases in any script, compared in core.names' normal form: exactly first
+(case-folded, apostrophes and dashes unified), then accent- and script-insensitively ("Zoe" finds Zoë, "Anya" Аня);
+longest first, with possessives ("Anna's") and lists ("Anna, Ben and Carl"). A first or last name alone finds its
+person; when it fits several, all of them are searched and a note says so. A name that is also an ordinary word
+("Rose", "Will", "May") counts only when capitalised, and a month or year after "in"/"from"/"during" is a date even
+when someone has that name. Capitalised words that are nobody in the library are reported back whole
+(`unknown_names`: "Tom Hanks", "Zebulon Quist") and stay in the context, where CLIP can still use them.
 """
 from __future__ import annotations
 
@@ -14,6 +17,9 @@ import datetime as dt
 import logging
 import re
 from dataclasses import dataclass, field
+
+from core import names
+from core.names import Token
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +45,51 @@ NOT_NAMES = {"a", "an", "the", "and", "or", "of", "in", "on", "at", "with", "by"
              "i", "we", "our", "show", "find", "all", "only", "just", "some", "every", "this", "that", "last",
              "next", "is", "are", "who", "where", "when", "what"}
 CONNECT = {"and", "&", ",", "with"}
+DATE_WORDS = {"in", "from", "during", "since"}
+# Name particles: never a first or last name on their own.
+PARTICLES = {"de", "da", "di", "du", "del", "della", "der", "den", "van", "von", "la", "le", "bin", "ibn", "al", "el",
+             "y", "e", "mc", "st"}
+# Everyday words that may start a query with a capital ("Beach at sunset"): not taken for a name there. Any other
+# capitalised first word is (it is reported when nobody in the library has it: "Tom on the beach").
+EVERYDAY_WORDS = set("""
+    beach sea ocean lake river mountain mountains hill hills forest woods park garden city street road bridge
+    house home room kitchen bedroom office school church castle tower museum station airport harbour harbor
+    island desert field fields snow rain sun sunset sunrise sky clouds night morning evening day dusk dawn
+    winter summer spring autumn fall holiday holidays vacation trip travel hike hiking camping picnic party
+    birthday wedding christmas easter halloween dinner lunch breakfast food cake pizza coffee drink drinks wine
+    beer dog dogs cat cats puppy kitten bird birds horse horses cow fish animal animals baby babies kid kids child
+    children family friends friend people person man men woman women boy boys girl girls group team crowd
+    car cars bike bicycle boat boats train plane bus truck red blue green yellow orange purple pink black white
+    grey gray brown golden dark bright old new big small little happy funny cute beautiful best first my our
+    playing swimming running walking dancing singing reading cooking eating sleeping skiing surfing climbing
+    fishing riding football soccer tennis basketball guitar piano music concert game games selfie portrait
+    landscape view flowers flower tree trees fireworks lights candles sand waves pool water ice fire smoke
+    graduation baptism anniversary festival market restaurant cafe bar zoo farm playground stadium
+    some any more most
+    """.split())
+
+
+class NothingToSearch(Exception):
+    """The query keeps neither a person, a filter nor any words."""
 
 
 @dataclass
 class PersonMention:
-    name: str           # as the library spells it
+    name: str           # as the library spells it (the first candidate)
     person_id: int
     text: str           # as written in the query
+    match: str = "name"  # "name", "alias", "accent-insensitive" or "partial" (a first or last name alone)
+    # Everyone the words may mean: [(person id, name)], this person first. More than one when a partial name fits
+    # several people ("Ben": Ben Okafor or Ben Lee); search then takes any of them.
+    candidates: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def person_ids(self) -> list[int]:
+        return [pid for pid, _ in self.candidates] or [self.person_id]
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "id": self.person_id, "text": self.text, "match": self.match,
+                "alternatives": [{"id": pid, "name": n} for pid, n in self.candidates[1:]]}
 
 
 @dataclass
@@ -57,41 +101,99 @@ class ParsedQuery:
     date_from: dt.datetime | None = None    # inclusive
     date_to: dt.datetime | None = None      # exclusive
     date_text: str | None = None
+    month: int | None = None                # "in May": that month of any year
     only: bool = False                      # "only Anna": nobody else in the picture
     context: str = ""                       # for CLIP, people replaced by a neutral word; "" when nothing is left
+    notes: list[str] = field(default_factory=list)  # readings the user should know about, in plain words
+
+    @property
+    def empty(self) -> bool:
+        """Neither a person, a filter nor any words: nothing to search for."""
+        return not (self.people or self.context or self.kind or self.date_from or self.date_to or self.month)
 
     def to_json(self) -> dict:
-        return {"people": [{"name": p.name, "id": p.person_id} for p in self.people],
+        return {"people": [p.to_json() for p in self.people],
                 "unknown_names": self.unknown_names, "kind": self.kind,
                 "date_from": self.date_from.isoformat() if self.date_from else None,
-                "date_to": self.date_to.isoformat() if self.date_to else None,
-                "only": self.only, "context": self.context}
+                "date_to": self.date_to.isoformat() if self.date_to else None, "month": self.month,
+                "only": self.only, "context": self.context, "notes": self.notes}
 
 
-_TOKEN = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ0-9][\w\-]*(?:'s|’s|')?|&|,")
+class NameBook:
+    """The library's names and aliases, ready for matching: by exact key, by loose form, and by first or last
+    name alone."""
+
+    def __init__(self, entries):
+        # entries: (person id, name, what may be typed, "name" | "alias"); a plain {name: id} dict also works.
+        if isinstance(entries, dict):
+            entries = [(pid, name, name, "name") for name, pid in entries.items()]
+        self.exact: dict[str, list[tuple[int, str, str]]] = {}
+        self.loose: dict[str, list[tuple[int, str, str]]] = {}
+        self.partial: dict[str, list[tuple[int, str]]] = {}
+        self.partial_loose: dict[str, list[tuple[int, str]]] = {}
+        self.longest = 1
+        for pid, name, label, kind in entries:
+            self.exact.setdefault(names.key(label), []).append((pid, name, kind))
+            self.loose.setdefault(names.loose(label), []).append((pid, name, kind))
+            self.longest = max(self.longest, len(names.loose(label).split()), len(names.tokens(label)))
+            words = [t for t in names.tokens(name) if t.is_word]
+            if kind == "name" and len(words) > 1:
+                for w in {words[0].key, words[-1].key} - PARTICLES:
+                    self.partial.setdefault(w, []).append((pid, name))
+                for w in {words[0].loose, words[-1].loose} - PARTICLES:
+                    self.partial_loose.setdefault(w, []).append((pid, name))
+        self.keys = set(self.exact) | set(self.loose)
+
+    def knows(self, phrase: str) -> bool:
+        return names.key(phrase) in self.exact or names.loose(phrase) in self.loose
+
+    def lookup(self, span: list[Token], first_word: bool) -> tuple[str, list[tuple[int, str]]] | None:
+        """(how it matched, [(person id, name)]) for these query words, or None."""
+        exact = " ".join(t.key for t in span)
+        loose = " ".join(t.loose for t in span)
+        for table, tier in ((self.exact, None), (self.loose, "accent-insensitive")):
+            hits = table.get(exact if tier is None else loose)
+            if hits:
+                how = tier or ("name" if any(kind == "name" for _, _, kind in hits) else "alias")
+                return how, _unique((pid, name) for pid, name, _ in hits)
+        if len(span) == 1:
+            word = span[0]
+            # A first or last name alone: only as a name is written (with its capital, in scripts that have one),
+            # and not an everyday word starting the query ("Beach party" is no search for Grace Beach).
+            cased = word.text[:1].lower() != word.text[:1].upper()
+            if (cased and not word.capitalised) or (first_word and word.loose in EVERYDAY_WORDS):
+                return None
+            hits = self.partial.get(word.key) or self.partial_loose.get(word.loose)
+            if hits:
+                return "partial", _unique(hits)
+        return None
 
 
-def parse(text: str, names: dict[str, int], today: dt.date | None = None) -> ParsedQuery:
-    """`names`: the library's person names -> person ids."""
+def _unique(pairs) -> list[tuple[int, str]]:
+    seen: dict[int, str] = {}
+    for pid, name in pairs:
+        seen.setdefault(pid, name)
+    return list(seen.items())
+
+
+def parse(text: str, people, today: dt.date | None = None) -> ParsedQuery:
+    """`people`: the library's name entries (People.name_entries()), or a plain {name: person id} dict."""
     today = today or dt.date.today()
+    book = people if isinstance(people, NameBook) else NameBook(people)
     q = ParsedQuery(text=text)
-    tokens = _TOKEN.findall(text)
+    tokens = names.tokens(text)
     used = [False] * len(tokens)
 
-    _find_dates(tokens, used, q, today)
+    _find_dates(tokens, used, q, today, book)
     _find_kind(tokens, used, q)
-    _find_people(tokens, used, q, names)
-    _find_unknown(tokens, used, q, names)
+    _find_people(tokens, used, q, book)
+    _find_unknown(tokens, used, q, book)
     _build_context(tokens, used, q)
     return q
 
 
-def _word(token: str) -> str:
-    return re.sub(r"(?:'s|’s|')$", "", token).lower()
-
-
-def _find_dates(tokens, used, q: ParsedQuery, today: dt.date) -> None:
-    lower = [t.lower() for t in tokens]
+def _find_dates(tokens, used, q: ParsedQuery, today: dt.date, book: NameBook) -> None:
+    lower = [t.key for t in tokens]
     n = len(tokens)
     for i in range(n):
         if used[i]:
@@ -99,10 +201,12 @@ def _find_dates(tokens, used, q: ParsedQuery, today: dt.date) -> None:
         w = lower[i]
         span = None
         if w in MONTHS and i + 1 < n and re.fullmatch(r"(19|20)\d\d", lower[i + 1]) and (
-                w not in WORD_NAMES or tokens[i][0].isupper() or w in ("july", "june", "august", "may", "april")):
+                w not in WORD_NAMES or tokens[i].capitalised or w in ("july", "june", "august", "may", "april")):
             year, month = int(lower[i + 1]), MONTHS[w]
             start = dt.datetime(year, month, 1)
             span, q.date_from, q.date_to = (i, i + 2), start, _add_months(start, 1)
+        elif w in MONTHS and i > 0 and lower[i - 1] in DATE_WORDS:
+            span, q.month = (i, i + 1), MONTHS[w]  # "in May": May of any year
         elif w in SEASONS and i + 1 < n and re.fullmatch(r"(19|20)\d\d", lower[i + 1]):
             span = (i, i + 2)
             q.date_from, q.date_to = _season(w, int(lower[i + 1]))
@@ -132,11 +236,17 @@ def _find_dates(tokens, used, q: ParsedQuery, today: dt.date) -> None:
             start, end = span
             if start > 0 and lower[start - 1] == "the" and not used[start - 1]:
                 start -= 1
-            if start > 0 and lower[start - 1] in ("in", "during", "from", "of") and not used[start - 1]:
+            if start > 0 and lower[start - 1] in DATE_WORDS | {"of"} and not used[start - 1]:
                 start -= 1
             for k in range(start, end):
                 used[k] = True
-            q.date_text = " ".join(tokens[start:end])
+            q.date_text = " ".join(t.text for t in tokens[start:end])
+            taken = " ".join(t.text for t in tokens[span[0]:span[1]])
+            for t in tokens[span[0]:span[1]]:
+                if book.knows(t.bare):
+                    q.notes.append(f"“{q.date_text}” is read as a date, not as the person {t.bare} (write the name "
+                                   "without “in” to search for them)")
+                    break
             return
 
 
@@ -153,7 +263,7 @@ def _add_months(d: dt.datetime, months: int) -> dt.datetime:
 
 
 def _find_kind(tokens, used, q: ParsedQuery) -> None:
-    lower = [t.lower() for t in tokens]
+    lower = [t.key for t in tokens]
     for i, w in enumerate(lower):
         if used[i] or w not in KIND_WORDS:
             continue
@@ -166,81 +276,78 @@ def _find_kind(tokens, used, q: ParsedQuery) -> None:
         return
 
 
-def _find_people(tokens, used, q: ParsedQuery, names: dict[str, int]) -> None:
-    by_words = sorted(((n.lower().split(), n, pid) for n, pid in names.items()), key=lambda x: -len(x[0]))
-    lower = [_word(t) for t in tokens]
+def _find_people(tokens, used, q: ParsedQuery, book: NameBook) -> None:
     i = 0
     while i < len(tokens):
-        if used[i]:
+        if used[i] or not tokens[i].is_word:
             i += 1
             continue
+        first_word = not any(not used[j] and tokens[j].is_word for j in range(i))
         match = None
-        for words, name, pid in by_words:
-            k = len(words)
-            if lower[i:i + k] != words or any(used[i:i + k]):
+        for k in range(min(book.longest, len(tokens) - i), 0, -1):
+            span = tokens[i:i + k]
+            if any(used[i:i + k]) or not all(t.is_word for t in span):
                 continue
-            # A possessive may only end the name; word-names need their capital letter.
-            if any(tokens[j].endswith(("'s", "’s", "'")) for j in range(i, i + k - 1)):
+            if any(t.possessive for t in span[:-1]):  # a possessive may only end the name
                 continue
-            if k == 1 and words[0] in WORD_NAMES and not tokens[i][0].isupper():
-                continue
-            match = (k, name, pid)
-            break
+            if k == 1 and span[0].loose in WORD_NAMES and not span[0].capitalised:
+                continue  # "a red rose" is no search for Rose
+            found = book.lookup(span, first_word)
+            if found:
+                match = (k, *found)
+                break
         if match:
-            k, name, pid = match
-            if pid not in {p.person_id for p in q.people}:
-                q.people.append(PersonMention(name, pid, " ".join(tokens[i:i + k])))
+            k, how, candidates = match
+            text = " ".join(t.bare if j == k - 1 else t.text for j, t in enumerate(tokens[i:i + k]))
+            if candidates[0][0] not in {p.person_id for p in q.people}:
+                q.people.append(PersonMention(candidates[0][1], candidates[0][0], text, how, candidates))
+                if len(candidates) > 1:
+                    q.notes.append(f"{text}: {' or '.join(n for _, n in candidates)} — type the full name to choose")
             for j in range(i, i + k):
                 used[j] = True
-            if i > 0 and tokens[i - 1].lower() in ("only", "just") and not used[i - 1]:
+            if i > 0 and tokens[i - 1].key in ("only", "just") and not used[i - 1]:
                 q.only, used[i - 1] = True, True
             i += k
         else:
             i += 1
     # The words joining names in a list ("Anna, Ben and Carl") belong to the people part, not the context.
     for i, t in enumerate(tokens):
-        if not used[i] and t.lower() in CONNECT and 0 < i < len(tokens) - 1:
+        if not used[i] and t.key in CONNECT and 0 < i < len(tokens) - 1:
             if _person_token(tokens, used, q, i - 1) and _person_token(tokens, used, q, i + 1):
                 used[i] = True
 
 
 def _person_token(tokens, used, q: ParsedQuery, i: int) -> bool:
-    return used[i] and any(_word(tokens[i]) in p.text.lower().split() for p in q.people)
+    return used[i] and any(tokens[i].key in names.key(p.text).split() for p in q.people)
 
 
-def _find_unknown(tokens, used, q: ParsedQuery, names: dict[str, int]) -> None:
-    """Capitalised words that look like names of people but are not in the library."""
+def _name_like(t: Token) -> bool:
+    return (t.is_word and t.capitalised and t.key not in NOT_NAMES and t.key not in KIND_WORDS
+            and not (len(t.bare) > 1 and t.bare.isupper()) and not t.bare.isdigit())
+
+
+def _find_unknown(tokens, used, q: ParsedQuery, book: NameBook) -> None:
+    """Runs of capitalised words that look like names of people but are nobody in the library, reported whole
+    ("Tom Hanks", "Zebulon Quist"). The first word of a query is capitalised by habit, so there a single word
+    counts only when it is not an everyday word ("Beach at sunset" reports nothing; "Tom on the beach" reports
+    Tom)."""
     i = 0
     while i < len(tokens):
-        t = tokens[i]
-        first_word = all(used[j] or tokens[j] in CONNECT for j in range(i))  # the query's first free word
-        looks_like_name = (not used[i] and t[:1].isupper() and t.lower() not in NOT_NAMES
-                           and not t.isupper() and t.lower() not in KIND_WORDS)
-        possessive = t.endswith(("'s", "’s"))
-        if looks_like_name and (not first_word or possessive or _next_to_person(tokens, used, i, q)):
-            j = i + 1
-            while j < len(tokens) and not used[j] and tokens[j][:1].isupper() and tokens[j].lower() not in NOT_NAMES:
-                j += 1
-            phrase = " ".join(_strip_possessive(tokens[k]) for k in range(i, j))
-            if phrase.lower() not in {n.lower() for n in names} and phrase not in q.unknown_names:
-                q.unknown_names.append(phrase)
-            i = j
-        else:
+        if used[i] or not _name_like(tokens[i]):
             i += 1
-
-
-def _next_to_person(tokens, used, i: int, q: ParsedQuery) -> bool:
-    """'Anna and Tom': a capitalised word joined to a known person by 'and' is a person too."""
-    for j in (i - 1, i + 1):
-        if 0 <= j < len(tokens) and tokens[j].lower() in CONNECT:
-            k = j - 1 if j < i else j + 1
-            if 0 <= k < len(tokens) and used[k] and q.people:
-                return True
-    return False
-
-
-def _strip_possessive(token: str) -> str:
-    return re.sub(r"(?:'s|’s|')$", "", token)
+            continue
+        j = i + 1
+        while j < len(tokens) and not used[j] and not tokens[j - 1].possessive and _name_like(tokens[j]):
+            j += 1
+        run = tokens[i:j]
+        first_word = not any(not used[k] and tokens[k].is_word for k in range(i))
+        if first_word and len(run) == 1 and run[0].loose in EVERYDAY_WORDS:
+            i = j
+            continue
+        phrase = " ".join(t.bare for t in run)
+        if not book.knows(phrase) and phrase not in q.unknown_names:
+            q.unknown_names.append(phrase)
+        i = j
 
 
 def _build_context(tokens, used, q: ParsedQuery) -> None:
@@ -248,15 +355,15 @@ def _build_context(tokens, used, q: ParsedQuery) -> None:
     placed = False
     for t, u in zip(tokens, used):
         if u:
-            if not placed and any(_word(t) in p.text.lower().split() for p in q.people):
+            if not placed and any(t.key in names.key(p.text).split() for p in q.people):
                 words.append(NEUTRAL_ONE if len(q.people) == 1 else NEUTRAL_MANY)
                 placed = True
             continue
-        words.append(t)
+        words.append(t.text)
     # Drop connecting words left hanging at either end ("with", "of", "in"...).
-    while words and words[-1].lower() in NOT_NAMES | CONNECT:
+    while words and names.key(words[-1]) in NOT_NAMES | CONNECT:
         words.pop()
-    while words and words[0].lower() in NOT_NAMES - {"a", "an", "the"} | CONNECT:
+    while words and names.key(words[0]) in NOT_NAMES - {"a", "an", "the"} | CONNECT:
         words.pop(0)
     context = " ".join(words).replace(" ,", ",")
     if context.lower() in (NEUTRAL_ONE, NEUTRAL_MANY):

@@ -22,7 +22,7 @@ from core.library import Library
 from core.media.images import decode_image
 from core.store import INDEXED, Media
 
-from .query import ParsedQuery, parse
+from .query import NothingToSearch, ParsedQuery, parse
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,12 @@ def search(library: Library, text: str | None = None, image_path: str | None = N
            kind: str | None = None, only: bool = False, today: dt.date | None = None) -> SearchOutcome:
     library.check_model()
     people = library.people
-    q = parse(text or "", people.names(), today)
+    q = parse(text or "", people.name_entries(), today)
     q.kind = kind or q.kind
     q.only = only or q.only
+    if q.empty and not image_path:
+        raise NothingToSearch(f"nothing to search for in “{text or ''}”: no person, date, media type or words "
+                              "(try words, a name, or --image)")
     vector = None
     if image_path:
         image = decode_image(image_path, library.settings.decode_min_side).image
@@ -87,15 +90,19 @@ def search(library: Library, text: str | None = None, image_path: str | None = N
 # -- people first ---------------------------------------------------------------------------------------------------
 def _with_people(library: Library, q: ParsedQuery, vector) -> list[Result]:
     people = library.people
-    presence: dict[int, dict[int, list[tuple]]] = {}  # person -> media -> [(face_id, ts, identity)]
+    # mention -> media -> [(face_id, ts, identity, person_id)]; a partial name fitting several people takes any.
+    presence: list[dict[int, list[tuple]]] = []
     for mention in q.people:
-        presence[mention.person_id] = {
-            media_id: [(s.face_id, s.timestamp, score) for s, score in faces]
-            for media_id, faces in people.presence(mention.person_id).items()}
-    media_ids = set.intersection(*(set(p) for p in presence.values())) if presence else set()
+        seen: dict[int, list[tuple]] = {}
+        for person_id in mention.person_ids:
+            for media_id, faces in people.presence(person_id).items():
+                seen.setdefault(media_id, []).extend((s.face_id, s.timestamp, score, person_id) for s, score in faces)
+        presence.append(seen)
+    media_ids = set.intersection(*(set(p) for p in presence)) if presence else set()
     media = {m.id: m for m in library.catalog.media.indexed(media_ids) if _passes(m, q)}
+    names = {pid: name for mention in q.people for pid, name in mention.candidates}
     if q.only:
-        wanted = set(presence)
+        wanted = {pid for mention in q.people for pid in mention.person_ids}
         for media_id in list(media):
             if library.catalog.faces.others_in_media(media_id, wanted):
                 del media[media_id]
@@ -104,17 +111,16 @@ def _with_people(library: Library, q: ParsedQuery, vector) -> list[Result]:
     results = []
     for media_id, m in media.items():
         per_person = []
-        for mention in q.people:
-            faces = presence[mention.person_id][media_id]
-            face_id, ts, identity = max(faces, key=lambda f: f[2])
-            per_person.append({"name": mention.name, "person_id": mention.person_id, "face_id": face_id,
-                               "similarity": round(identity, 4), "timestamp": ts})
+        for n, mention in enumerate(q.people):
+            face_id, ts, identity, person_id = max(presence[n][media_id], key=lambda f: f[2])
+            per_person.append({"name": names.get(person_id, mention.name), "person_id": person_id,
+                               "face_id": face_id, "similarity": round(identity, 4), "timestamp": ts})
         identity = min(p["similarity"] for p in per_person)
         why = {"people": per_person}
         moments: list[dict] = []
         if m.kind == "video":
             # The moments where every named person is seen; scored by context when there is one.
-            seen = [{f[1] for f in presence[p.person_id][media_id] if f[1] is not None} for p in q.people]
+            seen = [{f[1] for f in presence[n][media_id] if f[1] is not None} for n in range(len(q.people))]
             times = sorted(set.intersection(*seen)) if seen else []
             frames = context.get(media_id, {})
             moments = [{"timestamp": t, "score": round(float(frames.get(t, identity)), 4)} for t in times]
@@ -243,8 +249,10 @@ def _when(m: Media) -> dt.datetime | None:
 def _passes(m: Media, q: ParsedQuery) -> bool:
     if q.kind and m.kind != q.kind:
         return False
-    if q.date_from or q.date_to:
+    if q.date_from or q.date_to or q.month:
         when = _when(m)
         if when is None or (q.date_from and when < q.date_from) or (q.date_to and when >= q.date_to):
+            return False
+        if q.month and when.month != q.month:
             return False
     return True

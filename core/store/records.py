@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -56,6 +56,7 @@ class Person:
     media: int
     confirmed: int
     cover_face: int | None
+    aliases: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -63,7 +64,7 @@ class Person:
 
     def to_json(self) -> dict:
         return {"id": self.id, "name": self.name, "hidden": self.hidden, "faces": self.faces, "media": self.media,
-                "confirmed": self.confirmed, "cover_face": self.cover_face}
+                "confirmed": self.confirmed, "cover_face": self.cover_face, "aliases": self.aliases}
 
 
 @dataclass

@@ -7,7 +7,7 @@ import sqlite_utils
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _migrate_1(db: sqlite_utils.Database) -> None:
@@ -126,4 +126,27 @@ def _migrate_3(db: sqlite_utils.Database) -> None:
     db["media"].add_column("faces_error", str)
 
 
-MIGRATIONS = {1: _migrate_1, 2: _migrate_2, 3: _migrate_3}
+def _migrate_4(db: sqlite_utils.Database) -> None:
+    """Names in any script: each name also stored in its comparison form (core.names.key; SQLite's NOCASE folds
+    ASCII only, so "Łukasz" and "łukasz" were two names), and aliases ("Mum", "Sasha" for "Aleksandra")."""
+    from core.names import key
+
+    db["people"].add_column("name_key", str)
+    for person_id, name in db.execute("SELECT id, name FROM people WHERE name IS NOT NULL").fetchall():
+        db.execute("UPDATE people SET name_key = ? WHERE id = ?", [key(name), person_id])
+    db.execute("DROP INDEX people_name")
+    db["people"].create_index(["name_key"], index_name="people_name_key")
+    db.executescript(
+        """
+        CREATE TABLE aliases (
+            person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+            alias TEXT NOT NULL,        -- as the user typed it
+            alias_key TEXT NOT NULL,    -- core.names.key(alias)
+            PRIMARY KEY (person_id, alias_key)
+        );
+        CREATE INDEX aliases_key ON aliases(alias_key);
+        """
+    )
+
+
+MIGRATIONS = {1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4}
