@@ -1,7 +1,7 @@
 """How people's names are written and compared: one normal form for stored names, aliases and queries alike.
 
 - `clean(name)`: the name as shown — what the user typed, in NFC with its spaces tidied. Never transliterated.
-- `key(text)`: exact comparison — NFC, case folding (Unicode's, so "Straße" = "STRASSE", "Аня" = "аня"), and the
+- `key(text)`: exact comparison — NFKC, case folding (Unicode's, so "Straße" = "STRASSE", "Аня" = "аня"), and the
   apostrophe and dash variants made one (O'Brien = O’Brien = Oʼbrien; Anne-Marie = Anne‐Marie = Anne–Marie).
 - `loose(text)`: accent- and script-insensitive comparison — `key`, then transliterated to ASCII with anyascii
   (ł→l, ø→o, đ→d, ß→ss, æ→ae, Аня→anya, Zoë→zoe), apostrophes dropped and dashes read as spaces.
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 APOSTROPHES = "'’ʼ‛‘`´′"
 DASHES = "-‐‑‒–—―−"
 _UNIFY = {ord(c): "'" for c in APOSTROPHES} | {ord(c): "-" for c in DASHES}
+INNER = "·‧・"  # middle dots inside a name: Catalan "Col·lecció", katakana "ジョン・スミス"
 _JOIN_EMOJI = {"\u200d", "\ufe0f", "\ufe0e", "\u20e3"}  # ZWJ, variation selectors, keycap
 
 
@@ -33,7 +34,8 @@ def clean(name: str) -> str:
 
 
 def key(text: str) -> str:
-    folded = unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+    # NFKC, not NFC, so that compatibility forms meet too: "Ｚｏë" (full width), "ﬁ" ligatures, "Ŀ" = "L·".
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
     return " ".join(folded.translate(_UNIFY).split())
 
 
@@ -85,7 +87,7 @@ class Token:
 
 
 def tokens(text: str) -> list[Token]:
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", text)  # "Zoe\u0308" (decomposed, as macOS types it) is one word, Zoë
     out: list[Token] = []
     i, n = 0, len(text)
     while i < n:
@@ -95,7 +97,7 @@ def tokens(text: str) -> list[Token]:
             while j < n:
                 if _is_word_char(text[j]):
                     j += 1
-                elif text[j] in APOSTROPHES + DASHES and j + 1 < n and _is_word_char(text[j + 1]):
+                elif text[j] in APOSTROPHES + DASHES + INNER and j + 1 < n and _is_word_char(text[j + 1]):
                     j += 2  # O'Brien, Anne-Marie, Anna's
                 else:
                     break

@@ -101,3 +101,25 @@ def test_settings_are_typed_and_renamed_keys_still_load(tmp_path):
         with pytest.raises(SettingsError):
             Settings(**bad).save(tmp_path / "refused.json")
     assert not (tmp_path / "refused.json").exists()
+
+
+def test_names_of_a_version_3_catalog_get_their_comparison_form(tmp_path):
+    import sqlite_utils
+
+    from core.store import schema
+
+    path = tmp_path / "v3.db"
+    db = sqlite_utils.Database(path)
+    for step in (schema._migrate_1, schema._migrate_2, schema._migrate_3):
+        step(db)
+    db.execute("PRAGMA user_version=3")
+    db.execute("INSERT INTO people(name, created_at) VALUES ('Łukasz', 0), ('O’Brien', 0), (NULL, 0)")
+    db.conn.commit()
+    db.conn.close()
+    c = Catalog(path)
+    assert c.schema_version == SCHEMA_VERSION
+    assert c.people.id_by_name("ŁUKASZ") == 1 and c.people.id_by_name("o'brien") == 2
+    with c.transaction():
+        c.people.add_alias(1, "Lukas")
+    assert c.people.id_by_alias("LUKAS") == 1 and c.people.aliases_of(1) == ["Lukas"]
+    c.close()

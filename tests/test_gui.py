@@ -235,3 +235,28 @@ def test_engine_answers_on_the_ui_thread(qtbot, tmp_path):
         assert got["media"] == {} and got["model"] == "tiny-test"
     finally:
         engine.shutdown()
+
+
+def test_name_completion_knows_accents_scripts_and_aliases(qtbot):
+    """Typing "zoe" offers Zoë, "mu" offers the person whose alias is Mum; in the search field the name being
+    typed ends a longer query."""
+    from PySide6.QtWidgets import QLineEdit
+
+    from app.gui.completion import NameCompleter, name_entries
+    from core.store import Person
+
+    people = [Person(1, "Zoë Martin", False, 3, 3, 3, None), Person(2, "Aleksandra", False, 2, 2, 2, None, ["Mum"]),
+              Person(3, "Łukasz", False, 1, 1, 1, None), Person(4, None, False, 5, 5, 0, None)]
+    field = QLineEdit()
+    qtbot.addWidget(field)
+    field.show()
+    completer = NameCompleter(field, whole_field=False)
+    completer.set_entries(name_entries(people), ["zoo animals"])
+    field.setFocus()
+    qtbot.keyClicks(field, "Anna and zoe")
+    assert completer.list_model.stringList() == ["Anna and Zoë Martin"]
+    assert completer.popup().isVisible()
+    completer.activated[str].emit("Anna and Zoë Martin")
+    assert field.text() == "Anna and Zoë Martin"
+    assert completer.suggestions("mu") == ["Aleksandra"] and completer.suggestions("LU") == ["Łukasz"]
+    assert completer.suggestions("zo") == ["Zoë Martin", "zoo animals"]  # names first, then recent searches

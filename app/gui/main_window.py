@@ -158,7 +158,9 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         e = self.engine
-        self.search_field.returnPressed.connect(lambda: self.search_for(self.search_field.text()))
+        # Deferred by one turn of the event loop: Return on a completion first puts the chosen name in the field.
+        self.search_field.returnPressed.connect(
+            lambda: QTimer.singleShot(0, lambda: self.search_for(self.search_field.text())))
         e.indexStarted.connect(self._index_started)
         e.indexProgress.connect(self._index_progress)
         e.indexFinished.connect(self._index_finished)

@@ -237,9 +237,6 @@ class People:
     def names_lookup(self, text: str) -> int | None:
         return self.rows.id_by_name(text)
 
-    def names(self) -> dict[str, int]:
-        return self.rows.names()
-
     def name_entries(self) -> list[tuple[int, str, str, str]]:
         """(person id, name, name or alias, "name" | "alias"): what a query or the completion may match."""
         return self.rows.name_entries()

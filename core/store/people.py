@@ -59,9 +59,6 @@ class PeopleRepository:
                               [key(alias)]).fetchone()
         return row[0] if row else None
 
-    def names(self) -> dict[str, int]:
-        return {r[0]: r[1] for r in self.db.execute("SELECT name, id FROM people WHERE name IS NOT NULL")}
-
     def name_entries(self) -> list[tuple[int, str, str, str]]:
         """(person id, name, what may be typed for them, "name" or "alias") for every named person's name and
         aliases: what query understanding and completion match against."""
