@@ -120,6 +120,9 @@ def test_names_versus_dates():
     q = parse("photos from June 2021", book, TODAY)
     assert q.people == [] and q.date_from == dt.datetime(2021, 6, 1)
     assert [m.name for m in parse("June Carter singing", book, TODAY).people] == ["June Carter"]
+    jan = [(1, "Jan", "Jan", "name")]
+    q = parse("Anna in Jan's garden", jan, TODAY)
+    assert [m.name for m in q.people] == ["Jan"] and q.month is None   # an abbreviation alone is no month
 
 
 def test_emoji_are_words_and_nothing_is_nothing():

@@ -33,6 +33,7 @@ WORD_NAMES = {
     "storm", "holly", "heather", "ginger", "honey", "melody", "harmony", "destiny", "star", "cherry", "penny",
 }
 MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
+FULL_MONTHS = set(MONTHS)
 MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
 SEASONS = {"spring": (3, 5), "summer": (6, 8), "autumn": (9, 11), "fall": (9, 11), "winter": (12, 2)}
 KIND_WORDS = {
@@ -205,7 +206,8 @@ def _find_dates(tokens, used, q: ParsedQuery, today: dt.date, book: NameBook) ->
             year, month = int(lower[i + 1]), MONTHS[w]
             start = dt.datetime(year, month, 1)
             span, q.date_from, q.date_to = (i, i + 2), start, _add_months(start, 1)
-        elif w in MONTHS and i > 0 and lower[i - 1] in DATE_WORDS:
+        elif w in FULL_MONTHS and i > 0 and lower[i - 1] in DATE_WORDS and not tokens[i].possessive:
+            # Full month names only: "in Jan's garden" is Jan's garden.
             span, q.month = (i, i + 1), MONTHS[w]  # "in May": May of any year
         elif w in SEASONS and i + 1 < n and re.fullmatch(r"(19|20)\d\d", lower[i + 1]):
             span = (i, i + 2)
