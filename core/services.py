@@ -19,18 +19,22 @@ from .store import ERROR, Media, Person
 log = logging.getLogger(__name__)
 
 
-def status(lib: Library) -> dict:
-    """What the library holds: files by kind and status, vectors, model, folders with their counts."""
+def status(lib: Library, model_files: bool = False) -> dict:
+    """What the library holds: files by kind and status, vectors, model, folders with their counts. With
+    `model_files`, also whether the model's weights are on disk (that check imports open_clip: seconds, so the
+    CLI's `status` does not ask for it)."""
     c = lib.catalog
     folders = []
     for root in c.media.roots():
         files, errors = c.media.folder_summary(root)
         folders.append({"path": root, "files": files, "errors": errors})
-    return {"library": str(lib.folder), "model": lib.model_spec, "library_model": c.library_model,
-            "test_model": lib.embedder.is_test_model, "media": c.media.counts(), "vectors": c.items.count(),
-            "roots": [f["path"] for f in folders], "folders": folders, "schema_version": c.schema_version,
-            "weights_available": weights_available(lib.model_spec, models_dir()),
-            "thumbnails": str(lib.thumbnails.root)}
+    out = {"library": str(lib.folder), "model": lib.model_spec, "library_model": c.library_model,
+           "test_model": lib.embedder.is_test_model, "media": c.media.counts(), "vectors": c.items.count(),
+           "roots": [f["path"] for f in folders], "folders": folders, "schema_version": c.schema_version}
+    if model_files:
+        out.update(weights_available=weights_available(lib.model_spec, models_dir()),
+                   thumbnails=str(lib.thumbnails.root))
+    return out
 
 
 def errors(lib: Library) -> list[dict]:

@@ -176,7 +176,7 @@ class Engine(QObject):
 
     @staticmethod
     def _status(lib: Library) -> dict:
-        return {**services.status(lib), "errors": services.errors(lib)}
+        return {**services.status(lib, model_files=True), "errors": services.errors(lib)}
 
     # -- reading ----------------------------------------------------------------------------------------------------
     def search(self, text: str | None, image: str | None = None, kind: str | None = None, only: bool = False) -> int:
