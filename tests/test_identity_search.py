@@ -84,3 +84,56 @@ def test_names_lists_media_types_dates_and_unknown_names(tmp_path):
     assert out["understood"]["unknown_names"] == ["Tom"]
     human = idlens("--library", lib, "search", "Anna and Tom")
     assert "not a person in your library: Tom" in human.stderr
+
+
+def together(faces: list[str], seed: int) -> Image.Image:
+    """One frame with several of the credited faces side by side."""
+    canvas = mf.picture(seed, (480 * len(faces), 640))
+    for i, name in enumerate(faces):
+        face = Image.open(FACES / name).convert("RGB")
+        face.thumbnail((400, 520))
+        canvas.paste(face, (40 + i * 480, 60))
+    return canvas
+
+
+def test_people_together_in_videos_are_their_shared_spans(tmp_path):
+    """'A and B' in a video means the time they are on screen together: a video where they only take turns is
+    no answer; every span where they meet is, however many; 'only' takes out the frames with someone else."""
+    lib = str(tmp_path / "lib")
+    album = tmp_path / "album"
+    a, b, other = FACES / "person_a_2.jpg", FACES / "person_b_1.jpg", "impostor_1.jpg"
+    both = together(["person_a_2.jpg", "person_b_1.jpg"], 1)
+    crowd = together(["person_a_2.jpg", "person_b_1.jpg", other], 2)
+    land = mf.picture(3, (960, 540))
+    size = (960, 540)
+    mf.video_of_photos(album / "apart.mp4", [a, a, b, b], seconds_each=2.0, size=size)
+    mf.video_of_photos(album / "together.mp4", [a, both, both, b, land, land, both, both], seconds_each=2.0, size=size)
+    mf.video_of_photos(album / "crowd.mp4", [crowd, crowd, land, land, both, both], seconds_each=2.0, size=size)
+    # Anna alone in seven separate appearances (6 s apart: more than one missed sample), more than the five
+    # moments results used to carry.
+    mf.video_of_photos(album / "anna-often.mp4", [a, land, land, land] * 7, seconds_each=2.0, size=size)
+    idlens("--library", lib, "index", str(album))
+    idlens("--library", lib, "people", "add", "Anna", "--photo", str(a))
+    idlens("--library", lib, "people", "add", "Ben Okafor", "--photo", str(b))
+
+    def search(*args):
+        out = json.loads(idlens("--library", lib, "search", *args, "--json").stdout)
+        return {Path(r["path"]).name: r for r in out["results"]}
+
+    for query in ("Anna and Ben Okafor", "Anna with Ben Okafor"):
+        found = search(query)
+        assert set(found) == {"together.mp4", "crowd.mp4"}, query          # never apart.mp4
+        spans = found["together.mp4"]["spans"]
+        assert len(spans) == 2 and spans[0]["start"] == 2.0 and spans[0]["end"] < 6.5 and spans[1]["start"] >= 12.0
+        assert all(any(s["start"] <= m["timestamp"] <= s["end"] for s in spans)
+                   for m in found["together.mp4"]["moments"])
+        assert len(found["together.mp4"]["moments"]) == 2
+
+    only = search("only Anna and Ben Okafor")
+    assert set(only) == {"together.mp4", "crowd.mp4"}
+    assert all(s["start"] >= 7.5 for s in only["crowd.mp4"]["spans"])   # not while the stranger is there
+    assert only["crowd.mp4"]["timestamp"] >= 7.5
+
+    often = search("videos of Anna")["anna-often.mp4"]
+    assert len(often["spans"]) == 7 and len(often["moments"]) == 7
+    assert [round(s["start"]) for s in often["spans"]] == [0, 8, 16, 24, 32, 40, 48]

@@ -150,7 +150,7 @@ person_name = st.builds(lambda ws, sep: sep.join(ws), st.lists(word, min_size=1,
                         st.sampled_from([" ", "-", "'"]))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)  # the same examples in CI as here
 @given(person_name, st.sampled_from(["NFC", "NFD", "NFKC"]), st.sampled_from([str, str.lower, str.upper]),
        st.sampled_from(["{} at the beach", "a photo of {}", "{}"]))
 def test_any_accepted_name_is_found_in_any_form_and_case(name, form, case, template):

@@ -150,19 +150,22 @@ class NameBook:
 
     def lookup(self, span: list[Token], first_word: bool) -> tuple[str, list[tuple[int, str]]] | None:
         """(how it matched, [(person id, name)]) for these query words, or None."""
-        exact = " ".join(t.key for t in span)
-        loose = " ".join(t.loose for t in span)
+        forms = [(" ".join(t.key for t in span), " ".join(t.loose for t in span))]
+        if span[-1].possessive:  # a name that itself ends in 's ("Jan's" as typed may be the name, or Jan's)
+            forms.insert(0, (" ".join([t.key for t in span[:-1]] + [names.key(span[-1].text)]),
+                             " ".join([t.loose for t in span[:-1]] + [names.loose(span[-1].text)])))
         for table, tier in ((self.exact, None), (self.loose, "accent-insensitive")):
-            hits = table.get(exact if tier is None else loose)
-            if hits:
-                how = tier or ("name" if any(kind == "name" for _, _, kind in hits) else "alias")
-                return how, _unique((pid, name) for pid, name, _ in hits)
+            for exact, loose in forms:
+                hits = table.get(exact if tier is None else loose)
+                if hits:
+                    how = tier or ("name" if any(kind == "name" for _, _, kind in hits) else "alias")
+                    return how, _unique((pid, name) for pid, name, _ in hits)
         if len(span) == 1:
             word = span[0]
             # A first or last name alone: only as a name is written (with its capital, in scripts that have one),
             # and not an everyday word starting the query ("Beach party" is no search for Grace Beach).
             cased = word.text[:1].lower() != word.text[:1].upper()
-            if (cased and not word.capitalised) or (first_word and word.loose in EVERYDAY_WORDS):
+            if (cased and not word.capitalised) or (first_word and word.key in EVERYDAY_WORDS):
                 return None
             hits = self.partial.get(word.key) or self.partial_loose.get(word.loose)
             if hits:
@@ -292,7 +295,7 @@ def _find_people(tokens, used, q: ParsedQuery, book: NameBook) -> None:
                 continue
             if any(t.possessive for t in span[:-1]):  # a possessive may only end the name
                 continue
-            if k == 1 and span[0].loose in WORD_NAMES and not span[0].capitalised:
+            if k == 1 and span[0].key in WORD_NAMES and not span[0].capitalised:
                 continue  # "a red rose" is no search for Rose
             found = book.lookup(span, first_word)
             if found:
@@ -343,7 +346,7 @@ def _find_unknown(tokens, used, q: ParsedQuery, book: NameBook) -> None:
             j += 1
         run = tokens[i:j]
         first_word = not any(not used[k] and tokens[k].is_word for k in range(i))
-        if first_word and len(run) == 1 and run[0].loose in EVERYDAY_WORDS:
+        if first_word and len(run) == 1 and run[0].key in EVERYDAY_WORDS:
             i = j
             continue
         phrase = " ".join(t.bare for t in run)

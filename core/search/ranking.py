@@ -22,6 +22,7 @@ from core.library import Library
 from core.media.images import decode_image
 from core.store import INDEXED, Media
 
+from . import moments
 from .query import NothingToSearch, ParsedQuery, parse
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ MIN_KEEP = 3           # the best few are always shown, so a query never silentl
 BACKGROUND_SAMPLE = 2000
 IDENTITY_WEIGHT = 0.1  # with people, presence is already required; identity only breaks near-ties of context
 IDCLIP_WEIGHT = 0.5    # a trained Id-CLIP query ("[TOK] playing guitar") adds its own view of the context
-MOMENTS = 5
+MOMENTS = 5           # context-only results: the best few matching frames of a video
 
 
 @dataclass
@@ -46,6 +47,8 @@ class Result:
     moments: list[dict] = field(default_factory=list)
     why: dict = field(default_factory=dict)
     fingerprint: str = ""   # content fingerprint: finds the thumbnail
+    # Videos found by people: every span where they are on screen (together), in time order, no cap.
+    spans: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -90,43 +93,57 @@ def search(library: Library, text: str | None = None, image_path: str | None = N
 # -- people first ---------------------------------------------------------------------------------------------------
 def _with_people(library: Library, q: ParsedQuery, vector) -> list[Result]:
     people = library.people
-    # mention -> media -> [(face_id, ts, identity, person_id)]; a partial name fitting several people takes any.
+    # mention -> media -> [(face_id, ts, identity, person_id, track start, track end)]; a partial name fitting
+    # several people takes any of them.
     presence: list[dict[int, list[tuple]]] = []
     for mention in q.people:
         seen: dict[int, list[tuple]] = {}
         for person_id in mention.person_ids:
             for media_id, faces in people.presence(person_id).items():
-                seen.setdefault(media_id, []).extend((s.face_id, s.timestamp, score, person_id) for s, score in faces)
+                seen.setdefault(media_id, []).extend(
+                    (s.face_id, s.timestamp, score, person_id, s.track_start, s.track_end) for s, score in faces)
         presence.append(seen)
     media_ids = set.intersection(*(set(p) for p in presence)) if presence else set()
     media = {m.id: m for m in library.catalog.media.indexed(media_ids) if _passes(m, q)}
     names = {pid: name for mention in q.people for pid, name in mention.candidates}
-    if q.only:
-        wanted = {pid for mention in q.people for pid in mention.person_ids}
-        for media_id in list(media):
-            if library.catalog.faces.others_in_media(media_id, wanted):
+    wanted = {pid for mention in q.people for pid in mention.person_ids}
+    # Videos: only the spans where everyone named is on screen together (and, with "only", nobody else).
+    spans: dict[int, list[moments.Span]] = {}
+    for media_id, m in list(media.items()):
+        if m.kind == "video":
+            per_person = [moments.person_spans((f[1], f[4], f[5]) for f in presence[n][media_id])
+                          for n in range(len(q.people))]
+            spans[media_id] = moments.together(per_person)
+            if q.only:
+                spans[media_id] = moments.without(spans[media_id], _others_seen(library, media_id, wanted))
+            if not spans[media_id]:
                 del media[media_id]
+        elif q.only and library.catalog.faces.others_in_media(media_id, wanted):
+            del media[media_id]
     context = _item_scores(library, list(media), vector) if vector is not None else {}
     idclip_scores = _idclip_scores(library, q, list(media)) if q.context else {}
     results = []
     for media_id, m in media.items():
         per_person = []
         for n, mention in enumerate(q.people):
-            face_id, ts, identity, person_id = max(presence[n][media_id], key=lambda f: f[2])
+            face_id, ts, identity, person_id, _, _ = max(presence[n][media_id], key=lambda f: f[2])
             per_person.append({"name": names.get(person_id, mention.name), "person_id": person_id,
                                "face_id": face_id, "similarity": round(identity, 4), "timestamp": ts})
         identity = min(p["similarity"] for p in per_person)
         why = {"people": per_person}
-        moments: list[dict] = []
+        found: list[dict] = []
+        rows: list[dict] = []
         if m.kind == "video":
-            # The moments where every named person is seen; scored by context when there is one.
-            seen = [{f[1] for f in presence[n][media_id] if f[1] is not None} for n in range(len(q.people))]
-            times = sorted(set.intersection(*seen)) if seen else []
+            # Each span where everyone is seen together leads with its best frame (by context when there is
+            # one); every span is kept, in time order in `spans`, best first in `moments`.
             frames = context.get(media_id, {})
-            moments = [{"timestamp": t, "score": round(float(frames.get(t, identity)), 4)} for t in times]
-            moments.sort(key=lambda x: -x["score"])
-            ctx = moments[0]["score"] if moments and frames else None
-            best_t = moments[0]["timestamp"] if moments else per_person[0]["timestamp"]
+            rows = []
+            for span in spans[media_id]:
+                best = max(sorted(span.times), key=lambda t: frames.get(t, identity))
+                rows.append(span.to_json(best, float(frames.get(best, identity))))
+            found = sorted(({"timestamp": r["best"], "score": r["score"]} for r in rows), key=lambda x: -x["score"])
+            ctx = found[0]["score"] if found and frames else None
+            best_t = found[0]["timestamp"] if found else per_person[0]["timestamp"]
         else:
             ctx = context.get(media_id, {}).get(None)
             best_t = None
@@ -139,10 +156,18 @@ def _with_people(library: Library, q: ParsedQuery, vector) -> list[Result]:
             best = max(idclip_scores[media_id].values())
             why["idclip"] = round(best, 4)
             score += IDCLIP_WEIGHT * best
-        results.append(Result(m.path, m.kind, score, best_t, m.id, m.duration, m.captured_at, moments[:MOMENTS], why,
-                              m.fingerprint))
+        results.append(Result(m.path, m.kind, score, best_t, m.id, m.duration, m.captured_at, found, why,
+                              m.fingerprint, rows))
     results.sort(key=lambda r: (-r.score, r.path))
     return results
+
+
+def _others_seen(library: Library, media_id: int, wanted: set[int]) -> set[float]:
+    """Frames of a video where a clear face of someone not asked for is seen."""
+    s = library.settings
+    return {f["timestamp"] for f in library.catalog.faces.in_video(media_id)
+            if f["person_id"] not in wanted and f["size"] >= s.face_min_size and f["score"] >= s.face_min_score
+            and f["sharpness"] >= s.face_min_sharpness}
 
 
 def _idclip_scores(library: Library, q: ParsedQuery, media_ids: list[int]) -> dict[int, dict]:

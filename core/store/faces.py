@@ -184,9 +184,17 @@ class FaceRepository:
     def sightings(self, person_id: int) -> list[FaceSighting]:
         """Every face of this person in a searchable library file."""
         rows = self.db.execute(
-            "SELECT f.id, f.media_id, f.timestamp, f.confirmed, f.embedding, m.path, m.kind, m.duration FROM faces f "
-            "JOIN media m ON m.id = f.media_id WHERE f.person_id = ? AND m.status = ?", [person_id, INDEXED])
-        return [FaceSighting(r[0], r[1], r[2], bool(r[3]), vec(r[4]), r[5], r[6], r[7], person_id) for r in rows]
+            "SELECT f.id, f.media_id, f.timestamp, f.confirmed, f.embedding, m.path, m.kind, m.duration, t.start, "
+            "t.end FROM faces f JOIN media m ON m.id = f.media_id LEFT JOIN tracks t ON t.id = f.track_id "
+            "WHERE f.person_id = ? AND m.status = ?", [person_id, INDEXED])
+        return [FaceSighting(r[0], r[1], r[2], bool(r[3]), vec(r[4]), r[5], r[6], r[7], person_id, r[8], r[9])
+                for r in rows]
+
+    def in_video(self, media_id: int) -> list[dict]:
+        """Every face seen in a video's frames: when, whose, and how clearly (for "nobody else in the frame")."""
+        return [dict(zip(("timestamp", "person_id", "size", "score", "sharpness"), r)) for r in self.db.execute(
+            "SELECT timestamp, person_id, size, score, sharpness FROM faces WHERE media_id = ? AND timestamp IS NOT "
+            "NULL", [media_id])]
 
     def others_in_media(self, media_id: int, people: set[int]) -> int:
         """Usable faces in a file that belong to none of these people."""

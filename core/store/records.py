@@ -79,6 +79,8 @@ class FaceSighting:
     kind: str = "image"
     duration: float | None = None
     person_id: int | None = None
+    track_start: float | None = None   # the appearance (video track) this face belongs to
+    track_end: float | None = None
 
 
 def blob(vector) -> bytes:
