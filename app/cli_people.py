@@ -178,17 +178,19 @@ def faces(obj, person, as_json):
 @click.pass_obj
 def suggest(obj, person, limit, as_json):
     """Faces that may be PERSON, most likely first: answer with `move FACE PERSON` or `reject FACE PERSON`."""
-    pe = _people(obj)
-    p = pe.find(person)
-    found = pe.suggest(p.id, limit)
+    review = _people(obj).review(person, limit)
+    p, found = review.person, review.suggestions
     if as_json:
-        _emit({"person": p.to_json(), "suggestions": [s.to_json() for s in found]})
+        _emit({"person": p.to_json(), "suggestions": [s.to_json() for s in found], "total": review.total})
         return
     if not found:
         click.echo(f"nothing to review for {p.label}")
+        return
+    click.echo(f"{len(found)} of {review.total} faces that may be {p.label}, most likely first "
+               "(compare with the face in brackets, one of theirs):")
     for s in found:
         when = f" @ {s.timestamp:.1f}s" if s.timestamp is not None else ""
-        click.echo(f"{s.face_id:7}  {s.similarity:.3f}  {s.path}{when}")
+        click.echo(f"{s.face_id:7}  {s.similarity:.3f}  {s.path}{when}  [{s.reference_face}]")
 
 
 @people.command()

@@ -81,6 +81,7 @@ def run(data: Path) -> dict:
         out["default"] = {"threshold": default.face_cluster, "purity": round(p, 3), "completeness": round(c, 3)}
         lib.close()
     out["timing"] = timing(data)
+    out["naming"] = naming(data)
     return out
 
 
@@ -107,6 +108,111 @@ def pair_accuracy(catalog, data: Path) -> list[dict]:
                     "same_found": round(tp / max(1, sum(same for _, same in sims)), 3),
                     "different_kept_apart": round(tn / max(1, sum(not same for _, same in sims)), 3),
                     "pairs": len(sims)})
+    return out
+
+
+def labelled_faces(data: Path) -> list[tuple[str, str, object]]:
+    """(source, identity, embedding) of every face whose person is known offline: the labelled faces-dev photos,
+    the credited test photos (four other people), and both again as frames of a re-encoded 720p video (the same
+    faces, degraded the way video degrades them)."""
+    import numpy as np
+
+    from core.faces.detection import pil_to_bgr
+    from core.media.images import decode_image
+    from core.media.video import sample_video
+    from core.registry import face_backend
+    from tests import media_factory as mf
+
+    backend = face_backend()
+    truth = {r["file"]: r["identity"] for r in csv.DictReader(open(data / "identities.csv"))}
+    photos = [(data / "images" / f, ident) for f, ident in sorted(truth.items())]
+    tests = ROOT / "tests" / "data" / "faces"
+    photos += [(tests / f"person_a_{i}.jpg", "test-a") for i in (1, 2)]
+    photos += [(tests / f"person_b_{i}.jpg", "test-b") for i in (1, 2)]
+    photos += [(tests / "impostor_1.jpg", "test-c"), (tests / "impostor_2.jpg", "test-d")]
+
+    def largest(image):
+        found = backend.analyse(pil_to_bgr(image))
+        return max(found, key=lambda f: f.size).embedding if found else None
+
+    out = []
+    for path, ident in photos:
+        e = largest(decode_image(str(path), 256, 1024).detail)
+        if e is not None:
+            out.append((path.name, ident, e))
+    with tempfile.TemporaryDirectory() as tmp:
+        video = mf.video_of_photos(Path(tmp) / "v.mp4", [p for p, _ in photos], seconds_each=2.0, size=(1280, 720))
+        frames = sample_video(str(video), 2.0, 300, 1.0, 256, 1024).frames
+        for i, (path, ident) in enumerate(photos):
+            near = [f for f in frames if abs(f.timestamp - (2.0 * i + 1.0)) <= 1.0]
+            e = largest(near[0].image) if near else None
+            if e is not None:
+                out.append((f"{path.name}@video", ident, np.asarray(e)))
+    return out
+
+
+def naming(data: Path) -> dict:
+    """Two tiers of certainty, measured: the similarity of the same person's faces (genuine) and of different
+    people's (impostors), then auto-naming as the library does it. Every other person is named from their first one
+    or two faces (confirmed); the rest are strangers. Every other face — of named people and of strangers — is
+    offered to core.faces.clustering.choose_people. Precision: auto-named faces that are right; recall: faces of
+    named people named automatically; to review: faces left that reach the suggestion floor of a named person."""
+    import numpy as np
+
+    from core.faces import clustering
+    from core.settings import Settings
+
+    faces = labelled_faces(data)
+    vecs = np.stack([e for _, _, e in faces])
+    idents = [i for _, i, _ in faces]
+    sims = vecs @ vecs.T
+    genuine, impostor = [], []
+    for a in range(len(faces)):
+        for b in range(a + 1, len(faces)):
+            if faces[a][0].split("@")[0] == faces[b][0].split("@")[0]:
+                continue  # a photo and its own video frame say nothing about two photos of one person
+            (genuine if idents[a] == idents[b] else impostor).append(float(sims[a, b]))
+
+    def spread(values):
+        v = np.array(values)
+        return {"n": len(v), "min": round(float(v.min()), 3), "p1": round(float(np.percentile(v, 1)), 3),
+                "p5": round(float(np.percentile(v, 5)), 3), "median": round(float(np.median(v)), 3),
+                "p95": round(float(np.percentile(v, 95)), 3), "p99": round(float(np.percentile(v, 99)), 3),
+                "max": round(float(v.max()), 3)}
+
+    s = Settings()
+    out = {"faces": len(faces), "people": len(set(idents)), "genuine": spread(genuine), "impostor": spread(impostor)}
+    runs = []
+    people = sorted(set(idents))
+    named_people = set(people[::2])  # the others are strangers: their faces must never be named
+    out["named_people"], out["strangers"] = len(named_people), len(people) - len(named_people)
+    for confirmed_per_person in (1, 2):
+        for auto in (0.40, 0.45, 0.50, 0.55, 0.60, 0.65):
+            # With one confirmed face the sole-face threshold is what decides: sweep it in step.
+            sole = auto + (s.face_name_sole - s.face_name_auto) if confirmed_per_person == 1 else s.face_name_sole
+            rule = clustering.NamingRule(auto, s.face_name_support, sole, s.face_name_margin, s.face_match)
+            evidence, owners, rest = [], [], []
+            for ident in people:
+                mine = [k for k, i in enumerate(idents) if i == ident and "@" not in faces[k][0]]
+                chosen = mine[:confirmed_per_person] if ident in named_people else []
+                evidence += chosen
+                owners += [ident] * len(chosen)
+                rest += [k for k, i in enumerate(idents) if i == ident and k not in chosen]
+            owner_ids = {ident: n for n, ident in enumerate(sorted(set(owners)))}
+            picked = clustering.choose_people(vecs[rest], np.array([owner_ids[o] for o in owners]), vecs[evidence],
+                                              np.ones(len(evidence), bool), rule, [set() for _ in rest])
+            names = {n: ident for ident, n in owner_ids.items()}
+            right = sum(p is not None and names[p] == idents[k] for k, p in zip(rest, picked))
+            wrong = sum(p is not None and names[p] != idents[k] for k, p in zip(rest, picked))
+            of_named = sum(idents[k] in named_people for k in rest)
+            best = (vecs[rest] @ vecs[evidence].T).max(axis=1)
+            review = sum(p is None and b >= s.face_suggest_floor for p, b in zip(picked, best))
+            runs.append({"confirmed_per_person": confirmed_per_person, "face_name_auto": auto,
+                         "face_name_sole": round(sole, 2), "auto_named": right + wrong, "wrong": wrong,
+                         "precision": round(right / max(1, right + wrong), 3),
+                         "recall": round(right / max(1, of_named), 3), "to_review": int(review),
+                         "default": abs(auto - s.face_name_auto) < 1e-9})
+    out["auto_naming"] = runs
     return out
 
 
@@ -168,6 +274,19 @@ def main(argv=None) -> None:
               f"{row['different_kept_apart']:15.3f}")
     d = out["default"]
     print(f"default threshold {d['threshold']}: purity {d['purity']}, completeness {d['completeness']}")
+    n = out["naming"]
+    print(f"naming: {n['faces']} faces of {n['people']} known people (photos and their video frames)")
+    for kind in ("genuine", "impostor"):
+        d = n[kind]
+        print(f"  {kind:8} similarity over {d['n']:4} pairs: min {d['min']:.3f}  p5 {d['p5']:.3f}  median "
+              f"{d['median']:.3f}  p95 {d['p95']:.3f}  p99 {d['p99']:.3f}  max {d['max']:.3f}")
+    print(f"  {n['named_people']} people named, {n['strangers']} strangers")
+    print(f"  {'confirmed':>9} {'auto':>5} {'sole':>5} {'named':>6} {'wrong':>6} {'precision':>9} {'recall':>7} "
+          f"{'to review':>9}")
+    for r in n["auto_naming"]:
+        print(f"  {r['confirmed_per_person']:9} {r['face_name_auto']:5.2f} {r['face_name_sole']:5.2f} "
+              f"{r['auto_named']:6} {r['wrong']:6} "
+              f"{r['precision']:9.3f} {r['recall']:7.3f} {r['to_review']:9}" + ("  <- default" if r["default"] else ""))
     t = out["timing"]
     print(f"faces per photo (detect+align+embed, <=1024 px): median {t['photo_ms_median']} ms, p90 {t['photo_ms_p90']} ms")
     print(f"video ({t['video_minutes']} min 720p, {t['video_frames']} frames): sampling {t['sampling_s_per_video_minute']} "

@@ -73,6 +73,17 @@ class Settings:
     face_cluster: float = 0.42         # average-linkage threshold when new people form
     face_min_cluster: int = 2          # faces needed before an unnamed person appears
     face_track_match: float = 0.5      # consecutive video frames: same track if at least this similar
+    # Naming is stricter than grouping: a face joins a *named* person on its own only with strong evidence from the
+    # faces the user confirmed as them (never from faces placed automatically). Measured by `python -m bench faces`
+    # on every labelled face available offline: different people at most 0.38, the same person at least 0.52; a
+    # stranger was seen at 0.45 on real photos. So: nearest confirmed face >= face_name_auto, and a second
+    # confirmed face >= face_name_support (or, with a single confirmed face, >= face_name_sole), and a lead of
+    # face_name_margin over anyone else. Weaker matches above face_suggest_floor are offered for review instead.
+    face_name_auto: float = 0.50
+    face_name_support: float = 0.40
+    face_name_sole: float = 0.60
+    face_name_margin: float = 0.10
+    face_suggest_floor: float = 0.30
     # A trained Id-CLIP translator (idlens idclip use CKPT): queries naming people then also get an Id-CLIP score.
     idclip_checkpoint: str | None = None
 

@@ -327,3 +327,61 @@ def test_one_person_summary_matches_the_list(lib, album):
                                                 if i != pid)
     empty = lib.catalog.people.create("Łukasz")
     assert lib.people.find("Łukasz").id == empty and lib.people.find(empty).faces == 0
+
+
+def _unit(*parts):
+    v = np.zeros(128, np.float32)
+    for i, x in parts:
+        v[i] = x
+    return v / np.linalg.norm(v)
+
+
+def _at(similarity: float, to: int, free: int) -> np.ndarray:
+    """A unit vector whose similarity to basis vector `to` is exactly `similarity` (the rest on axis `free`)."""
+    return _unit((to, similarity), (free, float(np.sqrt(1 - similarity ** 2))))
+
+
+def test_strangers_near_the_threshold_never_join_a_named_person():
+    """The naming rule on faces of known similarity: a named person takes a face only on strong evidence from the
+    faces the user confirmed; an unnamed group is looser; "not this person" always wins."""
+    from core.faces.clustering import NamingRule, choose_people
+    from core.settings import Settings
+
+    s = Settings()
+    rule = NamingRule(s.face_name_auto, s.face_name_support, s.face_name_sole, s.face_name_margin, s.face_match)
+    # Anna (named): two confirmed faces, 0.8 alike. Ben (named): one confirmed face. An unnamed group.
+    anna = [_unit((0, 1.0)), _unit((0, 0.8), (1, 0.6))]
+    ben = [_unit((10, 1.0))]
+    group = [_unit((20, 1.0))]
+    owners = np.array([1, 1, 2, 3])
+    evidence = np.stack(anna + ben + group)
+    named = np.array([True, True, True, False])
+    faces = {
+        "stranger at 0.45 (the one seen on real photos)": (_at(0.45, 0, 50), None),
+        "stranger just under the line": (_at(0.49, 0, 51), None),
+        "Anna, clearly": (_unit((0, 0.9), (1, 0.3), (52, 0.3)), 1),
+        "like Ben's only face, 0.55": (_at(0.55, 10, 53), None),
+        "Ben, clearly (0.7 to his only face)": (_at(0.7, 10, 54), 2),
+        "near the unnamed group (0.45)": (_at(0.45, 20, 55), 3),
+        "Anna or Ben? too close to call": (_unit((0, 0.62), (10, 0.6), (56, 0.5)), None),
+    }
+    vectors = np.stack([v for v, _ in faces.values()])
+    got = choose_people(vectors, owners, evidence, named, rule, [set() for _ in faces])
+    assert dict(zip(faces, got)) == {k: want for k, (_, want) in faces.items()}
+    # Said not to be Anna: never Anna, however alike.
+    assert choose_people(vectors[2:3], owners, evidence, named, rule, [{1}]) == [None]
+
+
+def test_review_offers_plausible_faces_that_are_not_theirs(lib, album):
+    index(lib, album)
+    pid = lib.people.name(person_of(lib, album / A[0]), "Emmanuel").id
+    own = {f["id"] for f in lib.people.faces_of(pid)}
+    review = lib.people.review(pid, limit=50)
+    assert review.total == len(review.suggestions)
+    assert not own & {s.face_id for s in review.suggestions}
+    assert all(s.similarity >= lib.settings.face_suggest_floor for s in review.suggestions)
+    assert all(s.reference_face in own for s in review.suggestions)
+    # Another named person's confirmed faces are not offered: they are far more like her than like him.
+    other = lib.people.name(person_of(lib, album / B[0]), "Jacinda").id
+    hers = {f["id"] for f in lib.people.faces_of(other)}
+    assert not hers & {s.face_id for s in lib.people.review(pid, 50).suggestions}

@@ -197,8 +197,9 @@ class Engine(QObject):
     def faces_of(self, person_id: int, on_done: Callable[[list[dict]], None]) -> None:
         self.read("faces", lambda lib: lib.people.faces_of(person_id), on_done)
 
-    def suggestions(self, person_id: int, on_done: Callable[[list], None]) -> None:
-        self.read("suggestions", lambda lib: lib.people.suggest(person_id, 50), on_done)
+    def review(self, person_id: int, on_done: Callable) -> None:
+        """The faces to ask about for a person (a core.faces.people.Review: the first 50 and the total)."""
+        self.read("suggestions", lambda lib: lib.people.review(person_id, 50), on_done)
 
     def faces_in(self, media_id: int, on_done: Callable[[list[dict]], None]) -> None:
         self.read("faces", lambda lib: lib.people.faces_in(media_id), on_done)

@@ -254,47 +254,64 @@ class FacesDialog(QDialog):
 
 
 class ReviewDialog(QDialog):
-    """Apple's "Review more photos": one suggested face at a time, Yes or No."""
+    """Apple's "Review more photos": one suggested face at a time beside one of the person's own, Yes or No,
+    with how many there are."""
 
     def __init__(self, engine, person, parent=None):
         super().__init__(parent)
         self.engine, self.person = engine, person
         self.setWindowTitle(f"Is this {person.label}?")
         layout = QVBoxLayout(self)
+        self.count = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        faces = QHBoxLayout()
         self.face = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.face.setMinimumSize(240, 240)
+        self.reference = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self.reference.setMinimumSize(160, 160)
+        self.reference.setToolTip(f"One of {person.label}'s faces, to compare")
+        faces.addWidget(self.face, 3)
+        faces.addWidget(self.reference, 2)
         self.caption = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
-        layout.addWidget(self.face, 1)
+        layout.addWidget(self.count)
+        layout.addLayout(faces, 1)
         layout.addWidget(self.caption)
         buttons = QHBoxLayout()
         self.yes = QPushButton("Yes")
         self.no = QPushButton("No")
         skip = QPushButton("Skip")
+        done = QPushButton("Done")
         self.yes.clicked.connect(lambda: self._answer(True))
         self.no.clicked.connect(lambda: self._answer(False))
         skip.clicked.connect(self._next)
-        for b in (self.yes, self.no, skip):
+        done.clicked.connect(self.accept)
+        for b in (self.yes, self.no, skip, done):
             buttons.addWidget(b)
         layout.addLayout(buttons)
-        self.queue = []
-        engine.suggestions(person.id, self._start)
+        self.queue, self.total, self.shown = [], 0, 0
+        engine.review(person.id, self._start)
 
-    def _start(self, suggestions) -> None:
-        self.queue = list(suggestions)
+    def _start(self, review) -> None:
+        self.queue, self.total, self.shown = list(review.suggestions), review.total, 0
         self._next()
 
     def _next(self) -> None:
         if not self.queue:
             self.face.setText("Nothing more to review.")
+            self.reference.clear()
+            self.count.setText(f"{self.shown} of {self.total}" if self.total else "")
             self.caption.setText("")
             self.yes.setEnabled(False)
             self.no.setEnabled(False)
             self.current = None
             return
         self.current = self.queue.pop(0)
-        pix = QPixmap(str(self.engine.crop_path(self.current.face_id)))
-        self.face.setPixmap(pix.scaled(220, 220, Qt.AspectRatioMode.KeepAspectRatio,
-                                       Qt.TransformationMode.SmoothTransformation))
+        self.shown += 1
+        self.count.setText(f"{self.shown} of {self.total}")
+        for label, face_id, side in ((self.face, self.current.face_id, 220),
+                                     (self.reference, self.current.reference_face, 140)):
+            pix = QPixmap(str(self.engine.crop_path(face_id))) if face_id is not None else QPixmap()
+            label.setPixmap(pix.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                       Qt.TransformationMode.SmoothTransformation) if not pix.isNull() else pix)
         self.caption.setText(f"{(self.current.path or '').rsplit('/', 1)[-1]} — similarity {self.current.similarity:.2f}")
 
     def _answer(self, yes: bool) -> None:

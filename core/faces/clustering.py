@@ -1,8 +1,8 @@
 """Grouping faces, as pure numpy on embeddings: no database, testable on its own.
 
 - `link_tracks`: faces of one person in consecutive video frames become one appearance.
-- `nearest_people`: for each face, the people whose nearest face is most similar (a centroid would blur away how
-  people change: age, glasses, beard).
+- `choose_people`: for each face, the person it joins on its own — by its nearest faces of each person (a centroid
+  would blur away how people change: age, glasses, beard), strictly for named people (NamingRule).
 - `average_linkage`: new people from faces that joined nobody.
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,14 +38,58 @@ def link_tracks(timestamps: Sequence[float], embeddings: np.ndarray, match: floa
     return tracks
 
 
-def nearest_people(vectors: np.ndarray, owners: np.ndarray, prototypes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(people, similarity): `people` the distinct owners, `similarity[i, j]` face i's best match among the faces
-    of people[j]."""
+@dataclass
+class NamingRule:
+    """When a face may join a person on its own (see Settings: face_name_*)."""
+    auto: float        # named: nearest confirmed face at least this similar
+    support: float     # named, several confirmed faces: the second nearest at least this similar
+    sole: float        # named, a single confirmed face: it must be at least this similar
+    margin: float      # named: ahead of anyone else by at least this much
+    group: float       # unnamed groups: nearest face at least this similar (grouping may be looser than naming)
+
+    def strong(self, best: float, second: float | None, runner_up: float) -> bool:
+        """Strong evidence that a face is a named person: `best` and `second` are its similarities to their two
+        nearest confirmed faces (`second` None when they have only one), `runner_up` to anyone else."""
+        enough = best >= self.sole if second is None else (best >= self.auto and second >= self.support)
+        return enough and best - runner_up >= self.margin
+
+
+def choose_people(vectors: np.ndarray, owners: np.ndarray, evidence: np.ndarray, named: np.ndarray,
+                  rule: NamingRule, rejected: list[set[int]]) -> list[int | None]:
+    """For each face, the person it joins on its own, or None (it stays for grouping or for review).
+
+    `owners`/`evidence`/`named`: the faces that vouch for people (for named people only confirmed faces, so a face
+    placed automatically never vouches for the next). A named person needs strong evidence (NamingRule.strong); an
+    unnamed group takes a face whose nearest member is at least `rule.group` similar. A face goes nowhere it was
+    rejected from, and never to a named person when the best match is named but weak."""
     people = np.unique(owners)
+    out: list[int | None] = [None] * len(vectors)
     if not len(people) or not len(vectors):
-        return people, np.empty((len(vectors), len(people)), np.float32)
-    sims = vectors @ prototypes.T
-    return people, np.stack([sims[:, owners == p].max(axis=1) for p in people], axis=1)
+        return out
+    sims = vectors @ evidence.T
+    columns = [np.flatnonzero(owners == p) for p in people]
+    is_named = np.array([bool(named[c[0]]) for c in columns])
+    top2 = np.full((len(vectors), len(people), 2), -np.inf)
+    for j, c in enumerate(columns):
+        part = np.sort(sims[:, c], axis=1)[:, ::-1]
+        top2[:, j, :min(2, len(c))] = part[:, :2]
+    for i in range(len(vectors)):
+        best = top2[i, :, 0].copy()
+        for j, p in enumerate(people):
+            if int(p) in rejected[i]:
+                best[j] = -np.inf
+        j = int(np.argmax(best))
+        if best[j] == -np.inf:
+            continue
+        others = np.delete(top2[i, :, 0], j)
+        runner_up = float(others.max()) if len(others) else -1.0
+        if is_named[j]:
+            second = None if len(columns[j]) < 2 else float(top2[i, j, 1])
+            if rule.strong(float(best[j]), second, runner_up):
+                out[i] = int(people[j])
+        elif best[j] >= rule.group:
+            out[i] = int(people[j])
+    return out
 
 
 def average_linkage(vectors: np.ndarray, threshold: float) -> list[list[int]]:

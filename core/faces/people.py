@@ -43,10 +43,19 @@ class Suggestion:
     path: str | None
     timestamp: float | None
     current_person: int | None
+    reference_face: int | None = None   # the person's confirmed face closest to it: shown beside it to compare
 
     def to_json(self) -> dict:
         return {"face_id": self.face_id, "similarity": round(self.similarity, 4), "path": self.path,
-                "timestamp": self.timestamp, "current_person": self.current_person}
+                "timestamp": self.timestamp, "current_person": self.current_person,
+                "reference_face": self.reference_face}
+
+
+@dataclass
+class Review:
+    person: Person
+    suggestions: list[Suggestion]   # the first `limit`, most likely first
+    total: int                      # how many there are in all ("3 of 12")
 
 
 @dataclass
@@ -180,23 +189,25 @@ class People:
             self.rows.drop_empty_unnamed()
         return self.cluster()
 
+    @property
+    def rule(self) -> clustering.NamingRule:
+        s = self.settings
+        return clustering.NamingRule(s.face_name_auto, s.face_name_support, s.face_name_sole, s.face_name_margin,
+                                     s.face_match)
+
     def _assign(self, ids: np.ndarray, vecs: np.ndarray) -> int:
-        owners, protos = self.faces.prototypes()
+        """Unassigned faces join people: a named person only on strong evidence from the faces the user confirmed,
+        an unnamed group more freely. The rest wait for grouping or for the user's review."""
+        owners, evidence, _, named = self.faces.evidence()
         if not len(owners):
             return 0
         rejected = self.faces.rejections()
-        people, best_per_person = clustering.nearest_people(vecs, owners, protos)
-        assigned = 0
-        for row, face_id in enumerate(ids):
-            for j in np.argsort(-best_per_person[row]):
-                if best_per_person[row, j] < self.settings.face_match:
-                    break
-                if int(people[j]) in rejected.get(int(face_id), ()):
-                    continue
-                self.faces.assign([int(face_id)], int(people[j]), confirmed=False)
-                assigned += 1
-                break
-        return assigned
+        chosen = clustering.choose_people(vecs, owners, evidence, named, self.rule,
+                                          [rejected.get(int(f), set()) for f in ids])
+        for face_id, person_id in zip(ids, chosen):
+            if person_id is not None:
+                self.faces.assign([int(face_id)], person_id, confirmed=False)
+        return sum(p is not None for p in chosen)
 
     # -- looking up -----------------------------------------------------------------------------------------------
     def list(self, include_hidden: bool = False, named_only: bool = False) -> list[Person]:
@@ -364,36 +375,59 @@ class People:
         return self._person(person_id), face_id
 
     def _absorb_matching_groups(self, person_id: int) -> list[int]:
-        """Unnamed people whose faces, on average, match this person's confirmed faces join them."""
+        """Unnamed groups that are this person join them, on the naming rule: the group's faces as a whole are
+        strong evidence (their mean passes `face_name_auto`, their best the rule for one face) and none of its
+        faces is unlike the person (each at least `face_name_support`) — one stranger in a group keeps it apart."""
         mine = self.faces.confirmed_embeddings(person_id)
         rejected = self.faces.rejected_by(person_id)
+        rule = self.rule
         merged = []
         for other in self.rows.unnamed_ids():
             if other == person_id:
                 continue
             face_ids, theirs = self.faces.usable_of(other)
-            if not len(theirs) or rejected & set(face_ids.tolist()):
+            if not len(theirs) or rejected & set(face_ids.tolist()) or not len(mine):
                 continue
-            if float((theirs @ mine.T).max(axis=1).mean()) >= self.settings.face_match:
+            sims = np.sort(theirs @ mine.T, axis=1)[:, ::-1]
+            best = sims[:, 0]
+            second = None if sims.shape[1] < 2 else float(sims[:, 1].max())
+            if best.min() >= rule.support and best.mean() >= rule.auto and rule.strong(float(best.max()), second, 0.0):
                 self.rows.merge(person_id, other)
                 merged.append(other)
         return merged
 
     def suggest(self, person_ref, limit: int = 20) -> list[Suggestion]:
-        """Faces that may be this person and that the user has not ruled on, most likely first: the person's own
-        unconfirmed faces, unassigned faces and faces of unnamed people, never ones rejected for them."""
+        return self.review(person_ref, limit).suggestions
+
+    def review(self, person_ref, limit: int = 20) -> Review:
+        """Faces worth asking "Is this Anna?" about, most likely first: plausible ones only (at least
+        `face_suggest_floor` like one of the faces the user confirmed as them), never their own faces, never ones
+        rejected for them, and a face the user confirmed as someone else only when it is much closer to this
+        person (by `face_name_margin`). Each comes with the person's closest confirmed face, to compare."""
         person = self.find(person_ref)
-        mine = self.faces.confirmed_embeddings(person.id)
-        if not len(mine):
-            mine = self.faces.embeddings_of(person.id)
+        ref_ids, mine = self.faces.confirmed_of(person.id)
+        if not len(mine):  # an unnamed group: its own faces are what it looks like
+            ref_ids, mine = self.faces.usable_of(person.id)
         candidates = self.faces.review_candidates(person.id)
         if not candidates or not len(mine):
-            return []
-        best = np.stack([c.embedding for c in candidates]) @ mine.T
-        out = [Suggestion(c.face_id, float(s), c.path, c.timestamp, c.person_id)
-               for c, s in zip(candidates, best.max(axis=1))]
-        out.sort(key=lambda s: -s.similarity)
-        return out[:limit]
+            return Review(person, [], 0)
+        sims = np.stack([c.embedding for c in candidates]) @ mine.T
+        theirs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        out = []
+        for c, row in zip(candidates, sims):
+            best = float(row.max())
+            if best < self.settings.face_suggest_floor:
+                continue
+            if c.confirmed:  # the user said it is someone else: ask again only if it is much more like this one
+                if c.person_id not in theirs:
+                    theirs[c.person_id] = self.faces.confirmed_of(c.person_id)
+                ids, own = theirs[c.person_id]
+                own = own[ids != c.face_id]  # its likeness to the *other* faces confirmed as that person
+                if len(own) and best - float((own @ c.embedding).max()) < self.settings.face_name_margin:
+                    continue
+            out.append(Suggestion(c.face_id, best, c.path, c.timestamp, c.person_id, int(ref_ids[int(row.argmax())])))
+        out.sort(key=lambda s: (-s.similarity, s.face_id))
+        return Review(person, out[:limit], len(out))
 
     # -- search by person ---------------------------------------------------------------------------------------
     def presence(self, person_id: int) -> dict[int, list[tuple[FaceSighting, float]]]:

@@ -84,11 +84,15 @@ class FaceRepository:
     def count_unassigned_usable(self) -> int:
         return self.db.execute("SELECT count(*) FROM faces WHERE usable = 1 AND person_id IS NULL").fetchone()[0]
 
-    def prototypes(self) -> tuple[np.ndarray, np.ndarray]:
-        """(person ids, embeddings) of every face that may stand for its person: usable or confirmed ones."""
-        rows = self.db.execute("SELECT f.person_id, f.embedding FROM faces f JOIN people p ON p.id = f.person_id "
-                               "WHERE f.usable = 1 OR f.confirmed = 1").fetchall()
-        return np.array([r[0] for r in rows], dtype=np.int64), stack(r[1] for r in rows)
+    def evidence(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(person ids, embeddings, confirmed, named) of every face that may vouch for its person: for a named
+        person only the faces the user confirmed; for an unnamed group its usable faces."""
+        rows = self.db.execute(
+            "SELECT f.person_id, f.embedding, f.confirmed, p.name IS NOT NULL FROM faces f "
+            "JOIN people p ON p.id = f.person_id WHERE (p.name IS NOT NULL AND f.confirmed = 1) "
+            "OR (p.name IS NULL AND (f.usable = 1 OR f.confirmed = 1))").fetchall()
+        return (np.array([r[0] for r in rows], dtype=np.int64), stack(r[1] for r in rows),
+                np.array([bool(r[2]) for r in rows], dtype=bool), np.array([bool(r[3]) for r in rows], dtype=bool))
 
     def confirmed_embeddings(self, person_id: int) -> np.ndarray:
         """The faces the user confirmed as this person (reference photos included): the person's evidence."""
@@ -172,14 +176,20 @@ class FaceRepository:
         return [dict(zip(("id", "path", "timestamp", "confirmed", "x", "y", "w", "h"), r)) for r in cur]
 
     def review_candidates(self, person_id: int) -> list[FaceSighting]:
-        """Usable faces nobody confirmed that may be this person: theirs, nobody's, or an unnamed group's — never
-        ones rejected for them."""
+        """Usable faces that may be this person and are not theirs: nobody's, an unnamed group's, another
+        person's (confirmed ones too: the caller decides) — never ones rejected for them."""
         rows = self.db.execute(
-            "SELECT f.id, f.media_id, f.timestamp, f.embedding, m.path, f.person_id FROM faces f "
-            "LEFT JOIN media m ON m.id = f.media_id LEFT JOIN people p ON p.id = f.person_id "
-            "WHERE f.confirmed = 0 AND f.usable = 1 AND (f.person_id = ? OR f.person_id IS NULL OR p.name IS NULL) "
+            "SELECT f.id, f.media_id, f.timestamp, f.embedding, m.path, f.person_id, f.confirmed FROM faces f "
+            "LEFT JOIN media m ON m.id = f.media_id "
+            "WHERE f.usable = 1 AND f.person_id IS NOT ? AND f.media_id IS NOT NULL "
             "AND f.id NOT IN (SELECT face_id FROM rejections WHERE person_id = ?)", [person_id, person_id]).fetchall()
-        return [FaceSighting(r[0], r[1], r[2], False, vec(r[3]), r[4], person_id=r[5]) for r in rows]
+        return [FaceSighting(r[0], r[1], r[2], bool(r[6]), vec(r[3]), r[4], person_id=r[5]) for r in rows]
+
+    def confirmed_of(self, person_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, embeddings) of the faces the user confirmed as this person."""
+        rows = self.db.execute("SELECT id, embedding FROM faces WHERE person_id = ? AND confirmed = 1 ORDER BY id",
+                               [person_id]).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64), stack(r[1] for r in rows)
 
     def sightings(self, person_id: int) -> list[FaceSighting]:
         """Every face of this person in a searchable library file."""
