@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 
 import click
 
@@ -84,12 +85,25 @@ def add(obj, person_name, photo, as_json):
 @people.command()
 @click.argument("target")
 @click.argument("source")
+@click.option("--yes", is_flag=True, help="Do not ask when both have names.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def merge(obj, target, source, as_json):
-    """Merge SOURCE into TARGET (ids or names)."""
-    p = _people(obj).merge(target, source)
-    _emit({"person": p.to_json()}) if as_json else click.echo(f"{p.label}: {p.media} files")
+def merge(obj, target, source, as_json, yes):
+    """SOURCE is the same person as TARGET: SOURCE's faces join TARGET (ids or names), TARGET's name is kept,
+    and SOURCE's name, if it had one, stays as an alias of TARGET."""
+    pe = _people(obj)
+    t, s = pe.find(target), pe.find(source)
+    if t.name and s.name and t.id != s.id and not yes:
+        question = f"{s.name} and {t.name} are one person, called {t.name} ({s.name} kept as an alias)?"
+        if not sys.stdin.isatty():
+            raise click.UsageError(f"both have names: {question[:-1]}; add --yes to confirm")
+        click.confirm(question, abort=True)
+    p = pe.merge(t.id, s.id)
+    if as_json:
+        _emit({"person": p.to_json(), "kept": t.label, "merged": s.label})
+    else:
+        kept = f"; {s.name} is now an alias of {p.label}" if s.name and t.name else ""
+        click.echo(f"{s.label} merged into {p.label}: {p.media} files{kept}")
 
 
 @people.command()

@@ -215,3 +215,10 @@ def test_cli_names_aliases_and_reports(tmp_path):
     nothing = idlens("--library", lib, "search", "?!", check=False)
     assert nothing.returncode == 1 and nothing.stderr.count("\n") == 1 and "nothing to search" in nothing.stderr
     assert idlens("--library", lib, "search", "🐶").returncode == 0
+
+    # Merging two named people asks first (here: refuses without --yes), then says what became of each name.
+    asked = idlens("--library", lib, "people", "merge", "Аня Zoë", "Łukasz O'Brien", check=False)
+    assert asked.returncode == 2 and "--yes" in asked.stderr
+    merged = idlens("--library", lib, "people", "merge", "Аня Zoë", "Łukasz O'Brien", "--yes").stdout
+    assert "Łukasz O'Brien merged into Аня Zoë" in merged and "alias" in merged
+    assert found("lukasz obrien")[0] == {"Аня Zoë"}   # the merged name, now an alias

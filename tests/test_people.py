@@ -385,3 +385,13 @@ def test_review_offers_plausible_faces_that_are_not_theirs(lib, album):
     other = lib.people.name(person_of(lib, album / B[0]), "Jacinda").id
     hers = {f["id"] for f in lib.people.faces_of(other)}
     assert not hers & {s.face_id for s in lib.people.review(pid, 50).suggestions}
+
+
+def test_unnamed_groups_keep_their_ids_across_recluster(lib, album):
+    index(lib, album)
+    before = {p.id: p.faces for p in lib.people.list() if not p.name}
+    assert before
+    with lib.catalog.transaction():  # a newer person row: new groups would get ids after it
+        lib.catalog.people.create("Zed")
+    lib.people.recluster()
+    assert {p.id: p.faces for p in lib.people.list() if not p.name} == before

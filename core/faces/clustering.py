@@ -130,6 +130,17 @@ def average_linkage(vectors: np.ndarray, threshold: float) -> list[list[int]]:
     return list(groups.values())
 
 
+def same_group(members: set[int], earlier: dict[int, set[int]], taken: set[int]) -> int | None:
+    """The earlier group a new group continues: more than half of the new group's faces came from it, and they
+    are more than half of its faces. None when no earlier group (not already continued) qualifies."""
+    best, best_overlap = None, 0
+    for group_id, faces in earlier.items():
+        overlap = len(members & faces)
+        if group_id not in taken and overlap * 2 > len(members) and overlap * 2 > len(faces) and overlap > best_overlap:
+            best, best_overlap = group_id, overlap
+    return best
+
+
 def iou(a, b) -> float:
     """Overlap of two (x, y, w, h) boxes: the same face in an edited photo or another library's copy."""
     ax, ay, aw, ah = a

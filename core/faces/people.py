@@ -159,10 +159,13 @@ class People:
 
     # -- clustering ---------------------------------------------------------------------------------------------
     @writes("grouping faces")
-    def cluster(self) -> ClusterReport:
+    def cluster(self, earlier: dict[int, set[int]] | None = None) -> ClusterReport:
         """Incremental: unassigned usable faces join the person whose nearest face is similar enough (never one
-        that rejected them); the rest are grouped by average linkage, and groups big enough become new people."""
+        that rejected them); the rest are grouped by average linkage, and groups big enough become new people.
+        `earlier` (unnamed id -> its faces before a recluster): a group made mostly of the faces of one earlier
+        group, holding most of them, takes that group's id again, so the ids the user saw stay meaningful."""
         report = ClusterReport()
+        earlier, taken = earlier or {}, set()
         with self.catalog.transaction():
             ids, vecs = self.faces.unassigned_usable()
             if not len(ids):
@@ -174,7 +177,12 @@ class People:
                 for group in clustering.average_linkage(chunk, self.settings.face_cluster):
                     if len(group) < self.settings.face_min_cluster:
                         continue
-                    self.faces.assign([int(chunk_ids[i]) for i in group], self.rows.create(), confirmed=False)
+                    members = {int(chunk_ids[i]) for i in group}
+                    person_id = clustering.same_group(members, earlier, taken)
+                    if person_id is None or not self.rows.exists(person_id):
+                        person_id = self.rows.create()
+                    taken.add(person_id)
+                    self.faces.assign(sorted(members), person_id, confirmed=False)
                     report.new_people += 1
                     report.clustered_faces += len(group)
             report.unassigned = self.faces.count_unassigned_usable()
@@ -185,9 +193,12 @@ class People:
         """Start automatic grouping over: every face the user did not place is released, unnamed people that
         held only such faces disappear, and clustering runs on everything. Names and decisions stay."""
         with self.catalog.transaction():
+            earlier = self.faces.unnamed_groups()
             self.faces.release_unconfirmed()
+        report = self.cluster(earlier)
+        with self.catalog.transaction():
             self.rows.drop_empty_unnamed()
-        return self.cluster()
+        return report
 
     @property
     def rule(self) -> clustering.NamingRule:

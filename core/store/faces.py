@@ -156,6 +156,14 @@ class FaceRepository:
             self.db.execute("UPDATE faces SET person_id = NULL, confirmed = 0 WHERE track_id = ? AND person_id = ? "
                             "AND confirmed = 0", [track[0], person_id])
 
+    def unnamed_groups(self) -> dict[int, set[int]]:
+        """unnamed person id -> the ids of its faces."""
+        out: dict[int, set[int]] = {}
+        for person_id, face_id in self.db.execute(
+                "SELECT f.person_id, f.id FROM faces f JOIN people p ON p.id = f.person_id WHERE p.name IS NULL"):
+            out.setdefault(person_id, set()).add(face_id)
+        return out
+
     def release_unconfirmed(self) -> None:
         """Every face the user did not place belongs to nobody again (re-clustering from scratch)."""
         self.db.execute("UPDATE faces SET person_id = NULL WHERE confirmed = 0")
