@@ -381,11 +381,11 @@ class People:
                 source=source)
             if self.crops:
                 self.crops.save(face_id, found.crop)
-            self._absorb_matching_groups(person_id)
+            self.absorb_matching_groups(person_id)
         self.cluster()
         return self._person(person_id), face_id
 
-    def _absorb_matching_groups(self, person_id: int) -> list[int]:
+    def absorb_matching_groups(self, person_id: int) -> list[int]:
         """Unnamed groups that are this person join them, on the naming rule: the group's faces as a whole are
         strong evidence (their mean passes `face_name_auto`, their best the rule for one face) and none of its
         faces is unlike the person (each at least `face_name_support`) — one stranger in a group keeps it apart."""

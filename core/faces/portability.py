@@ -16,33 +16,39 @@ EXPORT_SCHEMA = 1
 
 
 def _face_ref(row: dict) -> dict:
+    embedding = [round(float(v), 6) for v in row["embedding"]]
     if row["fingerprint"] is None:  # a reference photo outside the library: its descriptor is the only thing to carry
-        return {"source": row["source"], "embedding": [round(float(v), 6) for v in row["embedding"]],
-                "box": [row["x"], row["y"], row["w"], row["h"]]}
+        return {"source": row["source"], "embedding": embedding, "box": [row["x"], row["y"], row["w"], row["h"]]}
     return {"fingerprint": row["fingerprint"], "path": row["path"], "timestamp": row["timestamp"],
-            "box": [round(v, 1) for v in (row["x"], row["y"], row["w"], row["h"])]}
+            "box": [round(v, 1) for v in (row["x"], row["y"], row["w"], row["h"])], "embedding": embedding,
+            "confirmed": row["confirmed"]}
 
 
 def export_decisions(people: People) -> dict:
-    """Named people with the faces the user confirmed and the faces they rejected."""
+    """Named people whole: every face of theirs (the ones the user confirmed, and the ones placed automatically,
+    marked `confirmed: false`), each with its descriptor; their aliases; the faces they were said not to be."""
     faces = people.faces
     out = []
     aliases = people.rows.all_aliases()
     for pid, name, hidden in people.rows.named():
         out.append({"name": name, "hidden": hidden, "aliases": aliases.get(pid, []),
-                    "faces": [_face_ref(r) for r in faces.confirmed_refs(pid)],
+                    "faces": [_face_ref(r) for r in faces.person_refs(pid)],
                     "rejected": [_face_ref(r) for r in faces.rejected_refs(pid) if r["fingerprint"] is not None]})
     return {"schema": EXPORT_SCHEMA, "kind": "idlens-people", "people": out}
 
 
 @writes("importing names")
 def import_decisions(people: People, data: dict) -> dict:
-    """Apply an export to this library: names, confirmed faces, rejections. Faces not (yet) in this library are
-    counted as unmatched and skipped; importing twice changes nothing."""
+    """Apply an export to this library: names, aliases, faces, rejections. A face is found in this library by the
+    file's content and its place in it; the user's confirmed faces are placed as confirmed, the ones placed
+    automatically as automatic. Then this library's own faces and groups that the people's confirmed faces vouch
+    for join them, on the naming rule (as in indexing); the weaker ones are left for review, and counted. Faces
+    not (yet) in this library are counted as unmatched; importing twice changes nothing."""
     if not isinstance(data, dict) or data.get("kind") != "idlens-people" or data.get("schema", 0) > EXPORT_SCHEMA:
         raise PeopleError("not an Idlens people export (or one from a newer Idlens)")
     catalog, faces = people.catalog, people.faces
     stats = {"people": 0, "faces": 0, "rejections": 0, "unmatched": 0}
+    imported: list[int] = []
 
     def match(ref) -> int | None:
         media_id = catalog.media.by_fingerprint(ref.get("fingerprint"), ref.get("path"))
@@ -59,6 +65,7 @@ def import_decisions(people: People, data: dict) -> dict:
             if pid is None:
                 pid = people.rows.create(name)
             stats["people"] += 1
+            imported.append(pid)
             people.rows.set_hidden(pid, bool(person.get("hidden")))
             for alias in person.get("aliases", []):
                 alias = names.clean(str(alias))
@@ -67,9 +74,10 @@ def import_decisions(people: People, data: dict) -> dict:
                 if names.has_letter(alias) and owner in (None, pid) and names.key(alias) != names.key(name):
                     people.rows.add_alias(pid, alias)
             for ref in person.get("faces", []):
-                if "embedding" in ref:
+                if "fingerprint" not in ref and "embedding" in ref:
                     vec = np.asarray(ref["embedding"], dtype=np.float32)
                     if any(np.allclose(k, vec, atol=1e-5) for k in faces.reference_embeddings(pid)):
+                        stats["faces"] += 1  # there already: placed, the same as the first time
                         continue
                     x, y, w, h = ref.get("box", (0, 0, 0, 0))
                     faces.add(media_id=None, frame_id=None, track_id=None, timestamp=None, box=(x, y, w, h),
@@ -82,8 +90,10 @@ def import_decisions(people: People, data: dict) -> dict:
                 if fid is None:
                     stats["unmatched"] += 1
                     continue
-                faces.forgive(fid, pid)
-                faces.assign([fid], pid, confirmed=True)
+                here = faces.get(fid)
+                if pid in faces.rejected_people(fid) or (here["confirmed"] and here["person_id"] not in (None, pid)):
+                    continue  # this library's user said otherwise: their word stands
+                faces.assign([fid], pid, confirmed=bool(ref.get("confirmed", True)))
                 stats["faces"] += 1
             for ref in person.get("rejected", []):
                 fid = match(ref)
@@ -93,5 +103,11 @@ def import_decisions(people: People, data: dict) -> dict:
                 faces.reject(fid, pid)
                 faces.release(fid, pid, with_track=False)
                 stats["rejections"] += 1
-    people.cluster()
+        # This library's own groups that are these people (their faces now mostly placed, or vouched for).
+        for pid in imported:
+            people.absorb_matching_groups(pid)
+        people.rows.drop_empty_unnamed()
+    report = people.cluster()
+    stats["joined_after"] = report.assigned
+    stats["to_review"] = sum(people.review(pid, 1).total for pid in imported)
     return stats

@@ -127,6 +127,9 @@ class FaceRepository:
             out.setdefault(face_id, set()).add(person_id)
         return out
 
+    def rejected_people(self, face_id: int) -> set[int]:
+        return {r[0] for r in self.db.execute("SELECT person_id FROM rejections WHERE face_id = ?", [face_id])}
+
     def rejected_by(self, person_id: int) -> set[int]:
         return {r[0] for r in self.db.execute("SELECT face_id FROM rejections WHERE person_id = ?", [person_id])}
 
@@ -228,12 +231,12 @@ class FaceRepository:
             "GROUP BY p.id, m.id", [INDEXED])]
 
     # -- portability ------------------------------------------------------------------------------------------------
-    _REF = "f.id, m.fingerprint, m.path, f.timestamp, f.x, f.y, f.w, f.h, f.source, f.embedding"
+    _REF = "f.id, m.fingerprint, m.path, f.timestamp, f.x, f.y, f.w, f.h, f.source, f.embedding, f.confirmed"
 
-    def confirmed_refs(self, person_id: int) -> list[dict]:
-        """What identifies each confirmed face of a person outside this library (see faces.portability)."""
+    def person_refs(self, person_id: int) -> list[dict]:
+        """What identifies each face of a person outside this library (see faces.portability), confirmed or not."""
         return self._refs(self.db.execute(f"SELECT {self._REF} FROM faces f LEFT JOIN media m ON m.id = f.media_id "
-                                          "WHERE f.person_id = ? AND f.confirmed = 1 ORDER BY f.id", [person_id]))
+                                          "WHERE f.person_id = ? ORDER BY f.confirmed DESC, f.id", [person_id]))
 
     def rejected_refs(self, person_id: int) -> list[dict]:
         return self._refs(self.db.execute(
@@ -242,10 +245,10 @@ class FaceRepository:
 
     @staticmethod
     def _refs(rows) -> list[dict]:
-        keys = ("id", "fingerprint", "path", "timestamp", "x", "y", "w", "h", "source", "embedding")
+        keys = ("id", "fingerprint", "path", "timestamp", "x", "y", "w", "h", "source", "embedding", "confirmed")
         out = []
         for r in rows:
             d = dict(zip(keys, r))
-            d["embedding"] = vec(d["embedding"])
+            d["embedding"], d["confirmed"] = vec(d["embedding"]), bool(d["confirmed"])
             out.append(d)
         return out
