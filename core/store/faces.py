@@ -99,10 +99,6 @@ class FaceRepository:
         return stack(r[0] for r in self.db.execute(
             "SELECT embedding FROM faces WHERE person_id = ? AND confirmed = 1 ORDER BY id", [person_id]))
 
-    def embeddings_of(self, person_id: int) -> np.ndarray:
-        return stack(r[0] for r in self.db.execute(
-            "SELECT embedding FROM faces WHERE person_id = ? ORDER BY id", [person_id]))
-
     def usable_of(self, person_id: int) -> tuple[np.ndarray, np.ndarray]:
         rows = self.db.execute("SELECT id, embedding FROM faces WHERE person_id = ? AND usable = 1 ORDER BY id",
                                [person_id]).fetchall()
