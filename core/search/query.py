@@ -143,7 +143,6 @@ class NameBook:
                     self.partial.setdefault(w, []).append((pid, name))
                 for w in {words[0].loose, words[-1].loose} - PARTICLES:
                     self.partial_loose.setdefault(w, []).append((pid, name))
-        self.keys = set(self.exact) | set(self.loose)
 
     def knows(self, phrase: str) -> bool:
         return names.key(phrase) in self.exact or names.loose(phrase) in self.loose
