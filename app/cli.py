@@ -131,7 +131,9 @@ def search(obj: Context, query, image_path, k, kind, only, as_json):
         click.echo("no results" + ("" if lib.catalog.items.count() else " (the library is empty: idlens index PATH)"))
     for r in outcome.results:
         where = ""
-        if r.moments:
+        if r.spans:  # a video found by its people: every span they are on screen
+            where = " @ " + ", ".join(f"{_clock(s['start'])}–{_clock(s['end'])}" for s in r.spans)
+        elif r.moments:
             where = " @ " + ", ".join(_clock(m["timestamp"]) for m in r.moments)
         elif r.timestamp is not None:
             where = f" @ {_clock(r.timestamp)}"

@@ -19,6 +19,13 @@ def _emit(data) -> None:
     click.echo(dump_json({"schema": JSON_SCHEMA, **data}))
 
 
+def _confirm(question: str) -> None:
+    """Two named people becoming one: asked on a terminal, refused (with the way to confirm) when piped."""
+    if not sys.stdin.isatty():
+        raise click.UsageError(f"both have names: {question[:-1]} — add --yes to confirm")
+    click.confirm(question, abort=True)
+
+
 def _person_line(p) -> str:
     flags = " (hidden)" if p.hidden else ""
     aliases = f"  also: {', '.join(p.aliases)}" if p.aliases else ""
@@ -52,18 +59,31 @@ def list_people(obj, show_all, as_json):
 
 @people.command()
 @click.argument("pairs", nargs=-1, required=True)
+@click.option("--yes", is_flag=True, help="Do not ask when a named person is given another person's name.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def name(obj, pairs, as_json):
-    """Name people: `idlens people name 3 Anna 7 "Ben Okafor"` (a name already used merges the two)."""
+def name(obj, pairs, as_json, yes):
+    """Name people: `idlens people name 3 Anna 7 "Ben Okafor"`. A name someone already has merges the group into
+    them (renaming a named person to another person's name is refused: use `people merge`)."""
     if len(pairs) % 2:
         raise click.UsageError("give pairs of ID NAME")
-    named = [_people(obj).name(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)]
+    pe = _people(obj)
+    named = []
+    for ref, new_name in zip(pairs[::2], pairs[1::2]):
+        before = pe.find(ref)
+        other = pe.name_taken_by(before.id, new_name)
+        if other is not None and before.name and not yes:
+            _confirm(f"{before.label} and {other.label} are one person, called {other.label}?")
+        p = pe.name(before.id, new_name)
+        named.append(p)
+        if as_json:
+            continue
+        if p.id != before.id:
+            click.echo(f"{before.label} is {p.label}: merged into them ({p.media} files)")
+        else:
+            click.echo(f"named {p.id}: {p.label} ({p.media} files)")
     if as_json:
         _emit({"people": [p.to_json() for p in named]})
-    else:
-        for p in named:
-            click.echo(f"named {p.id}: {p.label} ({p.media} files)")
 
 
 @people.command()
@@ -94,10 +114,7 @@ def merge(obj, target, source, as_json, yes):
     pe = _people(obj)
     t, s = pe.find(target), pe.find(source)
     if t.name and s.name and t.id != s.id and not yes:
-        question = f"{s.name} and {t.name} are one person, called {t.name} ({s.name} kept as an alias)?"
-        if not sys.stdin.isatty():
-            raise click.UsageError(f"both have names: {question[:-1]}; add --yes to confirm")
-        click.confirm(question, abort=True)
+        _confirm(f"{s.name} and {t.name} are one person, called {t.name} ({s.name} kept as an alias)?")
     p = pe.merge(t.id, s.id)
     if as_json:
         _emit({"person": p.to_json(), "kept": t.label, "merged": s.label})
@@ -213,9 +230,11 @@ def suggest(obj, person, limit, as_json):
 def recluster(obj, as_json):
     """Redo the automatic grouping from scratch; names and your decisions stay."""
     r = _people(obj).recluster()
-    data = {"assigned": r.assigned, "new_people": r.new_people, "unassigned": r.unassigned}
-    _emit(data) if as_json else click.echo(f"{r.new_people} groups formed, {r.assigned} faces joined named people, "
-                                           f"{r.unassigned} faces left alone")
+    data = {"assigned": r.assigned, "new_people": r.new_people, "kept_groups": r.kept_groups,
+            "unassigned": r.unassigned}
+    _emit(data) if as_json else click.echo(
+        f"{r.kept_groups} groups as before, {r.new_people} new; {r.assigned} faces joined people; "
+        f"{r.unassigned} faces left alone")
 
 
 @people.command(name="export")
@@ -242,4 +261,9 @@ def import_cmd(obj, file, as_json):
     except ValueError as e:
         raise click.ClickException(f"{file} is not JSON: {e}")
     stats = import_decisions(_people(obj), data)
-    _emit(stats) if as_json else click.echo(", ".join(f"{v} {k}" for k, v in stats.items()))
+    if as_json:
+        _emit(stats)
+        return
+    click.echo(f"{stats['people']} people: {stats['faces']} faces placed, {stats['rejections']} \"not this person\" "
+               f"answers, {stats['joined_after']} more faces joined them here, {stats['unmatched']} faces not in "
+               f"this library; {stats['to_review']} faces to review (`idlens people suggest NAME`)")

@@ -197,7 +197,7 @@ def test_cli_names_aliases_and_reports(tmp_path):
     assert "also: Mum, Sasha" in listed
     assert found("Mum at the beach")[0] == {"Аня Zoë"}
     refused = idlens("--library", lib, "people", "alias", "Łukasz O'Brien", "mum", check=False)
-    assert refused.returncode == 1 and "already Аня Zoë" in refused.stderr
+    assert refused.returncode == 1 and "already an alias of Аня Zoë" in refused.stderr
     assert idlens("--library", lib, "people", "name", str(groups[0]["id"]), "2019", check=False).returncode == 1
     export = tmp_path / "names.json"
     idlens("--library", lib, "people", "export", str(export))
@@ -216,9 +216,24 @@ def test_cli_names_aliases_and_reports(tmp_path):
     assert nothing.returncode == 1 and nothing.stderr.count("\n") == 1 and "nothing to search" in nothing.stderr
     assert idlens("--library", lib, "search", "🐶").returncode == 0
 
+    # Giving a named person another person's name asks first too (here: refuses without --yes).
+    renamed = idlens("--library", lib, "people", "name", str(groups[0]["id"]), "аня zoë", check=False)
+    assert renamed.returncode == 2 and "--yes" in renamed.stderr
     # Merging two named people asks first (here: refuses without --yes), then says what became of each name.
     asked = idlens("--library", lib, "people", "merge", "Аня Zoë", "Łukasz O'Brien", check=False)
     assert asked.returncode == 2 and "--yes" in asked.stderr
     merged = idlens("--library", lib, "people", "merge", "Аня Zoë", "Łukasz O'Brien", "--yes").stdout
     assert "Łukasz O'Brien merged into Аня Zoë" in merged and "alias" in merged
     assert found("lukasz obrien")[0] == {"Аня Zoë"}   # the merged name, now an alias
+
+
+def test_date_wordings_and_a_trailing_only():
+    book = [(1, "Zoë", "Zoë", "name"), (2, "Ben Okafor", "Ben Okafor", "name"), (2, "Ben Okafor", "Ben Carter", "alias")]
+    q = parse("Zoë since 2017", book, TODAY)
+    assert q.date_from == dt.datetime(2017, 1, 1) and q.date_to is None and q.context == ""
+    assert parse("Zoë in sept 2018", book, TODAY).date_from == dt.datetime(2018, 9, 1)
+    q = parse("Zoë in the summer of 2016", book, TODAY)
+    assert (q.date_from, q.date_to, q.context) == (dt.datetime(2016, 6, 1), dt.datetime(2016, 9, 1), "")
+    q = parse("Zoë only", book, TODAY)
+    assert q.only and q.context == ""
+    assert [m.name for m in parse("Carter at the beach", book, TODAY).people] == ["Ben Okafor"]  # an alias's last name

@@ -182,6 +182,15 @@ class PeoplePanel(QWidget):
             self.name(person.id, name)
 
     def name(self, person_id: int, name: str) -> None:
+        from core.names import key
+
+        person = next((p for p in self.model.people if p.id == person_id), None)
+        other = next((p for p in self.model.people if p.id != person_id and p.name and key(name) in
+                      {key(p.name), *(key(a) for a in p.aliases)}), None)
+        if person is not None and person.name and other is not None and QMessageBox.question(
+                self, "Same person?", f"{other.label} is someone already. Are {person.label} and {other.label} "
+                f"the same person? ({other.label}'s name is kept.)") != QMessageBox.StandardButton.Yes:
+            return
         self.engine.name_person(person_id, name)
 
     def merge(self, target: int, source: int, confirm: bool = True) -> None:

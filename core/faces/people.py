@@ -62,6 +62,7 @@ class Review:
 class ClusterReport:
     assigned: int = 0
     new_people: int = 0
+    kept_groups: int = 0            # groups formed again as they were before a recluster (their ids kept)
     clustered_faces: int = 0
     unassigned: int = 0
     merged_into_named: list[int] = field(default_factory=list)
@@ -181,9 +182,11 @@ class People:
                     person_id = clustering.same_group(members, earlier, taken)
                     if person_id is None or not self.rows.exists(person_id):
                         person_id = self.rows.create()
+                        report.new_people += 1
+                    else:
+                        report.kept_groups += 1
                     taken.add(person_id)
                     self.faces.assign(sorted(members), person_id, confirmed=False)
-                    report.new_people += 1
                     report.clustered_faces += len(group)
             report.unassigned = self.faces.count_unassigned_usable()
         return report
@@ -264,23 +267,30 @@ class People:
         return self.rows.name_entries()
 
     # -- the user's decisions -------------------------------------------------------------------------------------
+    def name_taken_by(self, ref, name: str) -> Person | None:
+        """The other person this name (or alias) already belongs to, if any: naming `ref` so merges the two."""
+        person = self.find(ref)
+        other = self.rows.id_by_name(name, except_id=person.id)
+        if other is None and self.rows.id_by_alias(name) not in (None, person.id):
+            other = self.rows.id_by_alias(name)
+        return self._person(other) if other is not None else None
+
     @writes("naming people")
     def name(self, ref, name: str) -> Person:
-        """Name (or rename) a person. The faces the user saw when naming are confirmed as that person. A name that
-        another person already has merges the two, as Apple Photos and Immich do."""
+        """Name (or rename) a person. The faces the user saw when naming are confirmed as that person. A name (or
+        alias) that another person already has merges the two, as Apple Photos and Immich do, keeping that
+        person's name as the library spells it. When both already have names, the front ends ask first
+        (`name_taken_by`), as for `merge`."""
         name = _clean(name)
         person = self.find(ref)
+        other = self.name_taken_by(person.id, name)
         with self.catalog.transaction():
-            other = self.rows.id_by_name(name, except_id=person.id)
-            if other is None and self.rows.id_by_alias(name) not in (None, person.id):
-                other = self.rows.id_by_alias(name)  # "Mum" is Anna's alias: naming a group Mum makes it Anna
-                name = self.rows.name_of(other)
             if other is not None:
-                self.rows.merge(other, person.id)
-                person_id = other
+                self.rows.merge(other.id, person.id)
+                person_id = other.id
             else:
                 person_id = person.id
-            self.rows.rename(person_id, name)
+                self.rows.rename(person_id, name)
             self.faces.confirm_all_of(person_id)
         return self._person(person_id)
 
@@ -353,8 +363,9 @@ class People:
                 if owner == person.id and names.key(alias) == names.key(person.name):
                     raise PeopleError(f"{alias} is {person.label}'s name already")
                 if owner not in (None, person.id):
-                    raise PeopleError(f"{alias} is already {self._person(owner).label}; an alias belongs to one "
-                                      "person")
+                    holder = self._person(owner)
+                    what = "the name" if names.key(alias) == names.key(holder.name or "") else "an alias"
+                    raise PeopleError(f"{alias} is already {what} of {holder.label}; an alias belongs to one person")
                 self.rows.add_alias(person.id, alias)
         return self._person(person.id)
 

@@ -35,6 +35,7 @@ WORD_NAMES = {
 MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
 FULL_MONTHS = set(MONTHS)
 MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
+MONTHS["sept"] = 9
 SEASONS = {"spring": (3, 5), "summer": (6, 8), "autumn": (9, 11), "fall": (9, 11), "winter": (12, 2)}
 KIND_WORDS = {
     "video": "video", "videos": "video", "clip": "video", "clips": "video", "movie": "video", "movies": "video",
@@ -137,8 +138,8 @@ class NameBook:
             self.exact.setdefault(names.key(label), []).append((pid, name, kind))
             self.loose.setdefault(names.loose(label), []).append((pid, name, kind))
             self.longest = max(self.longest, len(names.loose(label).split()), len(names.tokens(label)))
-            words = [t for t in names.tokens(name) if t.is_word]
-            if kind == "name" and len(words) > 1:
+            words = [t for t in names.tokens(label) if t.is_word]
+            if len(words) > 1:  # a first or last name alone, of a name or of an alias ("Carter" for Ben Carter)
                 for w in {words[0].key, words[-1].key} - PARTICLES:
                     self.partial.setdefault(w, []).append((pid, name))
                 for w in {words[0].loose, words[-1].loose} - PARTICLES:
@@ -214,6 +215,9 @@ def _find_dates(tokens, used, q: ParsedQuery, today: dt.date, book: NameBook) ->
         elif w in SEASONS and i + 1 < n and re.fullmatch(r"(19|20)\d\d", lower[i + 1]):
             span = (i, i + 2)
             q.date_from, q.date_to = _season(w, int(lower[i + 1]))
+        elif w in SEASONS and i + 2 < n and lower[i + 1] == "of" and re.fullmatch(r"(19|20)\d\d", lower[i + 2]):
+            span = (i, i + 3)  # "the summer of 2016"
+            q.date_from, q.date_to = _season(w, int(lower[i + 2]))
         elif w in ("last", "this") and i + 1 < n and lower[i + 1] in SEASONS | {"year": 0, "month": 0}:
             unit = lower[i + 1]
             span = (i, i + 2)
@@ -236,6 +240,8 @@ def _find_dates(tokens, used, q: ParsedQuery, today: dt.date, book: NameBook) ->
         elif re.fullmatch(r"(19|20)?\d0s", w):  # "1990s", "90s"
             year = int(w[:-1]) if len(w) == 5 else 1900 + int(w[:2])
             span, q.date_from, q.date_to = (i, i + 1), dt.datetime(year, 1, 1), dt.datetime(year + 10, 1, 1)
+        if span and span[0] > 0 and lower[span[0] - 1] == "since" and q.date_from:
+            q.date_to = None  # "since 2017": from then until now
         if span:
             start, end = span
             if start > 0 and lower[start - 1] == "the" and not used[start - 1]:
@@ -311,6 +317,10 @@ def _find_people(tokens, used, q: ParsedQuery, book: NameBook) -> None:
                 used[j] = True
             if i > 0 and tokens[i - 1].key in ("only", "just") and not used[i - 1]:
                 q.only, used[i - 1] = True, True
+            after = i + k
+            if after < len(tokens) and tokens[after].key == "only" and not used[after] and (
+                    after + 1 == len(tokens) or not tokens[after + 1].is_word):
+                q.only, used[after] = True, True  # "Anna only"
             i += k
         else:
             i += 1
