@@ -4,7 +4,6 @@ Listing commands take --json; their schemas are documented in README.md ("JSON o
 """
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import sqlite3
@@ -13,11 +12,14 @@ import threading
 
 import click
 
-from app.cli_common import JSON_SCHEMA, USER_ERRORS, Context, ctrl_c_stops, emit_json, warn_test_model
+from app.cli_common import (JSON_SCHEMA, USER_ERRORS, Context, NotFound, ctrl_c_stops, emit_json, fail,
+                            warn_test_model)
+from app.cli_doctor import doctor
 from app.cli_idclip import idclip
 from app.cli_people import people
 from core import services
 from core.settings import default_library_dir
+from core.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ def index(obj: Context, paths, as_json):
 
     missing = [p for p in paths if not os.path.exists(p)]
     if missing:
-        raise click.ClickException(f"no such file or folder: {missing[0]}")
+        raise NotFound(f"no such file or folder: {missing[0]}")
     lib = obj.library
     if not paths and not lib.catalog.media.roots():
         raise click.UsageError("give a folder to index: idlens index PATH")
@@ -74,22 +76,38 @@ def index(obj: Context, paths, as_json):
     if bar is not None:
         bar.close()
     r = job.report
+    for folder, why in r.scan.offline_folders.items():
+        click.echo(f"warning: {folder} cannot be reached ({why}); its files are kept as offline and not searched "
+                   "until it is back", err=True)
     if as_json:
         emit_json({"schema": JSON_SCHEMA, **services.index_report(r)})
-        return
+    else:
+        _print_index_report(r)
+    if r.cancelled:
+        click.get_current_context().exit(130)
+
+
+def _print_index_report(r) -> None:
     s = r.scan
-    click.echo(f"{s.found} files found: {s.new} new, {s.changed} changed, {s.moved} moved, {s.missing} gone, "
-               f"{s.unchanged} unchanged")
+    parts = [f"{s.new} new", f"{s.changed} changed", f"{s.moved} moved", f"{s.unchanged} unchanged"]
+    if s.unreadable:
+        parts.append(f"{s.unreadable} unreadable")
+    tail = [f"{s.missing} gone"] + ([f"{s.offline} offline"] if s.offline else []) \
+        + ([f"{s.back} back online"] if s.back else [])
+    click.echo(f"{plural(s.found, 'file')} found: {', '.join(parts)}; {', '.join(tail)}")
     rate = ""
     if r.embedded_files and r.pipeline_seconds:
         rate = f"; {r.embedded_files / r.pipeline_seconds:.1f} files/s once the model was loaded"
-    click.echo(f"indexed {r.embedded_files} files into {r.embedded_items} vectors in {r.seconds:.1f}s{rate}"
-               + (f"; {r.errors} could not be read (see `idlens errors`)" if r.errors else ""))
+    resumed = f" ({r.resumed} of them left from an earlier run)" if r.resumed else ""
+    unreadable = r.errors + s.unreadable
+    click.echo(f"indexed {plural(r.embedded_files, 'file')}{resumed} into {plural(r.embedded_items, 'vector')} in "
+               f"{r.seconds:.1f}s{rate}"
+               + (f"; {unreadable} could not be read (see `idlens errors`)" if unreadable else ""))
     if r.face_errors:
-        click.echo(f"faces could not be analysed in {r.face_errors} files; the next `idlens index` tries again",
-                   err=True)
+        click.echo(f"faces could not be analysed in {plural(r.face_errors, 'file')}; the next `idlens index` tries "
+                   "again", err=True)
     if r.cancelled:
-        click.echo("stopped early; run `idlens index` again to continue", err=True)
+        click.echo("stopped early; what was done is kept — run `idlens index` again to continue", err=True)
 
 
 @cli.command()
@@ -111,13 +129,13 @@ def search(obj: Context, query, image_path, k, kind, only, as_json):
     if query is not None and not query.strip():
         raise click.UsageError("the query is empty")
     if image_path and not os.path.exists(image_path):
-        raise click.ClickException(f"no such file: {image_path}")
+        raise NotFound(f"no such file: {image_path}")
     lib = obj.library
     outcome = run_search(lib, query, image_path, k, kind, only)
     q = outcome.query
     if as_json:
         emit_json({"schema": JSON_SCHEMA, "query": query, "image": image_path, "model": lib.model_spec,
-                    "understood": q.to_json(), "cut_off": outcome.cut_off,
+                    "understood": q.to_json(), "cut_off": outcome.cut_off, "offline_files": services.offline_count(lib),
                     "results": [r.to_json() for r in outcome.results]})
         return
     if not q.people or q.context or image_path:
@@ -127,6 +145,9 @@ def search(obj: Context, query, image_path, k, kind, only, as_json):
                    "with `idlens people name`)", err=True)
     for note in q.notes:
         click.echo(note, err=True)
+    offline = services.offline_note(lib)
+    if offline:
+        click.echo(offline, err=True)
     if not outcome.results:
         click.echo("no results" + ("" if lib.catalog.items.count() else " (the library is empty: idlens index PATH)"))
     for r in outcome.results:
@@ -175,8 +196,12 @@ def status(obj: Context, as_json):
         parts = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()))
         click.echo(f"{kind + 's':8} {sum(by_status.values())} ({parts})")
     click.echo(f"vectors  {data['vectors']}")
-    for root in data["roots"]:
-        click.echo(f"folder   {root}")
+    for folder in data["folders"]:
+        click.echo(f"folder   {folder['path']}" + (f"  (offline: {folder['offline']})" if folder["offline"] else ""))
+    for folder in data["folders"]:
+        if folder["offline"]:
+            click.echo(f"warning: {folder['path']} cannot be reached ({folder['offline']}); its files are kept as "
+                       "offline and not searched until it is back", err=True)
 
 
 @cli.command()
@@ -198,11 +223,11 @@ def errors(obj: Context, as_json):
 @click.pass_obj
 def forget(obj: Context, paths, as_json):
     """Remove files or folders from the library. The files on disk are not touched."""
-    n = sum(obj.library.forget(p) for p in paths)
+    n = obj.library.forget(*paths)
     if as_json:
         emit_json({"schema": JSON_SCHEMA, "forgotten": n})
     else:
-        click.echo(f"forgot {n} files")
+        click.echo(f"removed {plural(n, 'file')} from the library (the files on disk are untouched)")
 
 
 @cli.command()
@@ -219,42 +244,24 @@ def reembed(ctx, as_json):
 
 cli.add_command(people)
 cli.add_command(idclip)
+cli.add_command(doctor)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: usage problems and user errors end in one line and a non-zero status, never a traceback."""
+    """Entry point: usage problems and user errors end in one line and a non-zero status, never a traceback; under
+    --json, also a JSON error object on stdout."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        cli.main(args=argv, prog_name="idlens", standalone_mode=False)
+        status = cli.main(args=args, prog_name="idlens", standalone_mode=False)
+        if isinstance(status, int) and status:  # ctx.exit(N) comes back as a return value here
+            sys.exit(status)
     except click.exceptions.NoArgsIsHelpError as e:
         click.echo(e.ctx.get_help())
-    except click.UsageError as e:
-        hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx else ""
-        click.echo(f"idlens: error: {e.format_message()}{hint}", err=True)
-        sys.exit(2)
-    except click.ClickException as e:
-        click.echo(f"idlens: error: {e.format_message()}", err=True)
-        sys.exit(e.exit_code)
-    except click.exceptions.Abort:
-        sys.exit(130)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    except USER_ERRORS as e:
-        click.echo(f"idlens: error: {e}", err=True)
-        sys.exit(1)
-    except sqlite3.DatabaseError as e:
-        click.echo(f"idlens: error: the catalog could not be written or read ({e}); nothing done before this "
-                   "is lost — free some disk space (or fix the disk) and run the command again", err=True)
-        sys.exit(1)
-    except OSError as e:
-        if e.errno == errno.ENOSPC:
-            click.echo(f"idlens: error: the disk is full ({e.filename or 'writing the library'}); nothing done before "
-                       "this is lost — free some space and run the command again", err=True)
-        else:
-            click.echo(f"idlens: error: {e}", err=True)
-        sys.exit(1)
+    except (click.ClickException, click.exceptions.Abort, KeyboardInterrupt, sqlite3.DatabaseError, OSError,
+            *USER_ERRORS) as e:
+        sys.exit(fail(e, "--json" in args))
 
 
 if __name__ == "__main__":

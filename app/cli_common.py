@@ -2,9 +2,12 @@
 The command modules import this, never each other."""
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import signal
+import sqlite3
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -14,19 +17,72 @@ from core.clip.embedder import ModelUnavailable
 from core.clip.vector_index import IndexMismatch
 from core.faces.people import PeopleError
 from core.idclip.model import IdClipError
-from core.library import ModelMismatch
+from core.library import ModelMismatch, NotInLibrary
 from core.lock import LibraryBusy
 from core.media.images import MediaError
 from core.registry import UnknownModel
 from core.search.query import NothingToSearch
 from core.settings import SettingsError
-from core.store import CatalogError
+from core.store import CatalogDamaged, CatalogError
+from core.store.health import is_damage
 
 log = logging.getLogger(__name__)
 
 JSON_SCHEMA = 1
-USER_ERRORS = (ModelUnavailable, ModelMismatch, CatalogError, IndexMismatch, MediaError, PeopleError, IdClipError,
-               LibraryBusy, UnknownModel, SettingsError, NothingToSearch)
+# The errors a user can meet, each with the code `--json` reports it under (scripts match on the code, people read
+# the message). Ordered: a subclass before its base.
+ERROR_CODES = [
+    (CatalogDamaged, "catalog_damaged"), (CatalogError, "catalog"), (ModelUnavailable, "model_unavailable"),
+    (ModelMismatch, "model_mismatch"), (IndexMismatch, "index_mismatch"), (MediaError, "unreadable_media"),
+    (PeopleError, "people"), (IdClipError, "idclip"), (LibraryBusy, "busy"), (UnknownModel, "unknown_model"),
+    (SettingsError, "settings"), (NothingToSearch, "nothing_to_search"), (NotInLibrary, "not_in_library"),
+]
+USER_ERRORS = tuple(cls for cls, _ in ERROR_CODES)
+
+
+class NotFound(click.ClickException):
+    """A file or folder named on the command line does not exist."""
+
+
+def classify(e: BaseException) -> tuple[str, str, int, str | None]:
+    """(code, message, exit status, detail) for an error that ends a command."""
+    if isinstance(e, click.UsageError):
+        hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx else ""
+        return "usage", e.format_message() + hint, 2, None
+    if isinstance(e, NotFound):
+        return "not_found", e.format_message(), 1, None
+    if isinstance(e, click.ClickException):
+        return "invalid", e.format_message(), e.exit_code, None
+    if isinstance(e, (KeyboardInterrupt, click.exceptions.Abort)):
+        return "interrupted", "interrupted; what was done is kept", 130, None
+    for cls, code in ERROR_CODES:
+        if isinstance(e, cls):
+            return code, str(e), 1, getattr(e, "detail", None)
+    if isinstance(e, sqlite3.DatabaseError):
+        if is_damage(e):
+            return ("catalog_damaged", "the catalog is damaged; run `idlens doctor` to check the library and "
+                    "`idlens doctor --repair` to restore the last backup", 1, str(e))
+        return ("catalog_io", "the catalog could not be written or read; nothing done before this is lost — free "
+                "some disk space (or fix the disk) and run the command again", 1, str(e))
+    if isinstance(e, OSError):
+        if e.errno == errno.ENOSPC:
+            return ("disk_full", f"the disk is full ({e.filename or 'writing the library'}); nothing done before "
+                    "this is lost — free some space and run the command again", 1, str(e))
+        return "os_error", str(e), 1, None
+    raise e
+
+
+def fail(e: BaseException, as_json: bool) -> int:
+    """Report an error that ends the command: one line on stderr, and under --json the same as a JSON object on
+    stdout (a script reading stdout never gets nothing). Returns the exit status."""
+    code, message, status, detail = classify(e)
+    click.echo(f"idlens: error: {message}", err=True)
+    if as_json:
+        error = {"code": code, "message": message}
+        if detail:
+            error["detail"] = detail
+        emit_json({"schema": JSON_SCHEMA, "error": error})
+    return status
 
 
 class Context:

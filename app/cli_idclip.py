@@ -74,6 +74,8 @@ def train_cmd(obj, dataset, out, epochs, batch_size, lr, hidden, vpt_tokens, dev
         click.echo(json.dumps({"schema": 1, **report}, indent=2))
     else:
         click.echo(f"checkpoint {out}: epoch {report['epoch']}, step {report['step']}, loss {report['loss']}")
+    if report["cancelled"]:
+        click.get_current_context().exit(130)  # Ctrl-C: saved, and said so by the exit status
 
 
 @idclip.command(name="eval")
@@ -161,10 +163,12 @@ def adapt(obj, out, epochs, lr, as_json):
         bar.close()
     if as_json:
         click.echo(json.dumps({"schema": 1, "random_weights": lib.embedder.is_test_model, **report}, indent=2))
-        return
-    if report.get("cancelled"):
+    elif report.get("cancelled"):
         click.echo("stopped before the end: the checkpoint holds what was trained, but a half-trained translator "
                    "says nothing about whether adaptation helps (run it again to finish)", err=True)
+    if report.get("cancelled"):
+        click.get_current_context().exit(130)
+    if as_json:
         return
     click.echo(f"{report['people']} people, {report['train']} photos to train on, {report['test']} held out")
     for key in ("clip", "before", "after"):

@@ -22,6 +22,7 @@ from .faces.detection import pil_to_bgr
 from .faces.people import FoundFace
 from .library import Library
 from .media.images import MediaError, decode_image
+from .media.reasons import explain
 from .media.scanner import ScanReport, scan
 from .media.video import sample_video
 from .store import ERROR, INDEXED, Media
@@ -61,6 +62,7 @@ class IndexReport:
     accelerate_error: str | None = None
     faces_analysed: int = 0         # indexed files whose faces were (re)analysed on their own (retries, faces on)
     face_errors: int = 0            # files whose face analysis failed in this run (recorded; retried next run)
+    resumed: int = 0                # files indexed in this run that an earlier, interrupted run had left pending
 
 
 @dataclass
@@ -70,13 +72,17 @@ class _Decoded:
     timestamps: list = field(default_factory=list)     # None for a photo, seconds for video frames
     scene_changes: list = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
-    error: str | None = None
+    error: str | None = None       # why the file cannot be used, in plain words
+    error_detail: str | None = None  # the library's own words for it
     faces: list | None = None      # FoundFace list when faces were analysed in this run
     faces_error: str | None = None  # the face analysis failed (the file itself is fine)
+    faces_error_detail: str | None = None
 
 
 class _FaceAnalysisFailed(Exception):
-    pass
+    def __init__(self, message: str, detail: str | None = None):
+        super().__init__(message)
+        self.detail = detail
 
 
 class IndexJob:
@@ -118,11 +124,13 @@ class IndexJob:
         lib.mark_index_dirty()
 
         yield Progress("scan")
+        left_pending = {m.id for m in media.pending()}
         self.report.scan = scan(lib.catalog, roots, cancelled=self.cancel.is_set)
         yield Progress("scan", done=self.report.scan.found, total=self.report.scan.found)
         try:
             if not self.cancel.is_set():
                 pending = media.pending()
+                self.report.resumed = sum(1 for m in pending if m.id in left_pending)
                 if pending:
                     yield from self._embed(pending)
             if lib.settings.faces and not self.cancel.is_set():
@@ -196,7 +204,8 @@ class IndexJob:
                 if decoded.error:
                     with lib.catalog.transaction():
                         index.remove(lib.catalog.items.clear(decoded.media.id))  # leftovers of a cut-short run
-                        lib.catalog.media.update(decoded.media.id, status=ERROR, error=decoded.error)
+                        lib.catalog.media.update(decoded.media.id, status=ERROR, error=decoded.error,
+                                                 error_detail=decoded.error_detail)
                     self.report.errors += 1
                     yield from progress([decoded.media.path])
                     continue
@@ -227,7 +236,8 @@ class IndexJob:
                 with lib.catalog.transaction():
                     self._store_faces(decoded, name)
                     lib.catalog.media.update(decoded.media.id, faces_backend=decoded.metadata["faces_backend"],
-                                             faces_error=decoded.metadata["faces_error"])
+                                             faces_error=decoded.metadata["faces_error"],
+                                             faces_error_detail=decoded.metadata["faces_error_detail"])
                 if not decoded.faces_error:
                     self.report.faces_analysed += 1
                 yield Progress("faces", n, len(todo), decoded.media.path, errors=self.report.face_errors)
@@ -236,17 +246,19 @@ class IndexJob:
         """Inside the caller's transaction: the faces found (decisions carried over), or the analysis' failure."""
         media_id = decoded.media.id
         if decoded.error:  # the file could not be decoded again: it stays searchable; faces are retried next run
-            decoded.faces_error = decoded.error
+            decoded.faces_error, decoded.faces_error_detail = decoded.error, decoded.error_detail
         if decoded.faces_error:
             self.report.face_errors += 1
-            decoded.metadata.update(faces_backend=None, faces_error=decoded.faces_error)
+            decoded.metadata.update(faces_backend=None, faces_error=decoded.faces_error,
+                                    faces_error_detail=decoded.faces_error_detail)
         elif decoded.faces is not None:
             self.library.people.replace(media_id, decoded.faces, backend_name,
                                         self.library.catalog.media.frame_ids(media_id))
-            decoded.metadata.update(faces_backend=backend_name, faces_error=None)
+            decoded.metadata.update(faces_backend=backend_name, faces_error=None, faces_error_detail=None)
         else:  # faces were not asked for (off, or analysed before)
             decoded.metadata.setdefault("faces_backend", decoded.media.faces_backend)
             decoded.metadata.setdefault("faces_error", decoded.media.faces_error)
+            decoded.metadata.setdefault("faces_error_detail", decoded.media.faces_error_detail)
 
     def _try_accelerate(self, tensors) -> None:
         """The faster image tower, checked against fp32 on this run's own first batch."""
@@ -313,21 +325,20 @@ class IndexJob:
                 out.metadata = dict(width=video.width, height=video.height, duration=video.duration,
                                     captured_at=video.captured_at)
         except _FaceAnalysisFailed as e:
-            out.faces, out.faces_error = None, str(e)
+            out.faces, out.faces_error, out.faces_error_detail = None, str(e), e.detail
             if not faces_only:  # the file is fine: decode it again without faces, for CLIP and the thumbnail
                 retry = self._decode(media, with_faces=False)
-                retry.faces, retry.faces_error = None, out.faces_error
+                retry.faces, retry.faces_error, retry.faces_error_detail = None, out.faces_error, e.detail
                 return retry
-        except MediaError as e:
-            out.error = str(e)
         except FileNotFoundError:
             out.error = "file vanished while being indexed"
-        except PermissionError:
-            out.error = "permission denied"
+        except MediaError as e:
+            out.error, out.error_detail = explain(e, media.path, media.kind)
         except Exception as e:  # one bad file must never stop the run; record what happened
-            log.warning("unexpected error indexing %s: %s: %s", media.path, type(e).__name__, e)
-            log.debug("unexpected error", exc_info=True)
-            out.error = f"unexpected {type(e).__name__}: {e}"
+            if not isinstance(e, PermissionError):
+                log.warning("unexpected error indexing %s: %s: %s", media.path, type(e).__name__, e)
+                log.debug("unexpected error", exc_info=True)
+            out.error, out.error_detail = explain(e, media.path, media.kind)
         return out
 
     def _thumbnail(self, image, fingerprint: str, timestamp: float | None = None) -> None:
@@ -347,7 +358,7 @@ class IndexJob:
         except Exception as e:
             log.warning("face analysis failed: %s: %s", type(e).__name__, e)
             log.debug("face analysis failure", exc_info=True)
-            raise _FaceAnalysisFailed(f"face analysis failed: {type(e).__name__}: {e}") from e
+            raise _FaceAnalysisFailed(*explain(e, "", "faces")) from e
         if original_width is None:
             return found
         return [FoundFace(f, timestamp, original_width / image.width) for f in found]
@@ -380,7 +391,8 @@ class IndexJob:
                 remaining[media.id] -= 1
                 if remaining[media.id] == 0:
                     self._store_faces(decoded, lib.face_backend.name)
-                    lib.catalog.media.update(media.id, status=INDEXED, error=None, indexed_at=time.time(),
+                    lib.catalog.media.update(media.id, status=INDEXED, error=None, error_detail=None,
+                                             indexed_at=time.time(),
                                              **decoded.metadata)
                     finished.append(media.path)
                     self.report.embedded_files += 1

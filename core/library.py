@@ -19,13 +19,18 @@ from .faces.crops import FaceCrops
 from .lock import WriteLock
 from .media.thumbnails import ThumbnailCache
 from .settings import Settings, cache_dir, models_dir
-from .store import Catalog
+from .store import Backups, Catalog, CatalogDamaged
 
 log = logging.getLogger(__name__)
 
 CATALOG_FILE = "catalog.db"
 SETTINGS_FILE = "settings.json"
 INDEX_FOLDER = "vectors"
+BACKUP_FOLDER = "backups"
+
+
+class NotInLibrary(Exception):
+    """A path the library does not hold."""
 
 
 class ModelMismatch(Exception):
@@ -38,7 +43,12 @@ class Library:
         self.folder.mkdir(parents=True, exist_ok=True)
         settings_path = self.folder / SETTINGS_FILE
         self.settings = Settings.load(settings_path)
-        self.catalog = Catalog(self.folder / CATALOG_FILE)
+        self.backups = Backups(self.folder / BACKUP_FOLDER)
+        catalog_path = self.folder / CATALOG_FILE
+        if not catalog_path.exists() and (self.backups.list() or (self.folder / INDEX_FOLDER).exists()):
+            # A library whose catalog vanished is not a new library: starting afresh would hide every name.
+            raise CatalogDamaged(catalog_path, "the file is missing, but this folder holds a library")
+        self.catalog = Catalog(catalog_path, self.backups)
         if not settings_path.exists() and self.catalog.library_model:
             self.settings.model = self.catalog.library_model  # settings lost: the vectors say which model
         # The model: asked for explicitly (--model / IDLENS_MODEL), else the library's setting, which follows the
@@ -51,6 +61,7 @@ class Library:
         self._idclip = None
 
     def close(self) -> None:
+        self.catalog.backup_if_due()
         self.catalog.close()
 
     def __enter__(self):
@@ -72,7 +83,7 @@ class Library:
 
     def write_lock(self, what: str = "writing") -> WriteLock:
         """Held by every change to the library; a second writer (GUI and CLI at once) is refused with a message."""
-        return WriteLock(self.folder, what)
+        return WriteLock(self.folder, what, after=self.catalog.backup_if_due)
 
     @property
     def idclip(self):
@@ -128,6 +139,7 @@ class Library:
 
     def _reembed(self) -> int:
         dim = self.embedder.dim
+        self.catalog.backup("before-reembed")
         with self.catalog.transaction():
             self.catalog.items.clear_all()
             n = self.catalog.media.queue_all_again()
@@ -158,6 +170,16 @@ class Library:
                     or self.catalog.meta.get("index_dirty") == "1":
                 self.sync_index()
         return self._index
+
+    def rebuild_index(self) -> int:
+        """A new vector index from the vectors in the catalog (after a repair). Returns how many it holds."""
+        model = self.catalog.library_model
+        if not model:
+            return 0
+        self._index = VectorIndex(model, self.catalog.items.model_dim(model))
+        self.sync_index()
+        self.save_index()
+        return len(self._index.labels)
 
     def forget_index(self) -> None:
         """Drop the loaded index (another connection changed the library); the next search loads it again."""
@@ -197,10 +219,22 @@ class Library:
             self.catalog.meta.set("index_dirty", "0")
 
     # -- library-level operations ---------------------------------------------------------------------------------
-    def forget(self, path: str) -> int:
-        """Remove a file, or everything under a folder, from the library (never from disk). Returns the count."""
+    def holds_folder(self, path: str) -> bool:
+        """Whether a folder is one of the library's, above one, or inside one."""
+        path = os.path.abspath(path).rstrip("/")
+        return any(r == path or r.startswith(path + "/") or path.startswith(r.rstrip("/") + "/")
+                   for r in self.catalog.media.roots())
+
+    def forget(self, *paths: str) -> int:
+        """Remove files, or everything under folders, from the library (never from disk). Returns the count.
+        A path the library does not hold refuses the whole call (NotInLibrary) before anything is removed."""
         with self.write_lock("removing files from the library"):
-            return self._forget(path)
+            for path in paths:
+                path = os.path.abspath(path)
+                if not self.catalog.media.known_files(path) and not (os.path.exists(path) and self.holds_folder(path)):
+                    raise NotInLibrary(f"not in the library: {path} (nothing was removed; `idlens status` lists "
+                                       "its folders)")
+            return sum(self._forget(p) for p in paths)
 
     def _forget(self, path: str) -> int:
         path = os.path.abspath(path)

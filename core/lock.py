@@ -31,9 +31,10 @@ class WriteLock:
     _held: dict[str, dict] = {}   # path -> {"fd", "depth", "thread", "what"}
     _mutex = threading.Lock()      # guards _held only, never held while a writer works
 
-    def __init__(self, folder: Path, what: str = "writing"):
+    def __init__(self, folder: Path, what: str = "writing", after=None):
         self.path = str(Path(folder) / LOCK_FILE)
         self.what = what
+        self.after = after  # called once the outermost holder has let go (the daily backup)
 
     def __enter__(self):
         me = threading.get_ident()
@@ -69,10 +70,13 @@ class WriteLock:
         with self._mutex:
             held = self._held[self.path]
             held["depth"] -= 1
-            if held["depth"] == 0:
+            released = held["depth"] == 0
+            if released:
                 del self._held[self.path]
                 fcntl.flock(held["fd"], fcntl.LOCK_UN)
                 os.close(held["fd"])
+        if released and self.after is not None:
+            self.after()
         return False
 
 

@@ -14,7 +14,9 @@ from .faces.people import PeopleError
 from .library import SETTINGS_FILE, Library
 from .media.images import decode_image
 from .settings import Settings, models_dir
-from .store import ERROR, Media, Person
+from .media.scanner import unreachable
+from .store import ERROR, OFFLINE, Media, Person
+from .wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,10 @@ def status(lib: Library, model_files: bool = False) -> dict:
     folders = []
     for root in c.media.roots():
         files, errors = c.media.folder_summary(root)
-        folders.append({"path": root, "files": files, "errors": errors})
+        folder = {"path": root, "files": files, "errors": errors, "offline": None}
+        if c.media.count_status(OFFLINE):
+            folder["offline"] = unreachable(root, c.media.known_files(root))
+        folders.append(folder)
     out = {"library": str(lib.folder), "model": lib.model_spec, "library_model": c.library_model,
            "test_model": lib.embedder.is_test_model, "media": c.media.counts(), "vectors": c.items.count(),
            "roots": [f["path"] for f in folders], "folders": folders, "schema_version": c.schema_version}
@@ -37,17 +42,34 @@ def status(lib: Library, model_files: bool = False) -> dict:
     return out
 
 
+def offline_count(lib: Library) -> int:
+    """Files under library folders that cannot be reached now: kept, but not searched until they are back."""
+    return lib.catalog.media.count_status(OFFLINE)
+
+
+def offline_note(lib: Library) -> str | None:
+    """One line for searches while files are offline (their folder unreachable): they are not searched."""
+    n = offline_count(lib)
+    if not n:
+        return None
+    return (f"{plural(n, 'file')} in folders that cannot be reached (an unplugged drive?) are not searched until "
+            "they are back; `idlens status` names them")
+
+
 def errors(lib: Library) -> list[dict]:
-    """Files that could not be indexed, and files whose faces could not be analysed, each with the reason."""
-    out = [{"path": m.path, "kind": m.kind, "error": m.error} for m in lib.catalog.media.with_status(ERROR)]
-    out += [{"path": m.path, "kind": m.kind, "error": m.faces_error, "faces_only": True}
-            for m in lib.catalog.media.face_failures()]
+    """Files that could not be indexed, and files whose faces could not be analysed, each with the reason in plain
+    words (`error`) and the library's own words for it (`detail`, None when the reason says all)."""
+    out = [{"path": m.path, "kind": m.kind, "error": m.error, "detail": m.error_detail}
+           for m in lib.catalog.media.with_status(ERROR)]
+    out += [{"path": m.path, "kind": m.kind, "error": m.faces_error, "detail": m.faces_error_detail,
+             "faces_only": True} for m in lib.catalog.media.face_failures()]
     return out
 
 
 def media_json(m: Media) -> dict:
     return {"path": m.path, "kind": m.kind, "status": m.status, "size": m.size, "width": m.width,
-            "height": m.height, "duration": m.duration, "captured_at": m.captured_at, "error": m.error}
+            "height": m.height, "duration": m.duration, "captured_at": m.captured_at, "error": m.error,
+            "detail": m.error_detail}
 
 
 def browse(lib: Library) -> list[dict]:
@@ -61,9 +83,10 @@ def index_report(report) -> dict:
     """An IndexReport as the CLI's --json prints it and the GUI shows it."""
     s = report.scan
     return {"found": s.found, "new": s.new, "changed": s.changed, "moved": s.moved, "missing": s.missing,
-            "unchanged": s.unchanged, "indexed": report.embedded_files, "vectors": report.embedded_items,
-            "errors": report.errors, "face_errors": report.face_errors, "seconds": round(report.seconds, 3),
-            "cancelled": report.cancelled}
+            "unchanged": s.unchanged, "unreadable": s.unreadable, "offline": s.offline, "back": s.back,
+            "offline_folders": s.offline_folders, "indexed": report.embedded_files, "resumed": report.resumed,
+            "vectors": report.embedded_items, "errors": report.errors + s.unreadable,
+            "face_errors": report.face_errors, "seconds": round(report.seconds, 3), "cancelled": report.cancelled}
 
 
 def largest_face(lib: Library, photo: str):

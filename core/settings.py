@@ -91,28 +91,35 @@ class Settings:
     def load(cls, path: Path) -> "Settings":
         """The settings in `path`; missing ones take their defaults. A damaged file or a value of the wrong type is
         logged and replaced by the default: Idlens runs on defaults rather than not at all."""
+        settings, problems = cls.read(path)
+        for problem in problems:
+            log.warning("%s", problem)
+        return settings
+
+    @classmethod
+    def read(cls, path: Path) -> tuple["Settings", list[str]]:
+        """The settings in `path` and what was wrong with them (`idlens doctor` lists it)."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return cls()
+            return cls(), []
         except (OSError, ValueError) as e:
-            log.warning("ignoring unreadable settings %s: %s", path, e)
-            return cls()
+            return cls(), [f"ignoring unreadable settings {path}: {e}"]
         if not isinstance(data, dict):
-            log.warning("ignoring settings %s: not a JSON object", path)
-            return cls()
+            return cls(), [f"ignoring settings {path}: not a JSON object"]
         for old, new in RENAMED.items():
             if old in data and new not in data:
                 data[new] = data.pop(old)
         settings = cls()
+        problems = []
         for name, value in data.items():
             if name not in FIELDS:
                 continue
             try:
                 setattr(settings, name, _checked(name, value))
             except SettingsError as e:
-                log.warning("%s: %s; using the default %r", path, e, getattr(settings, name))
-        return settings
+                problems.append(f"{path}: {e}; using the default {getattr(settings, name)!r}")
+        return settings, problems
 
     def validate(self) -> None:
         """Raise SettingsError naming the first value that has the wrong type or is out of range."""

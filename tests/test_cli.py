@@ -56,8 +56,11 @@ def test_index_search_list_status_errors_forget(library_dir, photos, tmp_path):
     assert status["vectors"] >= 8 and status["roots"] == [str(photos)]
 
     errors = json.loads(idlens("--library", library_dir, "errors", "--json").stdout)["errors"]
-    assert [e["path"] for e in errors] == [str(photos / "bad.png")] and "cannot decode" in errors[0]["error"]
-    assert "bad.png: cannot decode image" in idlens("--library", library_dir, "errors").stdout
+    assert [e["path"] for e in errors] == [str(photos / "bad.png")]
+    assert errors[0]["error"] == "not a photo Idlens can read (it is a text file)"
+    assert "cannot identify image file" in errors[0]["detail"]
+    assert "bad.png: not a photo Idlens can read (it is a text file)" in idlens("--library", library_dir,
+                                                                                  "errors").stdout
 
     forgot = json.loads(idlens("--library", library_dir, "forget", str(photos / "clip.mp4"), "--json").stdout)
     assert forgot == {"schema": 1, "forgotten": 1}
@@ -118,7 +121,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_is_done(library_dir, tmp_path):
         time.sleep(0.02)
     out, err = proc.communicate(timeout=120)
     assert indexed, "indexing never started"
-    assert proc.returncode == 0, err
+    assert proc.returncode == 130, err  # saved, and said so by the exit status
     assert "Traceback" not in err and "stopped early" in err
     status = json.loads(idlens("--library", library_dir, "status", "--json").stdout)["media"]["image"]
     kept = status.get("indexed", 0)

@@ -174,7 +174,7 @@ def test_bad_files_are_recorded_and_the_rest_indexes(make_library, photos):
     report = index(lib, photos)
     assert report.errors == 2 and report.embedded_files == 6
     errors = {m.path: m.error for m in lib.catalog.media.with_status(cat.ERROR)}
-    assert "cannot decode image" in errors[str(photos / "broken.jpg")]
+    assert errors[str(photos / "broken.jpg")] == "damaged photo (its data is corrupted)"
     assert "no video stream" in errors[str(photos / "voice.mp4")]
     # Fixed later: picked up by the next scan.
     mf.photo(photos / "broken.jpg", 77)

@@ -30,6 +30,10 @@ def run_gui(library_dir: str | None = None, model: str | None = None) -> int:
         app.setWindowIcon(QIcon(icon))
     settings = QSettings("Idlens", "Idlens")
     library = library_dir or settings.value("library") or str(default_library_dir())
+    from app.gui.recovery import ensure_healthy
+
+    if not ensure_healthy(str(library)):
+        return 1
     window = build_main_window(str(library), model, settings)
     window.show()
     return app.exec()

@@ -18,6 +18,7 @@ from app.gui.engine import Engine
 from app.gui.people_panel import PeoplePanel
 from app.gui.results import ResultRole, ResultsModel, ResultsView, clock
 from app.gui.viewer import Viewer
+from core.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -331,8 +332,10 @@ class MainWindow(QMainWindow):
         self.errors_list.clear()
         for e in errors:
             self.errors_list.addItem(f"{e['path']}: {e['error']}")
+            if e.get("detail"):  # the library's own words, for whoever wants them
+                self.errors_list.item(self.errors_list.count() - 1).setToolTip(e["detail"])
         self.errors_button.setVisible(bool(errors))
-        self.errors_button.setText(f"{len(errors)} files could not be read")
+        self.errors_button.setText(f"{plural(len(errors), 'file')} could not be read")
         if status.get("test_model"):
             self.model_note.setText(f"Model: {status['model']} — random weights, useless for real search "
                                     "(tests only). Choose a real model in Settings.")
@@ -358,9 +361,12 @@ class MainWindow(QMainWindow):
         for root in self.status.get("folders", []):
             label = f"{Path(root['path']).name or root['path']} ({root['files']})"
             if root["errors"]:
-                label += f" · {root['errors']} errors"
+                label += f" · {plural(root['errors'], 'error')}"
+            if root.get("offline"):
+                label += " · offline"
             item = QTreeWidgetItem(library, [label])
-            item.setToolTip(0, root["path"])
+            item.setToolTip(0, root["path"] + (f"\nCannot be reached ({root['offline']}): its files are kept, and "
+                                               "searched again when it is back." if root.get("offline") else ""))
             item.setData(0, Qt.ItemDataRole.UserRole, ("folder", root["path"]))
         people = QTreeWidgetItem(self.sidebar, ["People"])
         people.setData(0, Qt.ItemDataRole.UserRole, ("people", None))

@@ -195,6 +195,7 @@ class People:
     def recluster(self) -> ClusterReport:
         """Start automatic grouping over: every face the user did not place is released, unnamed people that
         held only such faces disappear, and clustering runs on everything. Names and decisions stay."""
+        self.catalog.backup("before-recluster")
         with self.catalog.transaction():
             earlier = self.faces.unnamed_groups()
             self.faces.release_unconfirmed()

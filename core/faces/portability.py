@@ -47,6 +47,7 @@ def import_decisions(people: People, data: dict) -> dict:
     if not isinstance(data, dict) or data.get("kind") != "idlens-people" or data.get("schema", 0) > EXPORT_SCHEMA:
         raise PeopleError("not an Idlens people export (or one from a newer Idlens)")
     catalog, faces = people.catalog, people.faces
+    catalog.backup("before-import")
     stats = {"people": 0, "faces": 0, "rejections": 0, "unmatched": 0}
     imported: list[int] = []
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
+from .reasons import MediaError, explain
+
 try:  # HEIC/HEIF (iPhone photos) through libheif
     import pillow_heif
 
@@ -24,10 +26,6 @@ _EXIF_IFD = 0x8769
 _DATETIME_ORIGINAL = 0x9003
 _DATETIME_DIGITIZED = 0x9004
 _DATETIME = 0x0132
-
-
-class MediaError(Exception):
-    """A file we cannot use; the message is shown to the user as the reason."""
 
 
 @dataclass
@@ -60,13 +58,10 @@ def decode_image(path: str, min_side: int = 256, detail_side: int | None = None)
             captured = _capture_time(exif)
             img.load()
     except (FileNotFoundError, PermissionError):
-        raise  # not the file's fault: the caller says "vanished" or "permission denied"
-    except Image.DecompressionBombError as e:
-        raise MediaError(f"image too large to decode safely ({e})") from e
-    except Image.DecompressionBombWarning as e:
-        raise MediaError(f"image too large to decode safely ({e})") from e
-    except (OSError, SyntaxError, ValueError) as e:  # Pillow reports truncated/unknown files as OSError
-        raise MediaError(f"cannot decode image: {e}") from e
+        raise  # not the file's fault: the caller says "vanished" or "no permission"
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning,
+            OSError, SyntaxError, ValueError, EOFError) as e:  # Pillow reports truncated/unknown files as OSError
+        raise MediaError(*explain(e, path, "image")) from e  # in plain words, Pillow's own kept as the detail
     try:
         img = ImageOps.exif_transpose(img)
     except Exception as e:  # a broken EXIF block must not cost the photo

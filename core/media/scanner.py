@@ -3,6 +3,9 @@
 An unchanged file costs one stat. New and changed files are queued (status pending) for the indexer; a file that
 vanished is marked missing (its vectors, and later its faces and names, are kept), and a new file whose content
 fingerprint matches a missing one is recognised as that file moved or renamed, and takes its row back.
+
+A library folder that cannot be reached (an unplugged drive, an unmounted share: gone, or an empty mount point where
+the catalog knows files) is *offline*, not gone: its files keep everything and are marked offline until it is back.
 """
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from core.store import INDEXED, MISSING, PENDING, ERROR, Catalog
+from core.store import ERROR, INDEXED, MISSING, OFFLINE, PENDING, Catalog
+
+from .reasons import explain
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,7 @@ class FoundFile:
     size: int
     mtime_ns: int
     error: str | None = None   # a media file we cannot read: recorded with this reason
+    error_detail: str | None = None  # the system's own words for it, if the reason does not say all
 
 
 def walk(root: str, excluded: set[str] = frozenset()) -> Iterator[FoundFile]:
@@ -106,19 +112,48 @@ def walk(root: str, excluded: set[str] = frozenset()) -> Iterator[FoundFile]:
                 st = entry.stat()
             except OSError as e:  # vanished since the listing, or not ours to read
                 if kind is not None and not isinstance(e, FileNotFoundError):
-                    yield FoundFile(entry.path, kind, 0, 0, f"cannot read: {e.strerror or e}")
+                    yield FoundFile(entry.path, kind, 0, 0, *explain(e, entry.path, kind))
                 continue
             yield FoundFile(entry.path, kind, st.st_size, st.st_mtime_ns)
 
 
+EMPTY = "empty: its drive may not be connected"
+
+
+def unreachable(root: str, known: dict) -> str | None:
+    """Why a library folder cannot be reached, or None. `known`: the catalog's files under it (path -> row).
+    An empty folder where the catalog knows files may be a mount point without its drive; `scan` decides that
+    only when none of those files turn up elsewhere (a folder whose photos were moved away is not offline)."""
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        return "not there: an unplugged drive, or moved"
+    except PermissionError:
+        return "no permission to read it"
+    except OSError as e:
+        return (e.strerror or str(e)).lower()
+    if stat.S_ISDIR(st.st_mode) and any(row[3] != MISSING for row in known.values()):
+        try:
+            with os.scandir(root) as entries:
+                if next(entries, None) is None:
+                    return EMPTY
+        except OSError as e:
+            return (e.strerror or str(e)).lower()
+    return None
+
+
 @dataclass
 class ScanReport:
-    found: int = 0
+    found: int = 0        # media files on disk under the scanned folders (readable or not)
     new: int = 0
     changed: int = 0
-    moved: int = 0
-    missing: int = 0
+    moved: int = 0        # found again under another name or folder (not counted as gone)
+    missing: int = 0      # gone from disk in this scan, and not found elsewhere
     unchanged: int = 0
+    unreadable: int = 0   # found but cannot be read (broken links, no permission): recorded as errors
+    back: int = 0         # files of a folder that was offline, restored as they were
+    offline: int = 0      # files kept under folders that cannot be reached now
+    offline_folders: dict[str, str] = field(default_factory=dict)   # folder -> why it cannot be reached
     moved_paths: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -131,9 +166,21 @@ def scan(catalog: Catalog, roots: list[str], cancelled: Callable[[], bool] = lam
     # vanished there before it is looked up as new here.
     known: dict[str, tuple[int, int, int, str]] = {}
     seen: dict[str, FoundFile] = {}
+    offline: list[int] = []
+    emptied: dict[str, dict] = {}   # empty roots whose files may be on a drive that is not mounted
     for root in roots:
         root = os.path.abspath(root)
-        known.update(catalog.media.known_files(root))
+        under = catalog.media.known_files(root)
+        why = unreachable(root, under)
+        if why == EMPTY:
+            emptied[root] = under
+        elif why is not None:
+            report.offline_folders[root] = why
+            offline += [row[0] for row in under.values() if row[3] not in (MISSING, OFFLINE)]
+            report.offline += sum(1 for row in under.values() if row[3] != MISSING)
+            log.info("library folder %s cannot be reached (%s): its files are kept as offline", root, why)
+            continue
+        known.update(under)
         for found in walk(root, excluded):
             seen[found.path] = found
             if progress and len(seen) % 1000 == 0:
@@ -141,19 +188,21 @@ def scan(catalog: Catalog, roots: list[str], cancelled: Callable[[], bool] = lam
             if cancelled():
                 return report
     report.found = len(seen)
+    if offline:
+        with catalog.transaction():
+            catalog.media.set_offline(offline)
 
     vanished = [row[0] for path, row in known.items() if path not in seen and row[3] != MISSING]
     if vanished:
         with catalog.transaction():
             catalog.media.set_missing(vanished)
-        report.missing = len(vanished)
 
     todo = []
     for path, f in seen.items():
         row = known.get(path)
         if row is None:
             todo.append((f, None))
-        elif row[1] != f.size or row[2] != f.mtime_ns or row[3] == MISSING:
+        elif row[1] != f.size or row[2] != f.mtime_ns or row[3] in (MISSING, OFFLINE):
             todo.append((f, row))
         else:
             report.unchanged += 1
@@ -163,6 +212,16 @@ def scan(catalog: Catalog, roots: list[str], cancelled: Callable[[], bool] = lam
         with catalog.transaction():
             for f, row in todo[start:start + BATCH]:
                 _reconcile(catalog, f, row, report)
+    # An empty folder none of whose files turned up elsewhere: a mount point without its drive, most likely.
+    for root, under in emptied.items():
+        ids = [row[0] for row in under.values() if row[3] != MISSING]
+        if ids and catalog.media.count_with_status(ids, MISSING) == len(ids):
+            with catalog.transaction():
+                catalog.media.set_offline(ids)
+            report.offline_folders[root] = EMPTY
+            report.offline += len(ids)
+    # Gone means gone from disk and not found again under another name in this scan.
+    report.missing = catalog.media.count_with_status(vanished, MISSING) if vanished else 0
     return report
 
 
@@ -173,7 +232,7 @@ def _reconcile(catalog: Catalog, f: FoundFile, row, report: ScanReport) -> None:
         except FileNotFoundError:
             return  # vanished since the walk; the next scan sees it again (or not)
         except OSError as e:
-            f.error = f"cannot read: {e.strerror or e}"
+            f.error, f.error_detail = explain(e, f.path, f.kind)
     if f.error is not None:
         _record_unreadable(catalog, f, row, report)
         return
@@ -191,8 +250,11 @@ def _reconcile(catalog: Catalog, f: FoundFile, row, report: ScanReport) -> None:
     media = catalog.media.get(media_id)
     if media.fingerprint == fp and media.size == f.size:
         # Same content (touched, or back from a detached drive): keep everything.
+        away = media.status in (MISSING, OFFLINE)
         catalog.media.update(media_id, mtime_ns=f.mtime_ns,
-                             status=_restored_status(catalog, media_id) if media.status == MISSING else media.status)
+                             status=_restored_status(catalog, media_id) if away else media.status)
+        if media.status == OFFLINE:
+            report.back += 1
         report.unchanged += 1
     else:
         mark_changed(catalog, media_id, f.size, f.mtime_ns, fp)
@@ -203,11 +265,11 @@ def _record_unreadable(catalog: Catalog, f: FoundFile, row, report: ScanReport) 
     """One error row per file that is there but cannot be read; a later scan retries it when it changes."""
     if row is None:
         media_id = catalog.media.add(f.path, f.kind, f.size, f.mtime_ns, "")
-        report.new += 1
     else:
         media_id = row[0]
-        report.changed += 1
-    catalog.media.update(media_id, size=f.size, mtime_ns=f.mtime_ns, status=ERROR, error=f.error)
+    report.unreadable += 1
+    catalog.media.update(media_id, size=f.size, mtime_ns=f.mtime_ns, status=ERROR, error=f.error,
+                         error_detail=f.error_detail)
 
 
 def _restored_status(catalog: Catalog, media_id: int) -> str:
@@ -220,5 +282,6 @@ def mark_changed(catalog: Catalog, media_id: int, size: int, mtime_ns: int, fing
     labels = catalog.items.clear(media_id)
     # Faces stay until the new ones are found: the user's decisions then carry over to the same faces.
     catalog.media.update(media_id, size=size, mtime_ns=mtime_ns, fingerprint=fingerprint, status=PENDING,
-                         error=None, indexed_at=None, faces_backend=None, faces_error=None)
+                         error=None, error_detail=None, indexed_at=None, faces_backend=None, faces_error=None,
+                         faces_error_detail=None)
     return labels

@@ -17,7 +17,8 @@ import av
 import numpy as np
 from PIL import Image
 
-from .images import MediaError, resize_short_side
+from .images import resize_short_side
+from .reasons import MediaError, explain
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +55,14 @@ def sample_video(path: str, interval: float = 2.0, max_frames: int = 300, scene_
     try:
         container = av.open(path)
     except (FileNotFoundError, PermissionError):
-        raise  # not the file's fault: the caller says "vanished" or "permission denied"
+        raise  # not the file's fault: the caller says "vanished" or "no permission"
     except (av.FFmpegError, OSError, ValueError) as e:
-        raise MediaError(f"cannot open video: {e}") from e
+        raise MediaError(*explain(e, path, "video")) from e
     with container:
         if not container.streams.video:
-            raise MediaError("file has no video stream")
+            if container.streams.audio:
+                raise MediaError("sound only: the file has no video stream")
+            raise MediaError("no picture: the file has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         duration = _duration(container, stream)
@@ -68,11 +71,11 @@ def sample_video(path: str, interval: float = 2.0, max_frames: int = 300, scene_
             frames = sampler.sample(duration, interval, max_frames, scene_threshold)
         except av.FFmpegError as e:
             if not sampler.frames:
-                raise MediaError(f"cannot decode video: {e}") from e
+                raise MediaError("damaged video (no frame of it could be decoded)", str(e)) from e
             log.info("%s: damaged after %d frames (%s); keeping those", path, len(sampler.frames), e)
             frames = sampler.frames  # a damaged tail: keep what decoded
         if not frames:
-            raise MediaError("no decodable video frames")
+            raise MediaError("damaged video (no frame of it could be decoded)")
         cc = stream.codec_context
         width, height = cc.width, cc.height
         if abs(frames[0].rotation) in (90, 270):

@@ -19,7 +19,9 @@ import numpy as np
 
 from core.faces.people import identity
 from core.library import Library
-from core.media.images import decode_image
+from core.media.images import MediaError, decode_image
+from core.media.reasons import explain
+from core.media.scanner import media_kind
 from core.store import INDEXED, Media
 
 from . import moments
@@ -75,7 +77,7 @@ def search(library: Library, text: str | None = None, image_path: str | None = N
                               "(try words, a name, or --image)")
     vector = None
     if image_path:
-        image = decode_image(image_path, library.settings.decode_min_side).image
+        image = _query_image(library, image_path)
         vector = library.embedder.encode_images([library.embedder.preprocess(image)])[0]
     elif q.context:
         vector = library.embedder.encode_texts([q.context])[0]
@@ -88,6 +90,15 @@ def search(library: Library, text: str | None = None, image_path: str | None = N
     else:
         results, cut = _filters_only(library, q), None
     return SearchOutcome(q, results[:k], cut)
+
+
+def _query_image(library: Library, path: str):
+    """The photo a search is by, or a MediaError that says in plain words why it cannot be (a video, not a photo)."""
+    try:
+        return decode_image(path, library.settings.decode_min_side).image
+    except (MediaError, OSError) as e:
+        message, detail = explain(e, path, media_kind(path) or "image", query=True)
+        raise MediaError(f"{path}: {message}", detail) from e
 
 
 # -- people first ---------------------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from . import health
+from .backups import Backup, Backups
 from .errors import CatalogError
 from .faces import FaceRepository
 from .items import ItemRepository
@@ -30,16 +32,30 @@ log = logging.getLogger(__name__)
 
 
 class Catalog:
-    def __init__(self, path: Path):
+    """Opens only a healthy catalog (or creates a new one where there is none): a damaged file raises
+    `CatalogDamaged` before SQLite writes a byte to it. `read_only` (for `idlens doctor`) neither migrates nor writes."""
+
+    def __init__(self, path: Path, backups: Backups | None = None, read_only: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
+        self.backups = backups
+        problem = health.problem(self.path)
+        if problem:
+            raise health.CatalogDamaged(self.path, problem)
+        if read_only:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
+                                   isolation_level=None)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
         conn.text_factory = lambda b: b.decode("utf-8", "surrogateescape")  # see paths.db_path
         self.db = sqlite_utils.Database(conn)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        if not read_only:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        self._changes_backed_up = conn.total_changes
+        self.closed = False
         self.meta = MetaRepository(self.db)
         self.media = MediaRepository(self.db)
         self.items = ItemRepository(self.db, self.meta)
@@ -47,6 +63,7 @@ class Catalog:
         self.people = PeopleRepository(self.db)
 
     def close(self) -> None:
+        self.closed = True
         self.db.conn.close()
 
     def _migrate(self) -> None:
@@ -56,6 +73,8 @@ class Catalog:
                 f"{self.path} was written by a newer Idlens (schema {version}, this one knows {SCHEMA_VERSION}); "
                 "update Idlens to open it."
             )
+        if 0 < version < SCHEMA_VERSION:
+            self.backup(f"before-schema-{SCHEMA_VERSION}")
         for target in range(version + 1, SCHEMA_VERSION + 1):
             with self.transaction():
                 MIGRATIONS[target](self.db)
@@ -64,6 +83,30 @@ class Catalog:
     @property
     def schema_version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def backup(self, reason: str) -> Backup | None:
+        """A verified copy of the catalog before a risky operation (`reason`: "before-<what>"). None for a library
+        without a backups folder (tests of the store alone); raises CatalogError when the copy cannot be made, so the
+        operation does not start without it."""
+        if self.backups is None:
+            return None
+        taken = self.backups.take(self.db.conn, reason)
+        self._changes_backed_up = self.db.conn.total_changes
+        log.info("catalog backed up: %s", taken.path)
+        return taken
+
+    def backup_if_due(self) -> Backup | None:
+        """The daily backup: when this connection changed the catalog since its last copy and the newest daily one
+        is a day old. A failure is logged, never raised: the work it follows is already saved."""
+        if self.backups is None or self.closed or self.db.conn.total_changes == self._changes_backed_up:
+            return None
+        if not self.backups.daily_due():
+            return None
+        try:
+            return self.backup("daily")
+        except CatalogError as e:
+            log.warning("%s", e)
+            return None
 
     def transaction(self):
         """`with catalog.transaction():` — one atomic write (the connection is in autocommit mode otherwise)."""

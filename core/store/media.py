@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 import sqlite_utils
 
 from .paths import UNDER, chunks, db_path, marks, under_bounds
-from .records import ERROR, INDEXED, MISSING, PENDING, Media
+from .records import ERROR, INDEXED, MISSING, OFFLINE, PENDING, Media
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,8 @@ class MediaRepository:
         ).fetchall()
         for row in rows:
             media = self._row(row)
+            if media.status == OFFLINE:
+                continue  # its drive is unplugged, not the file moved: a copy elsewhere is another file
             if media.status == MISSING or not os.path.lexists(media.path):
                 return media
         return None
@@ -157,6 +159,19 @@ class MediaRepository:
 
     def set_missing(self, media_ids: list[int]) -> None:
         self.db.conn.executemany("UPDATE media SET status = ? WHERE id = ?", [(MISSING, i) for i in media_ids])
+
+    def count_status(self, status: str) -> int:
+        return self.db.execute("SELECT count(*) FROM media WHERE status = ?", [status]).fetchone()[0]
+
+    def count_with_status(self, media_ids: list[int], status: str) -> int:
+        n = 0
+        for chunk in chunks(media_ids):
+            n += self.db.execute(f"SELECT count(*) FROM media WHERE status = ? AND id IN ({marks(len(chunk))})",
+                                 [status, *chunk]).fetchone()[0]
+        return n
+
+    def set_offline(self, media_ids: list[int]) -> None:
+        self.db.conn.executemany("UPDATE media SET status = ? WHERE id = ?", [(OFFLINE, i) for i in media_ids])
 
     def delete(self, media_ids: list[int]) -> None:
         self.db.conn.executemany("DELETE FROM media WHERE id = ?", [(i,) for i in media_ids])

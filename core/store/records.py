@@ -14,6 +14,8 @@ PENDING = "pending"      # found, not embedded yet (or changed since)
 INDEXED = "indexed"      # embedded with the library's model
 ERROR = "error"          # could not be read; `error` says why
 MISSING = "missing"      # gone from disk at the last scan; kept so a move or a re-attached drive restores it
+OFFLINE = "offline"      # under a library folder that could not be reached (an unplugged drive): kept whole, not
+                         # searched until the folder is back, then restored without re-embedding
 
 
 @dataclass
@@ -34,6 +36,8 @@ class Media:
     indexed_at: float | None = None
     faces_backend: str | None = None
     faces_error: str | None = None   # the face analysis failed (the file is searchable; faces are retried)
+    error_detail: str | None = None        # the library's own words behind `error` (None: `error` says all)
+    faces_error_detail: str | None = None  # the same for `faces_error`
 
 
 @dataclass

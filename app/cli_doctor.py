@@ -1,0 +1,44 @@
+"""`idlens doctor`: check a library, and repair it from its backups. Works on a library that no other command
+can open (a damaged catalog), so it never builds the Library itself before the repair."""
+from __future__ import annotations
+
+import click
+
+from app.cli_common import JSON_SCHEMA, emit_json
+
+MARKS = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
+
+
+@click.command()
+@click.option("--repair", is_flag=True, help="Move a damaged catalog aside, restore the newest good backup, rebuild "
+                                             "the vector index and scan the folders again.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def doctor(ctx, repair, as_json):
+    """Check the library: catalog integrity, vector index, backups, folders, settings, model files. Read-only;
+    exits 0 when healthy (warnings included), 1 when something needs --repair."""
+    from core import doctor as checkup
+
+    folder = ctx.obj.library_dir
+    if repair:
+        r = checkup.repair(folder)
+        if as_json:
+            emit_json({"schema": JSON_SCHEMA, **r.to_json()})
+        else:
+            for line in r.actions:
+                click.echo(line)
+            if r.restored_from or r.started_empty:
+                click.echo(f"{r.people} named people in the library now; check them with `idlens people list`")
+            click.echo("the library is healthy" if r.healthy else "still not healthy: see `idlens doctor`")
+        ctx.exit(0 if r.healthy else 1)
+    c = checkup.check(folder)
+    if as_json:
+        emit_json({"schema": JSON_SCHEMA, **c.to_json()})
+    else:
+        click.echo(f"library  {c.library}")
+        for check in c.checks:
+            click.echo(f"{MARKS[check.status]}  {check.name:9} {check.message}")
+        if not c.healthy:
+            click.echo("run `idlens doctor --repair` to repair it (nothing is deleted: a damaged catalog is moved "
+                       "aside)")
+    ctx.exit(0 if c.healthy else 1)

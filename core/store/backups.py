@@ -1,0 +1,139 @@
+"""Automatic copies of the catalog in `<library>/backups/`: the names, merges and "not this person" answers in it are
+the one thing no re-scan can bring back.
+
+A copy is made with SQLite's online backup API (a consistent snapshot, even while another process reads), checked
+with `PRAGMA integrity_check` before it takes its final name, and kept in rotation:
+- before every risky operation (a schema migration, re-embed, recluster, import, repair): the newest KEEP_BEFORE;
+- at most one a day after the library changed: the newest KEEP_DAILY.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .errors import CatalogError
+from .health import integrity
+
+log = logging.getLogger(__name__)
+
+FOLDER = "backups"
+KEEP_DAILY = 7
+KEEP_BEFORE = 5
+DAY = 24 * 3600
+_NAME = re.compile(r"^catalog-(\d{8}-\d{6}-\d{3})-([a-z0-9-]+)\.db$")
+
+
+@dataclass
+class Backup:
+    path: Path
+    taken_at: float      # seconds since the epoch
+    reason: str          # "daily" or "before-<operation>"
+    size: int
+
+    @property
+    def age_s(self) -> float:
+        return max(0.0, time.time() - self.taken_at)
+
+    def to_json(self) -> dict:
+        return {"path": str(self.path), "taken_at": datetime.fromtimestamp(self.taken_at).isoformat(timespec="seconds"),
+                "age_s": round(self.age_s), "reason": self.reason, "size": self.size}
+
+
+class Backups:
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def list(self) -> list[Backup]:
+        """Every backup, newest first."""
+        out = []
+        try:
+            entries = list(os.scandir(self.folder))
+        except FileNotFoundError:
+            return []
+        for entry in entries:
+            m = _NAME.match(entry.name)
+            if not m or not entry.is_file():
+                continue
+            stamp = datetime.strptime(m.group(1)[:15], "%Y%m%d-%H%M%S").timestamp() + int(m.group(1)[16:]) / 1000
+            out.append(Backup(Path(entry.path), stamp, m.group(2), entry.stat().st_size))
+        return sorted(out, key=lambda b: b.taken_at, reverse=True)
+
+    def take(self, conn: sqlite3.Connection, reason: str) -> Backup:
+        """Copy the catalog behind `conn`, verify the copy, then rotate. Raises CatalogError when it cannot."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + f"-{int(now * 1000) % 1000:03d}"
+        final = self.folder / f"catalog-{stamp}-{reason}.db"
+        part = self.folder / f".{final.name}.part"
+        try:
+            dest = sqlite3.connect(str(part))
+            try:
+                conn.backup(dest)
+                dest.execute("PRAGMA journal_mode=DELETE")  # a copy is one self-contained file, no -wal beside it
+            finally:
+                dest.close()
+            problems = integrity(part)
+            if problems:
+                raise CatalogError(f"the backup of the catalog did not pass its check ({problems[0]})")
+            with open(part, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(part, final)
+        except (OSError, sqlite3.Error) as e:
+            raise CatalogError(f"could not back up the catalog into {self.folder} ({e}); free some disk space "
+                               "and try again") from e
+        finally:
+            if part.exists():
+                part.unlink()
+        self.rotate()
+        return Backup(final, now, reason, final.stat().st_size)
+
+    def daily_due(self) -> bool:
+        newest = next((b for b in self.list() if b.reason == "daily"), None)
+        return newest is None or newest.age_s >= DAY
+
+    def rotate(self) -> list[Path]:
+        """Delete all but the newest KEEP_DAILY daily and KEEP_BEFORE pre-operation backups. Returns what went."""
+        daily = before = 0
+        removed = []
+        for b in self.list():
+            if b.reason == "daily":
+                daily += 1
+                keep = daily <= KEEP_DAILY
+            else:
+                before += 1
+                keep = before <= KEEP_BEFORE
+            if not keep:
+                b.path.unlink(missing_ok=True)
+                removed.append(b.path)
+        return removed
+
+    def newest_good(self) -> tuple[Backup | None, list[tuple[Backup, str]]]:
+        """The newest backup that passes the full integrity check, and the newer ones that did not (with why)."""
+        bad = []
+        for b in self.list():
+            problems = integrity(b.path)
+            if not problems:
+                return b, bad
+            bad.append((b, problems[0]))
+        return None, bad
+
+
+def restore(backup: Path, catalog_path: Path) -> None:
+    """Write the backup's content as the catalog at `catalog_path` (which must not exist)."""
+    part = Path(f"{catalog_path}.restoring")
+    src = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+    try:
+        dest = sqlite3.connect(str(part))
+        try:
+            src.backup(dest)
+        finally:
+            dest.close()
+    finally:
+        src.close()
+    os.replace(part, catalog_path)
