@@ -56,7 +56,7 @@ def ensure_healthy(library_dir: str, parent=None, ask=None) -> bool:
     done = QMessageBox(QMessageBox.Icon.Information if report.healthy else QMessageBox.Icon.Warning, "Idlens",
                        "The library was repaired." if report.healthy else "The library is still not healthy.",
                        parent=parent)
-    done.setInformativeText("\n".join(report.actions))
+    done.setInformativeText("\n".join(f"• {a[:1].upper()}{a[1:]}." for a in report.actions))
     if ask:
         ask(done)
     else:
