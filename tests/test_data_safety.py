@@ -353,6 +353,6 @@ def test_the_app_offers_a_repair_and_opens_the_library_after_it(qapp, indexed):
         return box.repair_button if isinstance(box, DamagedCatalogBox) else None
 
     assert ensure_healthy(str(indexed), ask=repair) is True
-    assert "repaired" in shown[-1] and "restored the backup" in shown[-1]
+    assert "repaired" in shown[-1] and "restored the backup" in shown[-1].lower()
     with Library(indexed, "tiny-test") as lib:
         assert lib.catalog.media.count() == 6
