@@ -15,6 +15,7 @@ import click
 from app.cli_common import (JSON_SCHEMA, USER_ERRORS, Context, NotFound, ctrl_c_stops, emit_json, fail,
                             warn_test_model)
 from app.cli_doctor import doctor
+from app.cli_model import ensure_installed, model
 from app.cli_idclip import idclip
 from app.cli_people import people
 from core import services
@@ -64,8 +65,10 @@ def index(obj: Context, paths, as_json):
         for p in job.run():
             if p.stage == "scan" and p.total == 0 and sys.stderr.isatty():
                 click.echo("scanning…", err=True)
-            elif p.stage == "model" and sys.stderr.isatty():
-                click.echo(f"{p.total} files to index; loading {lib.model_spec}…", err=True)
+            elif p.stage == "model":
+                if sys.stderr.isatty():
+                    click.echo(f"{p.total} files to index; loading {lib.model_spec}…", err=True)
+                ensure_installed(lib)  # the job waits here: a first install shows its own progress
             elif p.stage == "embed":
                 if bar is None:
                     warn_test_model(lib)
@@ -131,6 +134,9 @@ def search(obj: Context, query, image_path, k, kind, only, as_json):
     if image_path and not os.path.exists(image_path):
         raise NotFound(f"no such file: {image_path}")
     lib = obj.library
+    if lib.catalog.library_model:
+        lib.check_model()
+        ensure_installed(lib)
     outcome = run_search(lib, query, image_path, k, kind, only)
     q = outcome.query
     if as_json:
@@ -245,6 +251,7 @@ def reembed(ctx, as_json):
 cli.add_command(people)
 cli.add_command(idclip)
 cli.add_command(doctor)
+cli.add_command(model)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -58,8 +58,7 @@ class IndexReport:
     # Seconds spent per stage, summed over threads: decode (incl. resizing), faces, thumbnails, preprocess (model
     # input), clip, catalog, index. Decoding stages run on the worker threads, beside the model.
     stages: dict = field(default_factory=dict)
-    accelerated_cosine: float | None = None  # smallest cosine of the ONNX int8 image tower to fp32 on this run
-    accelerate_error: str | None = None
+    accelerated_cosine: float | None = None  # the int8 image tower's smallest cosine to fp32, if it runs int8
     faces_analysed: int = 0         # indexed files whose faces were (re)analysed on their own (retries, faces on)
     face_errors: int = 0            # files whose face analysis failed in this run (recorded; retried next run)
     resumed: int = 0                # files indexed in this run that an earlier, interrupted run had left pending
@@ -93,8 +92,8 @@ class IndexJob:
         self.report = IndexReport()
         self._done = 0
         self._stage_lock = threading.Lock()
-        self._accelerate_checked = False
         self._seen: set[int] = set()   # media handled by this run's pipeline
+        self._min_side = library.settings.decode_min_side  # raised to the model's input size once it is loaded
 
     @contextmanager
     def _stage(self, name: str):
@@ -180,6 +179,9 @@ class IndexJob:
         model_id = lib.claim_model()
         embedder = lib.embedder
         embedder.load()
+        verdict = embedder.int8.get("visual") or {}
+        self.report.accelerated_cosine = verdict.get("min_cosine") if verdict.get("faithful") else None
+        self._min_side = max(lib.settings.decode_min_side, embedder.preprocessing.min_side)
         index = lib.index
         started = time.perf_counter()
         settings = lib.settings
@@ -260,23 +262,6 @@ class IndexJob:
             decoded.metadata.setdefault("faces_error", decoded.media.faces_error)
             decoded.metadata.setdefault("faces_error_detail", decoded.media.faces_error_detail)
 
-    def _try_accelerate(self, tensors) -> None:
-        """The faster image tower, checked against fp32 on this run's own first batch."""
-        lib = self.library
-        if lib.settings.image_encoder != "onnx-int8" or lib.embedder.fast_images is not None:
-            return
-        import torch
-
-        from .settings import models_dir
-
-        try:
-            self.report.accelerated_cosine = lib.embedder.accelerate(models_dir() / "accelerated",
-                                                                     torch.stack(list(tensors)))
-        except Exception as e:  # no onnxruntime, an architecture the exporter cannot take: stay on torch
-            log.info("int8 image tower unavailable, staying on torch: %s", e)
-            self.report.accelerated_cosine = None
-            self.report.accelerate_error = f"{type(e).__name__}: {e}"
-
     def _decode(self, media: Media, faces_only: bool = False, with_faces: bool = True) -> _Decoded:
         """Runs on a worker thread: decode once at the size needed, faces and thumbnail from that decode, then
         the model input (not when only the faces are wanted)."""
@@ -288,7 +273,7 @@ class IndexJob:
         try:
             if media.kind == "image":
                 with self._stage("decode"):
-                    img = decode_image(media.path, settings.decode_min_side, detail)
+                    img = decode_image(media.path, self._min_side, detail, draft=faces_only)
                 if backend:
                     with self._stage("faces"):
                         out.faces = self._faces(backend, img.detail, None, img.width)
@@ -296,8 +281,8 @@ class IndexJob:
                     return out
                 with self._stage("thumbnails"):
                     self._thumbnail(img.image, media.fingerprint)
-                with self._stage("preprocess"):
-                    out.tensors.append(lib.embedder.preprocess(img.image))
+                with self._stage("preprocess"):  # one resize from the decode, as open_clip makes its input
+                    out.tensors.append(lib.embedder.preprocess(img.source))
                 out.timestamps.append(None)
                 out.scene_changes.append(False)
                 out.metadata = dict(width=img.width, height=img.height, captured_at=img.captured_at)
@@ -307,7 +292,7 @@ class IndexJob:
                 video = sample_video(media.path, settings.video_interval, settings.video_max_frames,
                                      settings.video_scene_threshold, settings.decode_min_side, detail,
                                      (lambda t, image: seen.append((t, image.width, self._faces(backend, image, t))))
-                                     if backend else None)
+                                     if backend else None, model_input=lib.embedder.preprocess)
                 with self._stage_lock:  # sampling and the faces seen on the way, as one video stage
                     self.report.stages["video"] = self.report.stages.get("video", 0.0) + time.perf_counter() - started
                 if backend:
@@ -319,7 +304,8 @@ class IndexJob:
                 self._thumbnail(video.frames[0].image, media.fingerprint)  # the poster frame
                 for frame in video.frames:
                     self._thumbnail(frame.image, media.fingerprint, frame.timestamp)
-                    out.tensors.append(lib.embedder.preprocess(frame.image))
+                    out.tensors.append(frame.model_input)
+                    frame.model_input = None
                     out.timestamps.append(frame.timestamp)
                     out.scene_changes.append(frame.scene_change)
                 out.metadata = dict(width=video.width, height=video.height, duration=video.duration,
@@ -366,9 +352,6 @@ class IndexJob:
     def _flush(self, batch, model_id: int, index, remaining: dict, stored: dict) -> list[str]:
         """Embed one batch, store its vectors, and finish the media whose last vector it held."""
         lib = self.library
-        if not self._accelerate_checked:
-            self._accelerate_checked = True
-            self._try_accelerate([d.tensors[i] for d, i in batch])
         t0 = time.perf_counter()
         with self._stage("clip"):
             vectors = lib.embedder.encode_images([d.tensors[i] for d, i in batch])

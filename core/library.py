@@ -102,7 +102,8 @@ class Library:
     # -- model ----------------------------------------------------------------------------------------------------
     @property
     def embedder(self) -> ClipEmbedder:
-        return registry.clip_model(self.model_spec, models_dir(), threads=self.settings.threads)
+        return registry.clip_model(self.model_spec, models_dir(), threads=self.settings.threads,
+                                   int8=self.settings.image_encoder == "onnx-int8")
 
     def check_model(self) -> None:
         """Refuse to mix vectors of two models: they live in different spaces."""

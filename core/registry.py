@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from core.clip.embedder import ClipEmbedder, ModelSpec
+from core.clip.embedder import ClipEmbedder, ModelSpec, ModelUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +48,24 @@ def face_backend(name: str = DEFAULT_FACE_BACKEND):
         return _faces[name]
 
 
-def clip_model(spec: str | ModelSpec, models_dir: Path, threads: int = 0) -> ClipEmbedder:
-    """The CLIP model of this spec ("ViT-B-32:datacomp_xl_s13b_b90k", "tiny-test", ...), one per process and
-    models folder. Its weights load on first use (ClipEmbedder.load), not here."""
+def clip_model(spec: str | ModelSpec, models_dir: Path, threads: int = 0, int8: bool = True) -> ClipEmbedder:
+    """The CLIP model of this spec ("ViT-B-32-256:datacomp_s34b_b86k", "tiny-test", ...), one per process and
+    models folder. It is installed and loaded on first use (ClipEmbedder.load), not here. `int8`: run the int8
+    towers where the install found them faithful."""
     spec = spec if isinstance(spec, ModelSpec) else ModelSpec.parse(spec)
-    key = (str(spec), str(Path(models_dir)))
+    key = (str(spec), str(Path(models_dir)), int8)
     with _lock:
         if key not in _clip:
-            _clip[key] = ClipEmbedder(spec, Path(models_dir), threads=threads)
+            _clip[key] = ClipEmbedder(spec, Path(models_dir), threads=threads, int8=int8)
         return _clip[key]
 
 
 def idclip_translator(checkpoint: Path, embedder: ClipEmbedder, face_backend_name: str):
-    """A trained Id-CLIP translator for this CLIP model and face recogniser (refused for any other)."""
-    from core.idclip.model import IdClip
+    """A trained Id-CLIP translator for this CLIP model and face recogniser (refused for any other). It runs the
+    text tower in torch with the face token injected, so it needs the `research` extra."""
+    try:
+        from core.idclip.model import IdClip
 
-    return IdClip.load(Path(checkpoint), embedder, face_backend_name)
+        return IdClip.load(Path(checkpoint), embedder, face_backend_name)
+    except ImportError as e:
+        raise ModelUnavailable("an Id-CLIP translator needs torch: pip install 'idlens[research]'") from e

@@ -23,8 +23,7 @@ log = logging.getLogger(__name__)
 
 def status(lib: Library, model_files: bool = False) -> dict:
     """What the library holds: files by kind and status, vectors, model, folders with their counts. With
-    `model_files`, also whether the model's weights are on disk (that check imports open_clip: seconds, so the
-    CLI's `status` does not ask for it)."""
+    `model_files`, also whether the model is installed and where the thumbnails are."""
     c = lib.catalog
     folders = []
     for root in c.media.roots():

@@ -15,14 +15,22 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from tests import media_factory  # noqa: E402
 
 
+@pytest.fixture(scope="session")
+def shared_models(tmp_path_factory) -> Path:
+    """One models folder for the whole run: the tiny test model is converted to ONNX once (12 s), not per test.
+    Tests of installing itself use folders of their own."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
-def isolated_dirs(tmp_path_factory, monkeypatch):
+def isolated_dirs(tmp_path_factory, monkeypatch, shared_models):
     """No test reads or writes the user's real library, cache or model folder, or reaches a model hub."""
     base = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("IDLENS_CACHE", str(base / "cache"))
-    monkeypatch.setenv("IDLENS_MODELS", str(base / "models"))
+    monkeypatch.setenv("IDLENS_MODELS", str(shared_models))
     monkeypatch.setenv("IDLENS_LIBRARY", str(base / "library"))
     monkeypatch.setenv("HF_ENDPOINT", "https://127.0.0.1:9")  # a closed port: "offline" answers at once
+    monkeypatch.setenv("IDLENS_HUB", "https://127.0.0.1:9")
     monkeypatch.delenv("IDLENS_MODEL", raising=False)
     yield
 

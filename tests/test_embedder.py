@@ -1,7 +1,8 @@
-"""The model layer: spec parsing, local checkpoints, offline behaviour — with real open_clip models."""
+"""The model layer: spec parsing, local checkpoints, offline behaviour — real open_clip models converted to ONNX."""
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")
 
 from core.clip.embedder import ClipEmbedder, ModelSpec, ModelUnavailable
 from tests import media_factory as mf
@@ -19,7 +20,7 @@ def test_spec_parsing():
 def test_local_checkpoint_is_loaded(tmp_path, monkeypatch):
     import open_clip
 
-    from core.clip.embedder import _open_clip
+    from core.clip.openclip import _open_clip
 
     _open_clip()
     torch.manual_seed(7)  # other weights than tiny-test's own seed
@@ -31,7 +32,7 @@ def test_local_checkpoint_is_loaded(tmp_path, monkeypatch):
     with torch.inference_mode():
         expected = model.encode_text(tok(["a cat on a sofa"]), normalize=True).numpy()
 
-    from_file = ClipEmbedder(f"tiny-test:{path}", tmp_path / "models")
+    from_file = ClipEmbedder(f"tiny-test:{path}", tmp_path / "models", int8=False)
     random = ClipEmbedder("tiny-test", tmp_path / "models")
     np.testing.assert_allclose(from_file.encode_texts(["a cat on a sofa"]), expected, atol=1e-5)
     assert not np.allclose(random.encode_texts(["a cat on a sofa"]), expected, atol=1e-3)
@@ -49,31 +50,14 @@ def test_errors_are_clear_and_immediate(tmp_path):
             ClipEmbedder(spec, tmp_path).load()
 
 
-def test_random_architecture_has_real_shapes(tmp_path):
-    e = ClipEmbedder("ViT-B-32:random", tmp_path)
-    x = e.preprocess(mf.picture(1))
-    assert tuple(x.shape) == (3, 224, 224)
-    assert e.dim == 512 and e.is_test_model
-    assert e.encode_images([x]).shape == (1, 512)
+def test_int8_towers_are_kept_only_when_faithful(tmp_path, monkeypatch):
+    from core.clip import install
 
-
-def test_int8_image_tower_is_used_only_when_faithful(tmp_path):
-    e = ClipEmbedder("tiny-test", tmp_path)
-    batch = torch.stack([e.preprocess(mf.picture(i)) for i in range(8)])
-    reference = e.encode_images(batch)
-    cosine = e.accelerate(tmp_path / "accel", batch)
-    assert cosine >= 0.99 and e.fast_images is not None
-    fast = e.encode_images(batch)
-    assert float((fast * reference).sum(axis=1).min()) >= 0.99
-    assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-4)
-    # An impossible bar keeps the fp32 tower: faithfulness decides, not the setting alone.
-    import core.clip.accelerate as acc
-
-    old = acc.FAITHFUL
-    acc.FAITHFUL = 1.01
-    try:
-        e.fast_images = None
-        e.accelerate(tmp_path / "accel", batch)
-        assert e.fast_images is None
-    finally:
-        acc.FAITHFUL = old
+    monkeypatch.setattr(install, "FAITHFUL", 1.01)  # an impossible bar: the install keeps fp32
+    strict = ClipEmbedder("tiny-test", tmp_path / "strict")
+    assert strict.int8["visual"]["faithful"] is False and strict.int8["textual"]["faithful"] is False
+    package = install.installed("tiny-test", tmp_path / "strict")
+    assert not (package.folder / "visual-int8.onnx").exists()
+    assert package.tower("visual", package.manifest()).name == "visual.onnx"
+    vectors = strict.encode_images(np.stack([strict.preprocess(mf.picture(i)) for i in range(4)]))
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)

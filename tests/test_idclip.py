@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from core.clip.embedder import ClipEmbedder
+from core.settings import models_dir
 
 from core.registry import face_backend as default_backend
 from core.idclip.data import load_dataset
@@ -20,8 +21,12 @@ def dataset(tmp_path):
     return load_dataset(mf.idclip_dataset(tmp_path / "pfs"), default_backend())
 
 
+def tiny() -> ClipEmbedder:
+    """The tiny test CLIP, fp32 (Id-CLIP's torch text tower is compared with it), from the run's shared models."""
+    return ClipEmbedder("tiny-test", models_dir(), int8=False)
+
 def test_token_injection_changes_only_placeholder_queries(tmp_path):
-    emb = ClipEmbedder("tiny-test", tmp_path)
+    emb = tiny()
     idc = IdClip.create(emb, face_dim=128, face_backend="yunet-sface")
     faces = np.random.default_rng(0).normal(size=(2, 128)).astype(np.float32)
     with torch.no_grad():
@@ -33,7 +38,7 @@ def test_token_injection_changes_only_placeholder_queries(tmp_path):
 
 
 def test_train_resume_and_evaluate(dataset, tmp_path):
-    emb = ClipEmbedder("tiny-test", tmp_path)
+    emb = tiny()
     idc = IdClip.create(emb, face_dim=128, face_backend="yunet-sface", vpt_tokens=2)
     ckpt = tmp_path / "idclip.pt"
     cancel = threading.Event()
@@ -44,12 +49,12 @@ def test_train_resume_and_evaluate(dataset, tmp_path):
             cancel.set()   # stop early: the checkpoint must let the next run continue
     stopped_at = torch.load(ckpt, weights_only=False)["step"]
     assert stopped_at == len(losses)
-    idc2 = IdClip.create(ClipEmbedder("tiny-test", tmp_path), face_dim=128, face_backend="yunet-sface", vpt_tokens=2)
+    idc2 = IdClip.create(tiny(), face_dim=128, face_backend="yunet-sface", vpt_tokens=2)
     more = [p for p in train(idc2, dataset, ckpt, epochs=30, batch_size=8, lr=1e-3)]
     assert more[0].step == stopped_at + 1 and more[-1].epoch == 30
     assert np.mean([p.loss for p in more[-4:]]) < np.mean(losses[:4])  # it learns
 
-    trained = IdClip.load(ckpt, ClipEmbedder("tiny-test", tmp_path))
+    trained = IdClip.load(ckpt, tiny())
     result = evaluate(trained, trained.embedder, dataset, face_backend=default_backend())
     assert result["samples"] == 8 and result["identities"] == 4
     for name in ("clip", "clip_names", "idclip", "fusion"):
@@ -60,12 +65,12 @@ def test_train_resume_and_evaluate(dataset, tmp_path):
 
 
 def test_mismatched_checkpoint_and_bad_dataset_are_refused(dataset, tmp_path):
-    emb = ClipEmbedder("tiny-test", tmp_path)
+    emb = tiny()
     idc = IdClip.create(emb, face_dim=128, face_backend="yunet-sface")
     ckpt = tmp_path / "a.pt"
     for _ in train(idc, dataset, ckpt, epochs=1, batch_size=8):
         pass
-    other = IdClip.create(ClipEmbedder("tiny-test", tmp_path), face_dim=128, face_backend="yunet-sface", hidden=16)
+    other = IdClip.create(tiny(), face_dim=128, face_backend="yunet-sface", hidden=16)
     with pytest.raises(IdClipError, match="another configuration"):
         list(train(other, dataset, ckpt, epochs=2))
     with pytest.raises(IdClipError, match="captions.jsonl"):
@@ -133,7 +138,7 @@ def test_personal_adaptation_reports_held_out_metrics(make_library, tmp_path):
 def test_a_checkpoint_for_another_face_recogniser_is_refused(tmp_path):
     from core.registry import idclip_translator
 
-    emb = ClipEmbedder("tiny-test", tmp_path)
+    emb = tiny()
     torch.save(IdClip.create(emb, face_dim=128, face_backend="arcface-r100").state(), tmp_path / "arc.pt")
     with pytest.raises(IdClipError, match="arcface-r100, not yunet-sface"):
         idclip_translator(tmp_path / "arc.pt", emb, "yunet-sface")
@@ -142,7 +147,7 @@ def test_a_checkpoint_for_another_face_recogniser_is_refused(tmp_path):
 
 def test_identity_hooks_are_gone_after_each_call(tmp_path):
     """Id-CLIP shares CLIP with plain search: after an Id-CLIP call the model answers exactly as before."""
-    emb = ClipEmbedder("tiny-test", tmp_path)
+    emb = tiny()
     plain = emb.encode_texts(["sks playing guitar"])
     idc = IdClip.create(emb, face_dim=128, face_backend="yunet-sface", vpt_tokens=2)
     with_face = idc.encode_text(["[TOK] playing guitar"], np.ones((1, 128), np.float32) / np.sqrt(128))

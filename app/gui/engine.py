@@ -53,6 +53,7 @@ class Engine(QObject):
     browseReady = Signal(list)                      # [Result-like dicts] of everything indexed
     failed = Signal(str, str)                       # what, message
     modelReady = Signal(str)                        # spec: weights present and loaded
+    modelProgress = Signal(str, int, int)           # what, done, total (bytes while downloading)
 
     def __init__(self, library_dir: str, model: str | None = None, parent=None):
         super().__init__(parent)
@@ -156,6 +157,9 @@ class Engine(QObject):
                 else:
                     self.indexProgress.emit({"stage": p.stage, "done": p.done, "total": p.total, "rate": 0.0,
                                              "eta": None, "path": None, "errors": p.errors})
+                    if p.stage == "model" and not lib.embedder.installed:  # a first install: show its progress
+                        lib.embedder.load(progress=lambda what, done, total:
+                                          self.modelProgress.emit(what, done, total))
             if batch:
                 self.mediaIndexed.emit(batch)
         finally:
@@ -205,10 +209,10 @@ class Engine(QObject):
         self.read("faces", lambda lib: lib.people.faces_in(media_id), on_done)
 
     def download_model(self) -> None:
-        """Load the library's model, downloading its weights first if needed (errors: one clear message)."""
+        """Install the library's model (download or conversion, with progress) and load it; errors: one message."""
         def op():
             lib = self.library()
-            lib.embedder.load()
+            lib.embedder.load(progress=lambda what, done, total: self.modelProgress.emit(what, done, total))
             return lib.model_spec
         self.submit(self.writer, "downloading the model", op, self.modelReady.emit)
 

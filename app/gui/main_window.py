@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
@@ -172,6 +173,7 @@ class MainWindow(QMainWindow):
         e.browseReady.connect(self._browse_ready)
         e.failed.connect(self._failed)
         e.modelReady.connect(self._model_ready)
+        e.modelProgress.connect(self._model_progress)
 
     def _restore(self) -> None:
         geometry = self.qsettings.value("geometry")
@@ -412,8 +414,29 @@ class MainWindow(QMainWindow):
         self.download_button.setEnabled(False)
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
-        self.message.setText("Downloading and loading the CLIP model…")
+        self.message.setText("Preparing the CLIP model…")
+        self._download_started = time.monotonic()
         self.engine.download_model()
+
+    def _model_progress(self, what: str, done: int, total: int) -> None:
+        """Bytes and time left while downloading; steps while converting."""
+        if total <= 0:
+            self.progress.setRange(0, 0)
+            self.message.setText(what[:1].upper() + what[1:] + "…")
+            return
+        if what.startswith("downloading"):
+            scale = max(1, total // 1_000_000)  # a QProgressBar counts in ints: megabytes
+            self.progress.setRange(0, total // scale)
+            self.progress.setValue(done // scale)
+            elapsed = max(1e-3, time.monotonic() - self._download_started)
+            rate = done / elapsed
+            left = (total - done) / rate if rate > 0 else 0
+            self.message.setText(f"{what[:1].upper()}{what[1:]}: {done / 1e6:.0f} of {total / 1e6:.0f} MB, "
+                                 f"{rate / 1e6:.1f} MB/s, about {clock(left)} left")
+        else:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+            self.message.setText(what[:1].upper() + what[1:] + "…")
 
     def _model_ready(self, spec: str) -> None:
         self.progress.setVisible(False)

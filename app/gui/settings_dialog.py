@@ -8,13 +8,14 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpin
 
 log = logging.getLogger(__name__)
 
-# Sizes are the download; speeds are photos per second on two laptop cores (ViT-B-32 measured here; the others
-# scaled by their compute), to help choose, not promises.
+# Ready-made ONNX exports (no conversion needed). Sizes are the download, about; speeds are photos per second on
+# two laptop cores (the default measured here, the others scaled by their compute): to help choose, not promises.
 MODELS = [
-    ("ViT-B-32:datacomp_xl_s13b_b90k", "ViT-B/32 (default) — 605 MB, ~15 photos/s on 2 cores"),
-    ("ViT-B-32:laion2b_s34b_b79k", "ViT-B/32 LAION-2B — 605 MB, ~15 photos/s"),
-    ("ViT-B-16:datacomp_xl_s13b_b90k", "ViT-B/16 — 599 MB, ~4 photos/s, finds more"),
-    ("ViT-L-14:datacomp_xl_s13b_b90k", "ViT-L/14 — 1.7 GB, ~1 photo/s, best; for a GPU or patience"),
+    ("ViT-B-32-256:datacomp_s34b_b86k", "ViT-B/32-256 DataComp (default) — about 600 MB, ~15 photos/s on 2 cores"),
+    ("ViT-B-32:laion2b_s34b_b79k", "ViT-B/32 LAION-2B — about 600 MB, ~18 photos/s"),
+    ("ViT-B-32:openai", "ViT-B/32 OpenAI — about 600 MB, ~18 photos/s"),
+    ("ViT-B-16:openai", "ViT-B/16 OpenAI — about 600 MB, ~5 photos/s, finds more"),
+    ("ViT-L-14:openai", "ViT-L/14 OpenAI — about 1.7 GB, ~1 photo/s; for a GPU or patience"),
     ("tiny-test", "tiny-test — random weights: for tests only, useless for search"),
 ]
 

@@ -86,4 +86,4 @@ def training_text(caption: str) -> str:
 
 
 def image_tensor(embedder, path: Path):
-    return embedder.preprocess(decode_image(str(path), 256).image)
+    return embedder.preprocess(decode_image(str(path), embedder.preprocessing.min_side, draft=False).source)

@@ -112,8 +112,11 @@ class IdClip:
 
     # -- encoding ---------------------------------------------------------------------------------------------------
     def tokenize(self, texts: list[str]):
+        """Token ids as a torch tensor (the same ids open_clip's tokenizer gives: tests/test_tokenizer.py)."""
+        import torch
+
         carrier = CARRIER_WORDS[0]
-        return self.embedder.tokenize([t.replace(PLACEHOLDER, carrier) for t in texts])
+        return torch.as_tensor(self.embedder.tokenize([t.replace(PLACEHOLDER, carrier) for t in texts]))
 
     def encode_text(self, texts: list[str], faces=None):
         """Texts with [TOK]; `faces` (batch, face_dim) gives each text its identity. Unit vectors."""
@@ -131,7 +134,9 @@ class IdClip:
         import torch
         import torch.nn.functional as F
 
-        batch = tensors if isinstance(tensors, torch.Tensor) else torch.stack(list(tensors))
+        if not isinstance(tensors, torch.Tensor):
+            tensors = torch.as_tensor(np.stack([np.asarray(t) for t in tensors]))
+        batch = tensors
         with self._hooked(prompts=True):
             return F.normalize(self.model.encode_image(batch.to(self.device)), dim=-1)
 

@@ -36,6 +36,7 @@ class SampledFrame:
     scene_change: bool = False
     signature: np.ndarray | None = field(default=None, repr=False)
     rotation: int = 0            # degrees the decoded frame was turned to stand upright
+    model_input: object = field(default=None, repr=False)  # the image tower's input, made from the full frame
 
 
 @dataclass
@@ -49,9 +50,11 @@ class SampledVideo:
 
 def sample_video(path: str, interval: float = 2.0, max_frames: int = 300, scene_threshold: float = 0.12,
                  min_side: int = 256, detail_side: int | None = None,
-                 on_frame: Callable[[float, Image.Image], None] | None = None) -> SampledVideo:
+                 on_frame: Callable[[float, Image.Image], None] | None = None,
+                 model_input: Callable[[Image.Image], object] | None = None) -> SampledVideo:
     """Sample `path`. With `on_frame`, each sampled frame is also shown to it at up to `detail_side` pixels
-    (face detection) before being reduced to `min_side`: no long video keeps hundreds of large frames."""
+    (face detection) before being reduced to `min_side`: no long video keeps hundreds of large frames. With
+    `model_input`, each frame's model input is made from the full frame (one resize, as open_clip would)."""
     try:
         container = av.open(path)
     except (FileNotFoundError, PermissionError):
@@ -66,7 +69,7 @@ def sample_video(path: str, interval: float = 2.0, max_frames: int = 300, scene_
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         duration = _duration(container, stream)
-        sampler = _Sampler(container, stream, min_side, detail_side, on_frame)
+        sampler = _Sampler(container, stream, min_side, detail_side, on_frame, model_input)
         try:
             frames = sampler.sample(duration, interval, max_frames, scene_threshold)
         except av.FFmpegError as e:
@@ -86,9 +89,10 @@ def sample_video(path: str, interval: float = 2.0, max_frames: int = 300, scene_
 
 
 class _Sampler:
-    def __init__(self, container, stream, min_side: int, detail_side: int | None = None, on_frame=None):
+    def __init__(self, container, stream, min_side: int, detail_side: int | None = None, on_frame=None,
+                 model_input=None):
         self.container, self.stream, self.min_side = container, stream, min_side
-        self.detail_side, self.on_frame = detail_side, on_frame
+        self.detail_side, self.on_frame, self.model_input = detail_side, on_frame, model_input
         self.frames: list[SampledFrame] = []
         self._decoder = None
         self._pos = -1.0  # time of the last decoded frame
@@ -160,6 +164,8 @@ class _Sampler:
         self.frames = sorted(base + extra, key=lambda f: f.timestamp)
 
     def _convert(self, frame: av.VideoFrame, t: float) -> SampledFrame:
+        if self.model_input is not None:
+            return self._convert_full(frame, t)
         w, h = frame.width, frame.height
         scale = min(1.0, self.min_side / max(1, min(w, h)))
         if self.on_frame is not None and self.detail_side:
@@ -174,6 +180,27 @@ class _Sampler:
             image = resize_short_side(image, self.min_side)
         grey = np.asarray(image.convert("L").resize((SIGNATURE_SIZE, SIGNATURE_SIZE)), dtype=np.float32) / 255.0
         return SampledFrame(round(t, 3), image, signature=grey, rotation=rotation)
+
+
+    def _convert_full(self, frame: av.VideoFrame, t: float) -> SampledFrame:
+        """The frame at full size, for as long as it takes to make the model input, the face detail and the
+        small image from it (transient: a 4K frame is 25 MB while it lasts)."""
+        full = frame.to_image()
+        rotation = int(getattr(frame, "rotation", 0) or 0)
+        if rotation:
+            full = full.rotate(rotation, expand=True)
+        model_input = self.model_input(full)
+        if self.on_frame is not None:
+            detail = full
+            if self.detail_side and max(full.size) > self.detail_side:
+                k = self.detail_side / max(full.size)
+                detail = full.resize((max(1, round(full.width * k)), max(1, round(full.height * k))),
+                                     Image.Resampling.BICUBIC, reducing_gap=3.0)
+            self.on_frame(round(t, 3), detail)
+        image = resize_short_side(full, self.min_side)
+        del full
+        grey = np.asarray(image.convert("L").resize((SIGNATURE_SIZE, SIGNATURE_SIZE)), dtype=np.float32) / 255.0
+        return SampledFrame(round(t, 3), image, signature=grey, rotation=rotation, model_input=model_input)
 
 
 def _difference(a: np.ndarray | None, b: np.ndarray | None) -> float:

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from core.clip.spec import ModelUnavailable
 from core.faces.people import identity
 from core.library import Library
 from core.media.images import MediaError, decode_image
@@ -95,7 +96,7 @@ def search(library: Library, text: str | None = None, image_path: str | None = N
 def _query_image(library: Library, path: str):
     """The photo a search is by, or a MediaError that says in plain words why it cannot be (a video, not a photo)."""
     try:
-        return decode_image(path, library.settings.decode_min_side).image
+        return decode_image(path, library.embedder.preprocessing.min_side, draft=False).source  # one resize, as open_clip
     except (MediaError, OSError) as e:
         message, detail = explain(e, path, media_kind(path) or "image", query=True)
         raise MediaError(f"{path}: {message}", detail) from e
@@ -184,7 +185,11 @@ def _others_seen(library: Library, media_id: int, wanted: set[int]) -> set[float
 def _idclip_scores(library: Library, q: ParsedQuery, media_ids: list[int]) -> dict[int, dict]:
     """With a trained translator: the query with [TOK] in place of the (first) person, their face descriptor in
     its slot, scored against the candidates' CLIP vectors."""
-    idclip = library.idclip
+    try:
+        idclip = library.idclip
+    except ModelUnavailable as e:  # a translator is configured, but torch (the research extra) is not installed
+        q.notes.append(f"Id-CLIP is not used: {e}")
+        return {}
     if idclip is None or not media_ids:
         return {}
     from core.idclip.model import PLACEHOLDER

@@ -1,0 +1,205 @@
+"""CLIP on ONNX Runtime: the installed towers agree with open_clip on the same weights, an install happens once and
+its int8 verdicts are kept, published exports download (both layouts, checked against the hub's checksums) from a
+local hub, and a search never imports torch or open_clip."""
+import functools
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.clip import hub
+from core.clip.calibration import images, queries
+from core.clip.embedder import ClipEmbedder, ModelUnavailable
+from core.clip.install import installed
+from tests.conftest import ROOT
+
+torch = pytest.importorskip("torch")
+open_clip = pytest.importorskip("open_clip")
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """open_clip's own tiny-test model, with the seed the install uses."""
+    from core.clip.openclip import load_model
+    from core.clip.spec import ModelSpec
+
+    model, _, tokenizer = load_model(ModelSpec.parse("tiny-test"), Path("/nonexistent"))
+    return model, tokenizer
+
+
+def _cosines(a, b):
+    return (a * b).sum(axis=1)
+
+
+def test_onnx_towers_agree_with_open_clip(reference, shared_models):
+    model, tokenizer = reference
+    fp32 = ClipEmbedder("tiny-test", shared_models, int8=False)
+    int8 = ClipEmbedder("tiny-test", shared_models, int8=True)
+    pictures = images(8)
+    batch = np.stack([fp32.preprocess(p) for p in pictures])
+    texts = queries()
+    with torch.inference_mode():
+        ref_images = model.encode_image(torch.from_numpy(batch), normalize=True).numpy()
+        ref_texts = model.encode_text(tokenizer(texts), normalize=True).numpy()
+    assert _cosines(fp32.encode_images(batch), ref_images).min() > 0.9999
+    assert _cosines(fp32.encode_texts(texts), ref_texts).min() > 0.9999
+    assert _cosines(int8.encode_images(batch), ref_images).min() > 0.99
+    assert _cosines(int8.encode_texts(texts), ref_texts).min() > 0.99
+    assert np.array_equal(fp32.tokenize(texts), tokenizer(texts).numpy())
+    manifest = installed("tiny-test", shared_models).manifest()
+    assert manifest.open_clip_cosine > 0.9999 and manifest.int8["visual"]["faithful"]
+
+
+def test_a_model_is_installed_once_and_its_verdicts_kept(tmp_path, monkeypatch):
+    first = ClipEmbedder("tiny-test", tmp_path)
+    vector = first.encode_texts(["a red car"])
+    package = installed("tiny-test", tmp_path)
+    stamp = (package.folder / "manifest.json").stat().st_mtime_ns
+    assert package.verify() == []
+
+    from core.clip import export, install
+
+    def no_more(*args, **kwargs):
+        raise AssertionError("installed twice")
+
+    monkeypatch.setattr(export, "export", no_more)
+    monkeypatch.setattr(install, "quantise", no_more)
+    again = ClipEmbedder("tiny-test", tmp_path)
+    np.testing.assert_allclose(again.encode_texts(["a red car"]), vector, atol=1e-6)
+    assert (package.folder / "manifest.json").stat().st_mtime_ns == stamp
+    (package.folder / "visual.onnx").write_bytes(b"damaged")
+    assert package.verify() == ["visual.onnx"]
+
+
+# -- a local hub in both published layouts ---------------------------------------------------------------------------
+class _Hub(http.server.SimpleHTTPRequestHandler):
+    """/<repo>/resolve/main/<path> serves the file; /api/models/<repo>/tree/main/<dir> lists it as the hub does."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        root = Path(self.server.root)
+        parts = self.path.split("?")[0].strip("/").split("/")
+        if parts[:2] == ["api", "models"]:
+            repo, folder = "/".join(parts[2:4]), "/".join(parts[6:])
+            base = root / repo / folder
+            entries = []
+            for f in sorted(base.iterdir()) if base.is_dir() else []:
+                if f.is_file():
+                    data = f.read_bytes()
+                    path = f"{folder}/{f.name}" if folder else f.name
+                    if f.suffix in (".onnx", ".gz"):
+                        sha = self.server.lie.get(path) or hashlib.sha256(data).hexdigest()
+                        entries.append({"type": "file", "path": path, "size": len(data),
+                                        "lfs": {"oid": sha, "size": len(data)}})
+                    else:
+                        oid = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+                        entries.append({"type": "file", "path": path, "size": len(data), "oid": oid})
+            body = json.dumps(entries).encode()
+        else:
+            repo, path = "/".join(parts[:2]), "/".join(parts[4:])
+            target = root / repo / path
+            if not target.is_file():
+                self.send_error(404)
+                return
+            body = target.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def local_hub(tmp_path, shared_models, monkeypatch):
+    """The tiny-test export laid out as rclip's and as Immich's repositories, served over HTTP."""
+    from open_clip.tokenizer import SimpleTokenizer, default_bpe
+
+    ClipEmbedder("tiny-test", shared_models).load()
+    package = installed("tiny-test", shared_models)
+    root = tmp_path / "hub"
+    rclip = root / "test" / "rclip-models"
+    (rclip / "tiny" ).mkdir(parents=True)
+    (rclip / "tokenizer").mkdir()
+    for name in ("visual.onnx", "textual.onnx"):
+        shutil.copy(package.folder / name, rclip / "tiny" / name)
+    shutil.copy(default_bpe(), rclip / "tokenizer" / "bpe_simple_vocab_16e6.txt.gz")
+    immich = root / "test" / "immich-tiny"
+    (immich / "visual").mkdir(parents=True)
+    (immich / "textual").mkdir()
+    shutil.copy(package.folder / "visual.onnx", immich / "visual" / "model.onnx")
+    shutil.copy(package.folder / "textual.onnx", immich / "textual" / "model.onnx")
+    (immich / "config.json").write_text(json.dumps({"embed_dim": 64, "text_cfg": {"context_length": 77}}))
+    (immich / "visual" / "preprocess_cfg.json").write_text(json.dumps(
+        {"size": [64, 64], "mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711],
+         "interpolation": "bicubic", "resize_mode": "shortest"}))
+    t = SimpleTokenizer()
+    vocab = dict(t.encoder)
+    vocab["<|startoftext|>"], vocab["<|endoftext|>"] = vocab.pop("<start_of_text>"), vocab.pop("<end_of_text>")
+    merges = [f"{a} {b}" for (a, b), _ in sorted(t.bpe_ranks.items(), key=lambda kv: kv[1])]
+    (immich / "textual" / "tokenizer.json").write_text(json.dumps({"model": {"vocab": vocab, "merges": merges}}))
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
+    server.root, server.lie = str(root), {}
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("IDLENS_HUB", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setitem(hub.PUBLISHED, "tiny-test:rclip-layout", hub.Source("test/rclip-models", "rclip", "tiny", 64))
+    monkeypatch.setitem(hub.PUBLISHED, "tiny-test:immich-layout", hub.Source("test/immich-tiny", "immich"))
+    yield server, ClipEmbedder("tiny-test", shared_models, int8=False)
+    server.shutdown()
+
+
+@pytest.mark.parametrize("spec", ["tiny-test:rclip-layout", "tiny-test:immich-layout"])
+def test_a_published_export_downloads_with_progress_and_runs(local_hub, tmp_path, spec):
+    _, exported = local_hub
+    seen = []
+    model = ClipEmbedder(spec, tmp_path / "models", int8=False)
+    model.load(progress=lambda what, done, total: seen.append((what, done, total)))
+    downloads = [s for s in seen if s[0].startswith("downloading")]
+    assert downloads and all(0 < done <= total for _, done, total in downloads)
+    assert {"downloading visual.onnx", "downloading textual.onnx"} <= {s[0] for s in downloads}
+    texts = queries()
+    np.testing.assert_allclose(model.encode_texts(texts), exported.encode_texts(texts), atol=1e-5)
+    batch = np.stack([model.preprocess(p) for p in images(4)])
+    np.testing.assert_allclose(model.encode_images(batch), exported.encode_images(batch), atol=1e-5)
+    manifest = installed(spec, tmp_path / "models").manifest()
+    assert manifest.source.endswith("test/rclip-models" if "rclip" in spec else "test/immich-tiny")
+    assert manifest.dim == 64 and "visual" in manifest.int8
+
+
+def test_a_download_that_does_not_match_the_hub_is_refused(local_hub, tmp_path):
+    server, _ = local_hub
+    server.lie["tiny/visual.onnx"] = "0" * 64
+    with pytest.raises(ModelUnavailable, match="checksum"):
+        ClipEmbedder("tiny-test:rclip-layout", tmp_path / "models").load()
+    assert installed("tiny-test:rclip-layout", tmp_path / "models") is None
+    assert not list((tmp_path / "models" / "onnx").glob("*")) or \
+        not any(p.name.endswith(".partial") for p in (tmp_path / "models" / "onnx").iterdir())
+
+
+def test_offline_a_published_model_says_what_to_do(tmp_path):
+    with pytest.raises(ModelUnavailable, match="cannot reach"):
+        ClipEmbedder("ViT-B-32-256:datacomp_s34b_b86k", tmp_path).load()
+
+
+def test_a_search_never_imports_torch_or_open_clip(tmp_path, photos, shared_models):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), IDLENS_MODEL="tiny-test")
+    library = str(tmp_path / "lib")
+    subprocess.run([sys.executable, "-m", "app", "--library", library, "index", str(photos)], env=env, cwd=ROOT,
+                   check=True, capture_output=True)
+    probe = ("import sys, json\nfrom app.cli import main\n"
+             f"try:\n    main(['--library', {library!r}, 'search', 'a red car', '--json'])\n"
+             "except SystemExit:\n    pass\n"
+             "print(json.dumps(sorted(m for m in ('torch', 'open_clip', 'torchvision') if m in sys.modules)),"
+             " file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout)["results"]
+    assert json.loads(out.stderr.strip().splitlines()[-1]) == []
