@@ -1,5 +1,5 @@
 """`python -m bench [--quick] [--json]`: every figure of the performance issue in one run, or one part:
-`python -m bench indexing|faces|idclip [options]` (`--help` on each)."""
+`python -m bench indexing|faces|idclip|peers|safety [options]` (`--help` on each)."""
 import json
 import sys
 
@@ -51,6 +51,12 @@ if len(sys.argv) > 1 and sys.argv[1] == "faces":
 elif len(sys.argv) > 1 and sys.argv[1] == "idclip":
     from bench import idclip
     idclip.main(sys.argv[2:])
+elif len(sys.argv) > 1 and sys.argv[1] == "peers":
+    from bench import peers
+    peers.main(sys.argv[2:])
+elif len(sys.argv) > 1 and sys.argv[1] == "safety":
+    from bench import safety
+    safety.main(sys.argv[2:])
 elif len(sys.argv) > 1 and sys.argv[1] == "indexing":
     from bench import indexing
     del sys.argv[1]

@@ -16,3 +16,29 @@ def test_quick_benchmark_prints_every_figure():
         assert key in out
     assert 0 < out["pipeline_vs_bound"] and out["cold_start_s"] > 0 and out["gui_rss_mb"] > 0
     assert out["index"][0]["hnsw_recall10"] > 0.9
+
+
+def test_peers_measures_a_child_not_the_parent_and_prints_its_table():
+    """`python -m bench peers` (beside rclip) in miniature: a child's own peak memory, CPU and first result, and
+    the table with ratios and targets; the real run needs rclip's venv and minutes, so it is not run here."""
+    from bench import peers
+
+    ballast = bytearray(300 * 2**20)  # this process is large; the child must not inherit its peak
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    small = peers.measure([sys.executable, "-c", "print('/p/IMG_00000.jpg')"])
+    assert small["peak_rss_mb"] < 100 and small["first_result_s"] is not None and small["seconds"] > 0
+    big = peers.measure([sys.executable, "-c", "b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096])"])
+    assert big["peak_rss_mb"] > 190 and big["first_result_s"] is None
+    run = {"seconds": 2.0, "first_result_s": 1.0, "cpu_s": 3.0, "peak_rss_mb": 200.0}
+    slow = dict(run, seconds=4.0, first_result_s=2.0)
+    out = {"photos": {"small_job": 8, "big_job": 100}, "rclip": {"available": True}, "rounds": 3, "big_rounds": 1,
+           "idlens_model_prep": "idlens model install", "idlens_model_prep_s": 40.0, "machine": {"cores": 2},
+           "jobs": {"cold_search": {"idlens": run, "rclip": slow}, "small_job": {"idlens": slow, "rclip": run},
+                    "index_faces_off": {"idlens": run, "rclip": run}, "index_faces_on": {"idlens": slow, "rclip": run}},
+           "install_mb": {"idlens": 900.0, "rclip": 250.0}}
+    peers.summarise(out)
+    assert out["cold_search_s"] == 1.0 and out["cold_search_vs_rclip"] == 0.5
+    assert [t["met"] for t in out["targets"]] == [True, False, False, True, True]
+    text = peers.table(out)
+    assert "0.50" in text and "NOT met" in text
+    del ballast
