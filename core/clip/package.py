@@ -83,7 +83,7 @@ class ModelPackage:
         """Record every file's checksum, then the manifest itself (last: it marks the install complete)."""
         manifest.files = {p.name: {"sha256": sha256(p), "size": p.stat().st_size}
                           for p in sorted(self.folder.iterdir()) if p.is_file() and p.name != MANIFEST
-                          and not p.name.endswith(".tmp")}
+                          and not p.name.endswith(".tmp") and ".optimised-" not in p.name}
         tmp = self.folder / (MANIFEST + ".tmp")
         tmp.write_text(json.dumps(manifest.to_json(), indent=1), encoding="utf-8")
         tmp.replace(self.folder / MANIFEST)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from pathlib import Path
 
 import numpy as np
 
@@ -17,14 +18,41 @@ from .tokenizer import ClipTokenizer
 log = logging.getLogger(__name__)
 
 
-def open_session(path, threads: int):
+def open_session(path, threads: int, cache: bool = False):
+    """An ONNX Runtime session on the CPU. With `cache`, the graph optimisations ONNX Runtime makes at every load are
+    made once and kept beside the model, per ONNX Runtime version (measured: the int8 image tower of ViT-B-32-256
+    opens in 0.18 s instead of 0.27 s, the text tower in 0.07 s instead of 0.16 s — what a cold search waits for).
+    The kept graph is for this machine's CPU, like the whole models folder."""
     import onnxruntime as ort
 
+    path = Path(path)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or (os.cpu_count() or 1)
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # warnings about unused initialisers are not the user's business
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    providers = ["CPUExecutionProvider"]
+    if not cache:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    optimised = path.with_name(f"{path.stem}.optimised-ort{ort.__version__}.onnx")
+    if optimised.is_file():
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        try:
+            return ort.InferenceSession(str(optimised), options, providers=providers)
+        except Exception as e:  # damaged or from another build: make it again
+            log.info("dropping %s: %s", optimised.name, e)
+            optimised.unlink(missing_ok=True)
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if os.access(path.parent, os.W_OK):
+        # EXTENDED, not ALL: the layout changes of ALL cannot be saved; the saved graph then runs as fast (measured).
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        options.optimized_model_filepath = str(optimised.with_name(optimised.name + ".tmp"))
+        session = ort.InferenceSession(str(path), options, providers=providers)
+        try:
+            os.replace(options.optimized_model_filepath, optimised)
+        except OSError as e:
+            log.info("optimised graph not kept: %s", e)
+        return session
+    return ort.InferenceSession(str(path), options, providers=providers)
 
 
 def normalise(x: np.ndarray) -> np.ndarray:
@@ -55,13 +83,13 @@ class OnnxClip:
     def _visual_session(self):
         with self._lock:
             if self._visual is None:
-                self._visual = open_session(self.tower_file("visual"), self.threads)
+                self._visual = open_session(self.tower_file("visual"), self.threads, cache=True)
             return self._visual
 
     def _text_session(self):
         with self._lock:
             if self._textual is None:
-                self._textual = open_session(self.tower_file("textual"), self.threads)
+                self._textual = open_session(self.tower_file("textual"), self.threads, cache=True)
                 self._tokenizer = ClipTokenizer(self.package.folder / "bpe.npz", self.manifest.context_length)
             return self._textual, self._tokenizer
 
