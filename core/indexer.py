@@ -141,12 +141,14 @@ class IndexJob:
                 yield Progress("people")
                 self.report.people = lib.people.cluster()
         finally:
-            index = lib.refresh_index()  # moves, deletions and this run's vectors
-            lib.save_index()
+            vectors = 0
+            if lib.catalog.library_model:  # else nothing was ever embedded (the model may not even be installed)
+                vectors = len(lib.refresh_index())  # moves, deletions and this run's vectors
+                lib.save_index()
             self.report.cancelled = self.cancel.is_set()
             self.report.seconds = time.perf_counter() - start
         yield Progress("done", done=self.report.embedded_files, total=self.report.embedded_files,
-                       items=len(index), errors=self.report.errors)
+                       items=vectors, errors=self.report.errors)
 
     # -- the pipeline -----------------------------------------------------------------------------------------------
     def _prefetch(self, pool: ThreadPoolExecutor, fn: Callable, items: Iterable) -> Iterator:

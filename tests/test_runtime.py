@@ -203,3 +203,16 @@ def test_a_search_never_imports_torch_or_open_clip(tmp_path, photos, shared_mode
     out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout)["results"]
     assert json.loads(out.stderr.strip().splitlines()[-1]) == []
+
+
+def test_a_first_index_offline_ends_in_one_line_and_keeps_the_scan(tmp_path, photos):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), IDLENS_MODELS=str(tmp_path / "models"))
+    env.pop("IDLENS_MODEL", None)
+    library = str(tmp_path / "lib")
+    proc = subprocess.run([sys.executable, "-m", "app", "--library", library, "index", str(photos)], env=env,
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+    assert "cannot reach" in proc.stderr.splitlines()[-1]
+    status = json.loads(subprocess.run([sys.executable, "-m", "app", "--library", library, "status", "--json"],
+                                       env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+    assert status["media"]["image"] == {"pending": 6}  # found, waiting for the model
