@@ -39,7 +39,9 @@ def cli(ctx, library_dir, model):
     if ctx.invoked_subcommand is None:
         from app.gui import run_gui
 
-        sys.exit(run_gui(library_dir, model))
+        # The app opens the library it had open last, unless one is named (--library or IDLENS_LIBRARY).
+        named = ctx.get_parameter_source("library_dir") != click.core.ParameterSource.DEFAULT
+        sys.exit(run_gui(library_dir if named else None, model))
 
 
 @cli.command()

@@ -5,10 +5,26 @@ import os
 import sys
 
 
+_windows: list = []  # the open main windows (Qt does not keep a Python reference to a top-level window)
+
+
 def build_main_window(library_dir: str, model: str | None = None, settings=None):
     from app.gui.main_window import MainWindow
 
     return MainWindow(library_dir, model, settings)
+
+
+def open_window(library_dir: str, model: str | None = None, settings=None):
+    """A main window on this library (after offering a repair if its catalog is damaged), or None."""
+    from app.gui.recovery import ensure_healthy
+
+    if not ensure_healthy(str(library_dir)):
+        return None
+    window = build_main_window(str(library_dir), model, settings)
+    _windows.append(window)
+    window.destroyed.connect(lambda *_: _windows.remove(window) if window in _windows else None)
+    window.show()
+    return window
 
 
 def run_gui(library_dir: str | None = None, model: str | None = None) -> int:
@@ -28,12 +44,10 @@ def run_gui(library_dir: str | None = None, model: str | None = None) -> int:
     icon = os.path.join(os.path.dirname(__file__), "..", "..", "resources", "idlens.svg")
     if os.path.exists(icon):
         app.setWindowIcon(QIcon(icon))
-    settings = QSettings("Idlens", "Idlens")
-    library = library_dir or settings.value("library") or str(default_library_dir())
-    from app.gui.recovery import ensure_healthy
+    from app.gui import libraries
 
-    if not ensure_healthy(str(library)):
+    settings = QSettings("Idlens", "Idlens")
+    library = library_dir or libraries.last(settings) or str(default_library_dir())
+    if open_window(str(library), model, settings) is None:
         return 1
-    window = build_main_window(str(library), model, settings)
-    window.show()
     return app.exec()

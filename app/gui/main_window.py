@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QHBoxLayout, QLabel, QL
                                QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter, QStackedWidget,
                                QToolBar, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
+from app.gui import libraries
 from app.gui.completion import NameCompleter, name_entries
 from app.gui.engine import Engine
 from app.gui.people_panel import PeoplePanel
@@ -34,9 +35,12 @@ class MainWindow(QMainWindow):
         self.qsettings = settings or QSettings("Idlens", "Idlens")
         self.engine = Engine(library_dir, model, self)
         self.library_dir = library_dir
+        self.model_override = model
+        libraries.remember(self.qsettings, library_dir)
+        self.setWindowTitle(f"Idlens — {Path(library_dir).name or library_dir}")
         self.request = 0
         self.query: str | None = None
-        self.recent: list[str] = list(self.qsettings.value("recentSearches", []) or [])[:RECENT]
+        self.recent: list[str] = libraries.searches(self.qsettings, library_dir)[:RECENT]
         self.status: dict = {}
         self._build()
         self._connect()
@@ -57,6 +61,7 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.add_action)
         toolbar.addAction(self.people_action)
         toolbar.addAction(self.settings_action)
+        self._build_menus()
         self.search_field = QLineEdit(self)
         self.search_field.setObjectName("search")
         self.search_field.setPlaceholderText("Search: “Anna playing guitar on the beach”, “videos of Ben in 2023”…")
@@ -126,6 +131,50 @@ class MainWindow(QMainWindow):
         self.errors_dock.setVisible(False)
         self._browse_timer = QTimer(self, singleShot=True, interval=800, timeout=self.engine.refresh)
 
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.open_library_action = QAction("Open library…", self, shortcut="Ctrl+Shift+O",
+                                           triggered=self.choose_library)
+        file_menu.addAction(self.open_library_action)
+        self.recent_menu = file_menu.addMenu("Recent libraries")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_libraries)
+        file_menu.addSeparator()
+        file_menu.addAction(self.add_action)
+        file_menu.addAction(self.settings_action)
+        file_menu.addSeparator()
+        file_menu.addAction(QAction("Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close))
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.people_action)
+
+    def _fill_recent_libraries(self) -> None:
+        self.recent_menu.clear()
+        for path in libraries.recent(self.qsettings):
+            action = self.recent_menu.addAction(path, lambda p=path: self.open_library(p))
+            action.setEnabled(path != os.path.abspath(self.library_dir))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+
+    def choose_library(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open or create a library folder",
+                                                  os.path.dirname(os.path.abspath(self.library_dir)))
+        if folder:
+            self.open_library(folder)
+
+    def open_library(self, folder: str) -> None:
+        """Switch this window to another library: a new window on it takes this one's place (indexing here stops
+        after its current batch; what is done is kept)."""
+        from app.gui import open_window
+
+        if os.path.abspath(folder) == os.path.abspath(self.library_dir):
+            return
+        if self.engine.indexing and QMessageBox.question(
+                self, "Open another library", "Indexing is still running in this library. Stop it (what is done "
+                "is kept) and open the other library?") != QMessageBox.StandardButton.Yes:
+            return
+        self.close()  # saves this window's state first, so the new one starts from it
+        if open_window(folder, self.model_override, self.qsettings) is None:
+            libraries.remember(self.qsettings, self.library_dir)
+
     def _empty_state(self) -> QWidget:
         w = QWidget(self)
         w.setObjectName("emptyState")
@@ -190,8 +239,7 @@ class MainWindow(QMainWindow):
             self.engine.cancel()  # what is done is kept; the next start continues
         self.qsettings.setValue("geometry", self.saveGeometry())
         self.qsettings.setValue("splitter", self.splitter.saveState())
-        self.qsettings.setValue("library", self.library_dir)
-        self.qsettings.setValue("recentSearches", self.recent)
+        libraries.save_searches(self.qsettings, self.library_dir, self.recent)
         self.engine.shutdown()
         super().closeEvent(event)
 
@@ -404,11 +452,11 @@ class MainWindow(QMainWindow):
         dialog.apply()
         new_model = dialog.model_spec()
         self.engine.save_settings(settings)  # validated and written under the library's write lock
-        if dialog.library.text() != self.library_dir or new_model != self.status.get("model"):
-            QMessageBox.information(self, "Settings", "The new library or model takes effect when Idlens restarts"
-                                    + (" (the library is then re-embedded with the new model: "
-                                       "`idlens --model … reembed`)." if new_model != self.status.get("model") else "."))
-            self.qsettings.setValue("library", dialog.library.text())
+        if new_model != self.status.get("model"):
+            QMessageBox.information(self, "Settings", "The new model takes effect when Idlens restarts (the library "
+                                    "is then re-embedded with it: `idlens --model … reembed`).")
+        if os.path.abspath(dialog.library.text()) != os.path.abspath(self.library_dir):
+            self.open_library(dialog.library.text())
 
     def download_model(self) -> None:
         self.download_button.setEnabled(False)

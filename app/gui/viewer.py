@@ -73,17 +73,24 @@ class TimelineSlider(QSlider):
     def __init__(self, parent=None):
         super().__init__(Qt.Orientation.Horizontal, parent)
         self.moments: list[float] = []
+        self.spans: list[tuple[float, float]] = []  # where the searched people are on screen (seconds)
         self.duration_ms = 0
 
     def paintEvent(self, event):
         super().paintEvent(event)
-        if not self.duration_ms or not self.moments:
+        if not self.duration_ms or not (self.moments or self.spans):
             return
         opt = QStyleOptionSlider()
         self.initStyleOption(opt)
         groove = self.style().subControlRect(QStyle.ComplexControl.CC_Slider, opt,
                                              QStyle.SubControl.SC_SliderGroove, self)
         painter = QPainter(self)
+        span_colour = QColor("#3d8bfd")
+        span_colour.setAlpha(150)
+        for start, end in self.spans:
+            x0 = groove.left() + groove.width() * min(1.0, start * 1000 / self.duration_ms)
+            x1 = groove.left() + groove.width() * min(1.0, end * 1000 / self.duration_ms)
+            painter.fillRect(QRectF(x0, groove.bottom() + 1, max(2.0, x1 - x0), 4), span_colour)
         painter.setPen(QPen(QColor("#f5a742"), 3))
         for t in self.moments:
             x = groove.left() + groove.width() * min(1.0, t * 1000 / self.duration_ms)
@@ -98,6 +105,8 @@ class Viewer(QDialog):
             self.step.emit(-1)
         elif event.key() in (Qt.Key.Key_Right, Qt.Key.Key_PageDown):
             self.step.emit(1)
+        elif event.key() == Qt.Key.Key_Space and self.player is not None:
+            self.toggle_playback()
         else:
             super().keyPressEvent(event)
 
@@ -156,6 +165,9 @@ class Viewer(QDialog):
             self.engine.move_face(face["id"], name)
 
     # -- videos -----------------------------------------------------------------------------------------------------
+    # Opens paused on the matched moment's frame (a person looks at it first); Space or Play plays from there. Every
+    # moment button and timeline click seeks and plays, also after the end (a player that reached the end stops,
+    # and some backends then ignore a seek: so play first, then seek). At the end the button offers Replay.
     def _video(self, row: dict) -> QWidget:
         from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
         from PySide6.QtMultimediaWidgets import QVideoWidget
@@ -169,55 +181,88 @@ class Viewer(QDialog):
         self.player.setAudioOutput(self.audio)
         self.player.setVideoOutput(self.video_widget)
         controls = QHBoxLayout()
-        self.play_button = QPushButton("Pause")
-        self.play_button.clicked.connect(self._toggle)
+        self.play_button = QPushButton("Play")
+        self.play_button.setObjectName("playButton")
+        self.play_button.clicked.connect(self.toggle_playback)
         self.timeline = TimelineSlider(box)
         self.timeline.moments = [m["timestamp"] for m in row.get("moments") or []]
-        self.timeline.sliderMoved.connect(self.player.setPosition)
+        self.timeline.spans = [(s["start"], s["end"]) for s in row.get("spans") or []]
+        self.timeline.sliderMoved.connect(lambda ms: self.seek(ms / 1000, play=False))
         self.time_label = QLabel("0:00")
         controls.addWidget(self.play_button)
         controls.addWidget(self.timeline, 1)
         controls.addWidget(self.time_label)
         layout.addLayout(controls)
         moments = QHBoxLayout()
+        self.moment_buttons = []
         for m in sorted(row.get("moments") or [], key=lambda m: m["timestamp"]):
             b = QPushButton(clock(m["timestamp"]))
-            b.setToolTip("jump to this matched moment")
-            b.clicked.connect(lambda _=False, t=m["timestamp"]: self.player.setPosition(int(t * 1000)))
+            b.setToolTip("play from this matched moment")
+            b.clicked.connect(lambda _=False, t=m["timestamp"]: self.seek(t))
+            self.moment_buttons.append(b)
             moments.addWidget(b)
         moments.addStretch(1)
         layout.addLayout(moments)
         self.player.durationChanged.connect(self._duration)
         self.player.mediaStatusChanged.connect(self._status)
         self.player.positionChanged.connect(self._position)
-        self.player.setSource(QUrl.fromLocalFile(row["path"]))
+        self.player.playbackStateChanged.connect(self._state)
         self.start_ms = int((row.get("timestamp") or 0) * 1000)
-        self.player.setPosition(self.start_ms)  # start at the matched moment
-        self.player.play()
+        self._held = True  # paused on the matched frame until the user plays
+        self.player.setSource(QUrl.fromLocalFile(row["path"]))
         return box
 
-    def _toggle(self):
+    @property
+    def ended(self) -> bool:
         from PySide6.QtMultimedia import QMediaPlayer
 
-        if self.player.playbackState() == QMediaPlayer.PlaybackState.PlayingState:
+        return self.player.mediaStatus() == QMediaPlayer.MediaStatus.EndOfMedia
+
+    def seek(self, seconds: float, play: bool = True) -> None:
+        """Go to `seconds` (and play from there): also after the end, and while paused."""
+        from PySide6.QtMultimedia import QMediaPlayer
+
+        ms = max(0, int(seconds * 1000))
+        if play or self.ended:
+            self._held = False
+            if self.ended or self.player.playbackState() != QMediaPlayer.PlaybackState.PlayingState:
+                self.player.play()
+        self.player.setPosition(ms)
+        if not play and not self.ended and self.player.playbackState() != QMediaPlayer.PlaybackState.PlayingState:
+            self.player.pause()  # shows the frame there
+
+    def toggle_playback(self) -> None:
+        from PySide6.QtMultimedia import QMediaPlayer
+
+        if self.ended:
+            self.seek(self.start_ms / 1000 if self.start_ms else 0.0)  # Replay
+        elif self.player.playbackState() == QMediaPlayer.PlaybackState.PlayingState:
             self.player.pause()
-            self.play_button.setText("Play")
         else:
+            self._held = False
             self.player.play()
+
+    def _state(self, state) -> None:
+        from PySide6.QtMultimedia import QMediaPlayer
+
+        if state == QMediaPlayer.PlaybackState.PlayingState:
             self.play_button.setText("Pause")
+        else:
+            self.play_button.setText("Replay" if self.ended else "Play")
 
     def _duration(self, ms: int):
         self.timeline.setRange(0, ms)
         self.timeline.duration_ms = ms
-        if self.start_ms and self.player.position() < self.start_ms:
-            self.player.setPosition(self.start_ms)
+        self.timeline.update()
 
     def _status(self, status):
         from PySide6.QtMultimedia import QMediaPlayer
 
-        # Seeking before the file is loaded is ignored by some backends: seek again once it is.
-        if status == QMediaPlayer.MediaStatus.LoadedMedia and self.start_ms:
-            self.player.setPosition(self.start_ms)
+        if status == QMediaPlayer.MediaStatus.LoadedMedia and self._held:
+            self.player.setPosition(self.start_ms)  # the matched moment's frame, paused
+            self.player.pause()
+        elif status == QMediaPlayer.MediaStatus.EndOfMedia:
+            self.play_button.setText("Replay")
 
     def _position(self, ms: int):
         if not self.timeline.isSliderDown():

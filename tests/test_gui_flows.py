@@ -1,0 +1,97 @@
+"""The app's everyday flows as a person meets them: the library it opens is the one it had (across two app
+instances, with searches kept per library), and the video player that opens on the matched moment, plays, ends,
+replays and seeks from any state."""
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtMultimedia import QMediaPlayer
+
+from app.gui import libraries, open_window
+from app.gui.viewer import Viewer
+from tests import media_factory as mf
+
+FACES = Path(__file__).parent / "data" / "faces"
+
+
+@pytest.fixture
+def qsettings(tmp_path):
+    return QSettings(str(tmp_path / "qsettings.ini"), QSettings.Format.IniFormat)
+
+
+def test_the_app_reopens_the_last_library_with_its_own_searches(qtbot, tmp_path, qsettings):
+    first = open_window(str(tmp_path / "holidays"), "tiny-test", qsettings)
+    qtbot.addWidget(first)
+    first.recent = ["beach at sunset"]
+    first.close()
+    assert libraries.last(qsettings) == str(tmp_path / "holidays")
+
+    # A second app instance, started as plain `idlens`: the same store says which library.
+    again = open_window(libraries.last(qsettings), "tiny-test", qsettings)
+    qtbot.addWidget(again)
+    assert again.library_dir == str(tmp_path / "holidays") and again.recent == ["beach at sunset"]
+    again.open_library(str(tmp_path / "work"))  # File > Open library…
+    assert libraries.last(qsettings) == str(tmp_path / "work")
+    assert libraries.recent(qsettings)[:2] == [str(tmp_path / "work"), str(tmp_path / "holidays")]
+    from app.gui import _windows
+
+    other = _windows[-1]
+    qtbot.addWidget(other)
+    assert other.library_dir == str(tmp_path / "work") and other.recent == []  # no searches of the other library
+    other.close()
+
+
+def test_plain_idlens_opens_the_remembered_library(monkeypatch, tmp_path):
+    import app.gui
+    from app.cli import main
+
+    asked = []
+    monkeypatch.setattr(app.gui, "run_gui", lambda library, model: asked.append(library) or 0)
+    monkeypatch.delenv("IDLENS_LIBRARY", raising=False)
+    for argv, expected in (([], None), (["--library", str(tmp_path / "x")], str(tmp_path / "x"))):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert asked[-1] == expected
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return mf.video_of_photos(tmp_path / "party.mp4", [mf.picture(3, (320, 180)), FACES / "person_b_2.jpg",
+                                                       mf.picture(5, (320, 180))], seconds_each=1.0, size=(320, 180))
+
+
+class _NoEngine:
+    people: list = []
+
+    def faces_in(self, *args):
+        pass
+
+
+def test_the_video_opens_on_its_moment_plays_ends_replays_and_seeks(qtbot, clip):
+    row = {"path": str(clip), "kind": "video", "timestamp": 1.4, "moments": [{"timestamp": 1.4, "score": 0.3},
+                                                                              {"timestamp": 0.2, "score": 0.1}],
+           "spans": [{"start": 1.0, "end": 2.0}]}
+    viewer = Viewer(row, _NoEngine())
+    qtbot.addWidget(viewer)
+    viewer.show()
+    player = viewer.player
+    # Paused on the matched moment's frame.
+    qtbot.waitUntil(lambda: player.mediaStatus() in (QMediaPlayer.MediaStatus.BufferedMedia,
+                                                      QMediaPlayer.MediaStatus.LoadedMedia)
+                    and abs(player.position() - 1400) < 300, timeout=20_000)
+    assert player.playbackState() != QMediaPlayer.PlaybackState.PlayingState
+    assert viewer.play_button.text() == "Play" and viewer.timeline.spans == [(1.0, 2.0)]
+    # Space plays from there, to the end; then the button offers Replay.
+    qtbot.keyClick(viewer, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: viewer.ended, timeout=20_000)
+    assert viewer.play_button.text() == "Replay"
+    # After the end, a moment button still seeks and plays.
+    viewer.moment_buttons[0].click()   # 0:00.2
+    qtbot.waitUntil(lambda: player.playbackState() == QMediaPlayer.PlaybackState.PlayingState, timeout=10_000)
+    qtbot.waitUntil(lambda: 150 <= player.position() < 1300, timeout=10_000)
+    assert viewer.play_button.text() == "Pause"
+    qtbot.waitUntil(lambda: viewer.ended, timeout=20_000)
+    viewer.toggle_playback()           # Replay: from the matched moment
+    qtbot.waitUntil(lambda: player.playbackState() == QMediaPlayer.PlaybackState.PlayingState
+                    and player.position() >= 1300, timeout=10_000)
+    viewer.close()
