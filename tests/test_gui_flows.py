@@ -95,3 +95,25 @@ def test_the_video_opens_on_its_moment_plays_ends_replays_and_seeks(qtbot, clip)
     qtbot.waitUntil(lambda: player.playbackState() == QMediaPlayer.PlaybackState.PlayingState
                     and player.position() >= 1300, timeout=10_000)
     viewer.close()
+
+
+def test_counts_read_as_words_in_the_singular_and_the_plural(qtbot, qapp, tmp_path, qsettings):
+    from app.gui import install_translations
+
+    install_translations(qapp)
+    album = tmp_path / "album"
+    mf.photo(album / "one.jpg", 1)
+    (album / "broken.jpg").write_bytes(b"")
+    window = open_window(str(tmp_path / "lib"), "tiny-test", qsettings)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.engine.indexFinished, timeout=120_000):
+        window.engine.index([str(album)])
+    qtbot.waitUntil(lambda: window.errors_button.isVisible(), timeout=30_000)
+    assert window.errors_button.text() == "⚠ 1 file could not be read — show"
+    assert window.message.text() == "Done: 1 file indexed, 1 could not be read"
+    assert window.tr("%n result(s) for “%1”", "", 1) == "1 result for “%1”"
+    assert window.tr("%n result(s) for “%1”", "", 3) == "3 results for “%1”"
+    with qtbot.waitSignal(window.engine.searchFinished, timeout=60_000):
+        window.search_for("one")
+    assert window.message.text().startswith("1 result for “one”")
+    window.close()

@@ -5,7 +5,21 @@ import os
 import sys
 
 
-_windows: list = []  # the open main windows (Qt does not keep a Python reference to a top-level window)
+_windows: list = []
+_translators: list = []
+
+
+def install_translations(app) -> None:
+    """Qt's translations of the app's texts: English first (it holds the plural forms: "1 file", "2 files"), then
+    the user's language where there is a translation for it."""
+    from PySide6.QtCore import QLocale, QTranslator
+
+    folder = os.path.join(os.path.dirname(__file__), "i18n")
+    for name in ("idlens_en", f"idlens_{QLocale.system().name()}"):
+        translator = QTranslator(app)
+        if translator.load(os.path.join(folder, name + ".qm")):
+            app.installTranslator(translator)
+            _translators.append(translator)  # the open main windows (Qt does not keep a Python reference to a top-level window)
 
 
 def build_main_window(library_dir: str, model: str | None = None, settings=None):
@@ -40,6 +54,7 @@ def run_gui(library_dir: str | None = None, model: str | None = None) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Idlens")
+    install_translations(app)
     app.setOrganizationName("Idlens")
     icon = os.path.join(os.path.dirname(__file__), "..", "..", "resources", "idlens.svg")
     if os.path.exists(icon):

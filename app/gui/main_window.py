@@ -20,7 +20,6 @@ from app.gui.engine import Engine
 from app.gui.people_panel import PeoplePanel
 from app.gui.results import ResultRole, ResultsModel, ResultsView, clock
 from app.gui.viewer import Viewer
-from core.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -296,9 +295,11 @@ class MainWindow(QMainWindow):
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
         self.rate.setText("")
-        word = "Stopped" if r["cancelled"] else "Done"
-        self.message.setText(f"{word}: {r['indexed']} files indexed" +
-                             (f", {r['errors']} could not be read" if r["errors"] else ""))
+        text = (self.tr("Stopped: %n file(s) indexed", "", r["indexed"]) if r["cancelled"]
+                else self.tr("Done: %n file(s) indexed", "", r["indexed"]))
+        if r["errors"]:
+            text += self.tr(", %n could not be read", "", r["errors"])
+        self.message.setText(text)
         self.engine.refresh()
 
     # -- search ---------------------------------------------------------------------------------------------------------
@@ -326,14 +327,14 @@ class MainWindow(QMainWindow):
         rows = [r.to_json() for r in outcome.results]
         self.model.set_rows(rows)
         self.stack.setCurrentWidget(self.grid)
-        note = f"{len(rows)} results for “{self.query}”"
+        note = self.tr("%n result(s) for “%1”", "", len(rows)).replace("%1", self.query or "")
         q = outcome.query
         if q.unknown_names:
             note += f" — not a person in your library: {', '.join(q.unknown_names)}"
         for extra in q.notes:  # "Ben: Ben Okafor or Ben Lee — type the full name to choose"
             note += f" — {extra}"
-        if self.status.get("test_model"):
-            note += " — the tiny-test model has random weights: word search means nothing"
+        if self.status.get("test_model") and q.context:  # only a word search asks the (random) model
+            note += " — the test model has random weights: its word search means nothing"
         self.message.setText(note)
 
     def _browse_ready(self, rows: list[dict]) -> None:
@@ -367,8 +368,8 @@ class MainWindow(QMainWindow):
         if not rows or self.stack.currentWidget() is not self.grid:
             return
         answer = QMessageBox.question(self, "Remove from library",
-                                      f"Remove {len(rows)} file(s) from the library?\n"
-                                      "The files on your disk are not touched.")
+                                      self.tr("Remove %n file(s) from the library?", "", len(rows))
+                                      + "\n" + self.tr("The files on your disk are not touched."))
         if answer == QMessageBox.StandardButton.Yes:
             self.engine.forget([r["path"] for r in rows])
 
@@ -385,7 +386,7 @@ class MainWindow(QMainWindow):
             if e.get("detail"):  # the library's own words, for whoever wants them
                 self.errors_list.item(self.errors_list.count() - 1).setToolTip(e["detail"])
         self.errors_button.setVisible(bool(errors))
-        self.errors_button.setText(f"{plural(len(errors), 'file')} could not be read")
+        self.errors_button.setText(self.tr("⚠ %n file(s) could not be read — show", "", len(errors)))
         if status.get("test_model"):
             self.model_note.setText(f"Model: {status['model']} — random weights, useless for real search "
                                     "(tests only). Choose a real model in Settings.")
@@ -411,7 +412,7 @@ class MainWindow(QMainWindow):
         for root in self.status.get("folders", []):
             label = f"{Path(root['path']).name or root['path']} ({root['files']})"
             if root["errors"]:
-                label += f" · {plural(root['errors'], 'error')}"
+                label += " · " + self.tr("%n error(s)", "", root["errors"])
             if root.get("offline"):
                 label += " · offline"
             item = QTreeWidgetItem(library, [label])

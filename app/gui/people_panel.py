@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QSize, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QCoreApplication, QMimeData, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QListView, QMenu, QMessageBox, QPushButton, QVBoxLayout,
                                QWidget)
@@ -73,7 +73,9 @@ class PeopleModel(QAbstractListModel):
                 return self._blank
             return icon
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{p.label}: {p.faces} faces in {p.media} files" + (" (hidden)" if p.hidden else "")
+            text = QCoreApplication.translate("PeopleModel", "%n face(s)", "", p.faces) + " " + \
+                QCoreApplication.translate("PeopleModel", "in %n file(s)", "", p.media)
+            return f"{p.label}: {text}" + (" (hidden)" if p.hidden else "")
         if role == PersonRole:
             return p
         return None

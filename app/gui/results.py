@@ -127,7 +127,10 @@ def explain(row: dict) -> str:
     lines = [row["path"]]
     why = row.get("why") or {}
     for p in why.get("people", []):
-        lines.append(f"{p['name']}: face similarity {p['similarity']:.2f}")
+        if p["similarity"] >= 0.999:  # a face the user named (or confirmed): not a measured similarity
+            lines.append(f"{p['name']}: named by you")
+        else:
+            lines.append(f"{p['name']}: face similarity {p['similarity']:.2f}")
     if "context" in why:
         c = why["context"]
         lines.append(f"\u201c{c['text']}\u201d: {c['score']:.3f}" + (f" ({c['z']:+.1f} \u03c3)" if "z" in c else ""))

@@ -1,0 +1,59 @@
+<?xml version='1.0' encoding='utf-8'?>
+<TS version="2.1" language="en_US">
+<context>
+    <name>MainWindow</name>
+    <message numerus="yes">
+        <location filename="../../app/gui/main_window.py" line="298" />
+        <source>Stopped: %n file(s) indexed</source>
+        <translation><numerusform>Stopped: %n file indexed</numerusform><numerusform>Stopped: %n files indexed</numerusform></translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../../app/gui/main_window.py" line="299" />
+        <source>Done: %n file(s) indexed</source>
+        <translation><numerusform>Done: %n file indexed</numerusform><numerusform>Done: %n files indexed</numerusform></translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../../app/gui/main_window.py" line="301" />
+        <source>, %n could not be read</source>
+        <translation><numerusform>, %n could not be read</numerusform><numerusform>, %n could not be read</numerusform></translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../../app/gui/main_window.py" line="330" />
+        <source>%n result(s) for “%1”</source>
+        <translation><numerusform>%n result for “%1”</numerusform><numerusform>%n results for “%1”</numerusform></translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../../app/gui/main_window.py" line="371" />
+        <source>Remove %n file(s) from the library?</source>
+        <translation><numerusform>Remove %n file from the library?</numerusform><numerusform>Remove %n files from the library?</numerusform></translation>
+    </message>
+    <message>
+        <location filename="../../app/gui/main_window.py" line="372" />
+        <source>The files on your disk are not touched.</source>
+        <translation type="unfinished" />
+    </message>
+    <message numerus="yes">
+        <location filename="../../app/gui/main_window.py" line="389" />
+        <source>⚠ %n file(s) could not be read — show</source>
+        <translation><numerusform>⚠ %n file could not be read — show</numerusform><numerusform>⚠ %n files could not be read — show</numerusform></translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../../app/gui/main_window.py" line="415" />
+        <source>%n error(s)</source>
+        <translation><numerusform>%n error</numerusform><numerusform>%n errors</numerusform></translation>
+    </message>
+</context>
+<context>
+    <name>PeopleModel</name>
+    <message numerus="yes">
+        <location filename="../../app/gui/people_panel.py" line="76" />
+        <source>%n face(s)</source>
+        <translation><numerusform>%n face</numerusform><numerusform>%n faces</numerusform></translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../../app/gui/people_panel.py" line="77" />
+        <source>in %n file(s)</source>
+        <translation><numerusform>in %n file</numerusform><numerusform>in %n files</numerusform></translation>
+    </message>
+</context>
+</TS>
