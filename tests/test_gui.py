@@ -104,7 +104,7 @@ def test_first_run_drop_index_search_name_and_find(qtbot, window, album, tmp_pat
     qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=WAIT)
     assert window.model.rows[0]["path"].endswith("both.jpg")
     tip = window.model.data(window.model.index(0), Qt.ItemDataRole.ToolTipRole)
-    assert "Anna: face similarity" in tip and "Ben: face similarity" in tip
+    assert "Anna: named by you" in tip and "Ben: named by you" in tip  # faces the user named
     window.search_field.clear()
     qtbot.keyClicks(window.search_field, "Ben")
     with qtbot.waitSignal(window.engine.searchFinished, timeout=WAIT):

@@ -35,10 +35,19 @@ def open_window(library_dir: str, model: str | None = None, settings=None):
     if not ensure_healthy(str(library_dir)):
         return None
     window = build_main_window(str(library_dir), model, settings)
+    window.libraryRequested.connect(lambda folder: _switch(window, folder, model, settings))
     _windows.append(window)
     window.destroyed.connect(lambda *_: _windows.remove(window) if window in _windows else None)
     window.show()
     return window
+
+
+def _switch(old, folder: str, model, settings) -> None:
+    from app.gui import libraries
+
+    settings = settings or old.qsettings
+    if open_window(folder, model, settings) is None:  # refused (a damaged catalog the user did not repair)
+        libraries.remember(settings, old.library_dir)
 
 
 def run_gui(library_dir: str | None = None, model: str | None = None) -> int:

@@ -66,6 +66,7 @@ class Engine(QObject):
         self._requests = itertools.count(1)
         self._deliver = _Deliver(self)
         self.indexing = False
+        self.closed = False
         self.people: list = []  # the latest people list, kept on the UI thread (name completion reads it)
         self.peopleChanged.connect(self._remember_people)
 
@@ -81,6 +82,9 @@ class Engine(QObject):
                on_error: Callable[[str], None] | None = None):
         """Run `fn()` on `pool`; then `on_done(result)` on the UI thread, or on failure `on_error(message)` there
         (default: the `failed` signal, which the window shows). The UI never dies of an engine error."""
+        if self.closed:
+            return None
+
         def task():
             try:
                 result = fn()
@@ -116,6 +120,7 @@ class Engine(QObject):
         self.people = people
 
     def shutdown(self) -> None:
+        self.closed = True  # a timer or a late click after the window closed asks for nothing more
         self._cancel.set()
         self.writer.shutdown(wait=True, cancel_futures=True)
         self.reader.shutdown(wait=True, cancel_futures=True)

@@ -8,13 +8,13 @@ import os
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
                                QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter, QStackedWidget,
                                QToolBar, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
-from app.gui import libraries
+import app.gui.libraries as libraries
 from app.gui.completion import NameCompleter, name_entries
 from app.gui.engine import Engine
 from app.gui.people_panel import PeoplePanel
@@ -27,6 +27,8 @@ RECENT = 10
 
 
 class MainWindow(QMainWindow):
+    libraryRequested = Signal(str)  # a library folder the user chose to open instead of this one
+
     def __init__(self, library_dir: str, model: str | None = None, settings: QSettings | None = None):
         super().__init__()
         self.setWindowTitle("Idlens")
@@ -161,9 +163,7 @@ class MainWindow(QMainWindow):
 
     def open_library(self, folder: str) -> None:
         """Switch this window to another library: a new window on it takes this one's place (indexing here stops
-        after its current batch; what is done is kept)."""
-        from app.gui import open_window
-
+        after its current batch; what is done is kept). Whoever made this window opens the new one."""
         if os.path.abspath(folder) == os.path.abspath(self.library_dir):
             return
         if self.engine.indexing and QMessageBox.question(
@@ -171,8 +171,7 @@ class MainWindow(QMainWindow):
                 "is kept) and open the other library?") != QMessageBox.StandardButton.Yes:
             return
         self.close()  # saves this window's state first, so the new one starts from it
-        if open_window(folder, self.model_override, self.qsettings) is None:
-            libraries.remember(self.qsettings, self.library_dir)
+        self.libraryRequested.emit(folder)
 
     def _empty_state(self) -> QWidget:
         w = QWidget(self)
@@ -239,6 +238,7 @@ class MainWindow(QMainWindow):
         self.qsettings.setValue("geometry", self.saveGeometry())
         self.qsettings.setValue("splitter", self.splitter.saveState())
         libraries.save_searches(self.qsettings, self.library_dir, self.recent)
+        self._browse_timer.stop()
         self.engine.shutdown()
         super().closeEvent(event)
 

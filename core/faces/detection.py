@@ -19,7 +19,18 @@ import numpy as np
 # Where the five landmarks (eyes, nose tip, mouth corners, as the subject sees them) sit in a 112x112 crop.
 ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
                              [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float32)
-DETECT_MAX_SIDE = 1024     # YuNet's cost grows with pixels; faces of 20 px and up survive this size
+# YuNet runs on a copy whose long side is at most DETECT_SIDE; boxes and landmarks are mapped back to the image it
+# was given (the `face_detail` image, 1024 px), and faces are aligned and recognised on that image, at full detail.
+# YuNet's cost grows with pixels. Measured by `python -m bench.face_stage` (issue 14) against detection on the whole
+# 1024-px image, ms on one thread, median over faces-dev: 1024 px 38 ms, 896 px 30, 800 px 23, 640 px 16.
+#   faces-dev, 76 faces (72 usable): every side from 512 to 896 misses only img55's 12-px bystander (score 0.69).
+#     At 800 no face changes `usable` and usable faces' descriptors are at cosine median 0.968 / p5 0.928 to the
+#     1024 path's; at 640 img59's 100-px face drops to score 0.74 and stops being usable.
+#   Generated 12-MP photos, 89 faces (44 usable): 800 misses 4 faces of 10-13 px, 640 misses 16 of up to 23 px.
+#   Control: the 1024 path itself, on the photo shifted by 5 px, misses 3 faces of 11-13 px and its descriptors move
+#     to cosine median 0.975 / p5 0.921. So at 800 faces and descriptors move about as much as detection noise moves
+#     them, and `python -m bench faces` names as well as at 1024 (28 faces auto-named against 27, none wrongly).
+DETECT_SIDE = 800
 DETECT_SCORE = 0.6         # candidates below this are not faces at all; "usable" is decided later, with quality
 YUNET_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
@@ -95,21 +106,26 @@ class OpenCVFaces:
             self._local.net = net
         return net
 
-    def detect(self, bgr: np.ndarray) -> list[Face]:
+    def detect(self, bgr: np.ndarray, max_side: int | None = DETECT_SIDE) -> list[Face]:
+        """Faces of `bgr`, found on a copy whose long side is at most `max_side` (None: at full size); boxes and
+        landmarks in pixels of `bgr`."""
         import cv2
 
         h, w = bgr.shape[:2]
-        scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
-        work = bgr if scale == 1.0 else cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))),
-                                                   interpolation=cv2.INTER_AREA)
+        work = bgr
+        if max_side and max(h, w) > max_side:
+            k = max_side / max(h, w)
+            # Bilinear: 1.3 ms for 1024x768 to 800x600 where INTER_AREA takes 4-9 ms at this uneven ratio; on
+            # bench.face_stage the same faces are found and descriptors agree as closely with either.
+            work = cv2.resize(bgr, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_LINEAR)
         _, raw = self._detector(work.shape[1], work.shape[0]).detect(work)
-        faces = []
-        for row in ([] if raw is None else raw):
-            x, y, fw, fh = (float(v) / scale for v in row[:4])
-            if fw < 2 or fh < 2:
-                continue
-            faces.append(Face((x, y, fw, fh), row[4:14].reshape(5, 2).astype(np.float32) / scale, float(row[14])))
-        return faces
+        if raw is None or not len(raw):
+            return []
+        # Back to the pixels of `bgr`, each axis by its own factor (the copy's sides were rounded).
+        sx, sy = w / work.shape[1], h / work.shape[0]
+        raw = raw.astype(np.float32) * np.float32([sx, sy, sx, sy] + [sx, sy] * 5 + [1.0])
+        return [Face((float(r[0]), float(r[1]), float(r[2]), float(r[3])), r[4:14].reshape(5, 2).copy(), float(r[14]))
+                for r in raw if r[2] >= 2 and r[3] >= 2]
 
     def embed(self, bgr: np.ndarray, faces: list[Face]) -> None:
         """Align each face on its landmarks and fill in embedding, sharpness and crop."""
@@ -118,8 +134,20 @@ class OpenCVFaces:
         if not faces:
             return
         crops = [align(bgr, f.landmarks) for f in faces]
-        # SFace takes raw BGR 0..255 (OpenCV Zoo's reference feeds it that way).
-        blob = cv2.dnn.blobFromImages(crops, 1.0, (112, 112), (0, 0, 0), swapRB=False, crop=False)
+        for face, crop, vec in zip(faces, crops, self.recognise(crops)):
+            face.embedding = vec
+            face.crop = crop
+            face.sharpness = float(cv2.Laplacian(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
+
+    def recognise(self, crops: list[np.ndarray]) -> np.ndarray:
+        """Unit SFace descriptors (N, 128) of aligned 112x112 BGR crops, all in one forward pass: the same numbers
+        as one pass per crop (tests/test_faces_speed.py), without a pass's fixed costs per face."""
+        import cv2
+
+        if not crops:
+            return np.zeros((0, self.dim), np.float32)
+        # SFace takes raw BGR 0..255 (OpenCV Zoo's reference feeds it that way), NCHW.
+        blob = np.ascontiguousarray(np.stack(crops).transpose(0, 3, 1, 2), dtype=np.float32)
         net = self._recogniser()
         try:
             net.setInput(blob, "data")  # OpenCV 5's graph engine wants the input's name
@@ -127,10 +155,7 @@ class OpenCVFaces:
             net.setInput(blob)          # OpenCV 4
         out = net.forward().reshape(len(crops), -1).astype(np.float32)
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        for face, crop, vec in zip(faces, crops, out):
-            face.embedding = vec
-            face.crop = crop
-            face.sharpness = float(cv2.Laplacian(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
+        return out
 
     def analyse(self, bgr: np.ndarray) -> list[Face]:
         faces = self.detect(bgr)
@@ -154,4 +179,8 @@ def align(bgr: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray
 
 
 def pil_to_bgr(image) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
+    """A Pillow image as OpenCV's BGR array: one pass (0.4 ms for 1024x768, where convert + flip + copy took 3.3)."""
+    import cv2
+
+    rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)

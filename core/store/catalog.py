@@ -13,7 +13,9 @@ Schema changes are one migration per version (`schema.py`).
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import sqlite_utils
@@ -38,6 +40,8 @@ class Catalog:
     def __init__(self, path: Path, backups: Backups | None = None, read_only: bool = False):
         self.path = Path(path)
         self.backups = backups
+        if not read_only and not self.path.exists():
+            self._create()
         problem = health.problem(self.path)
         if problem:
             raise health.CatalogDamaged(self.path, problem)
@@ -62,6 +66,29 @@ class Catalog:
         self.faces = FaceRepository(self.db)
         self.people = PeopleRepository(self.db)
 
+    def _create(self) -> None:
+        """A new catalog appears whole or not at all: SQLite makes an empty file at connect and writes its header
+        later, and an empty catalog file is what a damaged one looks like (another thread or process opening the
+        library meanwhile would refuse it). So it is built aside and linked into place, which fails if another
+        opener was first (then theirs is used)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.new")
+        conn = sqlite3.connect(str(tmp), isolation_level=None)
+        try:
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            backups, self.backups = self.backups, None
+            self._migrate()
+            self.backups = backups
+        finally:
+            conn.close()
+        try:
+            os.link(tmp, self.path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+
     def close(self) -> None:
         self.closed = True
         self.db.conn.close()
@@ -77,6 +104,8 @@ class Catalog:
             self.backup(f"before-schema-{SCHEMA_VERSION}")
         for target in range(version + 1, SCHEMA_VERSION + 1):
             with self.transaction():
+                if self.schema_version >= target:
+                    continue  # another connection (the app's other thread) migrated it meanwhile
                 MIGRATIONS[target](self.db)
                 self.db.execute(f"PRAGMA user_version={target}")
 
