@@ -117,3 +117,40 @@ def test_counts_read_as_words_in_the_singular_and_the_plural(qtbot, qapp, tmp_pa
         window.search_for("one")
     assert window.message.text().startswith("1 result for “one”")
     window.close()
+
+
+def test_naming_a_face_in_the_viewer_shows_at_once_and_not_this_person_undoes_it(qtbot, tmp_path, qsettings,
+                                                                                 monkeypatch):
+    import app.gui.viewer as viewer_module
+    from tests.test_identity_search import scene
+
+    album = tmp_path / "album"
+    scene(album / "anna.jpg", 1, ["person_a_1.jpg"])
+    window = open_window(str(tmp_path / "lib"), "tiny-test", qsettings)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.engine.indexFinished, timeout=120_000):
+        window.engine.index([str(album)])
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=30_000)
+    window.open_index(window.model.index(0))
+    viewer = window.viewer
+    qtbot.waitUntil(lambda: len(getattr(viewer, "face_boxes", [])) == 1, timeout=30_000)
+    assert viewer.face_boxes[0].face["name"] is None and viewer.face_boxes[0].label.text() == "?"
+    asked = {}
+
+    def answer(parent, title, label, people, text="", beside=None):
+        asked["beside"] = beside
+        return "Zoë"
+
+    monkeypatch.setattr(viewer_module, "ask_name", answer)
+    viewer._name_face(viewer.face_boxes[0].face)
+    qtbot.waitUntil(lambda: viewer.face_boxes[0].face["name"] == "Zoë", timeout=30_000)  # same viewer, no reopening
+    assert viewer.face_boxes[0].label.text() == "Zoë"
+    face_on_screen = viewer._on_screen(viewer.face_boxes[0].face)
+    assert asked["beside"] is not None and face_on_screen.width() > 0
+    # Right-click: "Not Zoë".
+    viewer._face_menu(viewer.face_boxes[0].face, viewer.mapToGlobal(viewer.rect().center()))
+    not_her = next(a for a in viewer.face_menu.actions() if a.text() == "Not Zoë")
+    not_her.trigger()
+    qtbot.waitUntil(lambda: viewer.face_boxes[0].face["name"] is None, timeout=30_000)
+    viewer.close()
+    window.close()

@@ -70,11 +70,19 @@ class NameCompleter(QCompleter):
             self.popup().hide()
 
 
-def ask_name(parent, title: str, label: str, people, text: str = "") -> str | None:
-    """A name from the user, with completion of the library's people (names and aliases, any spelling)."""
+def ask_name(parent, title: str, label: str, people, text: str = "", beside=None) -> str | None:
+    """A name from the user, with completion of the library's people (names and aliases, any spelling).
+    `beside`: a global QRect (a face on screen) the dialog is placed next to, never over."""
     from PySide6.QtWidgets import QInputDialog
 
     dialog = QInputDialog(parent)
+    if beside is not None:
+        dialog.adjustSize()
+        screen = parent.screen().availableGeometry() if parent is not None else None
+        x = beside.right() + 16
+        if screen is not None and x + dialog.width() > screen.right():
+            x = max(screen.left(), beside.left() - 16 - dialog.width())  # no room on the right: the left side
+        dialog.move(x, max(screen.top() if screen is not None else 0, beside.top()))
     dialog.setWindowTitle(title)
     dialog.setLabelText(label)
     dialog.setTextValue(text)

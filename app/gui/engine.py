@@ -231,12 +231,12 @@ class Engine(QObject):
     def hide_person(self, person_id: int, hidden: bool) -> None:
         self.write("hiding", lambda lib: lib.people.hide(person_id, hidden))
 
-    def move_face(self, face_id: int, person: int | str) -> None:
+    def move_face(self, face_id: int, person: int | str, on_done: Callable | None = None) -> None:
         """This face is this person (an id, or a name; a new name creates the person)."""
-        self.write("moving a face", lambda lib: lib.people.move(face_id, person))
+        self.write("moving a face", lambda lib: lib.people.move(face_id, person), on_done)
 
-    def reject_face(self, face_id: int, person_id: int) -> None:
-        self.write("rejecting a face", lambda lib: lib.people.reject(face_id, person_id))
+    def reject_face(self, face_id: int, person_id: int, on_done: Callable | None = None) -> None:
+        self.write("rejecting a face", lambda lib: lib.people.reject(face_id, person_id), on_done)
 
     def forget(self, paths: list[str]) -> None:
         def op(lib: Library) -> None:

@@ -49,22 +49,36 @@ class ZoomView(QGraphicsView):
 
 
 class FaceBox(QGraphicsRectItem):
-    def __init__(self, face: dict, on_click):
+    """A face on the photo: click to name it; right-click for "Not NAME" and "Someone else…"."""
+
+    def __init__(self, face: dict, on_click, on_menu=None):
         super().__init__(QRectF(face["x"], face["y"], face["w"], face["h"]))
-        self.face, self.on_click = face, on_click
+        self.face, self.on_click, self.on_menu = face, on_click, on_menu
         named = face.get("name")
         self.setPen(QPen(QColor("#4cc38a" if named else "#f5c542"), 3))
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip(named or "Unnamed: click to name")
-        label = QGraphicsSimpleTextItem(named or "?", self)
+        # A name chip under the face, on a dark background, sized to the face (scene pixels: it zooms with the photo).
+        chip = QGraphicsRectItem(self)
+        chip.setBrush(QBrush(QColor(20, 22, 26, 200)))
+        chip.setPen(QPen(Qt.PenStyle.NoPen))
+        label = QGraphicsSimpleTextItem(named or "?", chip)
         label.setBrush(QBrush(QColor("white")))
-        label.setPos(face["x"], face["y"] + face["h"] + 4)
         font = label.font()
-        font.setPointSizeF(max(10.0, face["h"] / 8))
+        font.setPixelSize(max(12, int(face["h"] / 6)))
         label.setFont(font)
+        text = label.boundingRect()
+        pad = text.height() * 0.25
+        chip.setRect(QRectF(0, 0, text.width() + 2 * pad, text.height() + pad))
+        label.setPos(pad, pad / 2)
+        chip.setPos(face["x"] + (face["w"] - chip.rect().width()) / 2, face["y"] + face["h"] + pad)
+        self.label = label
 
     def mousePressEvent(self, event):
-        self.on_click(self.face)
+        if event.button() == Qt.MouseButton.RightButton and self.on_menu is not None:
+            self.on_menu(self.face, event.screenPos())
+        else:
+            self.on_click(self.face)
 
 
 class TimelineSlider(QSlider):
@@ -155,14 +169,38 @@ class Viewer(QDialog):
             self.engine.faces_in(self.row["media_id"], self._draw_faces)
 
     def _draw_faces(self, faces: list[dict]) -> None:
-        self.face_boxes = [FaceBox(f, self._name_face) for f in faces if f["timestamp"] is None]
+        for box in getattr(self, "face_boxes", []):
+            self.scene.removeItem(box)
+        self.face_boxes = [FaceBox(f, self._name_face, self._face_menu) for f in faces if f["timestamp"] is None]
         for box in self.face_boxes:
             self.scene.addItem(box)
 
+    def refresh_faces(self, *_) -> None:
+        """Redraw the boxes from the library: after a naming, the box shows the name at once."""
+        if self.row.get("media_id"):
+            self.engine.faces_in(self.row["media_id"], self._draw_faces)
+
+    def _on_screen(self, face: dict):
+        """The face's rectangle in screen coordinates (the naming dialog goes beside it)."""
+        rect = self.view.mapFromScene(QRectF(face["x"], face["y"], face["w"], face["h"])).boundingRect()
+        return rect.translated(self.view.viewport().mapToGlobal(rect.topLeft()) - rect.topLeft())
+
     def _name_face(self, face: dict) -> None:
-        name = ask_name(self, "Who is this?", "Name:", self.engine.people, face.get("name") or "")
+        name = ask_name(self, "Who is this?", "Name:", self.engine.people, face.get("name") or "",
+                        beside=self._on_screen(face))
         if name:
-            self.engine.move_face(face["id"], name)
+            self.engine.move_face(face["id"], name, on_done=self.refresh_faces)
+
+    def _face_menu(self, face: dict, where) -> None:
+        from PySide6.QtWidgets import QMenu
+
+        menu = QMenu(self)
+        if face.get("name") and face.get("person_id"):
+            menu.addAction(f"Not {face['name']}", lambda: self.engine.reject_face(face["id"], face["person_id"],
+                                                                                  on_done=self.refresh_faces))
+        menu.addAction("Someone else…", lambda: self._name_face(dict(face, name=None)))
+        menu.popup(where.toPoint() if hasattr(where, "toPoint") else where)
+        self.face_menu = menu
 
     # -- videos -----------------------------------------------------------------------------------------------------
     # Opens paused on the matched moment's frame (a person looks at it first); Space or Play plays from there. Every
