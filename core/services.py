@@ -65,6 +65,14 @@ def errors(lib: Library) -> list[dict]:
     return out
 
 
+def retry(lib: Library, paths: list[str]) -> int:
+    """Queue files that could not be read for the next index; returns how many (their face failures are retried by
+    every index anyway)."""
+    with lib.write_lock("queueing files again"):
+        with lib.catalog.transaction():
+            return lib.catalog.media.requeue(paths)
+
+
 def media_json(m: Media) -> dict:
     return {"path": m.path, "kind": m.kind, "status": m.status, "size": m.size, "width": m.width,
             "height": m.height, "duration": m.duration, "captured_at": m.captured_at, "error": m.error,

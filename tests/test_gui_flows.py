@@ -154,3 +154,34 @@ def test_naming_a_face_in_the_viewer_shows_at_once_and_not_this_person_undoes_it
     qtbot.waitUntil(lambda: viewer.face_boxes[0].face["name"] is None, timeout=30_000)
     viewer.close()
     window.close()
+
+
+def test_the_errors_panel_retries_a_fixed_file_and_removes_another(qtbot, qapp, tmp_path, qsettings, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.gui import install_translations
+
+    install_translations(qapp)
+    album = tmp_path / "album"
+    mf.photo(album / "fine.jpg", 1)
+    (album / "fixed-later.jpg").write_bytes(b"")
+    (album / "hopeless.jpg").write_bytes(b"not a photo")
+    window = open_window(str(tmp_path / "lib"), "tiny-test", qsettings)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.engine.indexFinished, timeout=120_000):
+        window.engine.index([str(album)])
+    qtbot.waitUntil(lambda: window.errors_list.count() == 2, timeout=30_000)
+    assert window.errors_button.text() == "⚠ 2 files could not be read — show"
+    rows = {window.errors_list.item(i).data(Qt.ItemDataRole.UserRole): i for i in range(window.errors_list.count())}
+    mf.photo(album / "fixed-later.jpg", 2)  # the user fixed it
+    window.errors_list.item(rows[str(album / "fixed-later.jpg")]).setSelected(True)
+    with qtbot.waitSignal(window.engine.indexFinished, timeout=120_000):
+        window.retry_action.trigger()
+    qtbot.waitUntil(lambda: window.errors_list.count() == 1, timeout=30_000)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=30_000)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.errors_list.item(0).setSelected(True)
+    window.remove_error_action.trigger()
+    qtbot.waitUntil(lambda: window.errors_list.count() == 0 and not window.errors_button.isVisible(), timeout=30_000)
+    assert (album / "hopeless.jpg").exists()  # removed from the library, never from the disk
+    window.close()

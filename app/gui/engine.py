@@ -243,7 +243,14 @@ class Engine(QObject):
             for p in paths:
                 lib.forget(p)
             self.browseReady.emit(services.browse(lib))
+            self.statusChanged.emit(self._status(lib))  # the counts and the errors panel
         self.write("forget", op)
+
+    def retry(self, paths: list[str]) -> None:
+        """Try files that could not be read again: queued, then an index run (which also retries face failures)."""
+        def op(lib: Library) -> None:
+            services.retry(lib, paths)
+        self.write("queueing files again", op, lambda _: self.index([]))
 
     def save_settings(self, settings: Settings, on_done: Callable | None = None) -> None:
         self.write("saving the settings", lambda lib: services.save_settings(lib, settings), on_done)

@@ -115,7 +115,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.setVisible(False)
         self.cancel_button.clicked.connect(self.cancel_indexing)
         self.errors_button = QPushButton("", self)
-        self.errors_button.setFlat(True)
+        self.errors_button.setObjectName("errorsButton")
         self.errors_button.setVisible(False)
         self.errors_button.clicked.connect(lambda: self.errors_dock.setVisible(not self.errors_dock.isVisible()))
         bar.addWidget(self.message, 1)
@@ -126,8 +126,24 @@ class MainWindow(QMainWindow):
 
         self.errors_dock = QDockWidget("Files that could not be read", self)
         self.errors_dock.setObjectName("errorsDock")
-        self.errors_list = QListWidget(self.errors_dock)
-        self.errors_dock.setWidget(self.errors_list)
+        panel = QWidget(self.errors_dock)
+        column = QVBoxLayout(panel)
+        self.errors_list = QListWidget(panel)
+        self.errors_list.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
+        self.errors_list.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        actions = QHBoxLayout()
+        self.retry_action = QAction("Try again", self, triggered=self.retry_selected_errors)
+        self.show_error_action = QAction("Show in folder", self, triggered=self.show_selected_error)
+        self.remove_error_action = QAction("Remove from library", self, triggered=self.remove_selected_errors)
+        for action in (self.retry_action, self.show_error_action, self.remove_error_action):
+            self.errors_list.addAction(action)
+            button = QPushButton(action.text(), panel)
+            button.clicked.connect(action.trigger)
+            actions.addWidget(button)
+        actions.addStretch(1)
+        column.addWidget(self.errors_list, 1)
+        column.addLayout(actions)
+        self.errors_dock.setWidget(panel)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.errors_dock)
         self.errors_dock.setVisible(False)
         self._browse_timer = QTimer(self, singleShot=True, interval=800, timeout=self.engine.refresh)
@@ -383,6 +399,7 @@ class MainWindow(QMainWindow):
         self.errors_list.clear()
         for e in errors:
             self.errors_list.addItem(f"{e['path']}: {e['error']}")
+            self.errors_list.item(self.errors_list.count() - 1).setData(Qt.ItemDataRole.UserRole, e["path"])
             if e.get("detail"):  # the library's own words, for whoever wants them
                 self.errors_list.item(self.errors_list.count() - 1).setToolTip(e["detail"])
         self.errors_button.setVisible(bool(errors))
@@ -397,6 +414,31 @@ class MainWindow(QMainWindow):
                                     "your data folder — now, or when you add the first folder.")
         self.download_button.setVisible(not status.get("weights_available", True))
         self._fill_sidebar()
+
+    def _selected_error_paths(self) -> list[str]:
+        items = self.errors_list.selectedItems() or ([self.errors_list.currentItem()]
+                                                     if self.errors_list.currentItem() else [])
+        return [i.data(Qt.ItemDataRole.UserRole) for i in items if i is not None]
+
+    def retry_selected_errors(self) -> None:
+        paths = self._selected_error_paths() or [self.errors_list.item(i).data(Qt.ItemDataRole.UserRole)
+                                                 for i in range(self.errors_list.count())]
+        if paths:
+            self.engine.retry(paths)
+
+    def show_selected_error(self) -> None:
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        for path in self._selected_error_paths()[:1]:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path)))
+
+    def remove_selected_errors(self) -> None:
+        paths = self._selected_error_paths()
+        if paths and QMessageBox.question(
+                self, "Remove from library", self.tr("Remove %n file(s) from the library?", "", len(paths))
+                + "\n" + self.tr("The files on your disk are not touched.")) == QMessageBox.StandardButton.Yes:
+            self.engine.forget(paths)
 
     def _people_changed(self, people) -> None:
         self.completer.set_entries(name_entries(people), self.recent)

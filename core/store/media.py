@@ -170,6 +170,14 @@ class MediaRepository:
                                  [status, *chunk]).fetchone()[0]
         return n
 
+    def requeue(self, paths: list[str]) -> int:
+        """Files that could not be read are tried again by the next index (the user fixed them, or asks anyway)."""
+        n = 0
+        for path in paths:
+            n += self.db.execute("UPDATE media SET status = ?, error = NULL, error_detail = NULL "
+                                 "WHERE path = CAST(? AS TEXT) AND status = ?", [PENDING, db_path(path), ERROR]).rowcount
+        return n
+
     def set_offline(self, media_ids: list[int]) -> None:
         self.db.conn.executemany("UPDATE media SET status = ? WHERE id = ?", [(OFFLINE, i) for i in media_ids])
 
