@@ -121,16 +121,22 @@ def test_first_run_drop_index_search_name_and_find(qtbot, window, album, tmp_pat
     viewer = window.viewer
     qtbot.waitUntil(lambda: len(getattr(viewer, "face_boxes", [])) == 1, timeout=WAIT)
     assert viewer.face_boxes[0].face["name"] == "Ben"
-    shot(viewer, "06-viewer-photo")
+    shot(window, "06-viewer-photo")
+    assert window.stack.currentWidget() is window.viewer_page   # inside the main window, not a new window
+    assert window.viewer_page.position.text() == f"{photo + 1} of {window.model.rowCount()}"
+    assert "Ben" in window.viewer_page.info.text()
     qtbot.keyClick(viewer, Qt.Key.Key_Right)   # next result
     assert window.viewer is not viewer and window.grid.currentIndex().row() == photo + 1
+    assert window.viewer_page.position.text() == f"{photo + 2} of {window.model.rowCount()}"
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Escape)   # back to the grid, on that item
+    assert window.stack.currentWidget() is window.grid and window.grid.currentIndex().row() == photo + 1
     window.viewer.close()
     vid = next(i for i, r in enumerate(window.model.rows) if r["kind"] == "video")
     window.open_index(window.model.index(vid))
     qtbot.waitUntil(lambda: window.viewer.timeline.duration_ms > 0, timeout=30_000)
     assert window.viewer.timeline.moments
     qtbot.wait(500)
-    shot(window.viewer, "07-viewer-video")
+    shot(window, "07-viewer-video")
     window.viewer.close()
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
-
-_windows: list = []
+_windows: list = []  # the open main windows (Qt does not keep a Python reference to a top-level window)
 _translators: list = []
 
 
@@ -14,17 +13,22 @@ def install_translations(app) -> None:
     the user's language where there is a translation for it."""
     from PySide6.QtCore import QLocale, QTranslator
 
+    if _translators:  # once per process
+        return
     folder = os.path.join(os.path.dirname(__file__), "i18n")
     for name in ("idlens_en", f"idlens_{QLocale.system().name()}"):
         translator = QTranslator(app)
         if translator.load(os.path.join(folder, name + ".qm")):
             app.installTranslator(translator)
-            _translators.append(translator)  # the open main windows (Qt does not keep a Python reference to a top-level window)
+            _translators.append(translator)
 
 
 def build_main_window(library_dir: str, model: str | None = None, settings=None):
+    from PySide6.QtWidgets import QApplication
+
     from app.gui.main_window import MainWindow
 
+    install_translations(QApplication.instance())
     return MainWindow(library_dir, model, settings)
 
 

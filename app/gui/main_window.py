@@ -19,7 +19,7 @@ from app.gui.completion import NameCompleter, name_entries
 from app.gui.engine import Engine
 from app.gui.people_panel import PeoplePanel
 from app.gui.results import ResultRole, ResultsModel, ResultsView, clock
-from app.gui.viewer import Viewer
+from app.gui.viewer import ViewerPage
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +93,17 @@ class MainWindow(QMainWindow):
         self.grid.activated.connect(self.open_index)
         self.people = PeoplePanel(self.engine, self)
         self.people.search_person.connect(self.search_for)
+        self.viewer_page = ViewerPage(self.engine, self)
+        self.viewer_page.step.connect(self._step_viewer)
+        self.viewer_page.back.connect(self.close_viewer)
+        self.viewer = None
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self.grid)
         self.stack.addWidget(self.people)
+        self.stack.addWidget(self.viewer_page)
+        # Leaving the viewer page by any way (a new search, People, the sidebar) stops a playing video.
+        self.stack.currentChanged.connect(
+            lambda i: self.viewer_page.leave() if self.stack.widget(i) is not self.viewer_page else None)
 
         self.splitter = QSplitter(self)
         self.splitter.setObjectName("splitter")
@@ -364,20 +372,25 @@ class MainWindow(QMainWindow):
 
     # -- viewer and removal ---------------------------------------------------------------------------------------------
     def open_index(self, index) -> None:
+        """Show a result in the viewer page, in this window."""
         row = index.data(ResultRole)
         if row:
-            if getattr(self, "viewer", None) is not None:
-                self.viewer.close()
             self.grid.setCurrentIndex(index)
-            self.viewer = Viewer(row, self.engine, self)
-            self.viewer.step.connect(self._step_viewer)
-            self.viewer.open()
+            self.viewer = self.viewer_page.show_row(row, index.row() + 1, self.model.rowCount())
+            self.stack.setCurrentWidget(self.viewer_page)
 
     def _step_viewer(self, delta: int) -> None:
         """Left/Right in the viewer: the previous or next result."""
         row = self.grid.currentIndex().row() + delta
         if 0 <= row < self.model.rowCount():
             self.open_index(self.model.index(row))
+
+    def close_viewer(self) -> None:
+        """Back to the grid, on the item that was shown (the grid kept its scroll position)."""
+        self.viewer_page.leave()
+        self.stack.setCurrentWidget(self.grid)
+        self.grid.scrollTo(self.grid.currentIndex())
+        self.grid.setFocus()
 
     def forget_selected(self) -> None:
         rows = [i.data(ResultRole) for i in self.grid.selectedIndexes()]

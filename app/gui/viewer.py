@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QPointF, QRectF, QRunnable, Qt, QThreadPool, QUrl, Signal
 from PySide6.QtGui import QBrush, QColor, QDesktopServices, QImage, QImageReader, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import (QDialog, QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView,
+from PySide6.QtWidgets import (QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView,
                                QHBoxLayout, QLabel, QPushButton, QSlider, QStyle, QStyleOptionSlider,
                                QVBoxLayout, QWidget)
 
@@ -111,14 +111,18 @@ class TimelineSlider(QSlider):
             painter.drawLine(QPointF(x, groove.top() - 4), QPointF(x, groove.bottom() + 4))
 
 
-class Viewer(QDialog):
+class Viewer(QWidget):
+    """One photo or video, shown inside the main window (ViewerPage holds it, with the navigation and the info)."""
     step = Signal(int)  # -1 previous result, +1 next
+    back = Signal()     # Escape: back to the grid
 
     def keyPressEvent(self, event):
         if event.key() in (Qt.Key.Key_Left, Qt.Key.Key_PageUp):
             self.step.emit(-1)
         elif event.key() in (Qt.Key.Key_Right, Qt.Key.Key_PageDown):
             self.step.emit(1)
+        elif event.key() == Qt.Key.Key_Escape:
+            self.back.emit()
         elif event.key() == Qt.Key.Key_Space and self.player is not None:
             self.toggle_playback()
         else:
@@ -128,8 +132,9 @@ class Viewer(QDialog):
         super().__init__(parent)
         self.row, self.engine = row, engine
         self.setWindowTitle(Path(row["path"]).name)
-        self.resize(1000, 720)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
         self.player = None
         if row["kind"] == "video":
             layout.addWidget(self._video(row), 1)
@@ -307,7 +312,91 @@ class Viewer(QDialog):
             self.timeline.setValue(ms)
         self.time_label.setText(clock(ms / 1000))
 
-    def done(self, result):
+    def closeEvent(self, event):
         if self.player is not None:
             self.player.stop()
-        super().done(result)
+        super().closeEvent(event)
+
+
+class ViewerPage(QWidget):
+    """The viewer as a page of the main window (as in Apple Photos and Immich, not a window per photo): Back
+    (Escape), previous and next (on screen and Left/Right), "3 of 11", the item, and an info panel."""
+    step = Signal(int)
+    back = Signal()
+
+    def __init__(self, engine, parent=None):
+        super().__init__(parent)
+        self.engine = engine
+        self.viewer: Viewer | None = None
+        layout = QVBoxLayout(self)
+        bar = QHBoxLayout()
+        self.back_button = QPushButton("← Back", self)
+        self.back_button.setToolTip("Back to the results (Esc)")
+        self.back_button.clicked.connect(self.back.emit)
+        self.previous_button = QPushButton("◀", self)
+        self.previous_button.setToolTip("Previous (Left)")
+        self.previous_button.clicked.connect(lambda: self.step.emit(-1))
+        self.next_button = QPushButton("▶", self)
+        self.next_button.setToolTip("Next (Right)")
+        self.next_button.clicked.connect(lambda: self.step.emit(1))
+        self.position = QLabel("", self)
+        self.position.setObjectName("viewerPosition")
+        self.title = QLabel("", self)
+        self.title.setObjectName("viewerTitle")
+        for w in (self.back_button, self.previous_button, self.position, self.next_button):
+            bar.addWidget(w)
+        bar.addSpacing(12)
+        bar.addWidget(self.title, 1)
+        layout.addLayout(bar)
+        body = QHBoxLayout()
+        self.holder = QVBoxLayout()
+        body.addLayout(self.holder, 1)
+        self.info = QLabel("", self)
+        self.info.setObjectName("viewerInfo")
+        self.info.setWordWrap(True)
+        self.info.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.info.setFixedWidth(260)
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        body.addWidget(self.info)
+        layout.addLayout(body, 1)
+
+    def show_row(self, row: dict, number: int, total: int) -> Viewer:
+        if self.viewer is not None:
+            self.viewer.close()
+            self.viewer.deleteLater()
+        self.viewer = Viewer(row, self.engine, self)
+        self.viewer.step.connect(self.step.emit)
+        self.viewer.back.connect(self.back.emit)
+        self.holder.addWidget(self.viewer)
+        self.position.setText(f"{number} of {total}")
+        self.previous_button.setEnabled(number > 1)
+        self.next_button.setEnabled(number < total)
+        self.title.setText(Path(row["path"]).name)
+        self.info.setText(info_text(row))
+        self.viewer.setFocus()
+        return self.viewer
+
+    def leave(self) -> None:
+        if self.viewer is not None:
+            self.viewer.close()
+
+
+def info_text(row: dict) -> str:
+    """The info panel: when, where, what, who, and why it matched."""
+    import html
+
+    from app.gui.results import explain
+
+    lines = [f"<b>{html.escape(Path(row['path']).name)}</b>"]
+    if row.get("captured_at"):
+        lines.append("Taken " + html.escape(row["captured_at"].replace("T", " ")))
+    lines.append("Folder: " + html.escape(os.path.dirname(row["path"])))
+    if row.get("kind") == "video" and row.get("duration"):
+        lines.append("Video, " + clock(row["duration"]))
+    people = [p["name"] for p in (row.get("why") or {}).get("people", [])]
+    if people:
+        lines.append("People: " + html.escape(", ".join(people)))
+    why = explain(row).splitlines()[1:]  # without the path, said above
+    if why:
+        lines.append("<br><i>Why it matched</i><br>" + "<br>".join(html.escape(w) for w in why))
+    return "<br>".join(lines)
