@@ -145,14 +145,24 @@ def test_merge_and_reject_from_the_panel(qtbot, window, album, tmp_path, monkeyp
     window.show_people()
     qtbot.waitUntil(lambda: len(window.people.model.people) == 2, timeout=WAIT)
     a, b = window.people.model.people
-    # Drag one person onto the other: the model turns the drop into a merge request; the user confirms.
-    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kw: QMessageBox.StandardButton.Yes)
+    # Drag one person onto the other: the model turns the drop into a merge request; the user confirms in a dialog
+    # that shows both faces and how the user knows them (no internal ids).
+    from app.gui.people_panel import SamePersonDialog
+
+    asked = []
+
+    def confirm(dialog):
+        asked.append(dialog.question.text())
+        return True
+
+    monkeypatch.setattr(SamePersonDialog, "ask", confirm)
     data = window.people.model.mimeData([window.people.model.index(1)])
     with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
         window.people.model.dropMimeData(data, Qt.DropAction.MoveAction, -1, -1, window.people.model.index(0))
     qtbot.waitUntil(lambda: len(window.people.model.people) == 1, timeout=WAIT)
     merged = window.people.model.people[0]
     assert merged.media == 6
+    assert "#" not in asked[0] and "unnamed person (" in asked[0]
 
     dialog = FacesDialog(window.engine, merged, window)
     qtbot.waitUntil(lambda: dialog.model.rowCount() > 0, timeout=WAIT)
@@ -165,6 +175,32 @@ def test_merge_and_reject_from_the_panel(qtbot, window, album, tmp_path, monkeyp
     assert check.catalog.db.execute("SELECT person_id FROM rejections WHERE face_id = ?", [face_id]).fetchone()[0] \
         == merged.id
     check.close()
+
+
+def test_merge_with_from_the_context_menu(qtbot, window, album, monkeypatch):
+    from app.gui.people_panel import ChoosePersonDialog, SamePersonDialog
+
+    index_and_wait(qtbot, window, [album])
+    window.show_people()
+    qtbot.waitUntil(lambda: len(window.people.model.people) == 2, timeout=WAIT)
+    with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
+        window.people.name(window.people.model.people[0].id, "Łukasz")
+    qtbot.waitUntil(lambda: any(p.name == "Łukasz" for p in window.people.model.people), timeout=WAIT)
+    named = next(p for p in window.people.model.people if p.name)
+    other = next(p for p in window.people.model.people if not p.name)
+    shown = []
+
+    def choose(dialog):
+        shown.extend(dialog.list.item(i).text() for i in range(dialog.list.count()))
+        return dialog.people[0]
+
+    monkeypatch.setattr(ChoosePersonDialog, "choose", choose)
+    monkeypatch.setattr(SamePersonDialog, "ask", lambda dialog: True)
+    with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
+        window.people.merge_with(other)   # "Merge with…" on the unnamed group, choosing Łukasz
+    qtbot.waitUntil(lambda: len(window.people.model.people) == 1, timeout=WAIT)
+    assert shown == ["Łukasz"] and window.people.model.people[0].name == "Łukasz"
+    assert window.people.model.people[0].faces == named.faces + other.faces
 
 
 def test_cancel_stops_indexing_and_keeps_what_was_done(qtbot, window, tmp_path):

@@ -163,6 +163,7 @@ class PeoplePanel(QWidget):
             return
         menu = QMenu(self)
         menu.addAction("Rename…" if person.name else "Name…", lambda: self.ask_name(person))
+        menu.addAction("Merge with…", lambda: self.merge_with(person))
         menu.addAction("Review suggested faces…", lambda: self.review(person))
         menu.addAction("Show faces…", lambda: self.show_faces(person))
         menu.addAction("Show photos", lambda: self._open(self.view.currentIndex()))
@@ -196,12 +197,22 @@ class PeoplePanel(QWidget):
         self.engine.name_person(person_id, name)
 
     def merge(self, target: int, source: int, confirm: bool = True) -> None:
-        names = {p.id: p.label for p in self.model.people}
-        if confirm and QMessageBox.question(
-                self, "Merge", f"Are {names.get(source)} and {names.get(target)} the same person?") \
-                != QMessageBox.StandardButton.Yes:
+        people = {p.id: p for p in self.model.people}
+        if source not in people or target not in people:
+            return
+        if confirm and not SamePersonDialog(self.engine, people[source], people[target], self).ask():
             return
         self.engine.merge_people(target, source)
+
+    def merge_with(self, person) -> None:
+        """The context menu's "Merge with…": choose the other person by their face and name."""
+        chooser = ChoosePersonDialog(self.engine, [p for p in self.model.people if p.id != person.id],
+                                     f"Who else is {spoken(person)}?", self)
+        other = chooser.choose()
+        if other is not None:
+            # The named one keeps the name (both named: the one chosen is kept, as Apple Photos does).
+            target, source = (other, person) if other.name or not person.name else (person, other)
+            self.merge(target.id, source.id)
 
     def show_faces(self, person) -> None:
         FacesDialog(self.engine, person, self).open()
@@ -264,6 +275,85 @@ class FacesDialog(QDialog):
             self.model.removeRow(row)
 
 
+def spoken(person) -> str:
+    """A person as the user knows them: the name, or the unnamed group by its size (never an internal id)."""
+    if person.name:
+        return person.name
+    return QCoreApplication.translate("People", "this unnamed person (%n photo(s))", "", person.media)
+
+
+def _face(engine, person, side: int) -> QLabel:
+    label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+    pix = QPixmap(str(engine.crop_path(person.cover_face))) if person.cover_face is not None else QPixmap()
+    if not pix.isNull():
+        label.setPixmap(pix.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                   Qt.TransformationMode.SmoothTransformation))
+    return label
+
+
+class SamePersonDialog(QDialog):
+    """"Are these the same person?" with both faces and both names, never internal ids."""
+
+    def __init__(self, engine, a, b, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Same person?")
+        layout = QVBoxLayout(self)
+        faces = QHBoxLayout()
+        for person in (a, b):
+            column = QVBoxLayout()
+            column.addWidget(_face(engine, person, 140))
+            name = QLabel(spoken(person), alignment=Qt.AlignmentFlag.AlignCenter)
+            column.addWidget(name)
+            faces.addLayout(column)
+        layout.addLayout(faces)
+        self.question = QLabel(f"Are {spoken(a)} and {spoken(b)} the same person?",
+                               alignment=Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.question)
+        buttons = QHBoxLayout()
+        self.yes_button, self.no_button = QPushButton("Yes, merge"), QPushButton("No")
+        self.yes_button.clicked.connect(self.accept)
+        self.no_button.clicked.connect(self.reject)
+        buttons.addStretch(1)
+        buttons.addWidget(self.no_button)
+        buttons.addWidget(self.yes_button)
+        layout.addLayout(buttons)
+
+    def ask(self) -> bool:
+        return self.exec() == QDialog.DialogCode.Accepted
+
+
+class ChoosePersonDialog(QDialog):
+    """Pick a person from their faces (named first), for "Merge with…"."""
+
+    def __init__(self, engine, people, title: str, parent=None):
+        from PySide6.QtWidgets import QListWidget, QListWidgetItem
+
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.people = list(people)
+        layout = QVBoxLayout(self)
+        self.list = QListWidget(self)
+        self.list.setViewMode(QListView.ViewMode.IconMode)
+        self.list.setIconSize(QSize(96, 96))
+        self.list.setResizeMode(QListView.ResizeMode.Adjust)
+        self.list.setMinimumSize(520, 360)
+        for person in self.people:
+            item = QListWidgetItem(face_icon(engine.crop_path(person.cover_face) if person.cover_face else None),
+                                   spoken(person))
+            self.list.addItem(item)
+        self.list.itemDoubleClicked.connect(lambda *_: self.accept())
+        layout.addWidget(QLabel(title))
+        layout.addWidget(self.list, 1)
+        ok = QPushButton("Choose")
+        ok.clicked.connect(self.accept)
+        layout.addWidget(ok)
+
+    def choose(self):
+        if self.exec() != QDialog.DialogCode.Accepted or self.list.currentRow() < 0:
+            return None
+        return self.people[self.list.currentRow()]
+
+
 class ReviewDialog(QDialog):
     """Apple's "Review more photos": one suggested face at a time beside one of the person's own, Yes or No,
     with how many there are."""
@@ -287,10 +377,14 @@ class ReviewDialog(QDialog):
         layout.addLayout(faces, 1)
         layout.addWidget(self.caption)
         buttons = QHBoxLayout()
-        self.yes = QPushButton("Yes")
-        self.no = QPushButton("No")
-        skip = QPushButton("Skip")
+        self.yes = QPushButton("Yes (Y)")
+        self.no = QPushButton("No (N)")
+        skip = QPushButton("Skip (S)")
         done = QPushButton("Done")
+        self.yes.setShortcut("Y")
+        self.no.setShortcut("N")
+        skip.setShortcut("S")
+        self.skip = skip
         self.yes.clicked.connect(lambda: self._answer(True))
         self.no.clicked.connect(lambda: self._answer(False))
         skip.clicked.connect(self._next)

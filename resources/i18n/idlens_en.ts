@@ -3,46 +3,54 @@
 <context>
     <name>MainWindow</name>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="314" />
+        <location filename="../../app/gui/main_window.py" line="322" />
         <source>Stopped: %n file(s) indexed</source>
         <translation><numerusform>Stopped: %n file indexed</numerusform><numerusform>Stopped: %n files indexed</numerusform></translation>
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="315" />
+        <location filename="../../app/gui/main_window.py" line="323" />
         <source>Done: %n file(s) indexed</source>
         <translation><numerusform>Done: %n file indexed</numerusform><numerusform>Done: %n files indexed</numerusform></translation>
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="317" />
+        <location filename="../../app/gui/main_window.py" line="325" />
         <source>, %n could not be read</source>
         <translation><numerusform>, %n could not be read</numerusform><numerusform>, %n could not be read</numerusform></translation>
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="346" />
+        <location filename="../../app/gui/main_window.py" line="354" />
         <source>%n result(s) for “%1”</source>
         <translation><numerusform>%n result for “%1”</numerusform><numerusform>%n results for “%1”</numerusform></translation>
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="387" />
-        <location filename="../../app/gui/main_window.py" line="439" />
+        <location filename="../../app/gui/main_window.py" line="400" />
+        <location filename="../../app/gui/main_window.py" line="452" />
         <source>Remove %n file(s) from the library?</source>
         <translation><numerusform>Remove %n file from the library?</numerusform><numerusform>Remove %n files from the library?</numerusform></translation>
     </message>
     <message>
-        <location filename="../../app/gui/main_window.py" line="388" />
-        <location filename="../../app/gui/main_window.py" line="440" />
+        <location filename="../../app/gui/main_window.py" line="401" />
+        <location filename="../../app/gui/main_window.py" line="453" />
         <source>The files on your disk are not touched.</source>
         <translation type="unfinished" />
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="406" />
+        <location filename="../../app/gui/main_window.py" line="419" />
         <source>⚠ %n file(s) could not be read — show</source>
         <translation><numerusform>⚠ %n file could not be read — show</numerusform><numerusform>⚠ %n files could not be read — show</numerusform></translation>
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="457" />
+        <location filename="../../app/gui/main_window.py" line="470" />
         <source>%n error(s)</source>
         <translation><numerusform>%n error</numerusform><numerusform>%n errors</numerusform></translation>
+    </message>
+</context>
+<context>
+    <name>People</name>
+    <message numerus="yes">
+        <location filename="../../app/gui/people_panel.py" line="282" />
+        <source>this unnamed person (%n photo(s))</source>
+        <translation><numerusform>this unnamed person (%n photo)</numerusform><numerusform>this unnamed person (%n photos)</numerusform></translation>
     </message>
 </context>
 <context>
