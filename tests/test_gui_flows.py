@@ -185,3 +185,26 @@ def test_the_errors_panel_retries_a_fixed_file_and_removes_another(qtbot, qapp, 
     qtbot.waitUntil(lambda: window.errors_list.count() == 0 and not window.errors_button.isVisible(), timeout=30_000)
     assert (album / "hopeless.jpg").exists()  # removed from the library, never from the disk
     window.close()
+
+
+def test_changing_the_model_reembeds_from_the_app(qtbot, tmp_path, qsettings):
+    from core.library import Library
+
+    album = tmp_path / "album"
+    for i in range(3):
+        mf.photo(album / f"p{i}.jpg", 10 + i)
+    window = open_window(str(tmp_path / "lib"), "tiny-test", qsettings)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.engine.indexFinished, timeout=120_000):
+        window.engine.index([str(album)])
+    progress = []
+    window.engine.modelProgress.connect(lambda what, done, total: progress.append(what))
+    with qtbot.waitSignal(window.engine.indexFinished, timeout=180_000) as finished:
+        window.change_model("tiny-test:random")   # what Settings does after "Re-embed … now?" Yes
+    assert finished.args[0]["indexed"] == 3 and not finished.args[0]["cancelled"]
+    assert progress  # the install of the new model showed its steps
+    window.close()
+    with Library(tmp_path / "lib") as lib:
+        assert lib.catalog.library_model == "tiny-test:random" and lib.settings.model == "tiny-test:random"
+        assert lib.catalog.items.count() == 3
+        assert any(b.reason == "before-reembed" for b in lib.backups.list())

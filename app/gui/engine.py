@@ -67,16 +67,36 @@ class Engine(QObject):
         self._deliver = _Deliver(self)
         self.indexing = False
         self.closed = False
+        self._generation = 0
         self.people: list = []  # the latest people list, kept on the UI thread (name completion reads it)
         self.peopleChanged.connect(self._remember_people)
 
     # -- running work -----------------------------------------------------------------------------------------------
     def library(self) -> Library:
-        """This thread's Library (never call on the UI thread for anything slow)."""
+        """This thread's Library (never call on the UI thread for anything slow); a new one after a model change."""
         lib = getattr(self._local, "library", None)
+        if lib is not None and getattr(self._local, "generation", 0) != self._generation:
+            lib.close()
+            lib = None
         if lib is None:
             lib = self._local.library = Library(self.library_dir, self.model)
+            self._local.generation = self._generation
         return lib
+
+    def change_model(self, spec: str) -> None:
+        """Switch the library to another CLIP model from the app: install it (with progress), drop the vectors
+        (names and faces stay; the catalog is backed up first), then re-embed everything as an index run with
+        progress, rate, time left and Cancel."""
+        def op(lib: Library) -> None:
+            switched = Library(self.library_dir, spec)
+            try:
+                switched.embedder.load(progress=lambda what, done, total: self.modelProgress.emit(what, done, total))
+                switched.reembed()
+            finally:
+                switched.close()
+            self.model = spec
+            self._generation += 1  # every thread opens the library again, with the new model
+        self.write("changing the model", op, lambda _: self.index([]))
 
     def submit(self, pool: ThreadPoolExecutor, what: str, fn: Callable, on_done: Callable | None = None,
                on_error: Callable[[str], None] | None = None):

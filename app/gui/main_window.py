@@ -179,6 +179,14 @@ class MainWindow(QMainWindow):
         if self.recent_menu.isEmpty():
             self.recent_menu.addAction("(none yet)").setEnabled(False)
 
+    def change_model(self, spec: str) -> None:
+        self.model_override = spec
+        self.message.setText(f"Switching to {spec}…")
+        self._download_started = time.monotonic()
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+        self.engine.change_model(spec)
+
     def choose_library(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open or create a library folder",
                                                   os.path.dirname(os.path.abspath(self.library_dir)))
@@ -509,8 +517,12 @@ class MainWindow(QMainWindow):
         new_model = dialog.model_spec()
         self.engine.save_settings(settings)  # validated and written under the library's write lock
         if new_model != self.status.get("model"):
-            QMessageBox.information(self, "Settings", "The new model takes effect when Idlens restarts (the library "
-                                    "is then re-embedded with it: `idlens --model … reembed`).")
+            files = sum(sum(v.values()) for v in self.status.get("media", {}).values())
+            if QMessageBox.question(
+                    self, "Change the model", self.tr("Re-embed the library's %n file(s) with %1 now? Names and faces "
+                                                      "stay; you can keep searching meanwhile.", "", files)
+                    .replace("%1", new_model)) == QMessageBox.StandardButton.Yes:
+                self.change_model(new_model)
         if os.path.abspath(dialog.library.text()) != os.path.abspath(self.library_dir):
             self.open_library(dialog.library.text())
 
