@@ -38,11 +38,25 @@ def _lost(backend, bgr):
     return full, fast, [f for f in full if not any(_iou(f.box, g.box) >= 0.5 for g in fast)]
 
 
-def test_the_fast_detection_path_finds_every_face_the_full_scale_path_finds():
+def _enlarged(tmp_path) -> list:
+    """The credited test photos at 1.6x: detail images over DETECT_SIDE, so the fast path is exercised even where
+    faces-dev is not at hand (a clean clone in CI)."""
+    from PIL import Image
+
+    out = []
+    for path in sorted(FACES.glob("*.jpg")):
+        image = Image.open(path).convert("RGB")
+        big = tmp_path / f"big-{path.name}"
+        image.resize((int(image.width * 1.6), int(image.height * 1.6)), Image.Resampling.BICUBIC).save(big, quality=92)
+        out.append(big)
+    return out
+
+
+def test_the_fast_detection_path_finds_every_face_the_full_scale_path_finds(tmp_path):
     backend = face_backend()
     detail = Settings().face_detail
     checked, reduced, small_lost = 0, 0, []
-    for path in _photos():
+    for path in _photos() + _enlarged(tmp_path):
         bgr = pil_to_bgr(decode_image(str(path), 256, detail).detail)
         reduced += max(bgr.shape[:2]) > DETECT_SIDE  # the fast path detects on a smaller copy of this one
         full, fast, lost = _lost(backend, bgr)
@@ -53,7 +67,7 @@ def test_the_fast_detection_path_finds_every_face_the_full_scale_path_finds():
             g = max(fast, key=lambda g: _iou(f.box, g.box), default=None)
             if g is not None and _iou(f.box, g.box) >= 0.5:
                 assert np.abs(g.landmarks - f.landmarks).max() < 0.25 * f.size + 2, path.name
-    assert checked >= 6 and reduced >= 5
+    assert checked >= 12 and reduced >= 6
     if FACES_DEV.is_dir():
         assert checked >= 80  # 82 faces at 1024 px when this was measured: 76 on faces-dev, 6 on the test photos
         assert small_lost == [("img55.jpg", pytest.approx(11.7, abs=3))]  # the one 12-px bystander, score 0.69

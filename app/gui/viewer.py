@@ -252,14 +252,14 @@ class Viewer(QWidget):
         self.player.playbackStateChanged.connect(self._state)
         self.start_ms = int((row.get("timestamp") or 0) * 1000)
         self._held = True  # paused on the matched frame until the user plays
+        self._at_end = False
         self.player.setSource(QUrl.fromLocalFile(row["path"]))
         return box
 
     @property
     def ended(self) -> bool:
-        from PySide6.QtMultimedia import QMediaPlayer
-
-        return self.player.mediaStatus() == QMediaPlayer.MediaStatus.EndOfMedia
+        """Played to the end: the button offers Replay (from the matched moment); moments and the timeline seek."""
+        return self._at_end
 
     def seek(self, seconds: float, play: bool = True) -> None:
         """Go to `seconds` (and play from there): also after the end, and while paused."""
@@ -268,7 +268,8 @@ class Viewer(QWidget):
         ms = max(0, int(seconds * 1000))
         if play or self.ended:
             self._held = False
-            if self.ended or self.player.playbackState() != QMediaPlayer.PlaybackState.PlayingState:
+            self._at_end = False
+            if self.player.playbackState() != QMediaPlayer.PlaybackState.PlayingState:
                 self.player.play()
         self.player.setPosition(ms)
         if not play and not self.ended and self.player.playbackState() != QMediaPlayer.PlaybackState.PlayingState:
@@ -305,6 +306,7 @@ class Viewer(QWidget):
             self.player.setPosition(self.start_ms)  # the matched moment's frame, paused
             self.player.pause()
         elif status == QMediaPlayer.MediaStatus.EndOfMedia:
+            self._at_end = True
             self.play_button.setText("Replay")
 
     def _position(self, ms: int):
