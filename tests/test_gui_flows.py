@@ -208,3 +208,34 @@ def test_changing_the_model_reembeds_from_the_app(qtbot, tmp_path, qsettings):
         assert lib.catalog.library_model == "tiny-test:random" and lib.settings.model == "tiny-test:random"
         assert lib.catalog.items.count() == 3
         assert any(b.reason == "before-reembed" for b in lib.backups.list())
+
+
+def test_a_folder_in_the_sidebar_shows_only_that_folder(qtbot, qapp, tmp_path, qsettings):
+    from PySide6.QtWidgets import QTreeWidgetItemIterator
+
+    trips, home = tmp_path / "trips", tmp_path / "home"
+    mf.photo(trips / "a.jpg", 1)
+    mf.photo(trips / "b.jpg", 2)
+    mf.photo(home / "c.jpg", 3)
+    window = open_window(str(tmp_path / "lib"), "tiny-test", qsettings)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.engine.indexFinished, timeout=120_000):
+        window.engine.index([str(trips), str(home)])
+    qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=30_000)
+
+    def item(kind, value=None):
+        it = QTreeWidgetItemIterator(window.sidebar)
+        while it.value():
+            data = it.value().data(0, Qt.ItemDataRole.UserRole)
+            if data and data[0] == kind and (value is None or data[1] == value):
+                return it.value()
+            it += 1
+
+    qtbot.waitUntil(lambda: item("folder", str(trips)) is not None, timeout=30_000)
+    window._sidebar_activated(item("folder", str(trips)))
+    qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=30_000)
+    assert {Path(r["path"]).name for r in window.model.rows} == {"a.jpg", "b.jpg"}
+    assert window.message.text() == "2 files in trips"
+    window._sidebar_activated(item("all"))
+    qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=30_000)
+    window.close()

@@ -41,6 +41,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"Idlens — {Path(library_dir).name or library_dir}")
         self.request = 0
         self.query: str | None = None
+        self.folder_filter: str | None = None  # the sidebar's folder, while browsing
         self.recent: list[str] = libraries.searches(self.qsettings, library_dir)[:RECENT]
         self.status: dict = {}
         self._build()
@@ -372,6 +373,11 @@ class MainWindow(QMainWindow):
     def _browse_ready(self, rows: list[dict]) -> None:
         if self.query is not None:
             return
+        if self.folder_filter:  # a folder chosen in the sidebar: only what is in it
+            prefix = self.folder_filter.rstrip("/") + "/"
+            rows = [r for r in rows if r["path"].startswith(prefix)]
+            self.message.setText(self.tr("%n file(s) in %1", "", len(rows))
+                                 .replace("%1", Path(self.folder_filter).name or self.folder_filter))
         self.model.set_rows(rows)
         if rows and self.stack.currentWidget() is self.empty:
             self.stack.setCurrentWidget(self.grid)
@@ -501,6 +507,7 @@ class MainWindow(QMainWindow):
             self.show_people()
         elif kind in ("all", "folder"):
             self.query = None
+            self.folder_filter = value if kind == "folder" else None
             self.search_field.clear()
             self.engine.refresh()
             self.stack.setCurrentWidget(self.grid)

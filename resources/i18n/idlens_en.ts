@@ -3,46 +3,56 @@
 <context>
     <name>MainWindow</name>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="322" />
+        <location filename="../../app/gui/main_window.py" line="331" />
         <source>Stopped: %n file(s) indexed</source>
         <translation><numerusform>Stopped: %n file indexed</numerusform><numerusform>Stopped: %n files indexed</numerusform></translation>
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="323" />
+        <location filename="../../app/gui/main_window.py" line="332" />
         <source>Done: %n file(s) indexed</source>
         <translation><numerusform>Done: %n file indexed</numerusform><numerusform>Done: %n files indexed</numerusform></translation>
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="325" />
+        <location filename="../../app/gui/main_window.py" line="334" />
         <source>, %n could not be read</source>
         <translation><numerusform>, %n could not be read</numerusform><numerusform>, %n could not be read</numerusform></translation>
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="354" />
+        <location filename="../../app/gui/main_window.py" line="363" />
         <source>%n result(s) for “%1”</source>
         <translation><numerusform>%n result for “%1”</numerusform><numerusform>%n results for “%1”</numerusform></translation>
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="400" />
-        <location filename="../../app/gui/main_window.py" line="452" />
+        <location filename="../../app/gui/main_window.py" line="379" />
+        <source>%n file(s) in %1</source>
+        <translation><numerusform>%n file in %1</numerusform><numerusform>%n files in %1</numerusform></translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../../app/gui/main_window.py" line="414" />
+        <location filename="../../app/gui/main_window.py" line="466" />
         <source>Remove %n file(s) from the library?</source>
         <translation><numerusform>Remove %n file from the library?</numerusform><numerusform>Remove %n files from the library?</numerusform></translation>
     </message>
     <message>
-        <location filename="../../app/gui/main_window.py" line="401" />
-        <location filename="../../app/gui/main_window.py" line="453" />
+        <location filename="../../app/gui/main_window.py" line="415" />
+        <location filename="../../app/gui/main_window.py" line="467" />
         <source>The files on your disk are not touched.</source>
         <translation type="unfinished" />
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="419" />
+        <location filename="../../app/gui/main_window.py" line="433" />
         <source>⚠ %n file(s) could not be read — show</source>
         <translation><numerusform>⚠ %n file could not be read — show</numerusform><numerusform>⚠ %n files could not be read — show</numerusform></translation>
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="470" />
+        <location filename="../../app/gui/main_window.py" line="484" />
         <source>%n error(s)</source>
         <translation><numerusform>%n error</numerusform><numerusform>%n errors</numerusform></translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../../app/gui/main_window.py" line="529" />
+        <source>Re-embed the library's %n file(s) with %1 now? Names and faces stay; you can keep searching meanwhile.</source>
+        <translation><numerusform>Re-embed the library's %n file with %1 now? Names and faces stay; you can keep searching meanwhile.</numerusform><numerusform>Re-embed the library's %n files with %1 now? Names and faces stay; you can keep searching meanwhile.</numerusform></translation>
     </message>
 </context>
 <context>
