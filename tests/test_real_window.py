@@ -79,15 +79,21 @@ def test_idlens_in_a_real_window(tmp_path, display):
         window = found.stdout.split()[0]
         time.sleep(3)
         first = _shot(display, shots, "real-01-library")
-        # No window manager on Xvfb: focus by clicking, as a person would (the window sits at the top left).
+        # No window manager on Xvfb: focus by clicking, as a person would, relative to where the window opened
+        # (centred on the screen at first start).
+        geometry = dict(line.split("=", 1) for line in
+                        _xdo(display, "getwindowgeometry", "--shell", window).stdout.split())
+        x0, y0 = int(geometry["X"]), int(geometry["Y"])
+        assert x0 > 0 and y0 > 0, geometry  # centred, not in the corner
         _xdo(display, "windowfocus", "--sync", window, check=False)
-        _xdo(display, "mousemove", "700", "33", "click", "1")          # the search field
+        _xdo(display, "mousemove", str(x0 + 700), str(y0 + 33), "click", "1")          # the search field
         _xdo(display, "type", "--delay", "80", "Ben")
         time.sleep(0.5)
         _xdo(display, "key", "Return")
         time.sleep(3)
         searched = _shot(display, shots, "real-02-search-ben")
-        _xdo(display, "mousemove", "345", "150", "click", "--repeat", "2", "--delay", "120", "1")  # first result
+        _xdo(display, "mousemove", str(x0 + 345), str(y0 + 150), "click", "--repeat", "2", "--delay", "120",
+             "1")  # the first result
         time.sleep(3)
         viewer = _shot(display, shots, "real-03-viewer")
         _xdo(display, "key", "Right")

@@ -259,8 +259,12 @@ class MainWindow(QMainWindow):
         geometry = self.qsettings.value("geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1280, 820)
+        else:  # first start: a comfortable size for the screen, centred on it
+            screen = self.screen().availableGeometry()
+            self.resize(min(1280, int(screen.width() * 0.9)), min(820, int(screen.height() * 0.9)))
+            frame = self.frameGeometry()
+            frame.moveCenter(screen.center())
+            self.move(frame.topLeft())
         state = self.qsettings.value("splitter")
         if state is not None:
             self.splitter.restoreState(state)
