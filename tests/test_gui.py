@@ -302,3 +302,43 @@ def test_name_completion_knows_accents_scripts_and_aliases(qtbot):
     assert field.text() == "Anna and Zoë Martin"
     assert completer.suggestions("mu") == ["Aleksandra"] and completer.suggestions("LU") == ["Łukasz"]
     assert completer.suggestions("zo") == ["Zoë Martin", "zoo animals"]  # names first, then recent searches
+
+
+def test_undo_takes_back_a_merge_a_rename_and_not_this_person(qtbot, window, album, monkeypatch):
+    from app.gui.people_panel import SamePersonDialog
+
+    index_and_wait(qtbot, window, [album])
+    window.show_people()
+    qtbot.waitUntil(lambda: len(window.people.model.people) == 2, timeout=WAIT)
+    a, b = window.people.model.people
+    with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
+        window.people.name(a.id, "Zoë")
+    qtbot.waitUntil(lambda: window.undo_action.isEnabled(), timeout=WAIT)
+    assert window.undo_action.text() == "Undo naming Zoë"
+    with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
+        window.undo_action.trigger()
+    qtbot.waitUntil(lambda: all(p.name is None for p in window.people.model.people), timeout=WAIT)
+    assert not window.undo_action.isEnabled()
+
+    monkeypatch.setattr(SamePersonDialog, "ask", lambda dialog: True)
+    faces_before = {p.id: p.faces for p in window.people.model.people}
+    with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
+        window.people.merge(a.id, b.id)
+    qtbot.waitUntil(lambda: len(window.people.model.people) == 1, timeout=WAIT)
+    with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
+        window.undo_action.trigger()
+    qtbot.waitUntil(lambda: len(window.people.model.people) == 2, timeout=WAIT)
+    assert sorted(p.faces for p in window.people.model.people) == sorted(faces_before.values())
+
+    person = window.people.model.people[0]
+    faces = []
+    window.engine.faces_of(person.id, faces.extend)
+    qtbot.waitUntil(lambda: bool(faces), timeout=WAIT)
+    with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
+        window.engine.reject_face(faces[0]["id"], person.id)
+    qtbot.waitUntil(lambda: next(p for p in window.people.model.people if p.id == person.id).faces
+                    == person.faces - 1, timeout=WAIT)
+    with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
+        window.undo_action.trigger()
+    qtbot.waitUntil(lambda: next(p for p in window.people.model.people if p.id == person.id).faces
+                    == person.faces, timeout=WAIT)

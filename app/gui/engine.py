@@ -54,6 +54,7 @@ class Engine(QObject):
     failed = Signal(str, str)                       # what, message
     modelReady = Signal(str)                        # spec: weights present and loaded
     modelProgress = Signal(str, int, int)           # what, done, total (bytes while downloading)
+    undoChanged = Signal(str)                       # what Undo would take back ("" = nothing)
 
     def __init__(self, library_dir: str, model: str | None = None, parent=None):
         super().__init__(parent)
@@ -68,6 +69,7 @@ class Engine(QObject):
         self.indexing = False
         self.closed = False
         self._generation = 0
+        self._undo = None  # (what, fn(lib)): the last decision, to take back
         self.people: list = []  # the latest people list, kept on the UI thread (name completion reads it)
         self.peopleChanged.connect(self._remember_people)
 
@@ -242,11 +244,38 @@ class Engine(QObject):
         self.submit(self.writer, "downloading the model", op, self.modelReady.emit)
 
     # -- changes (the writer thread) ---------------------------------------------------------------------------------
+    # One level of undo for the decisions that are easy to make by mistake (merge, "not this person", a rename), as
+    # Apple Photos offers: each records how to take itself back, on the writer thread, before it returns.
+    def _can_undo(self, what: str, fn: Callable[[Library], object]) -> None:
+        self._undo = (what, fn)
+        self.undoChanged.emit(what)
+
+    def undo(self) -> None:
+        if self._undo is None:
+            return
+        what, fn = self._undo
+        self._undo = None
+        self.undoChanged.emit("")
+        self.write(f"undoing {what}", fn)
+
     def name_person(self, person_id: int, name: str) -> None:
-        self.write("naming", lambda lib: lib.people.name(person_id, name))
+        def op(lib: Library):
+            before = lib.people.find(person_id).name
+            person = lib.people.name(person_id, name)
+            if person.id == person_id:  # not merged into someone who had the name (that undo is "split")
+                self._can_undo(f"naming {person.name}", lambda lib: lib.people.restore_name(person_id, before))
+            return person
+        self.write("naming", op)
 
     def merge_people(self, target: int, source: int) -> None:
-        self.write("merging", lambda lib: lib.people.merge(target, source))
+        def op(lib: Library):
+            gone = lib.people.find(source)
+            faces = [f["id"] for f in lib.people.faces_of(source)]
+            person = lib.people.merge(target, source)
+            self._can_undo(f"merging {gone.name or 'a group'} into {person.label}",
+                           lambda lib: lib.people.split(target, faces, gone.name))
+            return person
+        self.write("merging", op)
 
     def hide_person(self, person_id: int, hidden: bool) -> None:
         self.write("hiding", lambda lib: lib.people.hide(person_id, hidden))
@@ -256,7 +285,10 @@ class Engine(QObject):
         self.write("moving a face", lambda lib: lib.people.move(face_id, person), on_done)
 
     def reject_face(self, face_id: int, person_id: int, on_done: Callable | None = None) -> None:
-        self.write("rejecting a face", lambda lib: lib.people.reject(face_id, person_id), on_done)
+        def op(lib: Library) -> None:
+            lib.people.reject(face_id, person_id)
+            self._can_undo("“not this person”", lambda lib: lib.people.move(face_id, person_id))
+        self.write("rejecting a face", op, on_done)
 
     def forget(self, paths: list[str]) -> None:
         def op(lib: Library) -> None:

@@ -169,8 +169,17 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.settings_action)
         file_menu.addSeparator()
         file_menu.addAction(QAction("Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close))
+        edit_menu = self.menuBar().addMenu("&Edit")
+        self.undo_action = QAction("Undo", self, shortcut=QKeySequence.StandardKey.Undo, triggered=self.engine.undo)
+        self.undo_action.setEnabled(False)
+        edit_menu.addAction(self.undo_action)
+        self.engine.undoChanged.connect(self._undo_changed)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.people_action)
+
+    def _undo_changed(self, what: str) -> None:
+        self.undo_action.setEnabled(bool(what))
+        self.undo_action.setText(f"Undo {what}" if what else "Undo")
 
     def _fill_recent_libraries(self) -> None:
         self.recent_menu.clear()

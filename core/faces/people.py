@@ -319,6 +319,13 @@ class People:
             self.faces.assign([face["id"]], person_id, confirmed=True)
         return self._person(person_id)
 
+    @writes("naming people")
+    def restore_name(self, person_id: int, name: str | None) -> Person:
+        """Put back the name a person had (an undo: no merging, `None` leaves them unnamed again)."""
+        with self.catalog.transaction():
+            self.rows.rename(person_id, _clean(name) if name else None)
+        return self._person(person_id)
+
     @writes("rejecting a face")
     def reject(self, face_id: int, person_ref) -> None:
         """"Not this person": remembered for good; the face (and the rest of its appearance) leaves the person."""
