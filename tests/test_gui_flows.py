@@ -239,3 +239,11 @@ def test_a_folder_in_the_sidebar_shows_only_that_folder(qtbot, qapp, tmp_path, q
     window._sidebar_activated(item("all"))
     qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=30_000)
     window.close()
+
+
+def test_the_grid_says_when_each_photo_was_taken():
+    from app.gui.results import taken
+
+    assert taken({"captured_at": "2019-07-12T10:00:00"}) == "12 Jul 2019"
+    assert taken({"captured_at": "2024-02-29"}) == "29 Feb 2024"
+    assert taken({"captured_at": None}) == taken(None) == taken({"captured_at": "2019"}) == ""

@@ -147,7 +147,7 @@ class ResultDelegate(QStyledItemDelegate):
     """Thumbnail, name, and for videos a duration badge and the matched time."""
 
     def sizeHint(self, option, index):
-        return QSize(THUMB + 16, THUMB + 34)
+        return QSize(THUMB + 16, THUMB + 52)
 
     def paint(self, painter: QPainter, option, index):
         row = index.data(ResultRole)
@@ -180,7 +180,27 @@ class ResultDelegate(QStyledItemDelegate):
         name = painter.fontMetrics().elidedText(index.data(Qt.ItemDataRole.DisplayRole) or "",
                                                 Qt.TextElideMode.ElideMiddle, rect.width())
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter, name)
+        when = taken(row)
+        if when:  # the date under the name, quieter: browsing is newest first
+            colour = option.palette.text().color()
+            colour.setAlpha(150)
+            painter.setPen(colour)
+            painter.drawText(QRect(rect.x(), rect.y() + THUMB + 22, rect.width(), 18),
+                             Qt.AlignmentFlag.AlignHCenter, when)
         painter.restore()
+
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def taken(row: dict | None) -> str:
+    """When a photo or video was taken, as a grid caption ("12 Jul 2019"), or "" when no date is known."""
+    value = (row or {}).get("captured_at") or ""
+    try:
+        year, month, day = int(value[0:4]), int(value[5:7]), int(value[8:10])
+        return f"{day} {MONTHS[month - 1]} {year}"
+    except (ValueError, IndexError):
+        return ""
 
 
 class ResultsView(QListView):
