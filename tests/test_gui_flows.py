@@ -247,3 +247,35 @@ def test_the_grid_says_when_each_photo_was_taken():
     assert taken({"captured_at": "2019-07-12T10:00:00"}) == "12 Jul 2019"
     assert taken({"captured_at": "2024-02-29"}) == "29 Feb 2024"
     assert taken({"captured_at": None}) == taken(None) == taken({"captured_at": "2019"}) == ""
+
+
+def test_a_portrait_photo_opens_whole_and_the_grid_offers_actions_for_a_selection(qtbot, tmp_path, qsettings,
+                                                                                  monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    album = tmp_path / "album"
+    mf.photo(album / "portrait.jpg", 1, size=(600, 1400))
+    mf.photo(album / "other.jpg", 2)
+    window = open_window(str(tmp_path / "lib"), "tiny-test", qsettings)
+    qtbot.addWidget(window)
+    window.resize(1000, 700)
+    with qtbot.waitSignal(window.engine.indexFinished, timeout=120_000):
+        window.engine.index([str(album)])
+    qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=30_000)
+    row = next(i for i, r in enumerate(window.model.rows) if r["path"].endswith("portrait.jpg"))
+    window.open_index(window.model.index(row))
+    view = window.viewer.view
+    qtbot.waitUntil(lambda: getattr(window.viewer, "pixmap_item", None) is not None, timeout=30_000)
+    qtbot.wait(200)
+    shown = view.mapFromScene(window.viewer.pixmap_item.sceneBoundingRect()).boundingRect()
+    assert view.viewport().rect().adjusted(-2, -2, 2, 2).contains(shown)  # fitted: no part cut off
+    window.close_viewer()
+    window.grid.selectAll()
+    window._grid_menu(window.grid.rect().center())
+    texts = [a.text() for a in window.grid_menu.actions()]
+    assert texts == ["Show in folder", "Remove 2 files from the library…"]
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.grid_menu.actions()[1].trigger()
+    qtbot.waitUntil(lambda: window.model.rowCount() == 0, timeout=30_000)
+    assert (album / "portrait.jpg").exists()
+    window.close()

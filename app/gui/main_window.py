@@ -92,6 +92,9 @@ class MainWindow(QMainWindow):
         self.grid.setObjectName("grid")
         self.grid.setModel(self.model)
         self.grid.activated.connect(self.open_index)
+        self.grid.setSelectionMode(ResultsView.SelectionMode.ExtendedSelection)
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.grid.customContextMenuRequested.connect(self._grid_menu)
         self.people = PeoplePanel(self.engine, self)
         self.people.search_person.connect(self.search_for)
         self.viewer_page = ViewerPage(self.engine, self)
@@ -418,6 +421,27 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.grid)
         self.grid.scrollTo(self.grid.currentIndex())
         self.grid.setFocus()
+
+    def _grid_menu(self, pos) -> None:
+        from PySide6.QtWidgets import QMenu
+
+        rows = [i.data(ResultRole) for i in self.grid.selectedIndexes()]
+        if not rows:
+            return
+        menu = QMenu(self)
+        if len(rows) == 1:
+            menu.addAction("Open", lambda: self.open_index(self.grid.currentIndex()))
+        menu.addAction("Show in folder", lambda: self.show_in_folder([r["path"] for r in rows]))
+        menu.addAction(self.tr("Remove %n file(s) from the library…", "", len(rows)), self.forget_selected)
+        menu.popup(self.grid.viewport().mapToGlobal(pos))
+        self.grid_menu = menu
+
+    def show_in_folder(self, paths: list[str]) -> None:
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        for folder in sorted({os.path.dirname(p) for p in paths})[:5]:  # a few windows at most
+            QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
 
     def forget_selected(self) -> None:
         rows = [i.data(ResultRole) for i in self.grid.selectedIndexes()]

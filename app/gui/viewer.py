@@ -40,12 +40,22 @@ class ZoomView(QGraphicsView):
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
 
+    zoomed = False  # the user zoomed: a resize no longer fits the photo to the view
+
     def wheelEvent(self, event):
         factor = 1.25 if event.angleDelta().y() > 0 else 0.8
+        self.zoomed = True
         self.scale(factor, factor)
 
     def fit(self):
-        self.fitInView(self.scene().itemsBoundingRect(), Qt.AspectRatioMode.KeepAspectRatio)
+        """The whole photo in view (a portrait one too), however the page is sized."""
+        if self.scene() is not None and not self.scene().itemsBoundingRect().isEmpty():
+            self.fitInView(self.scene().itemsBoundingRect(), Qt.AspectRatioMode.KeepAspectRatio)
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        if not self.zoomed:
+            self.fit()
 
 
 class FaceBox(QGraphicsRectItem):

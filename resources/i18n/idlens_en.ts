@@ -3,54 +3,59 @@
 <context>
     <name>MainWindow</name>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="331" />
+        <location filename="../../app/gui/main_window.py" line="347" />
         <source>Stopped: %n file(s) indexed</source>
         <translation><numerusform>Stopped: %n file indexed</numerusform><numerusform>Stopped: %n files indexed</numerusform></translation>
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="332" />
+        <location filename="../../app/gui/main_window.py" line="348" />
         <source>Done: %n file(s) indexed</source>
         <translation><numerusform>Done: %n file indexed</numerusform><numerusform>Done: %n files indexed</numerusform></translation>
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="334" />
+        <location filename="../../app/gui/main_window.py" line="350" />
         <source>, %n could not be read</source>
         <translation><numerusform>, %n could not be read</numerusform><numerusform>, %n could not be read</numerusform></translation>
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="363" />
+        <location filename="../../app/gui/main_window.py" line="379" />
         <source>%n result(s) for “%1”</source>
         <translation><numerusform>%n result for “%1”</numerusform><numerusform>%n results for “%1”</numerusform></translation>
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="379" />
+        <location filename="../../app/gui/main_window.py" line="395" />
         <source>%n file(s) in %1</source>
         <translation><numerusform>%n file in %1</numerusform><numerusform>%n files in %1</numerusform></translation>
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="414" />
-        <location filename="../../app/gui/main_window.py" line="466" />
+        <location filename="../../app/gui/main_window.py" line="435" />
+        <source>Remove %n file(s) from the library…</source>
+        <translation><numerusform>Remove %n file from the library…</numerusform><numerusform>Remove %n files from the library…</numerusform></translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../../app/gui/main_window.py" line="451" />
+        <location filename="../../app/gui/main_window.py" line="503" />
         <source>Remove %n file(s) from the library?</source>
         <translation><numerusform>Remove %n file from the library?</numerusform><numerusform>Remove %n files from the library?</numerusform></translation>
     </message>
     <message>
-        <location filename="../../app/gui/main_window.py" line="415" />
-        <location filename="../../app/gui/main_window.py" line="467" />
+        <location filename="../../app/gui/main_window.py" line="452" />
+        <location filename="../../app/gui/main_window.py" line="504" />
         <source>The files on your disk are not touched.</source>
         <translation type="unfinished" />
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="433" />
+        <location filename="../../app/gui/main_window.py" line="470" />
         <source>⚠ %n file(s) could not be read — show</source>
         <translation><numerusform>⚠ %n file could not be read — show</numerusform><numerusform>⚠ %n files could not be read — show</numerusform></translation>
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="484" />
+        <location filename="../../app/gui/main_window.py" line="521" />
         <source>%n error(s)</source>
         <translation><numerusform>%n error</numerusform><numerusform>%n errors</numerusform></translation>
     </message>
     <message numerus="yes">
-        <location filename="../../app/gui/main_window.py" line="529" />
+        <location filename="../../app/gui/main_window.py" line="566" />
         <source>Re-embed the library's %n file(s) with %1 now? Names and faces stay; you can keep searching meanwhile.</source>
         <translation><numerusform>Re-embed the library's %n file with %1 now? Names and faces stay; you can keep searching meanwhile.</numerusform><numerusform>Re-embed the library's %n files with %1 now? Names and faces stay; you can keep searching meanwhile.</numerusform></translation>
     </message>
