@@ -320,6 +320,15 @@ class Viewer(QWidget):
             self.play_button.setText("Replay")
 
     def _position(self, ms: int):
+        from PySide6.QtMultimedia import QMediaPlayer
+
+        # Stop a few frames before the end: a player that reaches the end shows black, one paused keeps the frame.
+        duration = self.player.duration()
+        if (duration > 0 and ms >= duration - 150 and not self._at_end
+                and self.player.playbackState() == QMediaPlayer.PlaybackState.PlayingState):
+            self._at_end = True
+            self.player.pause()
+            self.play_button.setText("Replay")
         if not self.timeline.isSliderDown():
             self.timeline.setValue(ms)
         self.time_label.setText(clock(ms / 1000))
