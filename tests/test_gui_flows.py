@@ -279,3 +279,61 @@ def test_a_portrait_photo_opens_whole_and_the_grid_offers_actions_for_a_selectio
     qtbot.waitUntil(lambda: window.model.rowCount() == 0, timeout=30_000)
     assert (album / "portrait.jpg").exists()
     window.close()
+
+
+def test_the_sidebar_browses_by_year_and_month(qtbot, tmp_path, qsettings):
+    from PIL import Image
+    from PySide6.QtWidgets import QTreeWidgetItemIterator
+
+    album = tmp_path / "album"
+    for i, when in enumerate(["2019:07:12 10:00:00", "2019:07:30 18:00:00", "2019:12:24 20:00:00",
+                              "2021:03:01 09:00:00"]):
+        exif = Image.Exif()
+        exif[0x0132] = when
+        mf.photo(album / f"p{i}.jpg", 20 + i, exif=exif)
+    mf.photo(album / "undated.png", 30)
+    window = open_window(str(tmp_path / "lib"), "tiny-test", qsettings)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.engine.indexFinished, timeout=120_000):
+        window.engine.index([str(album)])
+    qtbot.waitUntil(lambda: window.model.rowCount() == 5, timeout=30_000)
+
+    def labels():
+        out, it = {}, QTreeWidgetItemIterator(window.sidebar)
+        while it.value():
+            data = it.value().data(0, Qt.ItemDataRole.UserRole)
+            if data and data[0] == "date":
+                out[data[1]] = it.value()
+            it += 1
+        return out
+
+    qtbot.waitUntil(lambda: set(labels()) == {"2019", "2019-07", "2019-12", "2021", "2021-03"}, timeout=30_000)
+    assert labels()["2019"].text(0) == "2019 (3)" and labels()["2019-07"].text(0) == "July 2019 (2)"
+    window._sidebar_activated(labels()["2019-07"])
+    qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=30_000)
+    assert window.message.text() == "2 files from July 2019"
+    window._sidebar_activated(labels()["2021"])
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=30_000)
+    window.close()
+
+
+def test_search_results_can_be_ordered_by_date(qtbot, tmp_path, qsettings):
+    from PIL import Image
+
+    album = tmp_path / "album"
+    for i, when in enumerate(["2020:01:01 10:00:00", "2018:05:05 10:00:00", "2022:09:09 10:00:00"]):
+        exif = Image.Exif()
+        exif[0x0132] = when
+        mf.photo(album / f"p{i}.jpg", 40 + i, exif=exif)
+    window = open_window(str(tmp_path / "lib"), "tiny-test", qsettings)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.engine.indexFinished, timeout=120_000):
+        window.engine.index([str(album)])
+    with qtbot.waitSignal(window.engine.searchFinished, timeout=60_000):
+        window.search_for("a photo")
+    qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=30_000)
+    window.sort_box.setCurrentIndex(1)
+    assert [r["captured_at"][:4] for r in window.model.rows] == ["2022", "2020", "2018"]
+    window.sort_box.setCurrentIndex(2)
+    assert [r["captured_at"][:4] for r in window.model.rows] == ["2018", "2020", "2022"]
+    window.close()

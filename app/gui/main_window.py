@@ -24,6 +24,15 @@ from app.gui.viewer import ViewerPage
 log = logging.getLogger(__name__)
 
 RECENT = 10
+MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+               "November", "December")
+
+
+def _period(value: str) -> str:
+    """"2019" or "2019-07" as words: "2019", "July 2019"."""
+    if len(value) >= 7 and value[5:7].isdigit() and 1 <= int(value[5:7]) <= 12:
+        return f"{MONTH_NAMES[int(value[5:7]) - 1]} {value[:4]}"
+    return value[:4]
 
 
 class MainWindow(QMainWindow):
@@ -42,6 +51,7 @@ class MainWindow(QMainWindow):
         self.request = 0
         self.query: str | None = None
         self.folder_filter: str | None = None  # the sidebar's folder, while browsing
+        self.date_filter: str | None = None    # the sidebar's year ("2019") or month ("2019-07"), while browsing
         self.recent: list[str] = libraries.searches(self.qsettings, library_dir)[:RECENT]
         self.status: dict = {}
         self._build()
@@ -71,6 +81,14 @@ class MainWindow(QMainWindow):
         # People's names (any spelling: "zoe" offers Zoë; aliases offer their person) and recent searches.
         self.completer = NameCompleter(self.search_field, whole_field=False, parent=self)
         toolbar.addWidget(self.search_field)
+        from PySide6.QtWidgets import QComboBox
+
+        self.sort_box = QComboBox(self)
+        self.sort_box.setObjectName("sort")
+        self.sort_box.addItems(["Best match", "Newest first", "Oldest first"])
+        self.sort_box.setToolTip("Order of the search results")
+        self.sort_box.currentIndexChanged.connect(lambda _: self._show_results())
+        toolbar.addWidget(self.sort_box)
         QAction("Search", self, shortcut=QKeySequence.StandardKey.Find,
                 triggered=lambda: (self.search_field.setFocus(), self.search_field.selectAll()))
         focus = QAction(self, shortcut=QKeySequence.StandardKey.Find,
@@ -374,7 +392,8 @@ class MainWindow(QMainWindow):
         if request != self.request:
             return  # an older search finished after a newer one started: drop it
         rows = [r.to_json() for r in outcome.results]
-        self.model.set_rows(rows)
+        self._search_rows = rows
+        self._show_results()
         self.stack.setCurrentWidget(self.grid)
         note = self.tr("%n result(s) for “%1”", "", len(rows)).replace("%1", self.query or "")
         q = outcome.query
@@ -386,14 +405,36 @@ class MainWindow(QMainWindow):
             note += " — the test model has random weights: its word search means nothing"
         self.message.setText(note)
 
+    def _show_results(self) -> None:
+        """The search results in the order chosen: best match first (as ranked), or by capture date (undated last)."""
+        if self.query is None:
+            return
+        rows = list(getattr(self, "_search_rows", []))
+        choice = self.sort_box.currentIndex()
+        if choice:
+            dated = sorted((r for r in rows if r.get("captured_at")), key=lambda r: r["captured_at"],
+                           reverse=choice == 1)
+            rows = dated + [r for r in rows if not r.get("captured_at")]
+        self.model.set_rows(rows)
+
     def _browse_ready(self, rows: list[dict]) -> None:
         if self.query is not None:
             return
+        months: dict[str, int] = {}
+        for r in rows:
+            if r.get("captured_at"):
+                months[r["captured_at"][:7]] = months.get(r["captured_at"][:7], 0) + 1
+        if months != getattr(self, "_months", None):
+            self._months = months
+            self._fill_sidebar()
         if self.folder_filter:  # a folder chosen in the sidebar: only what is in it
             prefix = self.folder_filter.rstrip("/") + "/"
             rows = [r for r in rows if r["path"].startswith(prefix)]
             self.message.setText(self.tr("%n file(s) in %1", "", len(rows))
                                  .replace("%1", Path(self.folder_filter).name or self.folder_filter))
+        elif self.date_filter:  # a year or a month chosen in the sidebar
+            rows = [r for r in rows if (r.get("captured_at") or "").startswith(self.date_filter)]
+            self.message.setText(self.tr("%n file(s) from %1", "", len(rows)).replace("%1", _period(self.date_filter)))
         self.model.set_rows(rows)
         if rows and self.stack.currentWidget() is self.empty:
             self.stack.setCurrentWidget(self.grid)
@@ -525,6 +566,15 @@ class MainWindow(QMainWindow):
             item.setToolTip(0, root["path"] + (f"\nCannot be reached ({root['offline']}): its files are kept, and "
                                                "searched again when it is back." if root.get("offline") else ""))
             item.setData(0, Qt.ItemDataRole.UserRole, ("folder", root["path"]))
+        months = getattr(self, "_months", {})
+        if months:  # the library by date, newest first, as digiKam's and Apple Photos' date views
+            dates = QTreeWidgetItem(self.sidebar, ["Dates"])
+            for year in sorted({m[:4] for m in months}, reverse=True):
+                year_item = QTreeWidgetItem(dates, [f"{year} ({sum(n for m, n in months.items() if m[:4] == year)})"])
+                year_item.setData(0, Qt.ItemDataRole.UserRole, ("date", year))
+                for month in sorted((m for m in months if m[:4] == year), reverse=True):
+                    QTreeWidgetItem(year_item, [f"{_period(month)} ({months[month]})"]).setData(
+                        0, Qt.ItemDataRole.UserRole, ("date", month))
         people = QTreeWidgetItem(self.sidebar, ["People"])
         people.setData(0, Qt.ItemDataRole.UserRole, ("people", None))
         for p in getattr(self, "_people", []):
@@ -542,9 +592,10 @@ class MainWindow(QMainWindow):
             self.search_for(value)
         elif kind == "people":
             self.show_people()
-        elif kind in ("all", "folder"):
+        elif kind in ("all", "folder", "date"):
             self.query = None
             self.folder_filter = value if kind == "folder" else None
+            self.date_filter = value if kind == "date" else None
             self.search_field.clear()
             self.engine.refresh()
             self.stack.setCurrentWidget(self.grid)
