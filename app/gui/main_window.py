@@ -87,6 +87,7 @@ class MainWindow(QMainWindow):
         self.sort_box.setObjectName("sort")
         self.sort_box.addItems(["Best match", "Newest first", "Oldest first"])
         self.sort_box.setToolTip("Order of the search results")
+        self.sort_box.setEnabled(False)
         self.sort_box.currentIndexChanged.connect(lambda _: self._show_results())
         toolbar.addWidget(self.sort_box)
         QAction("Search", self, shortcut=QKeySequence.StandardKey.Find,
@@ -409,6 +410,7 @@ class MainWindow(QMainWindow):
         """The search results in the order chosen: best match first (as ranked), or by capture date (undated last)."""
         if self.query is None:
             return
+        self.sort_box.setEnabled(True)
         rows = list(getattr(self, "_search_rows", []))
         choice = self.sort_box.currentIndex()
         if choice:
@@ -420,6 +422,7 @@ class MainWindow(QMainWindow):
     def _browse_ready(self, rows: list[dict]) -> None:
         if self.query is not None:
             return
+        self.sort_box.setEnabled(False)  # browsing is by date, newest first; the choice orders search results
         months: dict[str, int] = {}
         for r in rows:
             if r.get("captured_at"):
