@@ -309,6 +309,11 @@ def test_the_sidebar_browses_by_year_and_month(qtbot, tmp_path, qsettings):
 
     qtbot.waitUntil(lambda: set(labels()) == {"2019", "2019-07", "2019-12", "2021", "2021-03"}, timeout=30_000)
     assert labels()["2019"].text(0) == "2019 (3)" and labels()["2019-07"].text(0) == "July 2019 (2)"
+    # The grid, newest first, marks where each month begins.
+    from app.gui.results import month_label
+
+    starts = sorted(window.model.month_starts)
+    assert [month_label(window.model.rows[i]) for i in starts] == ["March 2021", "December 2019", "July 2019"]
     window._sidebar_activated(labels()["2019-07"])
     qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=30_000)
     assert window.message.text() == "2 files from July 2019"

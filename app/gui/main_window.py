@@ -18,16 +18,12 @@ import app.gui.libraries as libraries
 from app.gui.completion import NameCompleter, name_entries
 from app.gui.engine import Engine
 from app.gui.people_panel import PeoplePanel
-from app.gui.results import ResultRole, ResultsModel, ResultsView, clock
+from app.gui.results import MONTH_NAMES, ResultRole, ResultsModel, ResultsView, clock
 from app.gui.viewer import ViewerPage
 
 log = logging.getLogger(__name__)
 
 RECENT = 10
-MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-               "November", "December")
-
-
 def _period(value: str) -> str:
     """"2019" or "2019-07" as words: "2019", "July 2019"."""
     if len(value) >= 7 and value[5:7].isdigit() and 1 <= int(value[5:7]) <= 12:
@@ -417,7 +413,7 @@ class MainWindow(QMainWindow):
             dated = sorted((r for r in rows if r.get("captured_at")), key=lambda r: r["captured_at"],
                            reverse=choice == 1)
             rows = dated + [r for r in rows if not r.get("captured_at")]
-        self.model.set_rows(rows)
+        self.model.set_rows(rows, by_date=bool(choice))
 
     def _browse_ready(self, rows: list[dict]) -> None:
         if self.query is not None:
@@ -438,7 +434,7 @@ class MainWindow(QMainWindow):
         elif self.date_filter:  # a year or a month chosen in the sidebar
             rows = [r for r in rows if (r.get("captured_at") or "").startswith(self.date_filter)]
             self.message.setText(self.tr("%n file(s) from %1", "", len(rows)).replace("%1", _period(self.date_filter)))
-        self.model.set_rows(rows)
+        self.model.set_rows(rows, by_date=True)
         if rows and self.stack.currentWidget() is self.empty:
             self.stack.setCurrentWidget(self.grid)
         elif not rows and not self.engine.indexing and self.stack.currentWidget() is self.grid:

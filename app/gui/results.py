@@ -59,9 +59,18 @@ class ResultsModel(QAbstractListModel):
         placeholder.fill(QColor("#2b2f36"))
         self.placeholder = placeholder
 
-    def set_rows(self, rows: list[dict]) -> None:
+    def set_rows(self, rows: list[dict], by_date: bool = False) -> None:
+        """`by_date`: the rows are in date order, and the first of each month carries its month's name."""
         self.beginResetModel()
         self.rows = rows
+        self.month_starts: set[int] = set()
+        if by_date:
+            previous = None
+            for i, row in enumerate(rows):
+                month = (row.get("captured_at") or "")[:7]
+                if month and month != previous:
+                    self.month_starts.add(i)
+                previous = month
         self._waiting.clear()
         self.endResetModel()
 
@@ -175,6 +184,18 @@ class ResultDelegate(QStyledItemDelegate):
             painter.fillRect(box, QColor(0, 0, 0, 170))
             painter.setPen(QColor("white"))
             painter.drawText(box, Qt.AlignmentFlag.AlignCenter, badge)
+        if index.row() in getattr(index.model(), "month_starts", ()):  # a month begins here: its name on a chip
+            label = month_label(row)
+            font = painter.font()
+            font.setBold(True)
+            painter.setFont(font)
+            w = painter.fontMetrics().horizontalAdvance(label) + 14
+            chip = QRect(thumb_rect.x() + 4, thumb_rect.y() + 4, w, 22)
+            painter.fillRect(chip, QColor(20, 22, 26, 210))
+            painter.setPen(QColor("white"))
+            painter.drawText(chip, Qt.AlignmentFlag.AlignCenter, label)
+            font.setBold(False)
+            painter.setFont(font)
         painter.setPen(option.palette.text().color())
         text_rect = QRect(rect.x(), rect.y() + THUMB + 4, rect.width(), 20)
         name = painter.fontMetrics().elidedText(index.data(Qt.ItemDataRole.DisplayRole) or "",
@@ -191,6 +212,19 @@ class ResultDelegate(QStyledItemDelegate):
 
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+               "November", "December")
+
+
+def month_label(row: dict | None) -> str:
+    """"July 2019" for the first photo of a month in the date-ordered grid."""
+    value = (row or {}).get("captured_at") or ""
+    try:
+        return f"{MONTH_NAMES[int(value[5:7]) - 1]} {int(value[0:4])}"
+    except (ValueError, IndexError):
+        return ""
 
 
 def taken(row: dict | None) -> str:
