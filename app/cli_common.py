@@ -60,8 +60,8 @@ def classify(e: BaseException) -> tuple[str, str, int, str | None]:
             return code, str(e), 1, getattr(e, "detail", None)
     if isinstance(e, sqlite3.DatabaseError):
         if is_damage(e):
-            return ("catalog_damaged", "the catalog is damaged; run `idlens doctor` to check the library and "
-                    "`idlens doctor --repair` to restore the last backup", 1, str(e))
+            return ("catalog_damaged", f"the catalog is damaged ({e}); `idlens doctor --repair` restores the last "
+                    "backup (`idlens doctor` checks the library)", 1, str(e))
         return ("catalog_io", "the catalog could not be written or read; nothing done before this is lost — free "
                 "some disk space (or fix the disk) and run the command again", 1, str(e))
     if isinstance(e, OSError):

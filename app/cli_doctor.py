@@ -31,7 +31,7 @@ def doctor(ctx, repair, as_json):
                 click.echo(f"{r.people} named people in the library now; check them with `idlens people list`")
             click.echo("the library is healthy" if r.healthy else "still not healthy: see `idlens doctor`")
         ctx.exit(0 if r.healthy else 1)
-    c = checkup.check(folder)
+    c = checkup.check(folder, model=ctx.obj.model)
     if as_json:
         emit_json({"schema": JSON_SCHEMA, **c.to_json()})
     else:
@@ -39,6 +39,8 @@ def doctor(ctx, repair, as_json):
         for check in c.checks:
             click.echo(f"{MARKS[check.status]}  {check.name:9} {check.message}")
         if not c.healthy:
-            click.echo("run `idlens doctor --repair` to repair it (nothing is deleted: a damaged catalog is moved "
-                       "aside)")
+            catalog_failed = any(ch.name == "catalog" and ch.status == "fail" for ch in c.checks)
+            click.echo("run `idlens doctor --repair` to repair it" + (
+                " (nothing is deleted: the damaged catalog is moved aside and the newest good backup restored)"
+                if catalog_failed else " (the vector index is rebuilt from the catalog)"))
     ctx.exit(0 if c.healthy else 1)

@@ -11,6 +11,7 @@ import click
 from app.cli_common import JSON_SCHEMA, dump_json
 from core import services
 from core.faces.portability import export_decisions, import_decisions
+from core.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,8 @@ def _confirm(question: str) -> None:
 def _person_line(p) -> str:
     flags = " (hidden)" if p.hidden else ""
     aliases = f"  also: {', '.join(p.aliases)}" if p.aliases else ""
-    return f"{p.id:5}  {p.label:30} {p.media:5} files {p.faces:5} faces{flags}{aliases}"
+    return (f"{p.id:5}  {p.label:30} {p.media:5} {'file ' if p.media == 1 else 'files'} {p.faces:5} "
+            f"{'face ' if p.faces == 1 else 'faces'}{flags}{aliases}")
 
 
 def _people(obj):
@@ -79,9 +81,9 @@ def name(obj, pairs, as_json, yes):
         if as_json:
             continue
         if p.id != before.id:
-            click.echo(f"{before.label} is {p.label}: merged into them ({p.media} files)")
+            click.echo(f"{before.label} is {p.label}: merged into them ({plural(p.media, 'file')})")
         else:
-            click.echo(f"named {p.id}: {p.label} ({p.media} files)")
+            click.echo(f"named {p.id}: {p.label} ({plural(p.media, 'file')})")
     if as_json:
         _emit({"people": [p.to_json() for p in named]})
 
@@ -99,7 +101,7 @@ def add(obj, person_name, photo, as_json):
     if as_json:
         _emit({"person": person.to_json(), "face_id": face_id})
     else:
-        click.echo(f"{person.label}: {person.media} files")
+        click.echo(f"{person.label}: {plural(person.media, 'file')}")
 
 
 @people.command()
@@ -120,7 +122,7 @@ def merge(obj, target, source, as_json, yes):
         _emit({"person": p.to_json(), "kept": t.label, "merged": s.label})
     else:
         kept = f"; {s.name} is now an alias of {p.label}" if s.name and t.name else ""
-        click.echo(f"{s.label} merged into {p.label}: {p.media} files{kept}")
+        click.echo(f"{s.label} merged into {p.label}: {plural(p.media, 'file')}{kept}")
 
 
 @people.command()

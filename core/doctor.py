@@ -95,7 +95,7 @@ def _holds_a_library(folder: Path) -> bool:
 
 
 # -- the checks -----------------------------------------------------------------------------------------------------
-def check(folder: str | Path, model_files: bool = True) -> Checkup:
+def check(folder: str | Path, model_files: bool = True, model: str | None = None) -> Checkup:
     folder = Path(folder).expanduser().absolute()
     checks = []
     catalog_check, catalog = _check_catalog(folder)
@@ -109,7 +109,7 @@ def check(folder: str | Path, model_files: bool = True) -> Checkup:
         settings_check, settings = _check_settings(folder)
         checks.append(settings_check)
         if model_files:
-            spec = (catalog.library_model if catalog is not None else None) or settings.model
+            spec = model or (catalog.library_model if catalog is not None else None) or settings.model
             checks.append(_check_model(spec))
     finally:
         if catalog is not None:
@@ -285,6 +285,7 @@ def _rebuild_and_rescan(folder: Path, report: RepairReport) -> None:
         report.scan = {"found": s.found, "new": s.new, "changed": s.changed, "moved": s.moved, "missing": s.missing,
                        "offline": s.offline}
         report.people = len(lib.catalog.people.named())
-        report.actions.append(f"scanned {plural(len(roots), 'folder')} again: {plural(s.new, 'file')} new since the backup, {s.changed} "
-                              f"changed, {s.missing} gone" + ("; run `idlens index` to index them" if s.new + s.changed
-                                                             else ""))
+        since = " since the backup" if report.restored_from or report.started_empty else ""
+        report.actions.append(f"scanned {plural(len(roots), 'folder')} again: {plural(s.new, 'file')} new{since}, "
+                              f"{s.changed} changed, {s.missing} gone"
+                              + ("; run `idlens index` to index them" if s.new + s.changed else ""))

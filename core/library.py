@@ -16,7 +16,7 @@ from . import registry
 from .clip.embedder import ClipEmbedder, ModelSpec
 from .clip.vector_index import VectorIndex
 from .faces.crops import FaceCrops
-from .lock import WriteLock
+from .lock import LibraryBusy, WriteLock
 from .media.thumbnails import ThumbnailCache
 from .settings import Settings, cache_dir, models_dir
 from .store import Backups, Catalog, CatalogDamaged
@@ -61,7 +61,7 @@ class Library:
         self._idclip = None
 
     def close(self) -> None:
-        self.catalog.backup_if_due()
+        self.catalog.backup_if_due(closing=True)
         self.catalog.close()
 
     def __enter__(self):
@@ -163,13 +163,24 @@ class Library:
         if self._index is None:
             self.check_model()
             folder = self.folder / INDEX_FOLDER
-            index = VectorIndex.load(folder, self.model_spec, self.dim)
+            damaged = False
+            try:
+                index = VectorIndex.load(folder, self.model_spec, self.dim)
+            except (RuntimeError, OSError, ValueError, KeyError) as e:  # a damaged cache: rebuilt from the catalog
+                log.warning("the vector index in %s cannot be read (%s); rebuilding it from the catalog", folder, e)
+                index, damaged = None, True
             if index is None:
                 index = VectorIndex(self.model_spec, self.dim)
             self._index = index
             if index.generation is None or index.generation != self.catalog.meta.get("index_generation") \
                     or self.catalog.meta.get("index_dirty") == "1":
                 self.sync_index()
+            if damaged:  # keep the rebuilt one, unless another writer is at work (it saves its own)
+                try:
+                    with self.write_lock("saving the rebuilt vector index"):
+                        self.save_index()
+                except LibraryBusy:
+                    pass
         return self._index
 
     def rebuild_index(self) -> int:

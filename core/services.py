@@ -14,7 +14,7 @@ from .faces.people import PeopleError
 from .library import SETTINGS_FILE, Library
 from .media.images import decode_image
 from .settings import Settings, models_dir
-from .media.scanner import unreachable
+from .media.scanner import offline_roots, unreachable
 from .store import ERROR, OFFLINE, Media, Person
 from .wording import plural
 
@@ -28,10 +28,9 @@ def status(lib: Library, model_files: bool = False) -> dict:
     folders = []
     for root in c.media.roots():
         files, errors = c.media.folder_summary(root)
-        folder = {"path": root, "files": files, "errors": errors, "offline": None}
-        if c.media.count_status(OFFLINE):
-            folder["offline"] = unreachable(root, c.media.known_files(root))
-        folders.append(folder)
+        # Reachability is looked at now, not only at the last index: an unplugged drive shows at once.
+        folders.append({"path": root, "files": files, "errors": errors,
+                        "offline": unreachable(root, c.media.known_files(root))})
     out = {"library": str(lib.folder), "model": lib.model_spec, "library_model": c.library_model,
            "test_model": lib.embedder.is_test_model, "media": c.media.counts(), "vectors": c.items.count(),
            "roots": [f["path"] for f in folders], "folders": folders, "schema_version": c.schema_version}
@@ -41,9 +40,12 @@ def status(lib: Library, model_files: bool = False) -> dict:
     return out
 
 
-def offline_count(lib: Library) -> int:
+def offline_count(lib: Library, roots: dict[str, str] | None = None) -> int:
     """Files under library folders that cannot be reached now: kept, but not searched until they are back."""
-    return lib.catalog.media.count_status(OFFLINE)
+    roots = offline_roots(lib.catalog) if roots is None else roots
+    marked = lib.catalog.media.count_status(OFFLINE)
+    live = sum(lib.catalog.media.folder_summary(r)[0] for r in roots)  # not marked yet: no index since
+    return max(marked, live)
 
 
 def offline_note(lib: Library) -> str | None:

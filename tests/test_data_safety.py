@@ -114,12 +114,12 @@ def test_backups_are_daily_after_changes_verified_and_rotated(tmp_path, photos, 
 
     with Library(folder, "tiny-test") as lib:  # reading only: no backup
         lib.catalog.media.all()
-    with Library(folder, "tiny-test") as lib:  # a change the same day: the daily one is not due
+    with Library(folder, "tiny-test") as lib:  # a change the same day: today's copy is renewed, still one
         lib.forget(str(photos / "photo0.jpg"))
     assert len(shelf.list()) == 1
 
     # A day later, the next change is backed up again.
-    old = first[0].path
+    old = shelf.list()[0].path
     day_before = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() - 90000))
     os.replace(old, old.with_name(f"catalog-{day_before}-000-daily.db"))
     with Library(folder, "tiny-test") as lib:
@@ -191,7 +191,8 @@ def test_doctor_repair_brings_back_every_name_and_rejection(tmp_path):
 
     repair = idlens("--library", str(folder), "doctor", "--repair", "--json")
     report = json.loads(repair.stdout)
-    assert report["healthy"] is True and report["restored_from"]["reason"] == "before-recluster"
+    assert report["healthy"] is True  # the copy made when the library closed (or the one before the recluster)
+    assert report["restored_from"]["reason"] in ("daily", "before-recluster")
     (aside,) = report["moved_aside"]
     assert digest(Path(aside)) == damaged  # kept, never deleted
     names = {p["name"] for p in json.loads(idlens("--library", str(folder), "people", "list", "--json").stdout)
@@ -356,3 +357,39 @@ def test_the_app_offers_a_repair_and_opens_the_library_after_it(qapp, indexed):
     assert "repaired" in shown[-1] and "restored the backup" in shown[-1].lower()
     with Library(indexed, "tiny-test") as lib:
         assert lib.catalog.media.count() == 6
+
+
+def test_an_unplugged_folder_is_left_out_at_once_before_any_index(tmp_path, photos):
+    drive = tmp_path / "drive"
+    for i in range(2):
+        mf.photo(drive / f"d{i}.jpg", seed=60 + i)
+    lib_dir = str(tmp_path / "lib")
+    idlens("--library", lib_dir, "index", str(photos), str(drive))
+    shutil.move(str(drive), str(tmp_path / "away"))   # unplugged; no index since
+    found = json.loads(idlens("--library", lib_dir, "search", "--image", str(tmp_path / "away" / "d0.jpg"),
+                              "-k", "20", "--json").stdout)
+    assert found["offline_files"] == 2 and not any(r["path"].startswith(str(drive)) for r in found["results"])
+    status = json.loads(idlens("--library", lib_dir, "status", "--json").stdout)
+    assert {f["path"]: f["offline"] for f in status["folders"]}[str(drive)]
+
+
+def test_the_days_names_are_in_a_backup_when_the_library_closes(tmp_path, photos):
+    folder = tmp_path / "lib"
+    with Library(folder, "tiny-test") as lib:
+        index(lib, photos)                       # the first change of the day: a copy
+    first = Backups(folder / "backups").list()
+    with Library(folder, "tiny-test") as lib:   # a minute later, a decision: today's copy is renewed on close
+        lib.forget(str(photos / "photo0.jpg"))
+    shelf = Backups(folder / "backups").list()
+    assert len([b for b in shelf if b.reason == "daily"]) == 1 and shelf[0].path != first[0].path
+    with sqlite3.connect(shelf[0].path) as conn:
+        assert conn.execute("SELECT count(*) FROM media").fetchone()[0] == 5
+
+
+def test_a_damaged_vector_index_is_rebuilt_from_the_catalog(indexed, photos):
+    for graph in (indexed / "vectors").glob("index-*.hnsw"):
+        graph.write_bytes(os.urandom(100))
+    found = idlens("--library", str(indexed), "search", "--image", str(photos / "photo1.jpg"), "-k", "1", "--json")
+    assert json.loads(found.stdout)["results"][0]["path"] == str(photos / "photo1.jpg")
+    assert "Traceback" not in found.stderr
+    assert idlens("--library", str(indexed), "doctor").returncode == 0  # the rebuilt index was saved

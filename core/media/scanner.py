@@ -142,6 +142,27 @@ def unreachable(root: str, known: dict) -> str | None:
     return None
 
 
+def offline_roots(catalog: Catalog) -> dict[str, str]:
+    """Library folders that cannot be reached right now — a stat each, plus an empty folder where the catalog knows
+    files — whether or not an index has noticed yet (search and status ask, so an unplugged drive shows at once)."""
+    out = {}
+    for root in catalog.media.roots():
+        why = unreachable(root, {})  # the stat alone
+        if why is None and _empty_folder(root) and catalog.media.folder_summary(root)[0]:
+            why = EMPTY
+        if why is not None:
+            out[root] = why
+    return out
+
+
+def _empty_folder(path: str) -> bool:
+    try:
+        with os.scandir(path) as entries:
+            return next(entries, None) is None
+    except OSError:  # not a folder (a file added as a root), or unreadable: the stat said the rest
+        return False
+
+
 @dataclass
 class ScanReport:
     found: int = 0        # media files on disk under the scanned folders (readable or not)

@@ -22,7 +22,7 @@ from core.faces.people import identity
 from core.library import Library
 from core.media.images import MediaError, decode_image
 from core.media.reasons import explain
-from core.media.scanner import media_kind
+from core.media.scanner import media_kind, offline_roots
 from core.store import INDEXED, Media
 
 from . import moments
@@ -90,6 +90,10 @@ def search(library: Library, text: str | None = None, image_path: str | None = N
         results, cut = _context_only(library, q, vector, k)
     else:
         results, cut = _filters_only(library, q), None
+    gone = offline_roots(library.catalog)
+    if gone:  # an unplugged drive: its files are not shown, whether or not an index has noticed yet
+        results = [r for r in results if not any(r.path == root or r.path.startswith(root.rstrip("/") + "/")
+                                                 for root in gone)]
     return SearchOutcome(q, results[:k], cut)
 
 

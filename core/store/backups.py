@@ -4,7 +4,8 @@ the one thing no re-scan can bring back.
 A copy is made with SQLite's online backup API (a consistent snapshot, even while another process reads), checked
 with `PRAGMA integrity_check` before it takes its final name, and kept in rotation:
 - before every risky operation (a schema migration, re-embed, recluster, import, repair): the newest KEEP_BEFORE;
-- at most one a day after the library changed: the newest KEEP_DAILY.
+- one a day after the library changed, renewed during the day at most every REFRESH (names made today are in it):
+  the newest KEEP_DAILY days.
 """
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ FOLDER = "backups"
 # copies are about 0.5 % of such a library's photos on disk.
 KEEP_DAILY = 4
 KEEP_BEFORE = 3
-DAY = 24 * 3600
+REFRESH = 15 * 60  # while a library stays open, today's copy is renewed after changes at most this often
+CLOSING = 0        # when it closes after changes, today's copy is renewed: the last decisions are always in one
 _NAME = re.compile(r"^catalog-(\d{8}-\d{6}-\d{3})-([a-z0-9-]+)\.db$")
 
 
@@ -95,9 +97,21 @@ class Backups:
         self.rotate()
         return Backup(final, now, reason, final.stat().st_size)
 
-    def daily_due(self) -> bool:
+    def daily_due(self, min_age: float = REFRESH) -> bool:
+        """Whether the catalog, changed since its last copy, should be copied now: no daily copy from today yet, or
+        today's is older than `min_age` (it is then replaced: one copy a day is kept, and the day's names get into it
+        when the library closes, or within REFRESH while it stays open)."""
         newest = next((b for b in self.list() if b.reason == "daily"), None)
-        return newest is None or newest.age_s >= DAY
+        if newest is None or time.localtime(newest.taken_at)[:3] != time.localtime()[:3]:
+            return True
+        return newest.age_s >= min_age
+
+    def replace_todays(self, taken: Backup) -> None:
+        """Keep one daily copy per day: the newest of today replaces the earlier ones of today."""
+        today = time.localtime(taken.taken_at)[:3]
+        for b in self.list():
+            if b.reason == "daily" and b.path != taken.path and time.localtime(b.taken_at)[:3] == today:
+                b.path.unlink(missing_ok=True)
 
     def rotate(self) -> list[Path]:
         """Delete all but the newest KEEP_DAILY daily and KEEP_BEFORE pre-operation backups. Returns what went."""

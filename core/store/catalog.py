@@ -21,6 +21,7 @@ from pathlib import Path
 import sqlite_utils
 
 from . import health
+from . import backups as backups_module
 from .backups import Backup, Backups
 from .errors import CatalogError
 from .faces import FaceRepository
@@ -124,18 +125,20 @@ class Catalog:
         log.info("catalog backed up: %s", taken.path)
         return taken
 
-    def backup_if_due(self) -> Backup | None:
-        """The daily backup: when this connection changed the catalog since its last copy and the newest daily one
-        is a day old. A failure is logged, never raised: the work it follows is already saved."""
+    def backup_if_due(self, closing: bool = False) -> Backup | None:
+        """The daily backup: when this connection changed the catalog since its last copy and no copy of today is
+        recent (Backups.daily_due). A failure is logged, never raised: the work it follows is already saved."""
         if self.backups is None or self.closed or self.db.conn.total_changes == self._changes_backed_up:
             return None
-        if not self.backups.daily_due():
+        if not self.backups.daily_due(backups_module.CLOSING if closing else backups_module.REFRESH):
             return None
         try:
-            return self.backup("daily")
+            taken = self.backup("daily")
         except CatalogError as e:
             log.warning("%s", e)
             return None
+        self.backups.replace_todays(taken)
+        return taken
 
     def transaction(self):
         """`with catalog.transaction():` — one atomic write (the connection is in autocommit mode otherwise)."""
