@@ -3,7 +3,7 @@ the one thing no re-scan can bring back.
 
 A copy is made with SQLite's online backup API (a consistent snapshot, even while another process reads), checked
 with `PRAGMA integrity_check` before it takes its final name, and kept in rotation:
-- before every risky operation (a schema migration, re-embed, recluster, import, repair): the newest KEEP_BEFORE;
+- before every risky operation (a schema migration, re-embed, recluster, import): the newest KEEP_BEFORE;
 - one a day after the library changed, renewed during the day at most every REFRESH (names made today are in it):
   the newest KEEP_DAILY days.
 """
