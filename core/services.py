@@ -4,6 +4,7 @@ generators in their own modules (indexer, idclip.adapt), wrapped by the front en
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from pathlib import Path
@@ -82,10 +83,18 @@ def media_json(m: Media) -> dict:
 
 
 def browse(lib: Library) -> list[dict]:
-    """Everything searchable, newest first, as result rows (the grid before any search)."""
-    return [{"media_id": m.id, "path": m.path, "kind": m.kind, "duration": m.duration, "fingerprint": m.fingerprint,
-             "captured_at": m.captured_at, "timestamp": None, "score": None, "why": {}}
-            for m in lib.catalog.media.browse()]
+    """Everything searchable, newest first, as result rows (the grid before any search). A file without a capture
+    date (no EXIF, a screenshot, most videos) is placed by its file date, marked as such (`dated_by`)."""
+    rows = []
+    for m in lib.catalog.media.browse():
+        when, source = m.captured_at, "capture"
+        if not when and m.mtime_ns:
+            when, source = dt.datetime.fromtimestamp(m.mtime_ns / 1e9).isoformat(timespec="seconds"), "file"
+        rows.append({"media_id": m.id, "path": m.path, "kind": m.kind, "duration": m.duration,
+                     "fingerprint": m.fingerprint, "captured_at": when, "dated_by": source if when else None,
+                     "timestamp": None, "score": None, "why": {}})
+    rows.sort(key=lambda r: r["captured_at"] or "", reverse=True)
+    return rows
 
 
 def index_report(report) -> dict:

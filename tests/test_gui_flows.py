@@ -1,6 +1,7 @@
 """The app's everyday flows as a person meets them: the library it opens is the one it had (across two app
 instances, with searches kept per library), and the video player that opens on the matched moment, plays, ends,
 replays and seeks from any state."""
+import os
 from pathlib import Path
 
 import pytest
@@ -291,7 +292,11 @@ def test_the_sidebar_browses_by_year_and_month(qtbot, tmp_path, qsettings):
         exif = Image.Exif()
         exif[0x0132] = when
         mf.photo(album / f"p{i}.jpg", 20 + i, exif=exif)
-    mf.photo(album / "undated.png", 30)
+    mf.photo(album / "undated.png", 30)  # no capture date: placed by its file date
+    import datetime
+
+    stamp = datetime.datetime(2020, 2, 2, 12, 0).timestamp()
+    os.utime(album / "undated.png", (stamp, stamp))
     window = open_window(str(tmp_path / "lib"), "tiny-test", qsettings)
     qtbot.addWidget(window)
     with qtbot.waitSignal(window.engine.indexFinished, timeout=120_000):
@@ -307,13 +312,17 @@ def test_the_sidebar_browses_by_year_and_month(qtbot, tmp_path, qsettings):
             it += 1
         return out
 
-    qtbot.waitUntil(lambda: set(labels()) == {"2019", "2019-07", "2019-12", "2021", "2021-03"}, timeout=30_000)
+    qtbot.waitUntil(lambda: set(labels()) == {"2019", "2019-07", "2019-12", "2020", "2020-02", "2021", "2021-03"},
+                    timeout=30_000)
     assert labels()["2019"].text(0) == "2019 (3)" and labels()["2019-07"].text(0) == "July 2019 (2)"
     # The grid, newest first, marks where each month begins.
     from app.gui.results import month_label
 
     starts = sorted(window.model.month_starts)
-    assert [month_label(window.model.rows[i]) for i in starts] == ["March 2021", "December 2019", "July 2019"]
+    assert [month_label(window.model.rows[i]) for i in starts] == ["March 2021", "February 2020", "December 2019",
+                                                                 "July 2019"]
+    undated = next(r for r in window.model.rows if r["path"].endswith("undated.png"))
+    assert undated["dated_by"] == "file" and undated["captured_at"].startswith("2020-02-02")
     window._sidebar_activated(labels()["2019-07"])
     qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=30_000)
     assert window.message.text() == "2 files from July 2019"
@@ -342,3 +351,39 @@ def test_search_results_can_be_ordered_by_date(qtbot, tmp_path, qsettings):
     window.sort_box.setCurrentIndex(2)
     assert [r["captured_at"][:4] for r in window.model.rows] == ["2018", "2020", "2022"]
     window.close()
+
+
+def test_review_asks_face_by_face_with_yes_no_skip_and_done(qtbot, tmp_path):
+    """The review flow itself: "1 of 3", Y says yes, N says no, S skips, Done closes (the engine's side — which
+    faces are offered — is tested in tests/test_people.py)."""
+    from types import SimpleNamespace
+
+    from app.gui.people_panel import ReviewDialog
+
+    answers = []
+
+    class Engine:
+        def review(self, person_id, on_done):
+            on_done(SimpleNamespace(total=3, suggestions=[
+                SimpleNamespace(face_id=i, reference_face=99, path=f"/p/{i}.jpg", similarity=0.5) for i in (1, 2, 3)]))
+
+        def crop_path(self, face_id):
+            return tmp_path / f"{face_id}.jpg"
+
+        def move_face(self, face_id, person, on_done=None):
+            answers.append(("yes", face_id))
+
+        def reject_face(self, face_id, person, on_done=None):
+            answers.append(("no", face_id))
+
+    dialog = ReviewDialog(Engine(), SimpleNamespace(id=7, label="Łukasz"))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.count.text() == "1 of 3"
+    qtbot.keyClick(dialog, Qt.Key.Key_Y)
+    assert dialog.count.text() == "2 of 3"
+    qtbot.keyClick(dialog, Qt.Key.Key_S)
+    assert dialog.count.text() == "3 of 3"
+    qtbot.keyClick(dialog, Qt.Key.Key_N)
+    assert answers == [("yes", 1), ("no", 3)]
+    assert not dialog.yes.isEnabled() and "Nothing more" in dialog.face.text()

@@ -395,6 +395,16 @@ class ReviewDialog(QDialog):
         self.queue, self.total, self.shown = [], 0, 0
         engine.review(person.id, self._start)
 
+    def keyPressEvent(self, event):
+        """Y, N and S answer whatever has the focus in the dialog (as Apple Photos' review does)."""
+        keys = {Qt.Key.Key_Y: lambda: self._answer(True), Qt.Key.Key_N: lambda: self._answer(False),
+                Qt.Key.Key_S: self._next}
+        action = keys.get(event.key())
+        if action is not None and not event.modifiers():
+            action()
+        else:
+            super().keyPressEvent(event)
+
     def _start(self, review) -> None:
         self.queue, self.total, self.shown = list(review.suggestions), review.total, 0
         self._next()

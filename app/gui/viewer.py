@@ -410,7 +410,8 @@ def info_text(row: dict) -> str:
 
     lines = [f"<b>{html.escape(Path(row['path']).name)}</b>"]
     if row.get("captured_at"):
-        lines.append("Taken " + html.escape(row["captured_at"].replace("T", " ")))
+        word = "File date " if row.get("dated_by") == "file" else "Taken "  # no capture date in the file
+        lines.append(word + html.escape(row["captured_at"].replace("T", " ")))
     lines.append("Folder: " + html.escape(os.path.dirname(row["path"])))
     if row.get("kind") == "video" and row.get("duration"):
         lines.append("Video, " + clock(row["duration"]))
