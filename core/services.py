@@ -15,7 +15,7 @@ from .faces.people import PeopleError
 from .library import SETTINGS_FILE, Library
 from .media.images import decode_image
 from .settings import Settings, models_dir
-from .media.scanner import offline_roots, unreachable
+from .media.scanner import offline_roots
 from .store import ERROR, OFFLINE, Media, Person
 from .wording import plural
 
@@ -27,11 +27,10 @@ def status(lib: Library, model_files: bool = False) -> dict:
     `model_files`, also whether the model is installed and where the thumbnails are."""
     c = lib.catalog
     folders = []
+    offline = offline_roots(c)  # looked at now, not only at the last index: an unplugged drive shows at once
     for root in c.media.roots():
         files, errors = c.media.folder_summary(root)
-        # Reachability is looked at now, not only at the last index: an unplugged drive shows at once.
-        folders.append({"path": root, "files": files, "errors": errors,
-                        "offline": unreachable(root, c.media.known_files(root))})
+        folders.append({"path": root, "files": files, "errors": errors, "offline": offline.get(root)})
     out = {"library": str(lib.folder), "model": lib.model_spec, "library_model": c.library_model,
            "test_model": lib.embedder.is_test_model, "media": c.media.counts(), "vectors": c.items.count(),
            "roots": [f["path"] for f in folders], "folders": folders, "schema_version": c.schema_version}

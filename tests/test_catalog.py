@@ -123,3 +123,20 @@ def test_names_of_a_version_3_catalog_get_their_comparison_form(tmp_path):
         c.people.add_alias(1, "Lukas")
     assert c.people.id_by_alias("LUKAS") == 1 and c.people.aliases_of(1) == ["Lukas"]
     c.close()
+
+
+def test_a_new_catalog_is_made_on_a_filesystem_without_hard_links(tmp_path, monkeypatch):
+    """A library on a FAT or exFAT drive: the new catalog is renamed into place instead of linked."""
+    import errno
+    import os
+
+    from core.store import Catalog
+
+    def no_links(*args, **kwargs):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    catalog = Catalog(tmp_path / "catalog.db")
+    assert catalog.schema_version > 0 and catalog.media.count() == 0
+    catalog.close()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".new")] == []

@@ -87,6 +87,9 @@ class Catalog:
             os.link(tmp, self.path)
         except FileExistsError:
             pass
+        except OSError:  # no hard links on this filesystem (FAT, exFAT, some shares): a rename, unless one appeared
+            if not self.path.exists():
+                os.replace(tmp, self.path)
         finally:
             tmp.unlink(missing_ok=True)
 
