@@ -83,7 +83,7 @@ def _open(url: str):
 
 def _records(source: Source, folder: str) -> dict[str, dict]:
     """The hub's record of each file under `folder`: path -> {"size", "oid", "lfs": {"oid", "size"}?}."""
-    url = f"{endpoint()}/api/models/{source.repo}/tree/main/{urllib.parse.quote(folder)}"
+    url = f"{endpoint()}/api/models/{source.repo}/tree/main/{urllib.parse.quote(folder)}".rstrip("/")
     with _open(url) as response:
         return {entry["path"]: entry for entry in json.load(response) if entry.get("type") == "file"}
 
