@@ -143,7 +143,7 @@ def search(obj: Context, query, image_path, k, kind, only, as_json):
     q = outcome.query
     if as_json:
         emit_json({"schema": JSON_SCHEMA, "query": query, "image": image_path, "model": lib.model_spec,
-                    "understood": q.to_json(), "cut_off": outcome.cut_off, "offline_files": services.offline_count(lib),
+                    "understood": q.to_json(), "cut_off": outcome.cut_off, "offline_files": outcome.offline_files,
                     "results": [r.to_json() for r in outcome.results]})
         return
     if not q.people or q.context or image_path:
@@ -153,7 +153,7 @@ def search(obj: Context, query, image_path, k, kind, only, as_json):
                    "with `idlens people name`)", err=True)
     for note in q.notes:
         click.echo(note, err=True)
-    offline = services.offline_note(lib)
+    offline = services.offline_note(outcome.offline_files)
     if offline:
         click.echo(offline, err=True)
     if not outcome.results:

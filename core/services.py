@@ -16,7 +16,7 @@ from .library import SETTINGS_FILE, Library
 from .media.images import decode_image
 from .settings import Settings, models_dir
 from .media.scanner import offline_roots
-from .store import ERROR, OFFLINE, Media, Person
+from .store import ERROR, Media, Person
 from .wording import plural
 
 log = logging.getLogger(__name__)
@@ -40,20 +40,11 @@ def status(lib: Library, model_files: bool = False) -> dict:
     return out
 
 
-def offline_count(lib: Library, roots: dict[str, str] | None = None) -> int:
-    """Files under library folders that cannot be reached now: kept, but not searched until they are back."""
-    roots = offline_roots(lib.catalog) if roots is None else roots
-    marked = lib.catalog.media.count_status(OFFLINE)
-    live = sum(lib.catalog.media.folder_summary(r)[0] for r in roots)  # not marked yet: no index since
-    return max(marked, live)
-
-
-def offline_note(lib: Library) -> str | None:
+def offline_note(count: int) -> str | None:
     """One line for searches while files are offline (their folder unreachable): they are not searched."""
-    n = offline_count(lib)
-    if not n:
+    if not count:
         return None
-    return (f"{plural(n, 'file')} in folders that cannot be reached (an unplugged drive?) are not searched until "
+    return (f"{plural(count, 'file')} in folders that cannot be reached (an unplugged drive?) are not searched until "
             "they are back; `idlens status` names them")
 
 

@@ -398,6 +398,9 @@ class MainWindow(QMainWindow):
             note += f" — not a person in your library: {', '.join(q.unknown_names)}"
         for extra in q.notes:  # "Ben: Ben Okafor or Ben Lee — type the full name to choose"
             note += f" — {extra}"
+        if outcome.offline_files:  # an unplugged drive: said, as on the command line
+            note += " — " + self.tr("%n file(s) in folders that cannot be reached are left out", "",
+                                    outcome.offline_files)
         if self.status.get("test_model") and q.context:  # only a word search asks the (random) model
             note += " — the test model has random weights: its word search means nothing"
         self.message.setText(note)

@@ -155,6 +155,13 @@ def offline_roots(catalog: Catalog) -> dict[str, str]:
     return out
 
 
+def offline_files(catalog: Catalog, roots: dict[str, str]) -> int:
+    """Files kept but not searched now: marked offline by an index, or under `roots` (offline_roots) since."""
+    marked = catalog.media.count_status(OFFLINE)
+    live = sum(catalog.media.folder_summary(r)[0] for r in roots)  # not marked yet: no index since
+    return max(marked, live)
+
+
 def _empty_folder(path: str) -> bool:
     try:
         with os.scandir(path) as entries:

@@ -22,7 +22,7 @@ from core.faces.people import identity
 from core.library import Library
 from core.media.images import MediaError, decode_image
 from core.media.reasons import explain
-from core.media.scanner import media_kind, offline_roots
+from core.media.scanner import media_kind, offline_files, offline_roots
 from core.store import INDEXED, Media
 
 from . import moments
@@ -64,6 +64,7 @@ class SearchOutcome:
     query: ParsedQuery
     results: list[Result]
     cut_off: float | None = None   # the adaptive context threshold used, if any
+    offline_files: int = 0         # files left out because their folder cannot be reached now
 
 
 def search(library: Library, text: str | None = None, image_path: str | None = None, k: int = 20,
@@ -94,7 +95,7 @@ def search(library: Library, text: str | None = None, image_path: str | None = N
     if gone:  # an unplugged drive: its files are not shown, whether or not an index has noticed yet
         results = [r for r in results if not any(r.path == root or r.path.startswith(root.rstrip("/") + "/")
                                                  for root in gone)]
-    return SearchOutcome(q, results[:k], cut)
+    return SearchOutcome(q, results[:k], cut, offline_files(library.catalog, gone))
 
 
 def _query_image(library: Library, path: str):
