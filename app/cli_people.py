@@ -1,6 +1,7 @@
 """`idlens people …`: naming and tidying the people Idlens found. Every command is one call into core.people."""
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -230,13 +231,70 @@ def suggest(obj, person, limit, as_json):
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def recluster(obj, as_json):
-    """Redo the automatic grouping from scratch; names and your decisions stay."""
+    """Work out every automatic placement again from your decisions alone (names and decisions stay). Every
+    command already places faces by the same rule, so this changes something only after the face thresholds in
+    the settings changed."""
     r = _people(obj).recluster()
-    data = {"assigned": r.assigned, "new_people": r.new_people, "kept_groups": r.kept_groups,
-            "unassigned": r.unassigned}
-    _emit(data) if as_json else click.echo(
-        f"{r.kept_groups} groups as before, {r.new_people} new; {r.assigned} faces joined people; "
-        f"{r.unassigned} faces left alone")
+    data = {"assigned": r.assigned, "moved": r.moved, "released": r.released, "new_groups": r.new_groups,
+            "kept_groups": r.kept_groups, "dropped_groups": r.dropped_groups, "unassigned": r.unassigned}
+    if as_json:
+        _emit(data)
+    elif not r.changed and not r.new_groups and not r.dropped_groups:
+        click.echo(f"nothing changed: every face is where your decisions put it ({r.kept_groups} unnamed groups)")
+    else:
+        click.echo(f"{plural(r.assigned, 'face')} joined someone, {r.moved} moved, {r.released} left their person; "
+                   f"{r.kept_groups} groups as before, {r.new_groups} new, {r.dropped_groups} gone")
+
+
+def _decision_line(d) -> str:
+    when = datetime.datetime.fromtimestamp(d.at).strftime("%Y-%m-%d %H:%M")
+    return f"{d.id:5}  {when}  {d.summary}{'  (undone)' if d.undone else ''}"
+
+
+@people.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def undo(obj, as_json):
+    """Take back the last decision about people (a name, merge, move, "not this person", split, alias, hide,
+    reference photo or import), exactly: every face, name and answer it changed is as it was before. Decisions
+    made in the app count too."""
+    d = _people(obj).undo()
+    if as_json:
+        _emit({"undone": d.to_json() if d else None})
+    elif d is None:
+        click.echo("nothing to undo")
+    else:
+        click.echo(f"undone: {d.summary}")
+
+
+@people.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def redo(obj, as_json):
+    """Make again the decision that was undone last (until a new decision is made)."""
+    d = _people(obj).redo()
+    if as_json:
+        _emit({"redone": d.to_json() if d else None})
+    elif d is None:
+        click.echo("nothing to redo")
+    else:
+        click.echo(f"redone: {d.summary}")
+
+
+@people.command()
+@click.option("-n", "--limit", type=click.IntRange(1, 100000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def history(obj, limit, as_json):
+    """Your decisions about people, newest first (undone ones can be redone)."""
+    found = _people(obj).history(limit)
+    if as_json:
+        _emit({"decisions": [d.to_json() for d in found]})
+        return
+    if not found:
+        click.echo("no decisions yet")
+    for d in found:
+        click.echo(_decision_line(d))
 
 
 @people.command(name="export")

@@ -2,6 +2,7 @@
 copy of at most DETECT_SIDE px) agrees with detection on the whole face detail image, as it ran before.
 
   python -m bench.face_stage [--data ../shared/data/faces-dev] [--sides 512,640,800] [--repeats 3] [--json]
+  python -m bench.face_stage --rotation [--more ../shared/data/faces-more] [--json]
 
 Photos: faces-dev (real photos, see its README), the credited test photos, generated 12-MP photos (4000x3000) with
 faces-dev photos pasted at several sizes (faces of ~10 to ~400 px in the 1024-px detail image), and the plain
@@ -12,6 +13,13 @@ Agreement: for each photo the faces found at full detail (the reference) are mat
 (IoU >= 0.5): lost faces (with their size and whether they were usable), extra faces, box IoU, cosine of the SFace
 descriptors (aligned and recognised on the same detail image), and faces whose `usable` changes. The control row is
 the reference path again on the photo shifted by (5, 3) px: how much detection noise alone moves those figures.
+
+--rotation (issue 19, `analyse_any_orientation`): on upright photos, how often the turned passes run and whether they
+change anything; on the same photos turned by 90, 180 and 270 degrees and saved as JPEG without an orientation tag,
+whether each face is found in the right place (IoU with the upright face's box turned the same way), with what
+descriptor (cosine to the upright face's), against the plain upright-only pass; on photos without faces (generated
+landscapes, textures and shapes, and real crops of faces-dev below the person's chin), the faces the turned passes
+add; and the time of the face stage on a 1024-px image without faces (the worst case: four detections).
 """
 from __future__ import annotations
 
@@ -234,6 +242,278 @@ def agreement(paths: list[Path], detail: int, sides: list[int]) -> dict:
     return out
 
 
+TURNS = (90, 180, 270)
+
+
+def turn_box(box, turn: int, width: int, height: int):
+    """A box (x, y, w, h) of a `width` x `height` image, in pixels of that image turned clockwise by `turn`."""
+    x, y, w, h = box
+    if turn == 90:
+        return (height - y - h, x, h, w)
+    if turn == 180:
+        return (width - x - w, height - y - h, w, h)
+    return (y, width - x - w, h, w)
+
+
+def turned_photo(path: Path, turn: int, folder: Path) -> Path:
+    """The photo as a phone that lost its orientation tag would save it: pixels turned, JPEG again, no EXIF."""
+    from PIL import Image, ImageOps
+
+    method = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}[turn]
+    out = folder / f"{path.stem}-{turn}.jpg"
+    ImageOps.exif_transpose(Image.open(path)).convert("RGB").transpose(method).save(out, quality=92)
+    return out
+
+
+def faceless(folder: Path, data: Path | None, n: int = 8) -> list[Path]:
+    """Photos without faces, 1600x1200: generated landscapes (sky, hills, fractal noise), textures (stone, foliage,
+    wood, bricks), the shapes and stripes of `bench indexing`, and real crops of faces-dev below the chin."""
+    import cv2
+    from PIL import Image
+
+    from core.faces.detection import pil_to_bgr
+    from core.media.images import decode_image
+    from core.registry import face_backend
+    from tests import media_factory as mf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(19)
+    w, h = 1600, 1200
+
+    def fractal(octaves=6):
+        out = np.zeros((h, w), np.float32)
+        for o in range(octaves):
+            side = 2 ** (o + 2)
+            grid = rng.random((side, round(side * w / h))).astype(np.float32)
+            out += cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC) / 2 ** o
+        return (out - out.min()) / (np.ptp(out) + 1e-6)
+
+    out = []
+    for k in range(n):
+        # Landscape: a sky gradient, two ridges of hills, textured ground.
+        sky = np.linspace(0, 1, h, dtype=np.float32)[:, None, None] * np.float32([60, 40, 10]) + np.float32(
+            [235, 190, 120] if k % 2 else [200, 160, 90])
+        img = np.broadcast_to(sky, (h, w, 3)).copy()
+        n1 = fractal()
+        xs = np.arange(w)
+        for depth, colour in ((0.45, [90, 120, 100]), (0.6, [50, 100, 60])):
+            ridge = (depth + 0.15 * np.sin(xs / rng.uniform(80, 300) + rng.uniform(0, 6)) + 0.1 * n1[0]) * h
+            mask = np.arange(h)[:, None] > ridge[None, :]
+            img[mask] = np.float32(colour) * (0.6 + 0.8 * n1[mask][:, None])
+        out.append(("landscape", img))
+        # Textures: stone (fractal), foliage (many leaves), wood (rings), bricks.
+        stone = fractal(7)[:, :, None] * np.float32([120, 110, 100]) + 60
+        out.append(("stone", stone))
+        leaves = Image.new("RGB", (w, h), (30, 60, 20))
+        from PIL import ImageDraw
+        draw = ImageDraw.Draw(leaves)
+        for _ in range(900):
+            x, y, r = rng.integers(0, w), rng.integers(0, h), rng.integers(8, 50)
+            draw.ellipse([x - r, y - r // 2, x + r, y + r // 2],
+                         fill=(int(rng.integers(20, 90)), int(rng.integers(80, 200)), int(rng.integers(20, 80))))
+        out.append(("foliage", np.asarray(leaves)[:, :, ::-1].astype(np.float32)))
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        rings = np.sin(np.hypot(xx - rng.uniform(0, w), (yy - rng.uniform(0, h)) * 0.3) / 6 + 4 * fractal(4))
+        out.append(("wood", (rings[:, :, None] * 0.5 + 0.5) * np.float32([40, 70, 110]) + np.float32([30, 60, 100])))
+        bricks = np.full((h, w, 3), 200, np.float32)
+        bh, bw = int(rng.integers(30, 70)), int(rng.integers(80, 160))
+        for row in range(0, h, bh):
+            shift = (row // bh) % 2 * bw // 2
+            for col in range(-bw, w, bw):
+                colour = np.float32([40, 60, 150]) + rng.normal(0, 15, 3).astype(np.float32)
+                bricks[row + 3:row + bh - 3, max(0, col + shift + 3):max(0, col + shift + bw - 3)] = colour
+        out.append(("bricks", bricks))
+        out.append(("shapes", np.asarray(mf.picture(100 + k, (w, h)))[:, :, ::-1].astype(np.float32)))
+    paths = []
+    for i, (kind, img) in enumerate(out):
+        p = folder / f"{kind}-{i:03}.jpg"
+        cv2.imwrite(str(p), np.clip(img, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        paths.append(p)
+    if data is not None:  # real pixels: what is below the chin of single-person faces-dev photos (clothes, hands)
+        backend = face_backend()
+        for src in sorted((data / "images").glob("*.jpg")):
+            bgr = pil_to_bgr(decode_image(str(src), 256, 1024).detail)
+            faces = backend.detect(bgr)
+            if len(faces) != 1:
+                continue
+            x, y, fw, fh = faces[0].box
+            top = int(y + 1.4 * fh)
+            if bgr.shape[0] - top >= 200:
+                p = folder / f"below-chin-{src.stem}.jpg"
+                cv2.imwrite(str(p), bgr[top:], [cv2.IMWRITE_JPEG_QUALITY, 92])
+                paths.append(p)
+    return paths
+
+
+def rotation(data: Path, more: Path | None, repeats: int, quick: bool = False) -> dict:
+    """The figures of --rotation (see the module's docstring)."""
+    from core.faces.detection import CONFIDENT, analyse_any_orientation, pil_to_bgr
+    from core.media.images import decode_image
+    from core.registry import face_backend
+    from core.settings import Settings
+
+    s = Settings()
+    backend = face_backend()
+
+    def usable(f) -> bool:
+        return f.size >= s.face_min_size and f.score >= s.face_min_score and f.sharpness >= s.face_min_sharpness
+
+    def load(p):
+        return pil_to_bgr(decode_image(str(p), 256, s.face_detail).detail)
+
+    def spread(v):
+        if not v:
+            return None
+        return {"n": len(v), "min": round(min(v), 4), "p5": round(float(np.percentile(v, 5)), 4),
+                "median": round(float(np.median(v)), 4), "max": round(max(v), 4)}
+
+    sets = {"faces-dev": sorted((data / "images").glob("*.jpg")) if (data / "images").is_dir() else [],
+            "test photos": sorted((ROOT / "tests" / "data" / "faces").glob("*.jpg"))}
+    if more is not None and (more / "images").is_dir():
+        sets["faces-more groups"] = sorted((more / "images" / "group").glob("*.jpg"))
+        singles = sorted(p for p in (more / "images").glob("*/*.jpg") if p.parent.name != "group")
+        sets["faces-more singles"] = singles[::4]  # one in four: 55 photos of 43 people
+    if quick:
+        sets = {k: v[:6] for k, v in sets.items()}
+    sets = {k: v for k, v in sets.items() if v}
+    out: dict = {"confident": CONFIDENT, "upright": {}, "turned": {}, "faceless": {}, "timing": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for name, paths in sets.items():
+            fired = changed = 0
+            best_scores, changes = [], []
+            turned_acc = {t: {"faces": 0, "usable": 0, "found": 0, "found_usable": 0, "plain_found": 0, "iou": [],
+                              "cos": [], "cos_usable": [], "plain_cos": [], "extra": [], "wrong_turn": [],
+                              "lost_usable": [], "turned_best": []} for t in TURNS}
+            for p in paths:
+                bgr = load(p)
+                plain = backend.analyse(bgr)
+                best = max((f.score for f in plain), default=0.0)
+                best_scores.append(best)
+                found = analyse_any_orientation(backend, bgr)
+                fired += best < CONFIDENT
+                if any(f.turned for f in found):
+                    changed += 1
+                    changes.append({"photo": p.name, "upright": [round(f.score, 3) for f in plain],
+                                    "turned": found[0].turned, "now": [round(f.score, 3) for f in found]})
+                h, w = bgr.shape[:2]
+                for t in TURNS:
+                    tb = load(turned_photo(p, t, tmp))
+                    a = turned_acc[t]
+                    mine = analyse_any_orientation(backend, tb)
+                    theirs = backend.analyse(tb)
+                    if theirs and plain:  # the best face of a photo seen in the wrong orientation
+                        a["turned_best"].append(max(f.score for f in theirs))
+                    a["wrong_turn"] += [{"photo": p.name, "turned": f.turned, "score": round(f.score, 3)}
+                                        for f in mine if plain and f.turned != (360 - t) % 360]
+                    pairs, _, extra = match([type(f)(turn_box(f.box, t, w, h), f.landmarks, f.score) for f in plain],
+                                            mine)
+                    plain_pairs, _, _ = match([type(f)(turn_box(f.box, t, w, h), f.landmarks, f.score)
+                                               for f in plain], theirs)
+                    a["faces"] += len(plain)
+                    a["usable"] += sum(usable(f) for f in plain)
+                    a["found"] += len(pairs)
+                    a["plain_found"] += len(plain_pairs)
+                    matched = {i for i, _, _ in pairs}
+                    a["lost_usable"] += [{"photo": p.name, "size": round(f.size, 1), "score": round(f.score, 3)}
+                                         for i, f in enumerate(plain) if usable(f) and i not in matched]
+                    for i, j, v in pairs:
+                        cos = float(plain[i].embedding @ mine[j].embedding)
+                        a["iou"].append(v)
+                        a["cos"].append(cos)
+                        if usable(plain[i]):
+                            a["cos_usable"].append(cos)
+                            a["found_usable"] += usable(mine[j])
+                    a["plain_cos"] += [float(plain[i].embedding @ theirs[j].embedding) for i, j, _ in plain_pairs]
+                    a["extra"] += [{"photo": p.name, "score": round(mine[j].score, 3), "size": round(mine[j].size, 1)}
+                                   for j in extra]
+            out["upright"][name] = {
+                "photos": len(paths), "rotated_passes_ran": fired, "result_changed": changed, "changes": changes,
+                "best_score": spread(best_scores)}
+            out["turned"][name] = {t: {
+                "faces": a["faces"], "usable": a["usable"], "found": a["found"], "found_usable": a["found_usable"],
+                "found_by_upright_pass_alone": a["plain_found"], "iou": spread(a["iou"]), "cosine": spread(a["cos"]),
+                "cosine_usable": spread(a["cos_usable"]), "cosine_upright_pass_alone": spread(a["plain_cos"]),
+                "lost_usable": a["lost_usable"], "extra": a["extra"], "wrong_turn": a["wrong_turn"],
+                "best_face_seen_turned": spread(a["turned_best"])}
+                for t, a in turned_acc.items()}
+        # Photos without faces: what the turned passes add.
+        empty = faceless(tmp / "faceless", data if (data / "images").is_dir() else None, 2 if quick else 8)
+        kinds: dict = {}
+        for p in empty:
+            bgr = load(p)
+            plain, found = backend.analyse(bgr), analyse_any_orientation(backend, bgr)
+            k = kinds.setdefault(p.stem.rsplit("-", 1)[0] if not p.stem.startswith("below-chin") else "below-chin",
+                                 {"photos": 0, "upright_faces": 0, "faces": 0, "usable": 0, "turned_faces": []})
+            k["photos"] += 1
+            k["upright_faces"] += len(plain)
+            k["faces"] += len(found)
+            k["usable"] += sum(usable(f) for f in found)
+            k["turned_faces"] += [{"photo": p.name, "turned": f.turned, "score": round(f.score, 3),
+                                   "size": round(f.size, 1), "usable": usable(f)} for f in found if f.turned]
+        out["faceless"] = kinds
+        # Time of the face stage on 1024-px images without faces: plain, and in any orientation (4 detections).
+        timing_set = [p for p in empty if not p.stem.startswith("below-chin")][:12]
+        rows = []
+        for p in timing_set:
+            bgr = load(p)
+            if backend.detect(bgr):
+                continue  # a spurious face: not the no-face worst case
+            plain_ms, _ = _best(lambda: backend.analyse(bgr), repeats)
+            any_ms, _ = _best(lambda: analyse_any_orientation(backend, bgr), repeats)
+            rotate_ms, _ = _best(lambda: [__import__("cv2").rotate(bgr, c) for c in (0, 1, 2)], repeats)
+            rows.append((plain_ms, any_ms, rotate_ms, bgr.shape[1], bgr.shape[0]))
+        if rows:
+            out["timing"]["no faces, 1024 px"] = {
+                "photos": len(rows), "size": f"{rows[0][3]}x{rows[0][4]}",
+                "upright_ms": round(statistics.median(r[0] for r in rows), 1),
+                "any_orientation_ms": round(statistics.median(r[1] for r in rows), 1),
+                "three_rotations_ms": round(statistics.median(r[2] for r in rows), 2)}
+        for name in ("faces-dev", "faces-more groups"):
+            if name in sets:
+                rows = []
+                for p in sets[name][:20]:
+                    bgr = load(p)
+                    rows.append((_best(lambda: backend.analyse(bgr), repeats)[0],
+                                 _best(lambda: analyse_any_orientation(backend, bgr), repeats)[0]))
+                out["timing"][f"{name} (first {len(rows)}), upright"] = {
+                    "photos": len(rows), "upright_ms": round(statistics.mean(r[0] for r in rows), 1),
+                    "any_orientation_ms": round(statistics.mean(r[1] for r in rows), 1)}
+    return out
+
+
+def print_rotation(out: dict) -> None:
+    print(f"turned passes run when the upright pass's best face is below {out['confident']}")
+    for name, u in out["upright"].items():
+        b = u["best_score"]
+        print(f"\n{name}: {u['photos']} upright photos; best face score min {b['min']} p5 {b['p5']} median "
+              f"{b['median']}; turned passes ran on {u['rotated_passes_ran']}, changed the result of "
+              f"{u['result_changed']}")
+        for c in u["changes"]:
+            print("   changed:", c)
+        for t, a in out["turned"][name].items():
+            c, cu, cp, iou = a["cosine"] or {}, a["cosine_usable"] or {}, a["cosine_upright_pass_alone"] or {}, \
+                a["iou"] or {}
+            print(f"  turned {t:3}: {a['faces']} faces ({a['usable']} usable): found {a['found']} "
+                  f"(usable still usable {a['found_usable']}), upright pass alone {a['found_by_upright_pass_alone']}; "
+                  f"IoU min {iou.get('min')} median {iou.get('median')}; cosine min {c.get('min')} p5 {c.get('p5')} "
+                  f"median {c.get('median')}, usable min {cu.get('min')}; upright pass alone: cosine median "
+                  f"{cp.get('median')} max {cp.get('max')}; extra {len(a['extra'])}, wrong turn "
+                  f"{len(a['wrong_turn'])}, usable lost {len(a['lost_usable'])}; best face seen turned "
+                  f"{a['best_face_seen_turned']}")
+            for x in a["lost_usable"] + a["extra"] + a["wrong_turn"]:
+                print("     ", x)
+    print("\nphotos without faces:")
+    for kind, k in out["faceless"].items():
+        print(f"  {kind:12} {k['photos']:3} photos: upright pass {k['upright_faces']} faces; any orientation "
+              f"{k['faces']} faces ({k['usable']} usable), from turned passes {len(k['turned_faces'])}")
+        for f in k["turned_faces"]:
+            print("     ", f)
+    print("\ntime of the face stage (ms, one thread):")
+    for name, t in out["timing"].items():
+        print(f"  {name}: {t}")
+
+
 def run(data: Path, sides: list[int], repeats: int, quick: bool = False) -> dict:
     from core.faces.detection import DETECT_SIDE
     from core.settings import Settings
@@ -260,7 +540,14 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="a few photos of each kind")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--rotation", action="store_true", help="faces in any orientation (issue 19)")
+    ap.add_argument("--more", type=Path, default=ROOT.parent / "shared" / "data" / "faces-more",
+                    help="with --rotation: faces-more's group photos and a quarter of its single photos too")
     args = ap.parse_args(argv)
+    if args.rotation:
+        out = rotation(args.data, args.more if args.more.is_dir() else None, args.repeats, args.quick)
+        print(json.dumps(out, indent=1)) if args.json else print_rotation(out)
+        return
     from core.faces.detection import DETECT_SIDE
 
     sides = sorted({int(s) for s in args.sides.split(",") if s} | {DETECT_SIDE})

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .faces.detection import pil_to_bgr
+from .faces.detection import analyse_any_orientation, pil_to_bgr
 from .faces.people import FoundFace
 from .library import Library
 from .media.images import MediaError, decode_image
@@ -53,7 +53,7 @@ class IndexReport:
     embed_seconds: float = 0.0      # inside the model
     pipeline_seconds: float = 0.0   # decoding, embedding and storing, once the model was loaded
     cancelled: bool = False
-    people: object = None           # the ClusterReport of the faces found in this run
+    people: object = None           # the SettleReport of the faces found in this run (core.faces.settle)
     thumbnail_failures: int = 0     # thumbnails that could not be written (disk full?); rebuilt on a later run
     # Seconds spent per stage, summed over threads: decode (incl. resizing), faces, thumbnails, preprocess (model
     # input), clip, catalog, index. Decoding stages run on the worker threads, beside the model.
@@ -139,7 +139,7 @@ class IndexJob:
                     yield from self._analyse_faces(retry)
             if lib.settings.faces and not self.cancel.is_set():
                 yield Progress("people")
-                self.report.people = lib.people.cluster()
+                self.report.people = lib.people.settle()
         finally:
             vectors = 0
             if lib.catalog.library_model:  # else nothing was ever embedded (the model may not even be installed)
@@ -278,7 +278,7 @@ class IndexJob:
                     img = decode_image(media.path, self._min_side, detail, draft=faces_only)
                 if backend:
                     with self._stage("faces"):
-                        out.faces = self._faces(backend, img.detail, None, img.width)
+                        out.faces = self._faces(backend, img.detail, None, img.width, any_orientation=True)
                 if faces_only:
                     return out
                 with self._stage("thumbnails"):
@@ -338,11 +338,15 @@ class IndexJob:
             self.report.thumbnail_failures += 1
 
     @staticmethod
-    def _faces(backend, image, timestamp, original_width=None):
+    def _faces(backend, image, timestamp, original_width=None, any_orientation=False):
         """Faces of one picture. A failure is the file's face analysis failing: it is recorded and retried by the
-        next index, and never costs the file its place in search."""
+        next index, and never costs the file its place in search. `any_orientation` (photos): a photo whose faces
+        are sideways or upside down (its orientation tag lost, a scanned print) is also looked at turned. Not
+        video frames: a video is rarely sideways once its display rotation is applied, and turning every sampled
+        frame would multiply the face stage of a long video by up to four for the frames without faces."""
         try:
-            found = backend.analyse(pil_to_bgr(image))
+            bgr = pil_to_bgr(image)
+            found = analyse_any_orientation(backend, bgr) if any_orientation else backend.analyse(bgr)
         except Exception as e:
             log.warning("face analysis failed: %s: %s", type(e).__name__, e)
             log.debug("face analysis failure", exc_info=True)

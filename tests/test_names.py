@@ -237,3 +237,163 @@ def test_date_wordings_and_a_trailing_only():
     q = parse("Zoë only", book, TODAY)
     assert q.only and q.context == ""
     assert [m.name for m in parse("Carter at the beach", book, TODAY).people] == ["Ben Okafor"]  # an alias's last name
+
+
+# -- names in any case -----------------------------------------------------------------------------------------------
+CASE_BOOK = [(1, "Zofia Nowak", "Zofia Nowak", "name"), (2, "Ben Okafor", "Ben Okafor", "name"),
+             (3, "Ben Lee", "Ben Lee", "name"), (4, "Rose Okafor", "Rose Okafor", "name"),
+             (5, "Jean-Luc Moreau", "Jean-Luc Moreau", "name"), (6, "Aleksandra", "Aleksandra", "name"),
+             (6, "Aleksandra", "Sasha", "alias"), (7, "Joseph", "Joseph", "name"), (7, "Joseph", "Grandpa Joe", "alias"),
+             (8, "Łukasz Wiśniewski", "Łukasz Wiśniewski", "name"), (9, "May Lee", "May Lee", "name"),
+             (10, "Sally Field", "Sally Field", "name"), (11, "An Nguyen", "An Nguyen", "name"),
+             (12, "Anne-Marie", "Anne-Marie", "name"), (13, "Аня Петрова", "Аня Петрова", "name")]
+
+
+def case(text):
+    q = parse(text, CASE_BOOK, TODAY)
+    return [m.name for m in q.people], q
+
+
+@pytest.mark.parametrize("typed,who", [
+    ("zofia", "Zofia Nowak"), ("ZOFIA", "Zofia Nowak"), ("zOFIA", "Zofia Nowak"),         # first name, any case
+    ("nowak", "Zofia Nowak"), ("NOWAK", "Zofia Nowak"),                                    # last name
+    ("zofia nowak", "Zofia Nowak"), ("ZOFIA NOWAK", "Zofia Nowak"),                        # full name
+    ("sasha", "Aleksandra"), ("grandpa joe", "Joseph"), ("joe", "Joseph"),                 # aliases, and their parts
+    ("lukasz", "Łukasz Wiśniewski"), ("wisniewski", "Łukasz Wiśniewski"),                  # the accent-free fallback
+    ("аня", "Аня Петрова"), ("петрова", "Аня Петрова"), ("anya", "Аня Петрова"),           # other cased scripts
+    ("jean", "Jean-Luc Moreau"), ("Jean", "Jean-Luc Moreau"), ("jean-luc", "Jean-Luc Moreau"),  # hyphenated given
+    ("Jean Luc", "Jean-Luc Moreau"), ("jean luc moreau", "Jean-Luc Moreau"),
+    ("Luc", "Jean-Luc Moreau"),                                  # a later part: only with its capital, one person's
+    ("anne", "Anne-Marie"),                                      # a hyphenated single name's first part
+    ("rose okafor", "Rose Okafor"), ("Rose", "Rose Okafor"),     # an everyday word: whole, or with its capital
+])
+def test_a_name_that_is_one_persons_is_found_in_any_case(typed, who):
+    for template in ("{}", "{} at the beach", "a photo of {}", "{}'s birthday cake"):
+        found, q = case(template.format(typed))
+        assert found == [who], (template, typed)
+        assert not q.notes and not q.unknown_names, (template, typed)
+        allowed = {t.key for t in names.tokens(template.format("a person"))}
+        assert {t.key for t in names.tokens(q.context)} <= allowed, (template, typed, q.context)
+
+
+def test_a_lower_case_everyday_word_is_the_word_with_a_note():
+    found, q = case("a rose in a vase")
+    assert found == [] and q.context == "a rose in a vase"
+    assert q.notes == ["rose: also the name of Rose Okafor — type Rose to search for them"]
+    found, q = case("a Rose in a vase")
+    assert found == ["Rose Okafor"] and not q.notes
+    found, q = case("a field of poppies")
+    assert found == [] and q.notes == ["field: also the name of Sally Field — type Field to search for them"]
+    assert case("Sally Field in a field")[1].notes == []         # she is searched already: no note
+    found, q = case("may at the lake")                            # a first name that is a word
+    assert found == [] and q.notes == ["may: also the name of May Lee — type May to search for them"]
+    found, q = case("roses and a rose")                           # one note, however often the word comes
+    assert q.notes == ["rose: also the name of Rose Okafor — type Rose to search for them"]
+
+
+def test_everyday_words_are_one_list():
+    from core.search import query
+    assert query.EVERYDAY_WORDS == query.WORD_NAMES | query.PHOTO_WORDS
+    for word in ("rose", "may", "bill", "will", "mark", "grace", "summer", "june", "sky", "river", "dawn", "joy",
+                 "faith", "hope", "ivy", "lily", "daisy", "pat", "sue", "rob", "jack", "frank", "art", "amber",
+                 "coral", "ruby", "pearl", "brook", "cliff", "dale", "glen", "heather", "holly", "iris", "jade",
+                 "olive", "penny", "robin", "rocky", "sandy", "violet", "wolf", "young", "king", "white", "black",
+                 "brown", "green", "baker", "hunter", "mason", "miller", "smith", "fisher", "cook", "page", "field",
+                 "hill", "wood", "stone", "march", "august", "beach", "park"):
+        assert word in query.LOWER_CASE_WORDS, word
+    assert not query.EVERYDAY_WORDS & {"zofia", "ben", "mum", "dad", "grandpa", "martin", "jan"}
+
+
+def test_an_everyday_word_starting_the_query_is_a_word_either_way():
+    book = CASE_BOOK + [(20, "Grace Beach", "Grace Beach", "name")]
+    for text in ("beach party", "Beach party"):
+        q = parse(text, book, TODAY)
+        assert q.people == [] and q.notes == [] and q.unknown_names == [], text
+    q = parse("a dog on the beach", book, TODAY)                  # elsewhere the capital would find her
+    assert q.people == [] and q.notes == ["beach: also the name of Grace Beach — type Beach to search for them"]
+    assert [m.name for m in parse("Zofia and Beach", book, TODAY).people] == ["Zofia Nowak", "Grace Beach"]
+
+
+def test_a_lower_case_name_of_several_people_is_a_word():
+    found, q = case("ben at the beach")
+    assert found == [] and q.context == "ben at the beach"
+    assert q.notes == ["ben: also the name of Ben Okafor and Ben Lee — type Ben to search for them"]
+    found, q = case("okafor")
+    assert found == [] and q.notes == ["okafor: also the name of Ben Okafor and Rose Okafor — type Okafor to search "
+                                       "for them"]
+    found, q = case("Ben at the beach")                           # with its capital: all of them, as before
+    assert len(q.people) == 1 and set(q.people[0].person_ids) == {2, 3}
+    assert q.notes == ["Ben: Ben Okafor or Ben Lee — type the full name to choose"]
+    assert q.to_json()["people"][0]["alternatives"] == [{"id": 3, "name": "Ben Lee"}]
+    assert case("ben lee")[0] == ["Ben Lee"]                      # the full name chooses, in any case
+
+
+def test_later_parts_of_hyphenated_names():
+    book = CASE_BOOK + [(21, "Jean-Luc Picard", "Jean-Luc Picard", "name"), (22, "Ann Smith-Jones", "Ann Smith-Jones",
+                                                                              "name")]
+    found, q = parse("luc", CASE_BOOK, TODAY).people, parse("luc", CASE_BOOK, TODAY)
+    assert found == [] and q.notes == ["luc: also the name of Jean-Luc Moreau — type Luc to search for them"]
+    q = parse("Luc on a boat", book, TODAY)                       # a part that fits two people finds nobody
+    assert q.people == [] and q.unknown_names == [] and q.context == "Luc on a boat"
+    assert q.notes == ["Luc: also the name of Jean-Luc Moreau and Jean-Luc Picard — type the full name to choose"]
+    q = parse("luc", book, TODAY)
+    assert q.people == [] and q.notes == ["luc: also the name of Jean-Luc Moreau and Jean-Luc Picard — type the full "
+                                          "name to choose"]
+    q = parse("Jean on a boat", book, TODAY)                      # the first part is a first name: all of them
+    assert set(q.people[0].person_ids) == {5, 21} and q.notes == [
+        "Jean: Jean-Luc Moreau or Jean-Luc Picard — type the full name to choose"]
+    assert parse("jean on a boat", book, TODAY).people == []      # in lower case, only one person's
+    assert [m.name for m in parse("smith-jones", book, TODAY).people] == ["Ann Smith-Jones"]  # the whole last name
+    assert [m.name for m in parse("Jones", book, TODAY).people] == ["Ann Smith-Jones"]
+    assert parse("jones", book, TODAY).people == []
+
+
+def test_query_words_in_lower_case_name_nobody_and_say_nothing():
+    book = CASE_BOOK + [(23, "He Jing", "He Jing", "name"), (24, "Đỗ Hùng", "Đỗ Hùng", "name")]
+    for text in ("an apple on a table", "where he smiles", "what do we eat"):
+        q = parse(text, book, TODAY)
+        assert q.people == [] and q.notes == [], text
+    assert [m.name for m in parse("Zofia and An", book, TODAY).people] == ["Zofia Nowak", "An Nguyen"]
+    assert [m.name for m in parse("He and Do", book, TODAY).people] == ["He Jing", "Đỗ Hùng"]
+
+
+def test_names_in_scripts_without_capitals_are_unaffected():
+    book = [(1, "王芳", "王芳", "name"), (2, "محمد علي", "محمد علي", "name"), (3, "محمد حسن", "محمد حسن", "name"),
+            (4, "דוד לוי", "דוד לוי", "name"), (5, "さくら", "さくら", "name")]
+    assert [m.name for m in parse("王芳 at the beach", book, TODAY).people] == ["王芳"]
+    assert [m.name for m in parse("さくら", book, TODAY).people] == ["さくら"]
+    assert [m.name for m in parse("דוד", book, TODAY).people] == ["דוד לוי"]
+    assert [m.name for m in parse("علي", book, TODAY).people] == ["محمد علي"]
+    q = parse("محمد", book, TODAY)                                # no capitals: counts as written with one
+    assert set(q.people[0].person_ids) == {2, 3} and q.notes == ["محمد: محمد علي or محمد حسن — type the full name to "
+                                                                 "choose"]
+    assert parse("王", book, TODAY).people == []                  # a whole name only, never a piece of one
+
+
+def test_lower_case_names_with_others_and_dates():
+    found, q = case("zofia and ben okafor on the beach")
+    assert found == ["Zofia Nowak", "Ben Okafor"] and q.context == "people on the beach" and not q.notes
+    found, q = case("zofia in may")                               # a date word still wins
+    assert found == ["Zofia Nowak"] and q.month == 5 and q.notes == [] and q.context == ""
+    found, q = case("Zofia in May")
+    assert found == ["Zofia Nowak"] and q.month == 5 and any("not as the person May" in n for n in q.notes)
+    found, q = case("zofia and May")
+    assert found == ["Zofia Nowak", "May Lee"] and q.month is None
+    q = case("zofia march 2020")[1]
+    assert q.date_from == dt.datetime(2020, 3, 1) and [m.name for m in q.people] == ["Zofia Nowak"]
+
+
+two_words = st.builds(lambda a, b: f"{a} {b}", word, word)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(two_words, st.booleans(), st.sampled_from([str.lower, str.upper, str]))
+def test_a_first_or_last_name_of_one_person_is_found_in_any_case(name, last, case_of):
+    from core.search.query import LOWER_CASE_WORDS, PARTICLES
+    name = names.clean(name)
+    part = names.tokens(name)[-1 if last else 0]
+    if len(names.tokens(name)) != 2 or not part.is_word or part.key in LOWER_CASE_WORDS | PARTICLES or \
+            not names.has_letter(part.text) or names.loose(part.text) == "":
+        return
+    q = parse(f"{case_of(part.text)} at the beach", [(7, name, name, "name")], TODAY)
+    assert [m.person_id for m in q.people] == [7], (name, part.text)

@@ -415,7 +415,8 @@ def test_export_import_restores_every_person_whole(make_library, album, tmp_path
                 for f in lib.people.faces_of(p.id) if f["path"]}
 
     before = named_faces(first, album)
-    assert len(before) >= 5 and "Emmanuel" in before.values() and "Jacinda" in before.values()
+    assert len(before) >= 5, before
+    assert "Emmanuel" in before.values() and "Jacinda" in before.values()
     data = json.loads(json.dumps(export_decisions(first.people)))
     moved = tmp_path / "disk2"
     shutil.copytree(album, moved)

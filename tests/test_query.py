@@ -26,8 +26,17 @@ def test_lists_possessives_and_longest_names():
 
 
 def test_names_that_are_words_need_a_capital():
-    assert p("a red rose in a vase").people == []
+    q = p("a red rose in a vase")
+    assert q.people == [] and q.context == "a red rose in a vase"
+    assert q.notes == ["rose: also the name of Rose — type Rose to search for them"]
     assert [m.name for m in p("Rose at the park").people] == ["Rose"]
+
+
+def test_a_first_or_last_name_of_one_person_in_lower_case():
+    assert [m.name for m in p("zoe on a bike").people] == ["Zoë Martin"]
+    assert [m.name for m in p("martin's bike").people] == ["Zoë Martin"]
+    assert [m.name for m in p("okafor and anna").people] == ["Ben Okafor", "Anna"]
+    assert [m.person_id for m in p("ben").people] == [4]   # a whole name wins over someone's first name
 
 
 def test_media_type_and_dates():

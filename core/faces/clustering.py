@@ -130,6 +130,42 @@ def average_linkage(vectors: np.ndarray, threshold: float) -> list[list[int]]:
     return list(groups.values())
 
 
+def connected_parts(vectors: np.ndarray, threshold: float, block: int = 2048) -> list[list[int]]:
+    """The connected parts of the graph joining every pair at least `threshold` similar (positions, each part in
+    increasing order, parts by their first position). Average linkage at `threshold` never joins two parts, so it
+    can run part by part. Blocks of rows keep the memory at block x n."""
+    n = len(vectors)
+    parent = np.arange(n)
+
+    def roots(i: np.ndarray) -> np.ndarray:
+        while True:
+            up = parent[i]
+            if np.array_equal(up, i):
+                return i
+            i = up
+
+    for start in range(0, n, block):
+        sims = vectors[start:start + block] @ vectors.T
+        rows, cols = np.nonzero(sims >= threshold)
+        rows = rows + start
+        keep = cols > rows
+        rows, cols = rows[keep], cols[keep]
+        while len(rows):  # union by smaller root, vectorised; repeated until every edge is inside one tree
+            a, b = roots(rows), roots(cols)
+            apart = a != b
+            if not apart.any():
+                break
+            lo, hi = np.minimum(a[apart], b[apart]), np.maximum(a[apart], b[apart])
+            np.minimum.at(parent, hi, lo)
+            parent[:] = parent[parent]
+            rows, cols = rows[apart], cols[apart]
+    labels = roots(np.arange(n))
+    parts: dict[int, list[int]] = {}
+    for i, label in enumerate(labels.tolist()):
+        parts.setdefault(label, []).append(i)
+    return sorted(parts.values(), key=lambda p: p[0])
+
+
 def same_group(members: set[int], earlier: dict[int, set[int]], taken: set[int]) -> int | None:
     """The earlier group a new group continues: more than half of the new group's faces came from it, and they
     are more than half of its faces. None when no earlier group (not already continued) qualifies."""

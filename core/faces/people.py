@@ -1,9 +1,10 @@
-"""People: storing the faces found in a file, grouping them into people, and every decision the user makes about
-them (name, merge, move, reject, split, hide, reference photos, review).
+"""People: storing the faces found in a file, and every decision the user makes about them (name, merge, move,
+reject, split, alias, hide, reference photos), each one a journal entry that undo takes back exactly.
 
-The user's word is final: a face the user placed (`confirmed`) is never moved by clustering, and a face the user
-said is "not this person" never returns to that person (a rejection row outlives re-scans and re-clustering).
-Storage is the catalog's (`catalog.faces`, `catalog.people`); the grouping itself is `clustering`.
+A decision changes only what the user decided: names, aliases, hidden flags, "not this person" answers and the
+faces the user confirmed. Where every other face goes is then the one rule's (core.faces.rule, applied by
+core.faces.settle), so no path can place a face by a rule of its own. The user's word is final: a confirmed face is
+never moved, and a face the user said is "not this person" never returns to that person.
 """
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from core import names
 from core.settings import Settings
 from core.store import Catalog, FaceSighting, Person
 
-from . import clustering
+from contextlib import contextmanager
+
+from . import clustering, quality, rule
 from .crops import FaceCrops
 from .detection import Face
+from .settle import SettleReport, settle
 
 log = logging.getLogger(__name__)
 MAX_CLUSTER_BATCH = 4000  # average linkage is O(n^2) in memory; larger backlogs are clustered in slices
@@ -59,13 +63,10 @@ class Review:
 
 
 @dataclass
-class ClusterReport:
-    assigned: int = 0
-    new_people: int = 0
-    kept_groups: int = 0            # groups formed again as they were before a recluster (their ids kept)
-    clustered_faces: int = 0
-    unassigned: int = 0
-    merged_into_named: list[int] = field(default_factory=list)
+class Made:
+    """What a decision says of itself in the journal: its words and the people it was about."""
+    summary: str = ""
+    people: list = field(default_factory=list)
 
 
 def identity(sighting: FaceSighting, evidence: np.ndarray) -> float:
@@ -76,7 +77,7 @@ def identity(sighting: FaceSighting, evidence: np.ndarray) -> float:
     return float((evidence @ sighting.embedding).max()) if len(evidence) else 0.0
 
 
-def quality(face: Face) -> float:
+def _track_quality(face: Face) -> float:
     return face.size * face.score * min(face.sharpness, 500.0)
 
 
@@ -101,13 +102,16 @@ class People:
 
     # -- storing faces ------------------------------------------------------------------------------------------
     def usable(self, face: Face) -> bool:
+        """Big, certain, sharp enough, and a face at all (not a logo or a texture the detector took for one)."""
         s = self.settings
-        return face.size >= s.face_min_size and face.score >= s.face_min_score and face.sharpness >= s.face_min_sharpness
+        return (face.size >= s.face_min_size and face.score >= s.face_min_score
+                and face.sharpness >= s.face_min_sharpness
+                and quality.plausible_face(face.score, face.landmarks, face.box))
 
     def store(self, media_id: int, found: list[FoundFace], backend: str, frame_ids: dict[float, int]) -> list[int]:
         """Write the faces of one file (inside the caller's transaction). Video faces seen in consecutive frames
-        are linked into tracks; only the best face of a track may found or join a person, and the whole track
-        follows it. Returns the new face ids."""
+        are linked into tracks: only the best face of a track may found a group (`usable`), every good frame
+        votes on who the appearance is (`voter`, see core.faces.rule). Returns the new face ids."""
         if any(f.timestamp is not None for f in found):
             # One missed sample is forgiven (a turned head, a blink); a longer absence starts a new appearance.
             max_gap = max(2.5 * self.settings.video_interval, 3.0)
@@ -117,12 +121,13 @@ class People:
         else:
             tracks = [[i] for i in range(len(found))]
         ids: list[int] = [0] * len(found)
+        good = [self.usable(f.face) for f in found]
         for members in tracks:
             track_id = None
             if len(members) > 1 or found[members[0]].timestamp is not None:
                 times = [found[i].timestamp for i in members]
                 track_id = self.faces.add_track(media_id, min(times), max(times))
-            best = max(members, key=lambda i: quality(found[i].face))
+            best = max(members, key=lambda i: _track_quality(found[i].face))
             for i in members:
                 f = found[i]
                 face, k = f.face, f.to_original
@@ -130,7 +135,7 @@ class People:
                     media_id=media_id, frame_id=frame_ids.get(f.timestamp) if f.timestamp is not None else None,
                     track_id=track_id, timestamp=f.timestamp, box=[v * k for v in face.box],
                     landmarks=face.landmarks * k, score=face.score, size=face.size, sharpness=face.sharpness,
-                    usable=self.usable(face) and i == best, embedding=face.embedding, backend=backend)
+                    usable=good[i] and i == best, voter=good[i], embedding=face.embedding, backend=backend)
                 if self.crops:
                     self.crops.save(ids[i], face.crop)
         return ids
@@ -149,7 +154,7 @@ class People:
             if new is None:
                 continue
             if old["person_id"] is not None and old["confirmed"]:
-                self.faces.assign([new], old["person_id"], confirmed=True)
+                self.faces.confirm([new], old["person_id"])
             for rejected_person in rejected.get(old["id"], []):
                 self.faces.reject(new, rejected_person)
         self.catalog.media.drop_unused_frames(media_id)
@@ -158,71 +163,94 @@ class People:
     def crop_path(self, face_id: int):
         return self.crops.path(face_id)
 
-    # -- clustering ---------------------------------------------------------------------------------------------
+    # -- the one rule ---------------------------------------------------------------------------------------------
     @writes("grouping faces")
-    def cluster(self, earlier: dict[int, set[int]] | None = None) -> ClusterReport:
-        """Incremental: unassigned usable faces join the person whose nearest face is similar enough (never one
-        that rejected them); the rest are grouped by average linkage, and groups big enough become new people.
-        `earlier` (unnamed id -> its faces before a recluster): a group made mostly of the faces of one earlier
-        group, holding most of them, takes that group's id again, so the ids the user saw stay meaningful."""
-        report = ClusterReport()
-        earlier, taken = earlier or {}, set()
+    def settle(self) -> SettleReport:
+        """Every face the user did not confirm, where the one rule puts it (core.faces.rule). After indexing."""
         with self.catalog.transaction():
-            ids, vecs = self.faces.unassigned_usable()
-            if not len(ids):
-                return report
-            report.assigned = self._assign(ids, vecs)
-            ids, vecs = self.faces.unassigned_usable()
-            for start in range(0, len(ids), MAX_CLUSTER_BATCH):
-                chunk_ids, chunk = ids[start:start + MAX_CLUSTER_BATCH], vecs[start:start + MAX_CLUSTER_BATCH]
-                for group in clustering.average_linkage(chunk, self.settings.face_cluster):
-                    if len(group) < self.settings.face_min_cluster:
-                        continue
-                    members = {int(chunk_ids[i]) for i in group}
-                    person_id = clustering.same_group(members, earlier, taken)
-                    if person_id is None or not self.rows.exists(person_id):
-                        person_id = self.rows.create()
-                        report.new_people += 1
-                    else:
-                        report.kept_groups += 1
-                    taken.add(person_id)
-                    self.faces.assign(sorted(members), person_id, confirmed=False)
-                    report.clustered_faces += len(group)
-            report.unassigned = self.faces.count_unassigned_usable()
-        return report
+            return settle(self.catalog, self.settings)
 
     @writes("regrouping faces")
-    def recluster(self) -> ClusterReport:
-        """Start automatic grouping over: every face the user did not place is released, unnamed people that
-        held only such faces disappear, and clustering runs on everything. Names and decisions stay."""
+    def recluster(self) -> SettleReport:
+        """Work out every automatic placement again from the user's decisions alone. Since every path already
+        places faces by the one rule, on a settled library this changes nothing (a safety net, and what a
+        change of thresholds takes effect with)."""
         self.catalog.backup("before-recluster")
-        with self.catalog.transaction():
-            earlier = self.faces.unnamed_groups()
-            self.faces.release_unconfirmed()
-        report = self.cluster(earlier)
-        with self.catalog.transaction():
-            self.rows.drop_empty_unnamed()
-        return report
+        return self.settle()
 
-    @property
-    def rule(self) -> clustering.NamingRule:
-        s = self.settings
-        return clustering.NamingRule(s.face_name_auto, s.face_name_support, s.face_name_sole, s.face_name_margin,
-                                     s.face_match)
+    # -- the journal ----------------------------------------------------------------------------------------------
+    @contextmanager
+    def _deciding(self, kind: str, what: str):
+        """One decision: under the write lock, in one transaction, recorded in the journal with every row it
+        changed, the one rule applied before it commits (its effects are part of it, and of its undo)."""
+        lock = self.lock(what) if self.lock is not None else _nothing()
+        with lock, self.catalog.transaction():
+            journal = self.catalog.journal
+            decision_id = journal.begin(kind)
+            made = Made()
+            try:
+                yield made
+                settle(self.catalog, self.settings)
+            except BaseException:
+                journal.abandon()
+                raise
+            journal.end(decision_id, made.summary, made.people)
 
-    def _assign(self, ids: np.ndarray, vecs: np.ndarray) -> int:
-        """Unassigned faces join people: a named person only on strong evidence from the faces the user confirmed,
-        an unnamed group more freely. The rest wait for grouping or for the user's review."""
-        owners, evidence, _, named = self.faces.evidence()
-        if not len(owners):
+    def history(self, limit: int | None = 50):
+        """The decisions made in this library, newest first (core.store.journal.Decision)."""
+        return self.catalog.journal.history(limit)
+
+    def can_undo(self):
+        return self.catalog.journal.last_done()
+
+    def can_redo(self):
+        return self.catalog.journal.first_undone()
+
+    @writes("undoing a decision")
+    def undo(self):
+        """Take back the last decision not yet taken back: every row it changed is as it was before it, then the
+        one rule runs (for faces indexed since). Returns the decision, or None when there is nothing to undo."""
+        with self.catalog.transaction():
+            decision = self.catalog.journal.last_done()
+            if decision is None:
+                return None
+            self.catalog.journal.apply(decision.id, backwards=True)
+            self.catalog.journal.set_undone(decision.id, True)
+            settle(self.catalog, self.settings)
+        return decision
+
+    @writes("redoing a decision")
+    def redo(self):
+        """Make again the earliest decision that was undone (None when there is none)."""
+        with self.catalog.transaction():
+            decision = self.catalog.journal.first_undone()
+            if decision is None:
+                return None
+            self.catalog.journal.apply(decision.id, backwards=False)
+            self.catalog.journal.set_undone(decision.id, False)
+            settle(self.catalog, self.settings)
+        return decision
+
+    def _derived(self, person_id: int) -> bool:
+        """An unnamed group that only the rule made (no face of it confirmed)."""
+        return self.rows.name_of(person_id) is None and not self.faces.confirmed_ids(person_id)
+
+    def _confirm_core(self, group_id: int, as_person: int) -> int:
+        """The user said a group is someone: the group's core (rule.group_core) is confirmed as `as_person`."""
+        faces = self.faces.group_faces(group_id)
+        if not faces:
             return 0
-        rejected = self.faces.rejections()
-        chosen = clustering.choose_people(vecs, owners, evidence, named, self.rule,
-                                          [rejected.get(int(f), set()) for f in ids])
-        for face_id, person_id in zip(ids, chosen):
-            if person_id is not None:
-                self.faces.assign([int(face_id)], person_id, confirmed=False)
-        return sum(p is not None for p in chosen)
+        vectors = np.stack([f[1] for f in faces])
+        bands = [quality.band_of(f[2], f[3], f[4], f[5]) for f in faces]
+        core = rule.group_core(vectors, bands)
+        self.faces.confirm([faces[i][0] for i in core], as_person)
+        return len(core)
+
+    def _decided(self, person_id: int) -> None:
+        """Before the user adds to or names a group the rule made, its core becomes theirs, so the group they saw
+        stays what it was (and not only the one face they touched)."""
+        if self._derived(person_id):
+            self._confirm_core(person_id, person_id)
 
     # -- looking up -----------------------------------------------------------------------------------------------
     def list(self, include_hidden: bool = False, named_only: bool = False) -> list[Person]:
@@ -276,69 +304,76 @@ class People:
             other = self.rows.id_by_alias(name)
         return self._person(other) if other is not None else None
 
-    @writes("naming people")
     def name(self, ref, name: str) -> Person:
-        """Name (or rename) a person. The faces the user saw when naming are confirmed as that person. A name (or
-        alias) that another person already has merges the two, as Apple Photos and Immich do, keeping that
-        person's name as the library spells it. When both already have names, the front ends ask first
-        (`name_taken_by`), as for `merge`."""
+        """Name (or rename) a person. Naming a group the rule made confirms its core (the rest follow only if the
+        rule says so, else they are offered in review). A name (or alias) that another person already has merges
+        the two, as Apple Photos and Immich do, keeping that person's name as the library spells it. When both
+        already have names, the front ends ask first (`name_taken_by`), as for `merge`."""
         name = _clean(name)
         person = self.find(ref)
         other = self.name_taken_by(person.id, name)
-        with self.catalog.transaction():
+        kind = "merge" if other is not None else ("rename" if person.name else "name")
+        with self._deciding(kind, "naming people") as made:
             if other is not None:
-                self.rows.merge(other.id, person.id)
+                self._merge(other.id, person.id)
                 person_id = other.id
+                made.summary = f"{person.label} is {other.label}"
             else:
                 person_id = person.id
+                self._decided(person_id)
                 self.rows.rename(person_id, name)
-            self.faces.confirm_all_of(person_id)
+                made.summary = f"renamed {person.name} {name}" if person.name else f"named {_faces(person)} {name}"
+            made.people = [_who(person), {"id": person_id, "name": self.rows.name_of(person_id)}]
         return self._person(person_id)
 
-    @writes("merging people")
+    def _merge(self, target: int, source: int) -> None:
+        self._decided(target)
+        if self._derived(source):
+            self._confirm_core(source, target)
+        self.rows.merge(target, source)
+
     def merge(self, target_ref, source_ref) -> Person:
-        """`source` joins `target`: its faces and its "not this person" answers move over; `source` is gone."""
+        """`source` joins `target`: its confirmed faces (or, for a group the rule made, its core) and its "not this
+        person" answers move over; `source` is gone; its name stays as an alias of `target`."""
         target, source = self.find(target_ref), self.find(source_ref)
         if target.id == source.id:
             raise PeopleError("cannot merge a person with themselves")
-        with self.catalog.transaction():
-            self.rows.merge(target.id, source.id)
+        with self._deciding("merge", "merging people") as made:
+            self._merge(target.id, source.id)
+            made.summary = f"merged {_label(source)} into {_label(target)}"
+            made.people = [_who(target), _who(source)]
         return self._person(target.id)
 
-    @writes("moving a face")
     def move(self, face_id: int, person_ref) -> Person:
         """This face is this person (a name that nobody has yet creates the person). Also the "yes" of a review."""
         face = self.face(face_id)
-        with self.catalog.transaction():
+        with self._deciding("move", "moving a face") as made:
             person_id = self._lookup(person_ref)
             if person_id is None:
                 if str(person_ref).strip().isdigit():
                     raise PeopleError(f"no person {str(person_ref).strip()!r} (see `idlens people list`)")
                 person_id = self.rows.create(_clean(str(person_ref)))
+            self._decided(person_id)
             self.faces.forgive(face["id"], person_id)
-            self.faces.assign([face["id"]], person_id, confirmed=True)
+            self.faces.confirm([face["id"]], person_id)
+            label = self.rows.name_of(person_id) or f"Unnamed #{person_id}"
+            made.summary = f"face {face_id} is {label}"
+            made.people = [{"id": person_id, "name": self.rows.name_of(person_id)}]
         return self._person(person_id)
 
-    @writes("naming people")
-    def restore_name(self, person_id: int, name: str | None) -> Person:
-        """Put back the name a person had (an undo: no merging, `None` leaves them unnamed again)."""
-        with self.catalog.transaction():
-            self.rows.rename(person_id, _clean(name) if name else None)
-        return self._person(person_id)
-
-    @writes("rejecting a face")
     def reject(self, face_id: int, person_ref) -> None:
         """"Not this person": remembered for good; the face (and the rest of its appearance) leaves the person."""
         face = self.face(face_id)
         person = self.find(person_ref)
-        with self.catalog.transaction():
+        with self._deciding("reject", "rejecting a face") as made:
             self.faces.reject(face["id"], person.id)
-            if face["person_id"] == person.id:
-                self.faces.release(face["id"], person.id)
+            if face["person_id"] == person.id and face["confirmed"]:
+                self.faces.unconfirm([face["id"]])
+            made.summary = f"face {face_id} is not {person.label}"
+            made.people = [_who(person)]
 
-    @writes("splitting a person")
     def split(self, person_ref, face_ids: list[int], name: str | None = None) -> Person:
-        """Take some faces out of a person into a new one."""
+        """Take some faces out of a person into a new one (the user confirms them as the new person)."""
         person = self.find(person_ref)
         mine = {f["id"] for f in self.faces_of(person.id)}
         stray = [f for f in face_ids if f not in mine]
@@ -348,19 +383,22 @@ class People:
             name = _clean(name)
             if self._lookup(name) is not None:
                 raise PeopleError(f"{name} is already someone in the library; use `people move` to give them faces")
-        with self.catalog.transaction():
+        with self._deciding("split", "splitting a person") as made:
+            self._decided(person.id)
             new = self.rows.create(name)
-            self.faces.assign(list(face_ids), new, confirmed=True)
+            self.faces.confirm(list(face_ids), new)
+            made.summary = f"{len(face_ids)} {'face' if len(face_ids) == 1 else 'faces'} of {person.label} " \
+                           f"split off{' as ' + name if name else ''}"
+            made.people = [_who(person), {"id": new, "name": name}]
         return self._person(new)
 
-    @writes("changing aliases")
     def alias(self, person_ref, aliases: list[str], remove: bool = False) -> Person:
         """Other names the person is found by ("Mum", "Sasha" for Aleksandra). An alias may not be anyone else's
         name or alias; removing one that is not there says so."""
         person = self.find(person_ref)
         if not person.name:
             raise PeopleError(f"name {person.label} first (`idlens people name {person.id} NAME`)")
-        with self.catalog.transaction():
+        with self._deciding("alias", "changing aliases") as made:
             for alias in aliases:
                 alias = _clean(alias)
                 if remove:
@@ -375,21 +413,24 @@ class People:
                     what = "the name" if names.key(alias) == names.key(holder.name or "") else "an alias"
                     raise PeopleError(f"{alias} is already {what} of {holder.label}; an alias belongs to one person")
                 self.rows.add_alias(person.id, alias)
+            made.summary = f"{'removed' if remove else 'added'} {', '.join(aliases)} as " \
+                           f"{'aliases' if len(aliases) > 1 else 'an alias'} of {person.label}"
+            made.people = [_who(person)]
         return self._person(person.id)
 
-    @writes("hiding a person")
     def hide(self, person_ref, hidden: bool = True) -> Person:
         person = self.find(person_ref)
-        with self.catalog.transaction():
+        with self._deciding("hide", "hiding a person") as made:
             self.rows.set_hidden(person.id, hidden)
+            made.summary = f"{'hid' if hidden else 'showed'} {person.label}"
+            made.people = [_who(person)]
         return self._person(person.id)
 
-    @writes("adding a person")
     def add_reference(self, name: str, found: Face, source: str, backend: str) -> tuple[Person, int]:
-        """A person from a reference photo: the face becomes a confirmed face of `name` (created if needed), then
-        faces and unnamed groups that match it join them."""
+        """A person from a reference photo: the face becomes a confirmed face of `name` (created if needed); the
+        one rule then gives them the faces that are strong evidence for them."""
         name = _clean(name)
-        with self.catalog.transaction():
+        with self._deciding("add", "adding a person") as made:
             person_id = self._lookup(name)  # a name always has a letter, so it is never read as an id
             if person_id is None:
                 person_id = self.rows.create(name)
@@ -400,31 +441,9 @@ class People:
                 source=source)
             if self.crops:
                 self.crops.save(face_id, found.crop)
-            self.absorb_matching_groups(person_id)
-        self.cluster()
+            made.summary = f"a reference photo of {self.rows.name_of(person_id)}"
+            made.people = [{"id": person_id, "name": self.rows.name_of(person_id)}]
         return self._person(person_id), face_id
-
-    def absorb_matching_groups(self, person_id: int) -> list[int]:
-        """Unnamed groups that are this person join them, on the naming rule: the group's faces as a whole are
-        strong evidence (their mean passes `face_name_auto`, their best the rule for one face) and none of its
-        faces is unlike the person (each at least `face_name_support`) — one stranger in a group keeps it apart."""
-        mine = self.faces.confirmed_embeddings(person_id)
-        rejected = self.faces.rejected_by(person_id)
-        rule = self.rule
-        merged = []
-        for other in self.rows.unnamed_ids():
-            if other == person_id:
-                continue
-            face_ids, theirs = self.faces.usable_of(other)
-            if not len(theirs) or rejected & set(face_ids.tolist()) or not len(mine):
-                continue
-            sims = np.sort(theirs @ mine.T, axis=1)[:, ::-1]
-            best = sims[:, 0]
-            second = None if sims.shape[1] < 2 else float(sims[:, 1].max())
-            if best.min() >= rule.support and best.mean() >= rule.auto and rule.strong(float(best.max()), second, 0.0):
-                self.rows.merge(person_id, other)
-                merged.append(other)
-        return merged
 
     def suggest(self, person_ref, limit: int = 20) -> list[Suggestion]:
         return self.review(person_ref, limit).suggestions
@@ -481,6 +500,23 @@ class People:
                              "duration": first.duration, "score": score, "face_id": best.face_id,
                              "timestamp": best.timestamp if first.kind == "video" else None, "moments": moments})
         return sorted(by_media, key=lambda e: (-e["score"], e["path"]))
+
+
+@contextmanager
+def _nothing():
+    yield
+
+
+def _label(p: Person) -> str:
+    return p.name or f"a group of {p.faces} {'face' if p.faces == 1 else 'faces'}"
+
+
+def _faces(p: Person) -> str:
+    return f"a group of {p.faces} {'face' if p.faces == 1 else 'faces'}" if p.name is None else p.label
+
+
+def _who(p: Person) -> dict:
+    return {"id": p.id, "name": p.name}
 
 
 def _clean(name: str) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 from core import names
 
 from . import clustering
-from .people import People, PeopleError, writes
+from .people import People, PeopleError
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +37,13 @@ def export_decisions(people: People) -> dict:
     return {"schema": EXPORT_SCHEMA, "kind": "idlens-people", "people": out}
 
 
-@writes("importing names")
 def import_decisions(people: People, data: dict) -> dict:
-    """Apply an export to this library: names, aliases, faces, rejections. A face is found in this library by the
-    file's content and its place in it; the user's confirmed faces are placed as confirmed, the ones placed
-    automatically as automatic. Then this library's own faces and groups that the people's confirmed faces vouch
-    for join them, on the naming rule (as in indexing); the weaker ones are left for review, and counted. Faces
-    not (yet) in this library are counted as unmatched; importing twice changes nothing."""
+    """Apply an export to this library as one decision (undone by one undo): names, aliases, hidden flags, the
+    faces the user confirmed, "not this person" answers. A face is found in this library by the file's content
+    and its place in it. Faces the other library placed automatically are not imported as placements: here, as
+    everywhere, the one rule places them from the confirmed faces (core.faces.rule); what it does not place is
+    left for review, and counted. Faces not (yet) in this library are counted as unmatched; importing twice
+    changes nothing, and a decision this library's user made stands."""
     if not isinstance(data, dict) or data.get("kind") != "idlens-people" or data.get("schema", 0) > EXPORT_SCHEMA:
         raise PeopleError("not an Idlens people export (or one from a newer Idlens)")
     catalog, faces = people.catalog, people.faces
@@ -57,12 +57,16 @@ def import_decisions(people: People, data: dict) -> dict:
             return None
         return clustering.same_place(faces.boxes_in_media(media_id), ref["box"], ref.get("timestamp"))
 
-    with catalog.transaction():
+    before = {int(r[0]) for r in catalog.db.execute("SELECT id FROM faces WHERE person_id IS NOT NULL "
+                                                     "AND confirmed = 0")}
+    with people._deciding("import", "importing names") as made:
         for person in data.get("people", []):
             name = names.clean(str(person.get("name", "")))
             if not names.has_letter(name):
                 continue
             pid = people.rows.id_by_name(name)
+            if pid is None:
+                pid = people.rows.id_by_alias(name)  # renamed here since the export: the alias is them
             if pid is None:
                 pid = people.rows.create(name)
             stats["people"] += 1
@@ -87,6 +91,8 @@ def import_decisions(people: People, data: dict) -> dict:
                               source=ref.get("source"))
                     stats["faces"] += 1
                     continue
+                if not ref.get("confirmed", True):
+                    continue  # placed automatically there: here the rule decides
                 fid = match(ref)
                 if fid is None:
                     stats["unmatched"] += 1
@@ -94,7 +100,7 @@ def import_decisions(people: People, data: dict) -> dict:
                 here = faces.get(fid)
                 if pid in faces.rejected_people(fid) or (here["confirmed"] and here["person_id"] not in (None, pid)):
                     continue  # this library's user said otherwise: their word stands
-                faces.assign([fid], pid, confirmed=bool(ref.get("confirmed", True)))
+                faces.confirm([fid], pid)
                 stats["faces"] += 1
             for ref in person.get("rejected", []):
                 fid = match(ref)
@@ -102,13 +108,14 @@ def import_decisions(people: People, data: dict) -> dict:
                     stats["unmatched"] += 1
                     continue
                 faces.reject(fid, pid)
-                faces.release(fid, pid, with_track=False)
+                here = faces.get(fid)
+                if here["person_id"] == pid and here["confirmed"]:
+                    faces.unconfirm([fid])
                 stats["rejections"] += 1
-        # This library's own groups that are these people (their faces now mostly placed, or vouched for).
-        for pid in imported:
-            people.absorb_matching_groups(pid)
-        people.rows.drop_empty_unnamed()
-    report = people.cluster()
-    stats["joined_after"] = report.assigned
+        made.summary = f"imported {stats['people']} {'person' if stats['people'] == 1 else 'people'}"
+        made.people = [{"id": pid, "name": people.rows.name_of(pid)} for pid in imported]
+    after = {int(r[0]) for r in catalog.db.execute("SELECT f.id FROM faces f JOIN people p ON p.id = f.person_id "
+                                                    "WHERE f.confirmed = 0 AND p.name IS NOT NULL")}
+    stats["joined_after"] = len(after - before)
     stats["to_review"] = sum(people.review(pid, 1).total for pid in imported)
     return stats

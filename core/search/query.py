@@ -5,9 +5,11 @@ playing guitar").
 People are found by their names and aliases in any script, compared in core.names' normal form: exactly first
 (case-folded, apostrophes and dashes unified), then accent- and script-insensitively ("Zoe" finds Zoë, "Anya" Аня);
 longest first, with possessives ("Anna's") and lists ("Anna, Ben and Carl"). A first or last name alone finds its
-person; when it fits several, all of them are searched and a note says so. A name that is also an ordinary word
-("Rose", "Will", "May") counts only when capitalised, and a month or year after "in"/"from"/"during" is a date even
-when someone has that name. Capitalised words that are nobody in the library are reported back whole
+person, and so does the first part of a hyphenated given name ("Jean" for Jean-Luc Moreau); when it fits several,
+all of them are searched and a note says so. Written in lower case ("zofia", "nowak"), a name counts only when it is
+one person's and not an everyday or query word: "a red rose" is a rose (a note says Rose Okafor was not searched),
+"ben" a word when there are two Bens, "an apple" no search for An Nguyen. A month or year after "in"/"from"/"during"
+is a date even when someone has that name. Capitalised words that are nobody in the library are reported back whole
 (`unknown_names`: "Tom Hanks", "Zebulon Quist") and stay in the context, where CLIP can still use them.
 """
 from __future__ import annotations
@@ -25,13 +27,21 @@ log = logging.getLogger(__name__)
 
 NEUTRAL_ONE = "a person"
 NEUTRAL_MANY = "people"
-# Names that are also everyday words: matched only when written with a capital.
-WORD_NAMES = {
-    "rose", "will", "may", "june", "april", "august", "bill", "mark", "pat", "sky", "summer", "autumn", "dawn",
-    "grace", "hope", "joy", "faith", "iris", "lily", "daisy", "ivy", "jade", "ruby", "amber", "olive", "pearl",
-    "violet", "hazel", "robin", "sunny", "sandy", "rich", "art", "frank", "rob", "sue", "chase", "brook", "river",
-    "storm", "holly", "heather", "ginger", "honey", "melody", "harmony", "destiny", "star", "cherry", "penny",
-}
+# Names that are also everyday words ("a red rose", "a field of wheat", "mark on the wall"). Written in lower case
+# they are the word, with a note when someone in the library has that name; with a capital, the name.
+WORD_NAMES = set("""
+    rose will may june april august march bill mark pat sky summer autumn winter dawn grace hope joy faith charity
+    iris lily daisy ivy jade ruby amber olive pearl violet hazel robin sunny sandy rich art frank rob sue chase
+    brook river storm holly heather ginger honey melody harmony destiny star cherry penny jack coral cliff dale glen
+    rocky wolf rusty misty dusty lucky buddy angel jay wren raven dove fern willow poppy sage jasmine rosemary basil
+    laurel crystal diamond blossom carol ray drew guy rod bud dot kitty bunny candy cookie pepper echo miles reed
+    king prince duke earl major bishop hunter archer piper sailor
+    young white black brown green gray grey baker mason miller smith fisher cook page field hill wood woods stone
+    bell bird bush rice bean fox lamb crane swan finch hawk price cash gold silver frost snow north west south east
+    ford marsh moss moon lake pond brooks banks bank park long little small short strong good best love hart day
+    knight pope hall house church castle tower mill wells bridge street lane ash oak birch carpenter cooper turner
+    walker weaver porter potter butler barber farmer shepherd wall waters sands noble sharp wise song chin shin sun
+    """.split())
 MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
 FULL_MONTHS = set(MONTHS)
 MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
@@ -48,12 +58,23 @@ NOT_NAMES = {"a", "an", "the", "and", "or", "of", "in", "on", "at", "with", "by"
              "next", "is", "are", "who", "where", "when", "what"}
 CONNECT = {"and", "&", ",", "with"}
 DATE_WORDS = {"in", "from", "during", "since"}
+# Words a query is made of: never a name when written in lower case, and not worth a note ("an apple" is no search
+# for An Nguyen, "he" none for He Jing, "do" none for Đỗ Hùng).
+GRAMMAR_WORDS = NOT_NAMES | CONNECT | DATE_WORDS | set(KIND_WORDS) | set("""
+    but into onto over under near up down out off about above below after before between through until while as
+    than then there here it its he she him her his hers they them their us you your was were be been being am do
+    does did have has had would can could should might must shall not no yes so too very also any each both few
+    many more most other such own same these those which whom whose why how one two three four five six seven
+    eight nine ten new old get got go going if like around behind inside outside together without against along
+    across toward towards upon via per vs ago yet again ever never always today yesterday tonight
+    """.split())
 # Name particles: never a first or last name on their own.
 PARTICLES = {"de", "da", "di", "du", "del", "della", "der", "den", "van", "von", "la", "le", "bin", "ibn", "al", "el",
              "y", "e", "mc", "st"}
-# Everyday words that may start a query with a capital ("Beach at sunset"): not taken for a name there. Any other
-# capitalised first word is (it is reported when nobody in the library has it: "Tom on the beach").
-EVERYDAY_WORDS = set("""
+# Everyday photo words, which may start a query with a capital ("Beach at sunset"): not taken for a name there (nor
+# for a first or last name: "Beach party" is no search for Grace Beach). Any other capitalised first word is (it is
+# reported when nobody in the library has it: "Tom on the beach"). In lower case, like WORD_NAMES, they are words.
+PHOTO_WORDS = set("""
     beach sea ocean lake river mountain mountains hill hills forest woods park garden city street road bridge
     house home room kitchen bedroom office school church castle tower museum station airport harbour harbor
     island desert field fields snow rain sun sunset sunrise sky clouds night morning evening day dusk dawn
@@ -69,6 +90,9 @@ EVERYDAY_WORDS = set("""
     graduation baptism anniversary festival market restaurant cafe bar zoo farm playground stadium
     some any more most
     """.split())
+# Everyday words, in one place: a name written so in lower case is the word, and a note says whose name it also is.
+EVERYDAY_WORDS = WORD_NAMES | PHOTO_WORDS
+LOWER_CASE_WORDS = EVERYDAY_WORDS | GRAMMAR_WORDS  # never a name in lower case
 
 
 class NothingToSearch(Exception):
@@ -122,8 +146,8 @@ class ParsedQuery:
 
 
 class NameBook:
-    """The library's names and aliases, ready for matching: by exact key, by loose form, and by first or last
-    name alone."""
+    """The library's names and aliases, ready for matching: by exact key, by loose form, by first or last name
+    alone, and by a part of a hyphenated name."""
 
     def __init__(self, entries):
         # entries: (person id, name, what may be typed, "name" | "alias"); a plain {name: id} dict also works.
@@ -133,23 +157,38 @@ class NameBook:
         self.loose: dict[str, list[tuple[int, str, str]]] = {}
         self.partial: dict[str, list[tuple[int, str]]] = {}
         self.partial_loose: dict[str, list[tuple[int, str]]] = {}
+        self.part: dict[str, list[tuple[int, str]]] = {}        # "Luc" of Jean-Luc: with its capital, one person
+        self.part_loose: dict[str, list[tuple[int, str]]] = {}
         self.longest = 1
         for pid, name, label, kind in entries:
             self.exact.setdefault(names.key(label), []).append((pid, name, kind))
             self.loose.setdefault(names.loose(label), []).append((pid, name, kind))
             self.longest = max(self.longest, len(names.loose(label).split()), len(names.tokens(label)))
             words = [t for t in names.tokens(label) if t.is_word]
-            if len(words) > 1:  # a first or last name alone, of a name or of an alias ("Carter" for Ben Carter)
-                for w in {words[0].key, words[-1].key} - PARTICLES:
-                    self.partial.setdefault(w, []).append((pid, name))
-                for w in {words[0].loose, words[-1].loose} - PARTICLES:
-                    self.partial_loose.setdefault(w, []).append((pid, name))
+            if not words:
+                continue
+            first, last = words[0].key, words[-1].key
+            partial = {first, last} if len(words) > 1 else set()  # "Carter" for Ben Carter (an alias too)
+            # Hyphenated names: the first part of the given name is a first name ("Jean" for Jean-Luc Moreau, "Anne"
+            # for Anne-Marie); the other parts ("Luc", "Smith" of Smith-Jones) only find someone as parts do.
+            given = first.split("-")
+            if len(given) > 1:
+                partial.add(given[0])
+            parts = ({*given[1:], *last.split("-")[1 if first == last else 0:]} if "-" in first + last else set())
+            for table, loose_table, keys in ((self.partial, self.partial_loose, partial - PARTICLES),
+                                             (self.part, self.part_loose, parts - partial - PARTICLES)):
+                for w in keys:
+                    table.setdefault(w, []).append((pid, name))
+                    loose_table.setdefault(names.loose(w), []).append((pid, name))
 
     def knows(self, phrase: str) -> bool:
-        return names.key(phrase) in self.exact or names.loose(phrase) in self.loose
+        """Someone's name or alias, or a first or last name or part of one: not a name to report unknown."""
+        words = names.tokens(phrase)
+        return names.key(phrase) in self.exact or names.loose(phrase) in self.loose or bool(words and self.find(words))
 
-    def lookup(self, span: list[Token], first_word: bool) -> tuple[str, list[tuple[int, str]]] | None:
-        """(how it matched, [(person id, name)]) for these query words, or None."""
+    def find(self, span: list[Token]) -> tuple[str, list[tuple[int, str]], str] | None:
+        """(how it matched, [(person id, name)], "whole" | "partial" | "part") for these words, however they are
+        written; `lookup` says whether they count as written."""
         forms = [(" ".join(t.key for t in span), " ".join(t.loose for t in span))]
         if span[-1].possessive:  # a name that itself ends in 's ("Jan's" as typed may be the name, or Jan's)
             forms.insert(0, (" ".join([t.key for t in span[:-1]] + [names.key(span[-1].text)]),
@@ -159,18 +198,47 @@ class NameBook:
                 hits = table.get(exact if tier is None else loose)
                 if hits:
                     how = tier or ("name" if any(kind == "name" for _, _, kind in hits) else "alias")
-                    return how, _unique((pid, name) for pid, name, _ in hits)
+                    return how, _unique((pid, name) for pid, name, _ in hits), "whole"
+        word_key, word_loose = forms[-1]
+        # A first or last name alone; several words only for a hyphenated given name typed with spaces ("Jean Luc").
+        hits = (self.partial.get(word_key) if len(span) == 1 else None) or self.partial_loose.get(word_loose)
+        if hits:
+            return "partial", _unique(hits), "partial"
         if len(span) == 1:
-            word = span[0]
-            # A first or last name alone: only as a name is written (with its capital, in scripts that have one),
-            # and not an everyday word starting the query ("Beach party" is no search for Grace Beach).
-            cased = word.text[:1].lower() != word.text[:1].upper()
-            if (cased and not word.capitalised) or (first_word and word.key in EVERYDAY_WORDS):
-                return None
-            hits = self.partial.get(word.key) or self.partial_loose.get(word.loose)
+            hits = self.part.get(word_key) or self.part_loose.get(word_loose)
             if hits:
-                return "partial", _unique(hits)
+                return "partial", _unique(hits), "part"
         return None
+
+    def lookup(self, span: list[Token], first_word: bool) -> tuple[str, list[tuple[int, str]]] | None:
+        """(how it matched, [(person id, name)]) for these query words as written, or None."""
+        found = self.find(span)
+        if not found:
+            return None
+        how, candidates, tier = found
+        lower = any(_lower_case(t) for t in span)
+        word = span[0]
+        if len(span) == 1 and lower and word.key in LOWER_CASE_WORDS:
+            return None  # "a red rose" is no search for Rose, "an apple" none for An
+        if tier == "whole":
+            return how, candidates
+        # A first or last name alone, in lower case only when it is one person's ("zofia"; "ben" is a word when
+        # there are two Bens); a later part of a hyphenated name only with its capital and when it is one person's
+        # ("Luc" for the one Jean-Luc, never "luc"); and never
+        # an everyday word starting the query ("Beach party" is no search for Grace Beach).
+        if tier == "part" and (lower or len(candidates) > 1):
+            return None
+        if lower and len(candidates) > 1:
+            return None
+        if first_word and len(span) == 1 and word.key in PHOTO_WORDS:
+            return None
+        return how, candidates
+
+
+def _lower_case(t: Token) -> bool:
+    """Written in lower case, in a script that has capitals ("zofia"; not "Zofia", "ZOFIA", "王芳", "2019")."""
+    first = t.text[:1]
+    return first.lower() != first.upper() and not t.capitalised
 
 
 def _unique(pairs) -> list[tuple[int, str]]:
@@ -204,8 +272,7 @@ def _find_dates(tokens, used, q: ParsedQuery, today: dt.date, book: NameBook) ->
             continue
         w = lower[i]
         span = None
-        if w in MONTHS and i + 1 < n and re.fullmatch(r"(19|20)\d\d", lower[i + 1]) and (
-                w not in WORD_NAMES or tokens[i].capitalised or w in ("july", "june", "august", "may", "april")):
+        if w in MONTHS and i + 1 < n and re.fullmatch(r"(19|20)\d\d", lower[i + 1]):  # "may 2020" in any case
             year, month = int(lower[i + 1]), MONTHS[w]
             start = dt.datetime(year, month, 1)
             span, q.date_from, q.date_to = (i, i + 2), start, _add_months(start, 1)
@@ -253,7 +320,7 @@ def _find_dates(tokens, used, q: ParsedQuery, today: dt.date, book: NameBook) ->
             q.date_text = " ".join(t.text for t in tokens[start:end])
             taken = " ".join(t.text for t in tokens[span[0]:span[1]])
             for t in tokens[span[0]:span[1]]:
-                if book.knows(t.bare):
+                if book.lookup([t], first_word=False):  # as written, it would name someone ("May", not "may")
                     q.notes.append(f"“{q.date_text}” is read as a date, not as the person {t.bare} (write the name "
                                    "without “in” to search for them)")
                     break
@@ -300,8 +367,6 @@ def _find_people(tokens, used, q: ParsedQuery, book: NameBook) -> None:
                 continue
             if any(t.possessive for t in span[:-1]):  # a possessive may only end the name
                 continue
-            if k == 1 and span[0].key in WORD_NAMES and not span[0].capitalised:
-                continue  # "a red rose" is no search for Rose
             found = book.lookup(span, first_word)
             if found:
                 match = (k, *found)
@@ -324,11 +389,39 @@ def _find_people(tokens, used, q: ParsedQuery, book: NameBook) -> None:
             i += k
         else:
             i += 1
+    _note_names_as_words(tokens, used, q, book)
     # The words joining names in a list ("Anna, Ben and Carl") belong to the people part, not the context.
     for i, t in enumerate(tokens):
         if not used[i] and t.key in CONNECT and 0 < i < len(tokens) - 1:
             if _person_token(tokens, used, q, i - 1) and _person_token(tokens, used, q, i + 1):
                 used[i] = True
+
+
+def _note_names_as_words(tokens, used, q: ParsedQuery, book: NameBook) -> None:
+    """A word left as a word that names someone not already searched: say so. In lower case, when its capital would
+    find them ("rose: also the name of Rose Okafor — type Rose to search for them"; not for the words a query is
+    made of, "an", "he", nor for an everyday word starting the query, which even its capital keeps a word); and a
+    part of hyphenated names that fits several people ("Luc: also the name of Jean-Luc Moreau and Jean-Luc Picard —
+    type the full name to choose")."""
+    found = {pid for m in q.people for pid in m.person_ids}
+    for i, t in enumerate(tokens):
+        if used[i] or not t.is_word:
+            continue
+        hit = book.find([t])
+        if not hit:
+            continue
+        parts = hit[2] == "part" and len(hit[1]) > 1
+        first_word = not any(not used[j] and tokens[j].is_word for j in range(i))
+        if not parts and (not _lower_case(t) or t.key in GRAMMAR_WORDS
+                          or (hit[2] != "whole" and first_word and t.key in PHOTO_WORDS)):
+            continue
+        candidates = [n for pid, n in hit[1] if pid not in found]
+        if candidates:
+            who = candidates[0] if len(candidates) == 1 else ", ".join(candidates[:-1]) + " and " + candidates[-1]
+            advice = "the full name to choose" if parts else f"{t.bare[:1].upper() + t.bare[1:]} to search for them"
+            note = f"{t.bare}: also the name of {who} — type {advice}"
+            if note not in q.notes:
+                q.notes.append(note)
 
 
 def _person_token(tokens, used, q: ParsedQuery, i: int) -> bool:
@@ -355,7 +448,7 @@ def _find_unknown(tokens, used, q: ParsedQuery, book: NameBook) -> None:
             j += 1
         run = tokens[i:j]
         first_word = not any(not used[k] and tokens[k].is_word for k in range(i))
-        if first_word and len(run) == 1 and run[0].key in EVERYDAY_WORDS:
+        if first_word and len(run) == 1 and run[0].key in PHOTO_WORDS:
             i = j
             continue
         phrase = " ".join(t.bare for t in run)

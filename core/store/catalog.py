@@ -6,6 +6,7 @@ that holds SQL. Every statement lives in this package, in the repository of the 
 - `catalog.items`   CLIP models and the searchable vectors (photos and video frames)
 - `catalog.faces`   faces, video tracks and "not this person" answers
 - `catalog.people`  people and their names
+- `catalog.journal` the user's decisions about people, with the rows each changed (undo, redo, history)
 
 The vector index is a cache rebuilt from the vectors stored here, so a crash between the two never loses work.
 Schema changes are one migration per version (`schema.py`).
@@ -26,6 +27,7 @@ from .backups import Backup, Backups
 from .errors import CatalogError
 from .faces import FaceRepository
 from .items import ItemRepository
+from .journal import JournalRepository
 from .media import MediaRepository
 from .meta import MetaRepository
 from .people import PeopleRepository
@@ -66,6 +68,7 @@ class Catalog:
         self.items = ItemRepository(self.db, self.meta)
         self.faces = FaceRepository(self.db)
         self.people = PeopleRepository(self.db)
+        self.journal = JournalRepository(self.db)
 
     def _create(self) -> None:
         """A new catalog appears whole or not at all: SQLite makes an empty file at connect and writes its header

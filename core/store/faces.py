@@ -25,12 +25,14 @@ class FaceRepository:
 
     def add(self, *, media_id: int | None, frame_id: int | None, track_id: int | None, timestamp: float | None,
             box, landmarks, score: float, size: float, sharpness: float, usable: bool, embedding, backend: str,
-            person_id: int | None = None, confirmed: bool = False, source: str | None = None) -> int:
+            person_id: int | None = None, confirmed: bool = False, source: str | None = None,
+            voter: bool | None = None) -> int:
         x, y, w, h = (float(v) for v in box)
         return self.db["faces"].insert({
             "media_id": media_id, "frame_id": frame_id, "track_id": track_id, "timestamp": timestamp,
             "x": x, "y": y, "w": w, "h": h, "landmarks": blob(landmarks), "score": float(score), "size": float(size),
-            "sharpness": float(sharpness), "usable": int(usable), "embedding": blob(embedding), "backend": backend,
+            "sharpness": float(sharpness), "usable": int(usable),
+            "voter": int(usable if voter is None else voter), "embedding": blob(embedding), "backend": backend,
             "person_id": person_id, "confirmed": int(confirmed), "source": source, "created_at": time.time(),
         }).last_pk
 
@@ -73,6 +75,40 @@ class FaceRepository:
         row = self.db.execute(f"SELECT id, person_id, embedding FROM faces WHERE media_id = ? ORDER BY {order} "
                               "LIMIT 1", [media_id]).fetchone()
         return {"id": row[0], "person_id": row[1], "embedding": vec(row[2])} if row else None
+
+    # -- what the one rule reads (core.faces.rule) and writes (core.faces.settle) ----------------------------------
+    def rule_rows(self) -> list[tuple]:
+        """Every face: (id, track, timestamp, embedding, size, score, sharpness, usable, voter, confirmed,
+        person_id, fingerprint, x, y) in content order (file, time, place), so the rule never sees the ids'
+        order, which is the order files happened to be indexed in."""
+        return self.db.execute(
+            "SELECT f.id, f.track_id, f.timestamp, f.embedding, f.size, f.score, f.sharpness, f.usable, f.voter, "
+            "f.confirmed, f.person_id, coalesce(m.fingerprint, f.source, ''), f.x, f.y FROM faces f "
+            "LEFT JOIN media m ON m.id = f.media_id "
+            "ORDER BY coalesce(m.fingerprint, f.source, ''), coalesce(f.timestamp, -1), f.x, f.y, f.id").fetchall()
+
+    def set_people(self, changes: list[tuple[int | None, int]]) -> None:
+        """(person id or None, face id) for faces the user did not confirm."""
+        self.db.conn.executemany("UPDATE faces SET person_id = ? WHERE id = ? AND confirmed = 0", changes)
+
+    def confirm(self, face_ids: list[int], person_id: int) -> None:
+        """The user says these faces are this person (and only these: the rest of a track follows by the rule)."""
+        self.db.conn.executemany("UPDATE faces SET person_id = ?, confirmed = 1 WHERE id = ?",
+                            [(person_id, int(f)) for f in face_ids])
+
+    def unconfirm(self, face_ids: list[int]) -> None:
+        self.db.conn.executemany("UPDATE faces SET person_id = NULL, confirmed = 0 WHERE id = ?",
+                            [(int(f),) for f in face_ids])
+
+    def confirmed_ids(self, person_id: int) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT id FROM faces WHERE person_id = ? AND confirmed = 1 "
+                                              "ORDER BY id", [person_id])]
+
+    def group_faces(self, person_id: int) -> list[tuple[int, np.ndarray, float, float, float, bool]]:
+        """(id, embedding, size, score, sharpness, in video) of a person's usable faces, for naming a group."""
+        return [(r[0], vec(r[1]), r[2], r[3], r[4], r[5] is not None) for r in self.db.execute(
+            "SELECT id, embedding, size, score, sharpness, timestamp FROM faces WHERE person_id = ? AND usable = 1 "
+            "ORDER BY id", [person_id])]
 
     # -- embeddings -------------------------------------------------------------------------------------------------
     def unassigned_usable(self) -> tuple[np.ndarray, np.ndarray]:

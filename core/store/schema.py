@@ -7,7 +7,7 @@ import sqlite_utils
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _migrate_1(db: sqlite_utils.Database) -> None:
@@ -156,4 +156,33 @@ def _migrate_5(db: sqlite_utils.Database) -> None:
     db["media"].add_column("faces_error_detail", str)
 
 
-MIGRATIONS = {1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4, 5: _migrate_5}
+def _migrate_6(db: sqlite_utils.Database) -> None:
+    """The decision journal (core.faces.journal): every decision the user makes about people, with the exact rows
+    it changed (before and after), so undo restores the library exactly and redo re-applies it. And `voter`: a face
+    good enough to vote on who its video appearance is (every frame's face, not only the track's best one, which
+    alone is `usable`)."""
+    db.executescript(
+        """
+        CREATE TABLE decisions (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            kind TEXT NOT NULL,        -- name, rename, merge, move, reject, split, alias, hide, add, import
+            summary TEXT NOT NULL,     -- in words, as history and Edit > Undo show it
+            people TEXT NOT NULL,      -- JSON: the ids and names it was about
+            undone INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE decision_changes (
+            decision_id INTEGER NOT NULL REFERENCES decisions(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            tbl TEXT NOT NULL,         -- people, aliases, rejections, faces
+            before TEXT,               -- JSON row image (NULL: the row did not exist)
+            after TEXT,                -- JSON row image (NULL: the row was deleted)
+            PRIMARY KEY (decision_id, seq)
+        );
+        ALTER TABLE faces ADD COLUMN voter INTEGER NOT NULL DEFAULT 0;
+        UPDATE faces SET voter = usable;
+        """
+    )
+
+
+MIGRATIONS = {1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4, 5: _migrate_5, 6: _migrate_6}

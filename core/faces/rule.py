@@ -1,0 +1,221 @@
+"""Who a face is: the one rule, as a pure function.
+
+Every face the user has not confirmed is placed by `resolve`, from nothing but (the faces the user confirmed, the
+"not this person" answers, the settings, each face's quality). No path leads anywhere else: indexing, a reference
+photo, naming or merging a group, recluster, import, undo and redo all change only what the user decided, then
+`core.faces.settle` applies this function. So the same decisions give the same people whichever order the files
+were indexed in and whichever commands ran before, and `recluster` on an unchanged library changes nothing.
+
+1. **Named people** (any person with a face the user confirmed) take a face on its own only on strong evidence
+   from their confirmed faces, at the thresholds of the face's quality band (`quality.BAND_RULES`, measured by
+   `python -m bench calibration`); a face of a band without thresholds never carries a name on its own. A face
+   placed automatically never vouches for the next, so nothing chains.
+2. **A video appearance** (a track) votes with its frames: it joins a person when at least two of its frames are
+   strong evidence for them and none for anyone else. A face seen in a single frame never carries a name alone.
+   Frames of a track that holds a face the user confirmed follow that face.
+3. **Unnamed groups** are what is left: the usable faces that joined nobody, grouped by average linkage. Average
+   linkage at threshold t never joins faces of two parts of the "similarity >= t" graph (every pair across is below
+   t), so it is computed part by part, and the result is the same as one run over everything.
+4. **Naming or merging a group** confirms its core only (`group_core`): the face most like the rest, then every
+   face that is like the core as a face must be like a person's confirmed faces (`joins_core`). The rest go through rule 1 like any face,
+   and what stays out is offered in review.
+A face never goes to a person it was rejected from; a rejection of any frame of a track keeps the whole appearance
+from that person.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import clustering, quality
+
+log = logging.getLogger(__name__)
+MAX_PART = 6000  # average linkage holds an n x n matrix: a bigger connected part is grouped in slices (logged)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The settings the rule reads (core.settings: face_*)."""
+    margin: float
+    cluster: float
+    min_cluster: int
+
+    @classmethod
+    def of(cls, settings) -> "Thresholds":
+        return cls(settings.face_name_margin, settings.face_cluster, settings.face_min_cluster)
+
+
+@dataclass
+class Faces:
+    """Every face of the library, as the rule sees it (arrays in one order; `order` is the content order: by file
+    fingerprint, time and place, so the result does not depend on ids, which depend on indexing order)."""
+    ids: np.ndarray            # (n,) int64
+    vectors: np.ndarray        # (n, d) float32, unit
+    track: np.ndarray          # (n,) int64, -1 for none (photos, reference faces)
+    in_video: np.ndarray       # (n,) bool
+    usable: np.ndarray         # (n,) bool: may found a group (a track's best face only)
+    voter: np.ndarray          # (n,) bool: good enough to vote (every frame of a track that is)
+    bands: list[str]           # quality band of each face
+    confirmed: np.ndarray      # (n,) int64: the person the user confirmed it as, -1 for none
+    order: np.ndarray          # (n,) int64 positions: the content order
+    rejected: dict[int, set[int]] = field(default_factory=dict)   # face id -> people it is not
+
+
+@dataclass
+class Outcome:
+    person: dict[int, int]          # unconfirmed face id -> named/decided person it belongs to
+    groups: list[list[int]]         # unnamed groups (face ids), in content order of their first face
+
+
+def strong(band: str, sims_sorted: np.ndarray, runner_up: float, margin: float) -> bool:
+    """Whether a face of `band` is strong evidence for a person whose confirmed faces it resembles as
+    `sims_sorted` (descending), `runner_up` being its best likeness to anyone else."""
+    rule = quality.BAND_RULES[band]
+    if not len(sims_sorted):
+        return False
+    best = float(sims_sorted[0])
+    if len(sims_sorted) == 1:
+        if rule.sole is None or best < rule.sole:
+            return False
+    elif rule.auto is None or best < rule.auto or float(sims_sorted[1]) < (rule.support or 0.0):
+        return False
+    return best - runner_up >= max(margin, rule.margin)
+
+
+def _votes(f: Faces, t: Thresholds) -> list[int | None]:
+    """For each face, the decided person it is strong evidence for (None if nobody)."""
+    n = len(f.ids)
+    out: list[int | None] = [None] * n
+    evidence = np.flatnonzero(f.confirmed >= 0)
+    if not len(evidence):
+        return out
+    owners = f.confirmed[evidence]
+    people = np.unique(owners)
+    columns = [evidence[owners == p] for p in people]
+    grouped = np.concatenate(columns)  # evidence, person by person
+    candidates = np.flatnonzero((f.confirmed < 0) & f.voter)
+    for start in range(0, len(candidates), 4096):
+        rows = candidates[start:start + 4096]
+        sims = f.vectors[rows] @ f.vectors[grouped].T
+        # Each person's confirmed faces, best first (for `strong`), and each person's best (for the runner-up).
+        per = []
+        offset = 0
+        for c in columns:
+            per.append(np.sort(sims[:, offset:offset + len(c)], axis=1)[:, ::-1])
+            offset += len(c)
+        bests = np.stack([p[:, 0] for p in per], axis=1)
+        for r, i in enumerate(rows):
+            no = f.rejected.get(int(f.ids[i]), ())
+            order = np.argsort(-bests[r], kind="stable")
+            j = next((int(j) for j in order if int(people[j]) not in no), None)
+            if j is None:
+                continue
+            others = np.delete(bests[r], j)
+            runner_up = float(others.max()) if len(others) else -1.0
+            if strong(f.bands[i], per[j][r], runner_up, t.margin):
+                out[i] = int(people[j])
+    return out
+
+
+def resolve(f: Faces, t: Thresholds) -> Outcome:
+    n = len(f.ids)
+    votes = _votes(f, t)
+    person: dict[int, int] = {}
+    by_track: dict[int, list[int]] = {}
+    for i in range(n):
+        if f.track[i] >= 0:
+            by_track.setdefault(int(f.track[i]), []).append(i)
+    decided = np.zeros(n, bool)
+    # Photos: each face on its own.
+    for i in range(n):
+        if f.track[i] < 0 and f.confirmed[i] < 0 and votes[i] is not None and f.usable[i]:
+            person[int(f.ids[i])] = votes[i]
+            decided[i] = True
+    # Video appearances: the frames the user confirmed lead; otherwise two votes and no dissent.
+    for members in by_track.values():
+        no = set().union(*(f.rejected.get(int(f.ids[i]), set()) for i in members))
+        sure = [i for i in members if f.confirmed[i] >= 0]
+        free = [i for i in members if f.confirmed[i] < 0]
+        if sure:
+            for i in free:
+                lead = max(sure, key=lambda s: float(f.vectors[s] @ f.vectors[i]))
+                p = int(f.confirmed[lead])
+                if p not in f.rejected.get(int(f.ids[i]), set()):
+                    person[int(f.ids[i])] = p
+                decided[i] = True
+            continue
+        ballot = {votes[i] for i in free if votes[i] is not None}
+        if len(ballot) == 1:
+            p = ballot.pop()
+            if p not in no and sum(votes[i] == p for i in free) >= 2:
+                for i in free:
+                    person[int(f.ids[i])] = p
+                    decided[i] = True
+    groups = _groups(f, t, decided, by_track)
+    return Outcome(person, groups)
+
+
+def _groups(f: Faces, t: Thresholds, decided: np.ndarray, by_track: dict[int, list[int]]) -> list[list[int]]:
+    rank = np.empty(len(f.order), np.int64)
+    rank[f.order] = np.arange(len(f.order))
+    free = [int(i) for i in f.order if f.usable[i] and f.confirmed[i] < 0 and not decided[i]]
+    if not free:
+        return []
+    out: list[list[int]] = []
+    for part in clustering.connected_parts(f.vectors[free], t.cluster):
+        members = [free[k] for k in part]
+        if len(members) > MAX_PART:
+            log.warning("a part of %d similar faces is grouped in slices of %d", len(members), MAX_PART)
+        for start in range(0, len(members), MAX_PART):
+            chunk = members[start:start + MAX_PART]
+            for group in clustering.average_linkage(f.vectors[chunk], t.cluster):
+                if len(group) < t.min_cluster:
+                    continue
+                faces = sorted((chunk[k] for k in group), key=lambda i: rank[i])
+                followers = []
+                for i in faces:
+                    if f.track[i] >= 0:
+                        followers += [j for j in by_track[int(f.track[i])]
+                                      if j != i and f.confirmed[j] < 0 and not decided[j]]
+                out.append(faces + followers)
+    out.sort(key=lambda g: rank[g[0]])
+    return [[int(f.ids[i]) for i in g] for g in out]
+
+
+def joins_core(band: str, sims_sorted: np.ndarray) -> bool:
+    """Whether a face of a group the user names is part of its core: like the core's faces as a face is like a
+    person's several confirmed faces under rule 1 (nearest >= the band's `auto`, second nearest >= `support` once
+    the core has two faces). The bar of a *single* confirmed face (`sole`) is not asked: there the one face is all
+    the evidence and nobody looked, here the user vouched for the group they saw. A band without thresholds never
+    joins (the face stays for review)."""
+    r = quality.BAND_RULES[band]
+    if r.auto is None or not len(sims_sorted) or float(sims_sorted[0]) < r.auto:
+        return False
+    return len(sims_sorted) < 2 or float(sims_sorted[1]) >= (r.support or 0.0)
+
+
+def group_core(vectors: np.ndarray, bands: list[str]) -> list[int]:
+    """The faces of a group that naming it confirms (positions): the face most like the others (of those whose
+    band may join at all), then, again and again, every face that `joins_core` beside the faces already taken.
+    The result does not depend on the order of the faces (the test only grows with the core, so the fixed point
+    is unique). Faces that never join stay unconfirmed: rule 1 and review decide them."""
+    n = len(vectors)
+    eligible = [i for i in range(n) if quality.BAND_RULES[bands[i]].auto is not None]
+    if n == 0:
+        return []
+    if not eligible:  # nothing good enough to vouch for the rest: the user's group is its best face
+        return [0] if n == 1 else [int(np.argmax([0 if b == "poor" else 1 for b in bands]))]
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, np.nan)
+    means = [float(np.nanmean(sims[i, eligible])) if len(eligible) > 1 else 1.0 for i in eligible]
+    core = [eligible[int(np.argmax(means))]]
+    grew = True
+    while grew:
+        grew = False
+        for i in eligible:
+            if i not in core and joins_core(bands[i], np.sort(sims[i, core])[::-1]):
+                core.append(i)
+                grew = True
+    return sorted(core)

@@ -1,0 +1,168 @@
+"""The decision journal's SQL: every decision the user makes about people, with the exact rows it changed.
+
+While a decision runs, temporary triggers on this connection (SQLite's own undo/redo recipe, sqlite.org/undoredo)
+copy each changed row of `people`, `aliases`, `rejections` and `faces` (its person and confirmation; whole rows for
+faces added or removed) into `decision_changes`, before and after, as JSON. Foreign-key actions fire them too (a
+deleted person's aliases), children before the parent, so applying the images in reverse order restores a state
+in which every reference holds. Only the connection that decides records; indexing on another connection is not a
+decision and is never recorded.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+import sqlite_utils
+
+log = logging.getLogger(__name__)
+
+# table -> (key columns, recorded columns, blob columns). Faces: only who and whether confirmed change in a
+# decision; a whole row is recorded when a face is added (a reference photo) or removed.
+TABLES = {
+    "people": (("id",), ("id", "name", "name_key", "hidden", "created_at"), ()),
+    "aliases": (("person_id", "alias_key"), ("person_id", "alias", "alias_key"), ()),
+    "rejections": (("face_id", "person_id"), ("face_id", "person_id"), ()),
+    "faces": (("id",), ("id", "person_id", "confirmed"), ()),
+}
+FACE_ROW = ("id", "media_id", "frame_id", "track_id", "timestamp", "x", "y", "w", "h", "landmarks", "score", "size",
+            "sharpness", "usable", "voter", "embedding", "backend", "person_id", "confirmed", "source", "created_at")
+FACE_BLOBS = ("landmarks", "embedding")
+
+
+@dataclass
+class Decision:
+    id: int
+    at: float
+    kind: str
+    summary: str
+    people: list
+    undone: bool
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "at": round(self.at, 3), "kind": self.kind, "summary": self.summary,
+                "people": self.people, "undone": self.undone}
+
+
+def _image(prefix: str, columns, blobs=()) -> str:
+    parts = []
+    for c in columns:
+        parts.append(f"'{c}', " + (f"hex({prefix}.{c})" if c in blobs else f"{prefix}.{c}"))
+    return f"json_object({', '.join(parts)})"
+
+
+def _triggers() -> list[str]:
+    out = []
+    insert = ("INSERT INTO decision_changes(decision_id, seq, tbl, before, after) SELECT d.id, "
+              "(SELECT coalesce(max(seq), 0) + 1 FROM decision_changes WHERE decision_id = d.id), '{tbl}', {before}, "
+              "{after} FROM temp.deciding d")
+    for tbl, (_, cols, _) in TABLES.items():
+        ins_cols, blobs = (FACE_ROW, FACE_BLOBS) if tbl == "faces" else (cols, ())
+        out.append(f"CREATE TEMP TRIGGER IF NOT EXISTS journal_{tbl}_insert AFTER INSERT ON main.{tbl} BEGIN "
+                   + insert.format(tbl=tbl, before="NULL", after=_image("NEW", ins_cols, blobs)) + "; END")
+        out.append(f"CREATE TEMP TRIGGER IF NOT EXISTS journal_{tbl}_delete AFTER DELETE ON main.{tbl} BEGIN "
+                   + insert.format(tbl=tbl, before=_image("OLD", ins_cols, blobs), after="NULL") + "; END")
+        changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in cols)
+        out.append(f"CREATE TEMP TRIGGER IF NOT EXISTS journal_{tbl}_update AFTER UPDATE ON main.{tbl} "
+                   f"WHEN {changed} BEGIN "
+                   + insert.format(tbl=tbl, before=_image("OLD", cols), after=_image("NEW", cols)) + "; END")
+    return out
+
+
+class JournalRepository:
+    def __init__(self, db: sqlite_utils.Database):
+        self.db = db
+        self._armed = False
+
+    # -- recording ----------------------------------------------------------------------------------------------
+    def begin(self, kind: str) -> int:
+        """Inside the caller's transaction: a new decision, recorded from now on. Decisions that were undone can no
+        longer be redone (a new decision replaces them, as in every editor)."""
+        self.db.execute("DELETE FROM decisions WHERE undone = 1")
+        decision_id = self.db.execute("INSERT INTO decisions(at, kind, summary, people) VALUES (?, ?, '', '[]')",
+                                      [time.time(), kind]).lastrowid
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS deciding(id INTEGER)")
+        self.db.execute("DELETE FROM temp.deciding")
+        self.db.execute("INSERT INTO temp.deciding(id) VALUES (?)", [decision_id])
+        if not self._armed:
+            for sql in _triggers():
+                self.db.execute(sql)
+            self._armed = True
+        return decision_id
+
+    def end(self, decision_id: int, summary: str, people: list, keep: bool = True) -> bool:
+        """Stop recording; the decision is kept with its words if it changed anything (or `keep` is False: it is
+        dropped either way). Returns whether it was kept."""
+        self.db.execute("DELETE FROM temp.deciding")
+        changed = self.db.execute("SELECT count(*) FROM decision_changes WHERE decision_id = ?",
+                                  [decision_id]).fetchone()[0]
+        if not keep or not changed:
+            self.db.execute("DELETE FROM decision_changes WHERE decision_id = ?", [decision_id])
+            self.db.execute("DELETE FROM decisions WHERE id = ?", [decision_id])
+            return False
+        self.db.execute("UPDATE decisions SET summary = ?, people = ? WHERE id = ?",
+                        [summary, json.dumps(people, ensure_ascii=False), decision_id])
+        return True
+
+    def abandon(self) -> None:
+        """After a rollback: nothing is being recorded any more."""
+        try:
+            self.db.execute("DELETE FROM temp.deciding")
+        except Exception:  # the temp table was never made
+            pass
+
+    # -- reading ------------------------------------------------------------------------------------------------
+    def _decision(self, row) -> Decision:
+        return Decision(row[0], row[1], row[2], row[3], json.loads(row[4] or "[]"), bool(row[5]))
+
+    def history(self, limit: int | None = None) -> list[Decision]:
+        """Newest first, undone ones included (they can be redone)."""
+        sql = "SELECT id, at, kind, summary, people, undone FROM decisions ORDER BY id DESC"
+        rows = self.db.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
+        return [self._decision(r) for r in rows]
+
+    def last_done(self) -> Decision | None:
+        row = self.db.execute("SELECT id, at, kind, summary, people, undone FROM decisions WHERE undone = 0 "
+                              "ORDER BY id DESC LIMIT 1").fetchone()
+        return self._decision(row) if row else None
+
+    def first_undone(self) -> Decision | None:
+        row = self.db.execute("SELECT id, at, kind, summary, people, undone FROM decisions WHERE undone = 1 "
+                              "ORDER BY id LIMIT 1").fetchone()
+        return self._decision(row) if row else None
+
+    def changes(self, decision_id: int) -> list[tuple[str, dict | None, dict | None]]:
+        return [(r[0], json.loads(r[1]) if r[1] else None, json.loads(r[2]) if r[2] else None)
+                for r in self.db.execute("SELECT tbl, before, after FROM decision_changes WHERE decision_id = ? "
+                                         "ORDER BY seq", [decision_id])]
+
+    def set_undone(self, decision_id: int, undone: bool) -> None:
+        self.db.execute("UPDATE decisions SET undone = ? WHERE id = ?", [int(undone), decision_id])
+
+    # -- applying -----------------------------------------------------------------------------------------------
+    def apply(self, decision_id: int, backwards: bool) -> None:
+        """Put the rows of a decision back as they were before it (`backwards`), or as it left them. Inside the
+        caller's transaction, with nothing being recorded."""
+        changes = self.changes(decision_id)
+        for tbl, before, after in (reversed(changes) if backwards else changes):
+            old, new = (after, before) if backwards else (before, after)
+            self._put(tbl, old, new)
+
+    def _put(self, tbl: str, current: dict | None, wanted: dict | None) -> None:
+        """Turn the row `current` (None: absent) into `wanted` (None: absent)."""
+        keys = TABLES[tbl][0]
+        if wanted is None:
+            self.db.execute(f"DELETE FROM {tbl} WHERE " + " AND ".join(f"{k} = ?" for k in keys),
+                            [current[k] for k in keys])
+            return
+        if tbl == "faces" and "embedding" in wanted:
+            wanted = {k: (bytes.fromhex(v) if k in FACE_BLOBS and v is not None else v) for k, v in wanted.items()}
+        if current is None:
+            cols = list(wanted)
+            self.db.execute(f"INSERT OR REPLACE INTO {tbl}({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                            [wanted[c] for c in cols])
+            return
+        cols = [c for c in wanted if c not in keys or current.get(c) != wanted[c]]
+        self.db.execute(f"UPDATE OR REPLACE {tbl} SET {', '.join(f'{c} = ?' for c in cols)} WHERE "
+                        + " AND ".join(f"{k} = ?" for k in keys), [wanted[c] for c in cols] + [current[k] for k in keys])
