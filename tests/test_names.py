@@ -289,6 +289,10 @@ def test_a_lower_case_everyday_word_is_the_word_with_a_note():
     assert found == [] and q.notes == ["may: also the name of May Lee — type May to search for them"]
     found, q = case("roses and a rose")                           # one note, however often the word comes
     assert q.notes == ["rose: also the name of Rose Okafor — type Rose to search for them"]
+    book = CASE_BOOK + [(25, "Sơn Nguyễn", "Sơn Nguyễn", "name")]  # an accent-free form that is a word
+    q = parse("my son playing football", book, TODAY)
+    assert q.people == [] and q.notes == ["son: also the name of Sơn Nguyễn — type Son to search for them"]
+    assert [m.name for m in parse("Zofia and Son", book, TODAY).people] == ["Zofia Nowak", "Sơn Nguyễn"]
 
 
 def test_everyday_words_are_one_list():

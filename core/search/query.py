@@ -81,6 +81,7 @@ PHOTO_WORDS = set("""
     winter summer spring autumn fall holiday holidays vacation trip travel hike hiking camping picnic party
     birthday wedding christmas easter halloween dinner lunch breakfast food cake pizza coffee drink drinks wine
     beer dog dogs cat cats puppy kitten bird birds horse horses cow fish animal animals baby babies kid kids child
+    son sons daughter daughters brother brothers sister sisters wife husband parents grandson granddaughter
     children family friends friend people person man men woman women boy boys girl girls group team crowd
     car cars bike bicycle boat boats train plane bus truck red blue green yellow orange purple pink black white
     grey gray brown golden dark bright old new big small little happy funny cute beautiful best first my our
@@ -224,8 +225,8 @@ class NameBook:
             return how, candidates
         # A first or last name alone, in lower case only when it is one person's ("zofia"; "ben" is a word when
         # there are two Bens); a later part of a hyphenated name only with its capital and when it is one person's
-        # ("Luc" for the one Jean-Luc, never "luc"); and never
-        # an everyday word starting the query ("Beach party" is no search for Grace Beach).
+        # ("Luc" for the one Jean-Luc, never "luc"); and never an everyday word starting the query ("Beach party"
+        # is no search for Grace Beach).
         if tier == "part" and (lower or len(candidates) > 1):
             return None
         if lower and len(candidates) > 1:

@@ -46,9 +46,14 @@ class Decision:
 
 
 def _image(prefix: str, columns, blobs=()) -> str:
+    """A row as a JSON object. Blobs as hex; a real as ["r", its 17 significant digits], which Python reads back as
+    the same double (json_object writes 15 digits, and SQLite's own text-to-real conversion is off in the last bit
+    now and then: an undone decision must give back exactly what was there)."""
     parts = []
     for c in columns:
-        parts.append(f"'{c}', " + (f"hex({prefix}.{c})" if c in blobs else f"{prefix}.{c}"))
+        col = f"{prefix}.{c}"
+        value = f"hex({col})" if c in blobs else f"CASE WHEN typeof({col}) = 'real' THEN json_array('r', printf('%!.17g', {col})) ELSE {col} END"
+        parts.append(f"'{c}', {value}")
     return f"json_object({', '.join(parts)})"
 
 
@@ -68,6 +73,12 @@ def _triggers() -> list[str]:
                    f"WHEN {changed} BEGIN "
                    + insert.format(tbl=tbl, before=_image("OLD", cols), after=_image("NEW", cols)) + "; END")
     return out
+
+
+def _row(text: str | None) -> dict | None:
+    if not text:
+        return None
+    return {k: float(v[1]) if isinstance(v, list) else v for k, v in json.loads(text).items()}
 
 
 class JournalRepository:
@@ -133,7 +144,7 @@ class JournalRepository:
         return self._decision(row) if row else None
 
     def changes(self, decision_id: int) -> list[tuple[str, dict | None, dict | None]]:
-        return [(r[0], json.loads(r[1]) if r[1] else None, json.loads(r[2]) if r[2] else None)
+        return [(r[0], _row(r[1]), _row(r[2]))
                 for r in self.db.execute("SELECT tbl, before, after FROM decision_changes WHERE decision_id = ? "
                                          "ORDER BY seq", [decision_id])]
 
