@@ -53,12 +53,14 @@ DEFAULT_MORE = ROOT.parent / "shared" / "data" / "faces-more"
 DEFAULT_DEV = ROOT.parent / "shared" / "data" / "faces-dev"
 TESTS = ROOT / "tests" / "data" / "faces"
 CACHE = Path(os.environ.get("IDLENS_BENCH_CACHE", Path.home() / ".cache" / "idlens-bench")) / "calibration"
-VERSION = 1  # bump when the variants or what is recorded per face change
+VERSION = 2  # bump when the variants or what is recorded per face change
 DETAIL = 1024  # Settings.face_detail
 # Labelled under two names: faces-more's angelina_jolie is faces-dev's person00 (same person by eye; SFace 0.63-0.76
 # to each of person00's eight photos, where different people reach 0.46).
 SAME_PERSON = {"more:angelina_jolie": "dev:person00"}
-PHOTO_VARIANTS = ("clean", "size40", "size60", "size80", "size120", "jpeg30", "jpeg50", "jpeg70", "size60_jpeg40",
+# faces-more's GIF shows faces-dev's person07 (Elon Musk, by eye; SFace 0.49-0.64 to img18 and img19).
+CLIP_IDENTITY = {"dlib_elon-musk-smoke.gif": "dev:person07"}
+PHOTO_VARIANTS = ("clean", "size30", "size40", "size60", "size80", "size120", "jpeg30", "jpeg50", "jpeg70", "size60_jpeg40",
                   "blur1", "blur2", "blur3", "rot90", "rot270")
 GROUP_VARIANTS = ("clean", "jpeg40", "blur2", "half")
 VIDEOS = {"v720": ((1280, 720), 23), "v360": ((640, 360), 23), "v360lo": ((640, 360), 32)}
@@ -243,36 +245,37 @@ def _clean_faces(src: Source, found) -> list:
     return list(found) if src.group else [max(found, key=lambda f: f.size)]
 
 
-def analyse_source(src: Source, extra=None) -> tuple[list[Sample], dict]:
-    """Every variant of one photo: its followed faces as Samples, and how many were lost per variant."""
+def analyse_source(src: Source, variants, extra=None) -> dict:
+    """The variants of one photo: {variant: ([Sample], faces lost)}; a face is lost when the detector finds
+    nothing where the clean photo's face went."""
     from core.faces.detection import pil_to_bgr
     from core.registry import face_backend
 
     backend = face_backend()
     detail = _decode_detail(src.path)
-    bgr = pil_to_bgr(detail)
-    clean = _clean_faces(src, backend.analyse(bgr))
-    samples, lost = [], Counter()
+    clean = _clean_faces(src, backend.analyse(pil_to_bgr(detail)))
+    out: dict = {}
     if not clean:
-        lost["no face in the clean photo"] += 1
-        return samples, dict(lost)
+        return {v: ([], 0) for v in variants}
     size = float(np.median([f.size for f in clean]))
-    for variant in (GROUP_VARIANTS if src.group else PHOTO_VARIANTS):
+    for variant in variants:
         made = variant_image(detail, variant, size)
         if made is None:
+            out[variant] = ([], 0)
             continue
         img, m = made
         vbgr = pil_to_bgr(img)
-        found = backend.analyse(vbgr)
-        for c, f in zip(clean, _match(found, [_map_box(m, c.box) for c in clean])):
+        samples, lost = [], 0
+        for c, f in zip(clean, _match(backend.analyse(vbgr), [_map_box(m, c.box) for c in clean])):
             if f is None:
-                lost[variant] += 1
+                lost += 1
                 continue
             s = _sample(src, variant, f, False, c.size, None if not src.group else f"stranger:{src.key}")
             if extra:
                 s.extra = {name: fn(vbgr, f) for name, fn in extra.items()}
             samples.append(s)
-    return samples, dict(lost)
+        out[variant] = (samples, lost)
+    return out
 
 
 # -- videos -------------------------------------------------------------------------------------------------------
@@ -366,7 +369,7 @@ def analyse_video(name: str, srcs: list[Source], extra=None) -> tuple[list[Sampl
 
 def analyse_clips(more: Path, extra=None) -> list[Sample]:
     """faces-more's own clips: the street video through core.media.video (every face a stranger, in a video), and
-    the GIF's frames (one person nobody labelled)."""
+    the GIF's frames (CLIP_IDENTITY: a labelled person, animated)."""
     import av
 
     from core.faces.detection import pil_to_bgr
@@ -399,7 +402,7 @@ def analyse_clips(more: Path, extra=None) -> list[Sample]:
                 if found:
                     f = max(found, key=lambda f: f.size)
                     s = _sample(Source(f"more/videos/{gif.name}#{n}", gif, None), "gif", f, False, f.size,
-                                "stranger:gif")
+                                CLIP_IDENTITY.get(gif.name, "stranger:gif"))
                     if extra:
                         s.extra = {k: fn(vbgr, f) for k, fn in extra.items()}
                     out.append(s)
@@ -407,57 +410,397 @@ def analyse_clips(more: Path, extra=None) -> list[Sample]:
 
 
 # -- the whole set, cached ----------------------------------------------------------------------------------------
-def _cached(key: str, make, use_cache: bool):
-    path = CACHE / f"{key}.pkl"
-    if use_cache and path.is_file():
-        try:
-            with open(path, "rb") as fh:
-                return pickle.load(fh)
-        except Exception:  # a damaged cache entry is made again
-            pass
-    value = make()
-    if use_cache:
-        CACHE.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump(value, fh)
-        os.replace(tmp, path)
-    return value
+def _load(path: Path):
+    try:
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    except Exception:  # missing or damaged: made again
+        return None
 
 
-def build(more: Path, dev: Path, use_cache: bool = True, extra: dict | None = None, workers: int = 2) -> dict:
+def _save(path: Path, value) -> None:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump(value, fh)
+    os.replace(tmp, path)
+
+
+def build(more: Path, dev: Path, use_cache: bool = True, extra: dict | None = None, workers: int = 2,
+          progress=None) -> dict:
     """The calibration set: {"samples": [Sample], "lost": {variant: faces not found}, "sources": n}.
-    `extra`: {name: fn(bgr, face) -> vector} second-opinion recognisers, run on the same pictures and faces."""
+    `extra`: {name: fn(bgr, face) -> vector} second-opinion recognisers, run on the same pictures and faces.
+    Cached per photo (each variant kept apart, so a new variant costs only itself) and per video."""
     srcs = sources(more, dev)
     tag = _model_tag() + (tuple(sorted(extra)) if extra else ())
     hashes = {s.key: _digest(s.path.read_bytes()) for s in srcs}
     samples: list[Sample] = []
     lost: Counter = Counter()
+    say = progress or (lambda *_: None)
 
     def one(src):
-        key = _digest("photo", tag, src.key, hashes[src.key], src.identity, src.group, PHOTO_VARIANTS,
-                      GROUP_VARIANTS)
-        return _cached(key, lambda: analyse_source(src, extra), use_cache)
+        path = CACHE / f"{_digest('photo', tag, src.key, hashes[src.key], src.identity, src.group)}.pkl"
+        want = GROUP_VARIANTS if src.group else PHOTO_VARIANTS
+        have = (_load(path) if use_cache else None) or {}
+        missing = [v for v in want if v not in have]
+        if missing:
+            have.update(analyse_source(src, missing, extra))
+            if use_cache:
+                _save(path, have)
+        return [have[v] for v in want], want
 
     with ThreadPoolExecutor(workers) as pool:
-        for s, l in pool.map(one, srcs):
-            samples += s
-            lost.update(l)
+        for n, (results, want) in enumerate(pool.map(one, srcs), 1):
+            for variant, (s, l) in zip(want, results):
+                samples += s
+                if l:
+                    lost[variant] += l
+            if n % 50 == 0:
+                say(f"{n}/{len(srcs)} photos")
         all_hashes = [(s.key, hashes[s.key], s.identity, s.group) for s in srcs]
 
         def video(name):
-            key = _digest("video", tag, name, VIDEOS[name], VIDEO_FPS, VIDEO_FRAMES, VIDEO_PICK, all_hashes)
-            return _cached(key, lambda: analyse_video(name, srcs, extra), use_cache)
+            path = CACHE / f"{_digest('video', tag, name, VIDEOS[name], VIDEO_FPS, VIDEO_FRAMES, VIDEO_PICK, all_hashes)}.pkl"
+            value = _load(path) if use_cache else None
+            if value is None:
+                value = analyse_video(name, srcs, extra)
+                if use_cache:
+                    _save(path, value)
+            say(f"video {name}")
+            return value
 
         for s, l in pool.map(video, list(VIDEOS)):
             samples += s
             lost.update(l)
-    clip_key = _digest("clips", tag, [_digest(p.read_bytes()) for p in sorted((more / "videos").glob("*"))]
-                       if (more / "videos").is_dir() else [])
-    samples += _cached(clip_key, lambda: analyse_clips(more, extra), use_cache)
-    # An identity with a single photo cannot be named from a photo of theirs: its faces are strangers' too.
-    photos = defaultdict(set)
-    for s in samples:
-        photos[s.identity].add(s.source)
-    return {"samples": samples, "lost": dict(lost), "sources": len(srcs),
-            "photos_per_identity": {k: len(v) for k, v in photos.items() if k and not k.startswith("stranger:")}}
+    clips = sorted((more / "videos").glob("*")) if (more / "videos").is_dir() else []
+    path = CACHE / f"{_digest('clips', tag, [_digest(p.read_bytes()) for p in clips], CLIP_IDENTITY)}.pkl"
+    value = _load(path) if use_cache else None
+    if value is None:
+        value = analyse_clips(more, extra)
+        if use_cache:
+            _save(path, value)
+    samples += value
+    return {"samples": samples, "lost": dict(lost), "sources": len(srcs)}
+
+
+# -- non-faces ----------------------------------------------------------------------------------------------------
+NONFACE_KINDS = ("noise", "blobs", "checker", "stripes", "rings", "dots", "shapes", "text", "logo", "smiley", "dark",
+                 "wood")
+LOW_SCORE = 0.3  # non-face candidates are looked for with the detector at this floor (production: DETECT_SCORE)
+
+
+def nonface_image(kind: str, seed: int, size=(640, 480)):
+    """A generated picture that holds no face: textures, patterns, text, logo-like marks, dark frames."""
+    import cv2
+    from PIL import Image, ImageDraw, ImageFont
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    colour = lambda: tuple(int(v) for v in rng.integers(0, 256, 3))  # noqa: E731
+    if kind == "noise":
+        return Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    if kind == "blobs":  # low-frequency noise: clouds, foliage, skin-toned blotches
+        small = rng.integers(0, 256, (int(rng.integers(4, 24)), int(rng.integers(4, 24)), 3), dtype=np.uint8)
+        return Image.fromarray(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC))
+    if kind == "wood":
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        f = rng.uniform(0.02, 0.2)
+        grain = np.sin(f * xx + 3 * np.sin(0.01 * yy * rng.uniform(0.5, 3)) + rng.normal(0, 0.3, (h, w)))
+        base = np.array(colour(), np.float32)
+        arr = np.clip(base[None, None, :] * (0.7 + 0.3 * grain[..., None]), 0, 255).astype(np.uint8)
+        return Image.fromarray(arr)
+    img = Image.new("RGB", size, colour() if kind != "dark" else tuple(int(v) for v in rng.integers(0, 30, 3)))
+    draw = ImageDraw.Draw(img)
+    if kind == "checker":
+        step = int(rng.integers(6, 60))
+        a, b = colour(), colour()
+        for y in range(0, h, step):
+            for x in range(0, w, step):
+                draw.rectangle([x, y, x + step, y + step], fill=a if (x // step + y // step) % 2 else b)
+    elif kind == "stripes":
+        step = int(rng.integers(4, 40))
+        for x in range(-h, w, step * 2):
+            draw.line([x, 0, x + h * rng.uniform(-1, 1), h], fill=colour(), width=step)
+    elif kind == "rings":
+        cx, cy = int(rng.integers(0, w)), int(rng.integers(0, h))
+        for r in range(int(max(w, h) * 1.2), 0, -int(rng.integers(5, 30))):
+            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour())
+    elif kind == "dots":
+        step, r = int(rng.integers(15, 60)), int(rng.integers(2, 12))
+        for y in range(0, h, step):
+            for x in range(0, w, step):
+                draw.ellipse([x - r, y - r, x + r, y + r], fill=colour())
+    elif kind == "shapes":
+        from tests import media_factory as mf
+        return mf.picture(seed, size)
+    elif kind == "text":
+        for _ in range(int(rng.integers(3, 12))):
+            font = ImageFont.load_default(size=int(rng.integers(14, 90)))
+            word = "".join(chr(int(c)) for c in rng.integers(65, 91, int(rng.integers(2, 9))))
+            draw.text((int(rng.integers(0, w - 40)), int(rng.integers(0, h - 30))), word, fill=colour(), font=font)
+    elif kind in ("logo", "smiley"):
+        for _ in range(int(rng.integers(1, 4))):
+            r = int(rng.integers(30, 150))
+            cx, cy = int(rng.integers(r, w - r + 1)), int(rng.integers(r, h - r + 1))
+            fg = colour()
+            if kind == "logo":  # rings, bars and letters: a badge
+                draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=fg, width=max(2, r // 8))
+                draw.rectangle([cx - r // 2, cy - r // 6, cx + r // 2, cy + r // 6], fill=colour())
+                draw.text((cx - r // 3, cy - r // 3), "".join(chr(int(c)) for c in rng.integers(65, 91, 2)),
+                          fill=colour(), font=ImageFont.load_default(size=max(10, r // 2)))
+            else:  # a drawn face: two eyes and a mouth in a disc (a cartoon, not a person)
+                draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fg)
+                e = max(2, r // 7)
+                for ex in (cx - r // 3, cx + r // 3):
+                    draw.ellipse([ex - e, cy - r // 4 - e, ex + e, cy - r // 4 + e], fill=(20, 20, 20))
+                draw.arc([cx - r // 2, cy - r // 4, cx + r // 2, cy + r // 2], 20, 160, fill=(20, 20, 20),
+                         width=max(2, r // 12))
+    elif kind == "dark":  # a dark frame: sensor noise and a faint gradient
+        arr = np.asarray(img, np.float32) + np.linspace(0, rng.uniform(5, 40), w)[None, :, None]
+        arr += rng.normal(0, rng.uniform(2, 8), arr.shape)
+        return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+    if rng.random() < 0.5:
+        img = Image.fromarray(cv2.GaussianBlur(np.asarray(img), (0, 0), float(rng.uniform(0.5, 3))))
+    return img
+
+
+def low_detector():
+    """YuNet as production runs it (same file, same 800-px copy) but keeping candidates down to LOW_SCORE."""
+    import cv2
+
+    from core.faces import detection as d
+
+    path = d._model_file(d.YUNET_FILE)
+    cache = {}
+
+    def detect(bgr):
+        h, w = bgr.shape[:2]
+        work, k = bgr, 1.0
+        if max(h, w) > d.DETECT_SIDE:
+            k = d.DETECT_SIDE / max(h, w)
+            work = cv2.resize(bgr, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_LINEAR)
+        det = cache.get("det")
+        if det is None:
+            det = cache["det"] = cv2.FaceDetectorYN.create(path, "", (work.shape[1], work.shape[0]), LOW_SCORE, 0.3,
+                                                           5000)
+        det.setInputSize((work.shape[1], work.shape[0]))
+        _, raw = det.detect(work)
+        if raw is None:
+            return []
+        sx, sy = w / work.shape[1], h / work.shape[0]
+        raw = raw.astype(np.float32) * np.float32([sx, sy, sx, sy] + [sx, sy] * 5 + [1.0])
+        return [{"box": tuple(float(v) for v in r[:4]), "landmarks": r[4:14].reshape(5, 2).copy(),
+                 "score": float(r[14])} for r in raw if r[2] >= 2 and r[3] >= 2]
+    return detect
+
+
+def nonface_detections(per_kind: int = 40) -> list[dict]:
+    """Every candidate the detector finds (score >= LOW_SCORE) in generated pictures that hold no face."""
+    from core.faces.detection import pil_to_bgr
+
+    detect = low_detector()
+    out = []
+    for k, kind in enumerate(NONFACE_KINDS):
+        for i in range(per_kind):
+            for d in detect(pil_to_bgr(nonface_image(kind, 1000 * k + i))):
+                d["kind"] = kind
+                out.append(d)
+    return out
+
+
+# -- measurements -------------------------------------------------------------------------------------------------
+def _photo(s: Sample) -> str:
+    """The picture a face comes from, whatever was done to it (a GIF's frames are one picture)."""
+    return s.source.split("#")[0]
+
+
+def _labelled(s: Sample) -> bool:
+    return s.identity is not None and not s.identity.startswith("stranger:")
+
+
+def _spread(values, high: bool) -> dict:
+    v = np.asarray(values, np.float64)
+    if not len(v):
+        return {"n": 0}
+    if high:  # impostors: the top end matters
+        return {"n": int(len(v)), "max": round(float(v.max()), 3), "p99.9": round(float(np.percentile(v, 99.9)), 3),
+                "p99": round(float(np.percentile(v, 99)), 3), "median": round(float(np.median(v)), 3)}
+    return {"n": int(len(v)), "min": round(float(v.min()), 3), "p1": round(float(np.percentile(v, 1)), 3),
+            "p5": round(float(np.percentile(v, 5)), 3), "median": round(float(np.median(v)), 3)}
+
+
+def bands_of(samples: list[Sample]) -> list[str]:
+    from core.faces import quality
+
+    return [quality.band_of(s.size, s.score, s.sharpness, s.in_video) for s in samples]
+
+
+def band_statistics(samples: list[Sample]) -> dict:
+    """Per band: faces, and similarities of each face to the clean faces of other photos (genuine: of the same
+    person; impostor: of anyone else), as the naming rule compares a face with confirmed ones; and the same over
+    every pair of faces of two photos, by the worse band of the two (strangers against labelled faces only: two
+    strangers may be one person)."""
+    from core.faces import quality
+
+    bands = bands_of(samples)
+    vec = np.stack([s.embedding for s in samples])
+    ident = np.array([s.identity or "" for s in samples])
+    photo = np.array([_photo(s) for s in samples])
+    lab = np.array([_labelled(s) for s in samples])
+    rank = {b: i for i, b in enumerate(quality.BAND_NAMES)}
+    brank = np.array([rank[b] for b in bands])
+    ref = np.flatnonzero(lab & np.array([s.variant == "clean" for s in samples]))
+    out: dict = {}
+    vs_clean = {b: ([], []) for b in quality.BAND_NAMES}
+    all_pairs = {b: ([], []) for b in quality.BAND_NAMES}
+    for start in range(0, len(samples), 512):
+        rows = np.arange(start, min(start + 512, len(samples)))
+        sims = vec[rows] @ vec.T
+        other_photo = photo[rows][:, None] != photo[None, :]
+        same = ident[rows][:, None] == ident[None, :]
+        for k, i in enumerate(rows):
+            b = bands[i]
+            s_ref = sims[k, ref]
+            ok = other_photo[k, ref]
+            if lab[i]:
+                vs_clean[b][0].append(s_ref[ok & same[k, ref]])
+            vs_clean[b][1].append(s_ref[ok & ~same[k, ref]])
+            # every pair once (j > i), at least one labelled face, two photos
+            j = np.arange(i + 1, len(samples))
+            keep = other_photo[k, i + 1:] & (lab[i] | lab[i + 1:])
+            j, s_all, sm = j[keep], sims[k, i + 1:][keep], same[k, i + 1:][keep]
+            worse = np.maximum(brank[i], brank[j])
+            for r, name in enumerate(quality.BAND_NAMES):
+                sel = worse == r
+                if lab[i]:
+                    all_pairs[name][0].append(s_all[sel & sm])
+                all_pairs[name][1].append(s_all[sel & ~sm])
+    counts = Counter(bands)
+    for b in quality.BAND_NAMES:
+        cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
+        labelled_faces = sum(1 for s, bb in zip(samples, bands) if bb == b and _labelled(s))
+        out[b] = {"faces": counts.get(b, 0), "labelled_faces": labelled_faces,
+                  "in_video": sum(1 for s, bb in zip(samples, bands) if bb == b and s.in_video),
+                  "genuine": _spread(cat(vs_clean[b][0]), False), "impostor": _spread(cat(vs_clean[b][1]), True),
+                  "all_pairs_genuine": _spread(cat(all_pairs[b][0]), False),
+                  "all_pairs_impostor": _spread(cat(all_pairs[b][1]), True)}
+    return out
+
+
+def variant_statistics(samples: list[Sample], lost: dict) -> list[dict]:
+    """Per variant: faces found and lost, median size/score/sharpness, the bands they fall in, and genuine /
+    impostor similarity to clean faces of other photos."""
+    bands = bands_of(samples)
+    ref = [s for s in samples if s.variant == "clean" and _labelled(s)]
+    rv = np.stack([s.embedding for s in ref])
+    rid = np.array([s.identity for s in ref])
+    rph = np.array([_photo(s) for s in ref])
+    by: dict = defaultdict(list)
+    for s, b in zip(samples, bands):
+        by[s.variant].append((s, b))
+    out = []
+    for variant, rows in by.items():
+        gen, imp = [], []
+        for s, _ in rows:
+            sims = rv @ s.embedding
+            other = rph != _photo(s)
+            if _labelled(s):
+                gen.append(sims[other & (rid == s.identity)])
+            imp.append(sims[other & (rid != s.identity)])
+        out.append({"variant": variant, "faces": len(rows), "lost": int(lost.get(variant, 0)),
+                    "size": round(float(np.median([s.size for s, _ in rows])), 1),
+                    "score": round(float(np.median([s.score for s, _ in rows])), 3),
+                    "sharpness": round(float(np.median([s.sharpness for s, _ in rows])), 1),
+                    "bands": dict(Counter(b for _, b in rows)),
+                    "genuine": _spread(np.concatenate(gen) if gen else [], False),
+                    "impostor": _spread(np.concatenate(imp), True)})
+    return out
+
+
+def uniform_rule():
+    """The rule in force before bands: Settings' face_name_* for every face the library calls usable."""
+    from core.faces.clustering import NamingRule
+    from core.settings import Settings
+
+    s = Settings()
+    rule = NamingRule(s.face_name_auto, s.face_name_support, s.face_name_sole, s.face_name_margin, s.face_match)
+
+    def usable(x: Sample) -> bool:
+        return x.size >= s.face_min_size and x.score >= s.face_min_score and x.sharpness >= s.face_min_sharpness
+
+    def decide(x: Sample, band: str, best: float, second: float | None, runner_up: float) -> bool:
+        return usable(x) and rule.strong(best, second, runner_up)
+    return decide
+
+
+def banded_rule(plausible: bool = True):
+    """The rule of core.faces.quality: the face's band's thresholds; a face that is no plausible face never."""
+    from core.faces import quality
+
+    def decide(x: Sample, band: str, best: float, second: float | None, runner_up: float) -> bool:
+        if plausible and not quality.plausible_face(x.score, x.landmarks, x.box):
+            return False
+        return quality.BAND_RULES[band].strong(best, second, runner_up)
+    return decide
+
+
+def naming(samples: list[Sample], refs_per_person: int, rules: dict, vectors=None) -> dict:
+    """Automatic naming as the user would see it: every labelled person with two or more photos is named from the
+    clean faces of their first `refs_per_person` photos (at most all but one); every other face — their other
+    photos in every variant, and every stranger's — is decided by each rule against those confirmed faces
+    (nearest and second nearest confirmed face of each person, lead over the best other person). Variants of a
+    confirmed photo are left out (the same picture). Precision: right names / names given; recall: right names /
+    faces of named people. `vectors`: other descriptors to compare instead of SFace's (same order)."""
+    from core.faces import quality
+
+    vec = np.stack([s.embedding for s in samples]) if vectors is None else vectors
+    bands = bands_of(samples)
+    photos: dict[str, list[str]] = defaultdict(list)
+    clean_of: dict[str, int] = {}
+    for i, s in enumerate(samples):
+        if s.variant == "clean" and _labelled(s):
+            photos[s.identity].append(_photo(s))
+            clean_of[_photo(s)] = i
+    named = {p: sorted(v) for p, v in photos.items() if len(v) >= 2}
+    people = sorted(named)
+    refs, owner, confirmed_photos = [], [], set()
+    for j, p in enumerate(people):
+        for ph in named[p][:min(refs_per_person, len(named[p]) - 1)]:
+            refs.append(clean_of[ph])
+            owner.append(j)
+            confirmed_photos.add(ph)
+    owner = np.array(owner)
+    probes = [i for i, s in enumerate(samples) if _photo(s) not in confirmed_photos]
+    sims = vec[probes] @ vec[refs].T
+    top2 = np.full((len(probes), len(people), 2), -np.inf)
+    for j in range(len(people)):
+        part = np.sort(sims[:, owner == j], axis=1)[:, ::-1]
+        top2[:, j, :part.shape[1]] = part[:, :2]
+    result: dict = {}
+    for name, decide in rules.items():
+        tally = {b: Counter() for b in ("all",) + quality.BAND_NAMES}
+        for k, i in enumerate(probes):
+            s = samples[i]
+            known = s.identity in named
+            j = int(np.argmax(top2[k, :, 0]))
+            best = float(top2[k, j, 0])
+            others = np.delete(top2[k, :, 0], j)
+            runner = float(others.max()) if len(others) else -1.0
+            second = None if np.isinf(top2[k, j, 1]) else float(top2[k, j, 1])
+            said = decide(s, bands[i], best, second, runner)
+            right = said and known and people[j] == s.identity
+            for b in ("all", bands[i]):
+                t = tally[b]
+                t["faces"] += 1
+                t["known"] += known
+                t["named"] += said
+                t["right"] += right
+                t["wrong"] += said and not right
+                t["wrong_stranger"] += said and not known
+        result[name] = {b: {"faces": t["faces"], "of_named_people": t["known"], "named": t["named"],
+                            "wrong": t["wrong"], "wrong_strangers": t["wrong_stranger"],
+                            "precision": round(t["right"] / t["named"], 3) if t["named"] else None,
+                            "recall": round(t["right"] / t["known"], 3) if t["known"] else None}
+                        for b, t in tally.items()}
+    return {"refs_per_person": refs_per_person, "people_named": len(people), "confirmed_faces": len(refs),
+            "probes": len(probes), "rules": result}

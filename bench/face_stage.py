@@ -374,7 +374,7 @@ def rotation(data: Path, more: Path | None, repeats: int, quick: bool = False) -
     if more is not None and (more / "images").is_dir():
         sets["faces-more groups"] = sorted((more / "images" / "group").glob("*.jpg"))
         singles = sorted(p for p in (more / "images").glob("*/*.jpg") if p.parent.name != "group")
-        sets["faces-more singles"] = singles[::4]  # one in four: 55 photos of 43 people
+        sets["faces-more singles"] = singles[::4]  # one in four (45 photos when measured)
     if quick:
         sets = {k: v[:6] for k, v in sets.items()}
     sets = {k: v for k, v in sets.items() if v}

@@ -42,6 +42,14 @@ class _Deliver(QObject):
         callback(value)
 
 
+class _Inline:
+    """An executor that runs the task at once on the calling thread (a decision on the index's thread)."""
+
+    @staticmethod
+    def submit(fn):
+        fn()
+
+
 class Engine(QObject):
     indexStarted = Signal(int)                      # job id
     indexProgress = Signal(dict)                    # stage, done, total, rate, eta, path, errors
@@ -54,7 +62,7 @@ class Engine(QObject):
     failed = Signal(str, str)                       # what, message
     modelReady = Signal(str)                        # spec: weights present and loaded
     modelProgress = Signal(str, int, int)           # what, done, total (bytes while downloading)
-    undoChanged = Signal(str)                       # what Undo would take back ("" = nothing)
+    undoChanged = Signal(str, str)                  # what Undo / Redo would do ("" = nothing), from the journal
 
     def __init__(self, library_dir: str, model: str | None = None, parent=None):
         super().__init__(parent)
@@ -69,7 +77,11 @@ class Engine(QObject):
         self.indexing = False
         self.closed = False
         self._generation = 0
-        self._undo = None  # (what, fn(lib)): the last decision, to take back
+        # Decisions made while an index runs are run by the index's own thread between two files (it holds the
+        # library's write lock; a decision queued behind the whole index would wait minutes). See `decide`.
+        self._urgent: list[Callable[[], None]] = []
+        self._urgent_lock = threading.Lock()
+        self._index_running = False
         self.people: list = []  # the latest people list, kept on the UI thread (name completion reads it)
         self.peopleChanged.connect(self._remember_people)
 
@@ -164,9 +176,12 @@ class Engine(QObject):
         started = None
         batch: list[str] = []
         last_emit = 0.0
+        with self._urgent_lock:
+            self._index_running = True
         try:
             self.indexStarted.emit(0)
             for p in job.run():
+                self._run_urgent()
                 now = time.perf_counter()
                 if p.stage == "embed":
                     started = started or now
@@ -190,12 +205,16 @@ class Engine(QObject):
             if batch:
                 self.mediaIndexed.emit(batch)
         finally:
+            with self._urgent_lock:
+                self._index_running = False
+            self._run_urgent()  # asked for after the last file
             self.indexing = False
             self.indexFinished.emit(services.index_report(job.report))
             self._after_write(lib)
 
     def _after_write(self, lib: Library) -> None:
         self.peopleChanged.emit(lib.people.list())
+        self._journal_changed(lib)
         self.statusChanged.emit(self._status(lib))
         # The reader's copy of the index is now stale: it reloads on its next search.
         self.reader.submit(self._drop_reader_index)
@@ -218,10 +237,15 @@ class Engine(QObject):
                   lambda outcome: self.searchFinished.emit(request, outcome))
         return request
 
+    def _journal_changed(self, lib: Library) -> None:
+        undo, redo = lib.people.can_undo(), lib.people.can_redo()
+        self.undoChanged.emit(undo.title if undo else "", redo.title if redo else "")
+
     def refresh(self) -> None:
         def op(lib: Library) -> None:
             self.statusChanged.emit(self._status(lib))
             self.peopleChanged.emit(lib.people.list())
+            self._journal_changed(lib)  # decisions made from the command line meanwhile can be undone here too
             self.browseReady.emit(services.browse(lib))
         self.read("refresh", op)
 
@@ -243,53 +267,54 @@ class Engine(QObject):
             return lib.model_spec
         self.submit(self.writer, "downloading the model", op, self.modelReady.emit)
 
-    # -- changes (the writer thread) ---------------------------------------------------------------------------------
-    # One level of undo for the decisions that are easy to make by mistake (merge, "not this person", a rename), as
-    # Apple Photos offers: each records how to take itself back, on the writer thread, before it returns.
-    def _can_undo(self, what: str, fn: Callable[[Library], object]) -> None:
-        self._undo = (what, fn)
-        self.undoChanged.emit(what)
+    # -- decisions (the journal: core.faces.people, many levels, the CLI's too) -------------------------------
+    def decide(self, what: str, fn: Callable[[Library], object], on_done: Callable | None = None) -> None:
+        """A decision about people. On the writer thread; while an index runs there, on the index's thread between
+        two files, so it shows within about a file's time instead of after the whole index."""
+        def op():
+            lib = self.library()
+            try:
+                return fn(lib)
+            finally:
+                self._after_write(lib)
+
+        def run_now():
+            self.submit(_Inline(), what, op, on_done)
+        with self._urgent_lock:
+            if self._index_running:
+                self._urgent.append(run_now)
+                return
+        self.submit(self.writer, what, op, on_done)
+
+    def _run_urgent(self) -> None:
+        with self._urgent_lock:
+            todo, self._urgent = self._urgent, []
+        for fn in todo:
+            fn()
 
     def undo(self) -> None:
-        if self._undo is None:
-            return
-        what, fn = self._undo
-        self._undo = None
-        self.undoChanged.emit("")
-        self.write(f"undoing {what}", fn)
+        self.decide("undoing", lambda lib: lib.people.undo())
+
+    def redo(self) -> None:
+        self.decide("redoing", lambda lib: lib.people.redo())
 
     def name_person(self, person_id: int, name: str) -> None:
-        def op(lib: Library):
-            before = lib.people.find(person_id).name
-            person = lib.people.name(person_id, name)
-            if person.id == person_id:  # not merged into someone who had the name (that undo is "split")
-                self._can_undo(f"naming {person.name}", lambda lib: lib.people.restore_name(person_id, before))
-            return person
-        self.write("naming", op)
+        self.decide("naming", lambda lib: lib.people.name(person_id, name))
 
     def merge_people(self, target: int, source: int) -> None:
-        def op(lib: Library):
-            gone = lib.people.find(source)
-            faces = [f["id"] for f in lib.people.faces_of(source)]
-            person = lib.people.merge(target, source)
-            self._can_undo(f"merging {gone.name or 'a group'} into {person.label}",
-                           lambda lib: lib.people.split(target, faces, gone.name))
-            return person
-        self.write("merging", op)
+        self.decide("merging", lambda lib: lib.people.merge(target, source))
 
     def hide_person(self, person_id: int, hidden: bool) -> None:
-        self.write("hiding", lambda lib: lib.people.hide(person_id, hidden))
+        self.decide("hiding", lambda lib: lib.people.hide(person_id, hidden))
 
     def move_face(self, face_id: int, person: int | str, on_done: Callable | None = None) -> None:
         """This face is this person (an id, or a name; a new name creates the person)."""
-        self.write("moving a face", lambda lib: lib.people.move(face_id, person), on_done)
+        self.decide("moving a face", lambda lib: lib.people.move(face_id, person), on_done)
 
     def reject_face(self, face_id: int, person_id: int, on_done: Callable | None = None) -> None:
-        def op(lib: Library) -> None:
-            lib.people.reject(face_id, person_id)
-            self._can_undo("“not this person”", lambda lib: lib.people.move(face_id, person_id))
-        self.write("rejecting a face", op, on_done)
+        self.decide("rejecting a face", lambda lib: lib.people.reject(face_id, person_id), on_done)
 
+    # -- other changes (the writer thread) ---------------------------------------------------------------------
     def forget(self, paths: list[str]) -> None:
         def op(lib: Library) -> None:
             for p in paths:

@@ -191,13 +191,18 @@ class MainWindow(QMainWindow):
         self.undo_action = QAction("Undo", self, shortcut=QKeySequence.StandardKey.Undo, triggered=self.engine.undo)
         self.undo_action.setEnabled(False)
         edit_menu.addAction(self.undo_action)
+        self.redo_action = QAction("Redo", self, shortcut=QKeySequence.StandardKey.Redo, triggered=self.engine.redo)
+        self.redo_action.setEnabled(False)
+        edit_menu.addAction(self.redo_action)
         self.engine.undoChanged.connect(self._undo_changed)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.people_action)
 
-    def _undo_changed(self, what: str) -> None:
-        self.undo_action.setEnabled(bool(what))
-        self.undo_action.setText(f"Undo {what}" if what else "Undo")
+    def _undo_changed(self, undo: str, redo: str) -> None:
+        self.undo_action.setEnabled(bool(undo))
+        self.undo_action.setText(f"Undo {undo}" if undo else "Undo")
+        self.redo_action.setEnabled(bool(redo))
+        self.redo_action.setText(f"Redo {redo}" if redo else "Redo")
 
     def _fill_recent_libraries(self) -> None:
         self.recent_menu.clear()

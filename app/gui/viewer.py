@@ -147,7 +147,16 @@ class Viewer(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self.player = None
         if row["kind"] == "video":
-            layout.addWidget(self._video(row), 1)
+            try:
+                layout.addWidget(self._video(row), 1)
+            except ImportError as e:  # QtMultimedia needs libpulse (Debian's libpulse0); photos work without it
+                log.warning("video playback is not available: %s", e)
+                self.player = None
+                note = QLabel(f"This video cannot be played here: Qt's video player could not load ({e}).\n"
+                              "“Open in system viewer” plays it; installing libpulse0 lets Idlens play it.")
+                note.setWordWrap(True)
+                note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+                layout.addWidget(note, 1)
         else:
             layout.addWidget(self._photo(row), 1)
         buttons = QHBoxLayout()

@@ -40,9 +40,21 @@ class Decision:
     people: list
     undone: bool
 
+    @property
+    def title(self) -> str:
+        """A few words for a menu: "Undo naming Zoë", "Redo merging Ben into Anna"."""
+        names = [p.get("name") for p in self.people if isinstance(p, dict)]
+        last = names[-1] if names else None
+        what = {"name": f"naming {last}" if last else "naming", "rename": f"renaming {last}" if last else "renaming",
+                "merge": "merging" + (f" into {names[0] or last}" if names and (names[0] or last) else ""),
+                "move": f"moving a face to {last}" if last else "moving a face", "reject": "“not this person”",
+                "split": "splitting", "alias": "changing aliases", "hide": "hiding" if "hid " in self.summary
+                else "showing", "add": f"adding {last}" if last else "adding a person", "import": "importing names"}
+        return what.get(self.kind, self.summary)
+
     def to_json(self) -> dict:
         return {"id": self.id, "at": round(self.at, 3), "kind": self.kind, "summary": self.summary,
-                "people": self.people, "undone": self.undone}
+                "title": self.title, "people": self.people, "undone": self.undone}
 
 
 def _image(prefix: str, columns, blobs=()) -> str:
