@@ -45,7 +45,10 @@ def everything(quick: bool) -> dict:
     return out
 
 
-if len(sys.argv) > 1 and sys.argv[1] == "faces":
+if len(sys.argv) > 1 and sys.argv[1] == "decisions":
+    from bench import decisions
+    decisions.main(sys.argv[2:])
+elif len(sys.argv) > 1 and sys.argv[1] == "faces":
     from bench import faces
     faces.main(sys.argv[2:])
 elif len(sys.argv) > 1 and sys.argv[1] == "idclip":

@@ -25,6 +25,7 @@ from .media.images import MediaError, decode_image
 from .media.reasons import explain
 from .media.scanner import ScanReport, scan
 from .media.video import sample_video
+from .paths import is_under_any
 from .store import ERROR, INDEXED, Media
 
 log = logging.getLogger(__name__)
@@ -116,9 +117,11 @@ class IndexJob:
         with lib.catalog.transaction():
             roots = media.roots()
             for p in self.paths:
-                if not any(p == r or p.startswith(r.rstrip("/") + "/") for r in roots):
-                    media.add_root(p)
                 media.include(p)
+                # A new library folder, unless one holds it already; but a path inside a forgotten folder (still
+                # excluded) is one of its own, since the scan of the folder around it skips the forgotten one.
+                if not is_under_any(p, roots) or is_under_any(p, media.excluded()):
+                    media.add_root(p)
         roots = self.paths or media.roots()
         lib.mark_index_dirty()
 

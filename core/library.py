@@ -18,6 +18,7 @@ from .clip.vector_index import VectorIndex
 from .faces.crops import FaceCrops
 from .lock import LibraryBusy, WriteLock
 from .media.thumbnails import ThumbnailCache
+from .paths import is_under
 from .settings import Settings, cache_dir, models_dir
 from .store import Backups, Catalog, CatalogDamaged
 
@@ -233,9 +234,8 @@ class Library:
     # -- library-level operations ---------------------------------------------------------------------------------
     def holds_folder(self, path: str) -> bool:
         """Whether a folder is one of the library's, above one, or inside one."""
-        path = os.path.abspath(path).rstrip("/")
-        return any(r == path or r.startswith(path + "/") or path.startswith(r.rstrip("/") + "/")
-                   for r in self.catalog.media.roots())
+        path = os.path.abspath(path)
+        return any(is_under(r, path) or is_under(path, r) for r in self.catalog.media.roots())
 
     def forget(self, *paths: str) -> int:
         """Remove files, or everything under folders, from the library (never from disk). Returns the count.
@@ -259,9 +259,9 @@ class Library:
             media.delete(ids)
             inside_a_root = False
             for root in media.roots():
-                if root == path or root.startswith(path.rstrip("/") + "/"):
+                if is_under(root, path):
                     media.remove_root(root)
-                elif path.startswith(root.rstrip("/") + "/"):
+                elif is_under(path, root):
                     inside_a_root = True
             if inside_a_root:  # else the next scan of that folder would bring it back
                 media.exclude(path)

@@ -351,6 +351,15 @@ class Decisions(RuleBasedStateMachine):
         assert self.lib.people.recluster().changed == 0
         assert snapshot(self.lib) == before
 
+    @invariant()
+    def the_kept_grouping_is_the_grouping_from_scratch(self):
+        from core.faces import rule, settle
+
+        c = self.lib.catalog
+        faces, t = settle.load(c), rule.Thresholds.of(self.lib.settings)
+        kept = rule.Grouping(c.faces.grouping(), t.cluster, t.min_cluster)
+        assert rule.resolve(faces, t, kept).groups == rule.resolve(faces, t).groups
+
     def teardown_check(self):
         while self.stack:
             self.lib.people.undo()

@@ -136,34 +136,41 @@ def connected_parts(vectors: np.ndarray, threshold: float, block: int = 2048) ->
     can run part by part. Blocks of rows keep the memory at block x n."""
     n = len(vectors)
     parent = np.arange(n)
-
-    def roots(i: np.ndarray) -> np.ndarray:
-        while True:
-            up = parent[i]
-            if np.array_equal(up, i):
-                return i
-            i = up
-
     for start in range(0, n, block):
         sims = vectors[start:start + block] @ vectors.T
         rows, cols = np.nonzero(sims >= threshold)
         rows = rows + start
         keep = cols > rows
-        rows, cols = rows[keep], cols[keep]
-        while len(rows):  # union by smaller root, vectorised; repeated until every edge is inside one tree
-            a, b = roots(rows), roots(cols)
-            apart = a != b
-            if not apart.any():
-                break
-            lo, hi = np.minimum(a[apart], b[apart]), np.maximum(a[apart], b[apart])
-            np.minimum.at(parent, hi, lo)
-            parent[:] = parent[parent]
-            rows, cols = rows[apart], cols[apart]
-    labels = roots(np.arange(n))
+        union(parent, rows[keep], cols[keep])
+    labels = roots(parent, np.arange(n))
     parts: dict[int, list[int]] = {}
     for i, label in enumerate(labels.tolist()):
         parts.setdefault(label, []).append(i)
     return sorted(parts.values(), key=lambda p: p[0])
+
+
+def roots(parent: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """The root of each element of `i` in the forest `parent`."""
+    while True:
+        up = parent[i]
+        if np.array_equal(up, i):
+            return i
+        i = up
+
+
+def union(parent: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+    """Join the trees of a[k] and b[k] for every k (in place), vectorised: each round hangs the larger root under
+    the smaller, until every pair shares a root. The smallest element of a tree is its root."""
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    while len(a):
+        ra, rb = roots(parent, a), roots(parent, b)
+        apart = ra != rb
+        if not apart.any():
+            return
+        lo, hi = np.minimum(ra[apart], rb[apart]), np.maximum(ra[apart], rb[apart])
+        np.minimum.at(parent, hi, lo)
+        parent[:] = parent[parent]
+        a, b = a[apart], b[apart]
 
 
 def same_group(members: set[int], earlier: dict[int, set[int]], taken: set[int]) -> int | None:

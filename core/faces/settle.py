@@ -6,6 +6,7 @@ on a settled library it writes nothing (so `recluster` of an unchanged library i
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -59,7 +60,15 @@ def settle(catalog: Catalog, settings) -> SettleReport:
     start = time.perf_counter()
     report = SettleReport()
     faces = load(catalog)
-    outcome = rule.resolve(faces, rule.Thresholds.of(settings))
+    thresholds = rule.Thresholds.of(settings)
+    cached = catalog.faces.grouping()
+    kept_for = json.loads(catalog.meta.get("grouping") or "{}")
+    previous = rule.Grouping(cached, kept_for.get("threshold"), kept_for.get("min_cluster"))
+    outcome = rule.resolve(faces, thresholds, previous)
+    catalog.faces.set_grouping(cached, outcome.grouping.faces)
+    if kept_for != {"threshold": thresholds.cluster, "min_cluster": thresholds.min_cluster}:
+        catalog.meta.set("grouping", json.dumps({"threshold": thresholds.cluster,
+                                                 "min_cluster": thresholds.min_cluster}))
     current = {int(r[0]): r[1] for r in catalog.db.execute("SELECT id, person_id FROM faces WHERE confirmed = 0")}
     derived = catalog.faces.unnamed_groups()  # unnamed person -> faces, of groups without a confirmed face
     decided_people = {int(p) for p in faces.confirmed[faces.confirmed >= 0]}
@@ -69,7 +78,8 @@ def settle(catalog: Catalog, settings) -> SettleReport:
     taken: set[int] = set()
     for group in outcome.groups:
         members = set(group)
-        person_id = clustering.same_group(members, earlier, taken)
+        near = {current.get(f) for f in group} & set(earlier)  # only groups that share a face can continue it
+        person_id = clustering.same_group(members, {p: earlier[p] for p in near}, taken)
         if person_id is None:
             person_id = catalog.people.create()
             report.new_groups += 1

@@ -23,6 +23,7 @@ from core.library import Library
 from core.media.images import MediaError, decode_image
 from core.media.reasons import explain
 from core.media.scanner import media_kind, offline_files, offline_roots
+from core.paths import is_under_any
 from core.store import INDEXED, Media
 
 from . import moments
@@ -93,8 +94,7 @@ def search(library: Library, text: str | None = None, image_path: str | None = N
         results, cut = _filters_only(library, q), None
     gone = offline_roots(library.catalog)
     if gone:  # an unplugged drive: its files are not shown, whether or not an index has noticed yet
-        results = [r for r in results if not any(r.path == root or r.path.startswith(root.rstrip("/") + "/")
-                                                 for root in gone)]
+        results = [r for r in results if not is_under_any(r.path, gone)]
     return SearchOutcome(q, results[:k], cut, offline_files(library.catalog, gone))
 
 

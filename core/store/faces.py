@@ -87,6 +87,16 @@ class FaceRepository:
             "LEFT JOIN media m ON m.id = f.media_id "
             "ORDER BY coalesce(m.fingerprint, f.source, ''), coalesce(f.timestamp, -1), f.x, f.y, f.id").fetchall()
 
+    def grouping(self) -> dict[int, tuple[int, int]]:
+        """face id -> (part, group) of the last grouping (core.faces.rule.Grouping)."""
+        return {r[0]: (r[1], r[2]) for r in self.db.execute("SELECT face_id, part, grp FROM face_groups")}
+
+    def set_grouping(self, before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]]) -> None:
+        gone = [(f,) for f in before if f not in after]
+        changed = [(f, p, g) for f, (p, g) in after.items() if before.get(f) != (p, g)]
+        self.db.conn.executemany("DELETE FROM face_groups WHERE face_id = ?", gone)
+        self.db.conn.executemany("INSERT OR REPLACE INTO face_groups(face_id, part, grp) VALUES (?, ?, ?)", changed)
+
     def set_people(self, changes: list[tuple[int | None, int]]) -> None:
         """(person id or None, face id) for faces the user did not confirm."""
         self.db.conn.executemany("UPDATE faces SET person_id = ? WHERE id = ? AND confirmed = 0", changes)

@@ -20,7 +20,7 @@ TABLES = {
     1: {"roots", "excluded", "media", "frames", "models", "items", "meta"},
     2: {"people", "tracks", "faces", "rejections"},
     4: {"aliases"},
-    6: {"decisions", "decision_changes"},
+    6: {"decisions", "decision_changes", "face_groups"},
 }
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 
 import sqlite_utils
 
-from .paths import UNDER, chunks, db_path, marks, under_bounds
+from .paths import AT_OR_UNDER, at_or_under, chunks, db_path, marks
 from .records import ERROR, INDEXED, MISSING, OFFLINE, PENDING, Media
 
 log = logging.getLogger(__name__)
@@ -36,16 +36,15 @@ class MediaRepository:
 
     def include(self, path: str) -> None:
         """Indexing a path again lifts the exclusions at or below it."""
-        self.db.execute(f"DELETE FROM excluded WHERE path = CAST(? AS TEXT) OR {UNDER}",
-                        [db_path(path), *under_bounds(path)])
+        self.db.execute(f"DELETE FROM excluded WHERE {AT_OR_UNDER}", at_or_under(path))
 
     def excluded(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT path FROM excluded")}
 
     def folder_summary(self, folder: str) -> tuple[int, int]:
         """(files, files that could not be read) at or below a folder."""
-        n = self.db.execute(f"SELECT count(*), sum(status = ?) FROM media WHERE path = CAST(? AS TEXT) OR {UNDER}",
-                            [ERROR, db_path(folder), *under_bounds(folder)]).fetchone()
+        n = self.db.execute(f"SELECT count(*), sum(status = ?) FROM media WHERE {AT_OR_UNDER}",
+                            [ERROR, *at_or_under(folder)]).fetchone()
         return n[0] or 0, n[1] or 0
 
     # -- files ------------------------------------------------------------------------------------------------------
@@ -102,8 +101,7 @@ class MediaRepository:
     def known_files(self, under: str) -> dict[str, tuple[int, int, int, str]]:
         """path -> (id, size, mtime_ns, status) for every media row at or below a folder: one query per scan."""
         cur = self.db.execute(
-            f"SELECT path, id, size, mtime_ns, status FROM media WHERE path = CAST(? AS TEXT) OR {UNDER}",
-            [db_path(under), *under_bounds(under)],
+            f"SELECT path, id, size, mtime_ns, status FROM media WHERE {AT_OR_UNDER}", at_or_under(under),
         )
         return {r[0]: (r[1], r[2], r[3], r[4]) for r in cur}
 

@@ -9,16 +9,26 @@ from __future__ import annotations
 import logging
 import os
 
+from ..paths import inside_range
+
 log = logging.getLogger(__name__)
 
-# "Below this folder" as a range of the path index: every "dir/..." sorts between "dir/" and "dir0" ('0' follows
-# '/'), byte by byte, whatever the bytes of the names are.
+# "Inside this folder" as a range of the path index (core.paths.inside_range: every "dir/..." sorts between "dir/"
+# and "dir0", byte by byte, whatever the bytes of the names are). A range, not LIKE: no character of a name is a
+# wildcard ("100%_holiday" holds nothing of "100x holiday"), and the path index serves it.
 UNDER = "(path >= CAST(? AS TEXT) AND path < CAST(? AS TEXT))"
+# The folder itself or inside it: core.paths.is_under, in SQL. Binds at_or_under(folder).
+AT_OR_UNDER = f"(path = CAST(? AS TEXT) OR {UNDER})"
 
 
 def under_bounds(folder: str) -> tuple:
-    base = folder.rstrip("/")
-    return db_path(base + "/"), db_path(base + "0")
+    """The binds of UNDER."""
+    return tuple(db_path(bound) for bound in inside_range(folder))
+
+
+def at_or_under(folder: str) -> tuple:
+    """The binds of AT_OR_UNDER."""
+    return db_path(folder.rstrip("/") or "/"), *under_bounds(folder)
 
 
 def db_path(path: str) -> str | bytes:

@@ -160,7 +160,7 @@ def _migrate_6(db: sqlite_utils.Database) -> None:
     """The decision journal (core.faces.journal): every decision the user makes about people, with the exact rows
     it changed (before and after), so undo restores the library exactly and redo re-applies it. And `voter`: a face
     good enough to vote on who its video appearance is (every frame's face, not only the track's best one, which
-    alone is `usable`)."""
+    alone is `usable`). And `face_groups`, the grouping of free faces kept between runs."""
     db.executescript(
         """
         CREATE TABLE decisions (
@@ -181,6 +181,13 @@ def _migrate_6(db: sqlite_utils.Database) -> None:
         );
         ALTER TABLE faces ADD COLUMN voter INTEGER NOT NULL DEFAULT 0;
         UPDATE faces SET voter = usable;
+        -- A cache of the last grouping of the faces that joined nobody (core.faces.rule.Grouping): rebuilt from
+        -- scratch when missing. No foreign key: a face that is gone must still be seen as gone from its part.
+        CREATE TABLE face_groups (
+            face_id INTEGER PRIMARY KEY,
+            part INTEGER NOT NULL,
+            grp INTEGER NOT NULL
+        );
         """
     )
 
