@@ -15,7 +15,7 @@ import click
 
 from core.clip.embedder import ModelUnavailable
 from core.clip.vector_index import IndexMismatch
-from core.faces.people import PeopleError
+from core.faces.views import PeopleError
 from core.idclip.model import IdClipError
 from core.library import ModelMismatch, NotInLibrary
 from core.lock import LibraryBusy

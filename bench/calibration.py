@@ -744,13 +744,15 @@ def banded_rule(plausible: bool = True):
     return decide
 
 
-def naming(samples: list[Sample], refs_per_person: int, rules: dict, vectors=None) -> dict:
+def naming(samples: list[Sample], refs_per_person: int, rules: dict, vectors=None, rotate: bool = False) -> dict:
     """Automatic naming as the user would see it: every labelled person with two or more photos is named from the
     clean faces of their first `refs_per_person` photos (at most all but one); every other face — their other
     photos in every variant, and every stranger's — is decided by each rule against those confirmed faces
     (nearest and second nearest confirmed face of each person, lead over the best other person). Variants of a
     confirmed photo are left out (the same picture). Precision: right names / names given; recall: right names /
-    faces of named people. `vectors`: other descriptors to compare instead of SFace's (same order)."""
+    faces of named people. `vectors`: other descriptors to compare instead of SFace's (same order). `rotate`: run
+    once for every choice of first photo (photos r, r+1, ... in turn, cyclically) and add the counts up, so that
+    every photo is a confirmed face in some run (the hardest impostor pairs then meet the rule)."""
     from core.faces import quality
 
     vec = np.stack([s.embedding for s in samples]) if vectors is None else vectors
@@ -763,44 +765,50 @@ def naming(samples: list[Sample], refs_per_person: int, rules: dict, vectors=Non
             clean_of[_photo(s)] = i
     named = {p: sorted(v) for p, v in photos.items() if len(v) >= 2}
     people = sorted(named)
-    refs, owner, confirmed_photos = [], [], set()
-    for j, p in enumerate(people):
-        for ph in named[p][:min(refs_per_person, len(named[p]) - 1)]:
-            refs.append(clean_of[ph])
-            owner.append(j)
-            confirmed_photos.add(ph)
-    owner = np.array(owner)
-    probes = [i for i, s in enumerate(samples) if _photo(s) not in confirmed_photos]
-    sims = vec[probes] @ vec[refs].T
-    top2 = np.full((len(probes), len(people), 2), -np.inf)
-    for j in range(len(people)):
-        part = np.sort(sims[:, owner == j], axis=1)[:, ::-1]
-        top2[:, j, :part.shape[1]] = part[:, :2]
-    result: dict = {}
-    for name, decide in rules.items():
-        tally = {b: Counter() for b in ("all",) + quality.BAND_NAMES}
-        for k, i in enumerate(probes):
-            s = samples[i]
-            known = s.identity in named
-            j = int(np.argmax(top2[k, :, 0]))
-            best = float(top2[k, j, 0])
-            others = np.delete(top2[k, :, 0], j)
-            runner = float(others.max()) if len(others) else -1.0
-            second = None if np.isinf(top2[k, j, 1]) else float(top2[k, j, 1])
-            said = decide(s, bands[i], best, second, runner)
-            right = said and known and people[j] == s.identity
-            for b in ("all", bands[i]):
-                t = tally[b]
-                t["faces"] += 1
-                t["known"] += known
-                t["named"] += said
-                t["right"] += right
-                t["wrong"] += said and not right
-                t["wrong_stranger"] += said and not known
-        result[name] = {b: {"faces": t["faces"], "of_named_people": t["known"], "named": t["named"],
-                            "wrong": t["wrong"], "wrong_strangers": t["wrong_stranger"],
-                            "precision": round(t["right"] / t["named"], 3) if t["named"] else None,
-                            "recall": round(t["right"] / t["known"], 3) if t["known"] else None}
-                        for b, t in tally.items()}
-    return {"refs_per_person": refs_per_person, "people_named": len(people), "confirmed_faces": len(refs),
-            "probes": len(probes), "rules": result}
+    tallies = {name: {b: Counter() for b in ("all",) + quality.BAND_NAMES} for name in rules}
+    runs = max(len(v) for v in named.values()) if rotate else 1
+    n_refs = n_probes = 0
+    for r in range(runs):
+        refs, owner, confirmed_photos = [], [], set()
+        for j, p in enumerate(people):
+            mine = named[p][r % len(named[p]):] + named[p][:r % len(named[p])]
+            for ph in mine[:min(refs_per_person, len(mine) - 1)]:
+                refs.append(clean_of[ph])
+                owner.append(j)
+                confirmed_photos.add(ph)
+        owner_arr = np.array(owner)
+        probes = [i for i, s in enumerate(samples) if _photo(s) not in confirmed_photos]
+        n_refs, n_probes = n_refs + len(refs), n_probes + len(probes)
+        sims = vec[probes] @ vec[refs].T
+        top2 = np.full((len(probes), len(people), 2), -np.inf)
+        for j in range(len(people)):
+            part = np.sort(sims[:, owner_arr == j], axis=1)[:, ::-1]
+            top2[:, j, :part.shape[1]] = part[:, :2]
+        for name, decide in rules.items():
+            tally = tallies[name]
+            for k, i in enumerate(probes):
+                s = samples[i]
+                known = s.identity in named
+                j = int(np.argmax(top2[k, :, 0]))
+                best = float(top2[k, j, 0])
+                others = np.delete(top2[k, :, 0], j)
+                runner = float(others.max()) if len(others) else -1.0
+                second = None if np.isinf(top2[k, j, 1]) else float(top2[k, j, 1])
+                said = decide(s, bands[i], best, second, runner)
+                right = said and known and people[j] == s.identity
+                for b in ("all", bands[i]):
+                    t = tally[b]
+                    t["faces"] += 1
+                    t["known"] += known
+                    t["named"] += said
+                    t["right"] += right
+                    t["wrong"] += said and not right
+                    t["wrong_stranger"] += said and not known
+    result = {name: {b: {"faces": t["faces"], "of_named_people": t["known"], "named": t["named"],
+                         "wrong": t["wrong"], "wrong_strangers": t["wrong_stranger"],
+                         "precision": round(t["right"] / t["named"], 3) if t["named"] else None,
+                         "recall": round(t["right"] / t["known"], 3) if t["known"] else None}
+                     for b, t in tally.items()}
+              for name, tally in tallies.items()}
+    return {"refs_per_person": refs_per_person, "rotated": rotate, "runs": runs, "people_named": len(people),
+            "confirmed_faces": n_refs, "probes": n_probes, "rules": result}

@@ -100,7 +100,6 @@ def during_index(rounds: int, photos: int = 40) -> dict:
     from tests.test_identity_search import scene
 
     app = QCoreApplication.instance() or QCoreApplication([])
-    faces = Path(__file__).resolve().parent.parent / "tests" / "data" / "faces"
     waits, still_indexing = [], []
     for r in range(rounds):
         with tempfile.TemporaryDirectory() as tmp:

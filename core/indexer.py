@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .faces.detection import analyse_any_orientation, pil_to_bgr
-from .faces.people import FoundFace
+from .faces.found import FoundFace
 from .library import Library
 from .media.images import MediaError, decode_image
 from .media.reasons import explain
@@ -259,7 +259,7 @@ class IndexJob:
             decoded.metadata.update(faces_backend=None, faces_error=decoded.faces_error,
                                     faces_error_detail=decoded.faces_error_detail)
         elif decoded.faces is not None:
-            self.library.people.replace(media_id, decoded.faces, backend_name,
+            self.library.found_faces.replace(media_id, decoded.faces, backend_name,
                                         self.library.catalog.media.frame_ids(media_id))
             decoded.metadata.update(faces_backend=backend_name, faces_error=None, faces_error_detail=None)
         else:  # faces were not asked for (off, or analysed before)

@@ -82,6 +82,13 @@ class Library:
 
         return People(self.catalog, self.settings, self.face_crops, lock=self.write_lock)
 
+    @property
+    def found_faces(self):
+        """Where the indexer stores the faces it found (core.faces.found)."""
+        from .faces.found import FoundFaces
+
+        return FoundFaces(self.catalog, self.settings, self.face_crops)
+
     def write_lock(self, what: str = "writing") -> WriteLock:
         """Held by every change to the library; a second writer (GUI and CLI at once) is refused with a message."""
         return WriteLock(self.folder, what, after=self.catalog.backup_if_due)

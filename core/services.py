@@ -4,15 +4,15 @@ generators in their own modules (indexer, idclip.adapt), wrapped by the front en
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 from pathlib import Path
 
 from .clip.embedder import weights_available
 from .faces.detection import pil_to_bgr
-from .faces.people import PeopleError
+from .faces.views import PeopleError
 from .library import SETTINGS_FILE, Library
+from .media.dates import Taken, newest_first_key, taken_of
 from .media.images import decode_image
 from .settings import Settings, models_dir
 from .media.scanner import offline_roots
@@ -66,25 +66,30 @@ def retry(lib: Library, paths: list[str]) -> int:
             return lib.catalog.media.requeue(paths)
 
 
+def dated(when: Taken | None) -> dict:
+    """A file's date as listings send it (core.media.dates): `date`, and `dated_by` "capture" or "file"."""
+    return {"date": when.text if when else None, "dated_by": when.by if when else None}
+
+
 def media_json(m: Media) -> dict:
+    """A catalog row as `list --json` prints it: `captured_at` is the capture date alone, `date` the one shown."""
     return {"path": m.path, "kind": m.kind, "status": m.status, "size": m.size, "width": m.width,
-            "height": m.height, "duration": m.duration, "captured_at": m.captured_at, "error": m.error,
-            "detail": m.error_detail}
+            "height": m.height, "duration": m.duration, "captured_at": m.captured_at, **dated(taken_of(m)),
+            "error": m.error, "detail": m.error_detail}
 
 
 def browse(lib: Library) -> list[dict]:
     """Everything searchable, newest first, as result rows (the grid before any search). A file without a capture
-    date (no EXIF, a screenshot, most videos) is placed by its file date, marked as such (`dated_by`)."""
+    date (no EXIF, a screenshot, most videos) is placed by its file date, marked as such (`dated_by`); here
+    `captured_at` is that date too (`date`, as in search results)."""
     rows = []
     for m in lib.catalog.media.browse():
-        when, source = m.captured_at, "capture"
-        if not when and m.mtime_ns:
-            when, source = dt.datetime.fromtimestamp(m.mtime_ns / 1e9).isoformat(timespec="seconds"), "file"
-        rows.append({"media_id": m.id, "path": m.path, "kind": m.kind, "duration": m.duration,
-                     "fingerprint": m.fingerprint, "captured_at": when, "dated_by": source if when else None,
-                     "timestamp": None, "score": None, "why": {}})
-    rows.sort(key=lambda r: r["captured_at"] or "", reverse=True)
-    return rows
+        when = taken_of(m)
+        rows.append((when, {"media_id": m.id, "path": m.path, "kind": m.kind, "duration": m.duration,
+                            "fingerprint": m.fingerprint, "captured_at": when.text if when else None, **dated(when),
+                            "timestamp": None, "score": None, "why": {}}))
+    rows.sort(key=lambda r: newest_first_key(r[0]), reverse=True)
+    return [row for _, row in rows]
 
 
 def index_report(report) -> dict:

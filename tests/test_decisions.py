@@ -56,7 +56,7 @@ class Album:
 
     def _add(self, key, kind, faces, track=False):
         c = self.lib.catalog
-        good = self.lib.people.usable
+        good = self.lib.found_faces.usable
         with c.transaction():
             media_id = c.media.add(f"/album/{key}", kind, 1000, 1, f"fp-{key}")
             c.db.execute("UPDATE media SET status = 'indexed' WHERE id = ?", [media_id])
@@ -64,8 +64,8 @@ class Album:
             ids = []
             best = max(range(len(faces)), key=lambda i: faces[i][2])
             for i, (t, v, size, score, sharp) in enumerate(faces):
-                face = Face((10.0 + 300 * i if not track else 10.0, 10.0, size, size), _landmarks(size), score, v,
-                            sharp)
+                x = 10.0 + 300 * i if not track else 10.0
+                face = Face((x, 10.0, 0.8 * size, size), _landmarks(size) + [x - 10.0, 0.0], score, v, sharp)
                 ok = good(face)
                 ids.append(c.faces.add(media_id=media_id, frame_id=None, track_id=track_id, timestamp=t,
                                        box=face.box, landmarks=face.landmarks, score=score, size=size,
@@ -76,13 +76,14 @@ class Album:
 
 
 def _landmarks(size: float) -> np.ndarray:
-    """Five landmarks where an upright face has them, in a box at (10, 10)."""
+    """Five landmarks where an upright face has them, in a box at (10, 10) as tall as `size`, 0.8 of it wide (as
+    YuNet's boxes are)."""
     s = size / 112
     return np.array([[38.3, 51.7], [73.5, 51.5], [56.0, 71.7], [41.5, 92.4], [70.7, 92.2]], np.float32) * s + 10
 
 
 def reference(vector) -> Face:
-    return Face((0.0, 0.0, 200.0, 200.0), _landmarks(200.0), 0.95, vector, 500.0,
+    return Face((0.0, 0.0, 160.0, 200.0), _landmarks(200.0) - 10, 0.95, vector, 500.0,
                 np.zeros((112, 112, 3), np.uint8))
 
 

@@ -253,6 +253,70 @@ def test_forgotten_file_stays_out_until_indexed_again(make_library, photos):
     assert report.embedded_files == 1 and lib.catalog.media.roots() == [str(photos)]
 
 
+def test_a_folder_indexed_again_inside_a_forgotten_one_is_kept(make_library, tmp_path):
+    """Forgetting album/b keeps it out of album's scans; indexing album/b/c again makes that a library folder of its
+    own, so the next scans neither lose its files (they were marked gone) nor bring the rest of album/b back."""
+    album = tmp_path / "album"
+    mf.photo(album / "x.jpg", 1)
+    mf.photo(album / "b" / "y.jpg", 2)
+    mf.photo(album / "b" / "c" / "z.jpg", 3)
+    lib = make_library()
+    index(lib, album)
+    assert lib.forget(str(album / "b")) == 2
+    assert index(lib, album / "b" / "c").scan.new == 1
+    assert lib.catalog.media.roots() == [str(album), str(album / "b" / "c")]
+    z = str(album / "b" / "c" / "z.jpg")
+    report = index(lib).scan
+    assert report.missing == 0 and report.new == 0
+    assert {m.path: m.status for m in lib.catalog.media.all()} == {str(album / "x.jpg"): "indexed", z: "indexed"}
+    assert search_image(lib, z, k=1)[0].path == z
+    # A library from before kept no folder of its own for album/b/c: album's scan, which skips album/b, does not
+    # take its file for gone while it is on disk; once it is gone, it is.
+    lib.catalog.media.remove_root(str(album / "b" / "c"))
+    assert index(lib).scan.missing == 0 and lib.catalog.media.by_path(z).status == "indexed"
+    (album / "b" / "c" / "z.jpg").unlink()
+    assert index(lib).scan.missing == 1 and lib.catalog.media.by_path(z).status == "missing"
+    # Indexing album itself again lifts what was forgotten in it.
+    assert index(lib, album).scan.new == 1 and lib.catalog.media.excluded() == set()
+
+
+def test_a_file_is_dated_by_its_capture_date_else_by_its_file_date(make_library, tmp_path):
+    """Browsing, date filters and the results all place a file without a capture date by its file date, and say
+    which date it is (core.media.dates)."""
+    import datetime as dt
+    import os
+
+    from PIL import Image
+
+    from core import services
+
+    album = tmp_path / "album"
+    exif = Image.Exif()
+    exif[0x0132] = "2019:07:12 10:00:00"
+    mf.photo(album / "camera.jpg", 1, exif=exif)
+    plain = mf.photo(album / "screenshot.png", 2)
+    mtime = int(dt.datetime(2020, 2, 2, 12, 0, 0).timestamp()) * 10**9
+    os.utime(plain, ns=(mtime, mtime))
+    os.utime(album / "camera.jpg", ns=(mtime + 10**9, mtime + 10**9))  # a newer file date: the capture date wins
+    lib = make_library()
+    index(lib, album)
+
+    rows = services.browse(lib)
+    assert [(os.path.basename(r["path"]), r["date"], r["dated_by"]) for r in rows] == [
+        ("screenshot.png", "2020-02-02T12:00:00", "file"), ("camera.jpg", "2019-07-12T10:00:00", "capture")]
+    assert [r["captured_at"] for r in rows] == ["2020-02-02T12:00:00", "2019-07-12T10:00:00"]  # as the app reads it
+
+    found = search(lib, "photos from 2020").results
+    assert [(os.path.basename(r.path), r.captured_at, r.date, r.dated_by) for r in found] == [
+        ("screenshot.png", None, "2020-02-02T12:00:00", "file")]
+    assert [os.path.basename(r.path) for r in search(lib, "photos from July 2019").results] == ["camera.jpg"]
+    both = {os.path.basename(r.path): r.to_json() for r in search_image(lib, plain, k=2)}
+    assert both["camera.jpg"]["captured_at"] == both["camera.jpg"]["date"] == "2019-07-12T10:00:00"
+    assert both["camera.jpg"]["dated_by"] == "capture" and both["screenshot.png"]["dated_by"] == "file"
+    listed = {os.path.basename(m.path): services.media_json(m) for m in lib.catalog.media.all()}
+    assert listed["screenshot.png"]["captured_at"] is None and listed["screenshot.png"]["date"] == "2020-02-02T12:00:00"
+
+
 def test_reembed_requeues_everything_and_keeps_rows(make_library, photos, tmp_path):
     lib = make_library()
     index(lib, photos)

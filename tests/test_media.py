@@ -126,3 +126,49 @@ def test_garbage_video_is_an_error(tmp_path):
     path.write_bytes(b"\x00" * 5000)
     with pytest.raises(MediaError):
         sample_video(str(path))
+
+
+# -- when a file was taken (core.media.dates) -----------------------------------------------------------------------
+def _ns(when) -> int:
+    return int(when.timestamp()) * 10**9
+
+
+def test_the_capture_date_wins_over_the_file_date():
+    import datetime as dt
+
+    from core.media.dates import CAPTURE, taken
+
+    t = taken("2019-07-12T10:00:00", _ns(dt.datetime(2024, 1, 1, 9)))
+    assert (t.at, t.by, t.text) == (dt.datetime(2019, 7, 12, 10), CAPTURE, "2019-07-12T10:00:00")
+    video = taken("2019-07-12T23:30:00+00:00", None)   # a video's UTC clock, taken as written
+    assert (video.at, video.by, video.text) == (dt.datetime(2019, 7, 12, 23, 30), CAPTURE, "2019-07-12T23:30:00+00:00")
+
+
+def test_without_a_capture_date_the_file_date_stands_in_and_says_so():
+    import datetime as dt
+
+    from core.media.dates import FILE, taken
+
+    mtime = _ns(dt.datetime(2020, 2, 2, 12, 0, 5)) + 123_456_789   # to the second when shown
+    for captured in (None, "", "not a date", "2019:07:12 10:00:00"):  # absent, or unreadable as ISO 8601
+        t = taken(captured, mtime)
+        assert (t.at.replace(microsecond=0), t.by, t.text) == (dt.datetime(2020, 2, 2, 12, 0, 5), FILE,
+                                                               "2020-02-02T12:00:05")
+
+
+def test_a_file_without_either_date_has_none():
+    from core.media.dates import taken
+
+    assert taken(None, 0) is None and taken(None, None) is None and taken("", 0) is None
+    assert taken(None, 10**30) is None   # a modification time no calendar holds
+
+
+def test_newest_first_puts_undated_files_last():
+    import datetime as dt
+
+    from core.media.dates import newest_first_key, taken
+
+    dates = [taken(None, 0), taken("2018-01-01T00:00:00", 0), taken(None, _ns(dt.datetime(2020, 1, 1))),
+             taken("2019-06-01T00:00:00+02:00", 0)]
+    ordered = sorted(dates, key=newest_first_key, reverse=True)
+    assert [d.text[:4] if d else None for d in ordered] == ["2020", "2019", "2018", None]

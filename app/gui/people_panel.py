@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import QAbstractListModel, QCoreApplication, QMimeData, QModelIndex, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QListView, QMenu, QMessageBox, QPushButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtGui import QColor, QIcon, QPalette, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QLabel, QListView, QListWidget,
+                               QListWidgetItem, QMenu, QMessageBox, QPushButton, QStyle, QVBoxLayout, QWidget)
 
 from app.gui.completion import ask_name
 
@@ -200,8 +200,13 @@ class PeoplePanel(QWidget):
         people = {p.id: p for p in self.model.people}
         if source not in people or target not in people:
             return
-        if confirm and not SamePersonDialog(self.engine, people[source], people[target], self).ask():
-            return
+        if confirm:
+            dialog = SamePersonDialog(self.engine, people[source], people[target], self)
+            try:
+                if not dialog.ask():
+                    return
+            finally:
+                dialog.deleteLater()
         self.engine.merge_people(target, source)
 
     def merge_with(self, person) -> None:
@@ -218,7 +223,9 @@ class PeoplePanel(QWidget):
         FacesDialog(self.engine, person, self).open()
 
     def review(self, person) -> None:
-        ReviewDialog(self.engine, person, self).open()
+        dialog = ReviewDialog(self.engine, person, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
 
 
 class FacesDialog(QDialog):
@@ -282,41 +289,185 @@ def spoken(person) -> str:
     return QCoreApplication.translate("People", "this unnamed person (%n photo(s))", "", person.media)
 
 
-def _face(engine, person, side: int) -> QLabel:
-    label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
-    pix = QPixmap(str(engine.crop_path(person.cover_face))) if person.cover_face is not None else QPixmap()
-    if not pix.isNull():
-        label.setPixmap(pix.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
-                                   Qt.TransformationMode.SmoothTransformation))
+def _counted(faces: int, files: int) -> str:
+    """ "12 faces in 9 files" (Qt's plural forms); faces from reference photos only: "2 faces"."""
+    text = QCoreApplication.translate("PeopleModel", "%n face(s)", "", faces)
+    if files:
+        text += " " + QCoreApplication.translate("PeopleModel", "in %n file(s)", "", files)
+    return text
+
+
+def _derived(person) -> bool:
+    """An unnamed group no face of which the user confirmed (a merge confirms only its core)."""
+    return not person.name and not person.confirmed
+
+
+class FaceStrip(QListWidget):
+    """Faces in one scrollable row (confirmed first, as `faces_of` lists them), each crop read on a pool thread;
+    at most CAP of them, then "and N more"."""
+    CAP = 300
+    SIDE = 72
+
+    def __init__(self, crop_path, parent=None):
+        from app.gui.results import Loaded
+
+        super().__init__(parent)
+        self.crop_path = crop_path
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(False)
+        self.setMovement(QListView.Movement.Static)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Y/N keys and the dialog's buttons keep working
+        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+        self.setIconSize(QSize(self.SIDE, self.SIDE))
+        self.setGridSize(QSize(self.SIDE + 8, self.SIDE + 8))
+        self.setWordWrap(True)
+        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        self.setFixedHeight(self.SIDE + 8 + bar + 2 * self.frameWidth() + 4)
+        self.face_ids: list[int] = []   # the faces shown, in order
+        self.more = 0                   # faces not shown ("and N more")
+        self._items: dict[str, QListWidgetItem] = {}
+        self._blank = _blank_icon(self.SIDE)
+        self._loaded = Loaded()   # not parented: the pool's runnables may still emit after the dialog is gone
+        self._loaded.done.connect(self._icon_loaded)
+        self._note(QCoreApplication.translate("People", "Loading faces…"))
+
+    def _note(self, text: str) -> QListWidgetItem:
+        item = QListWidgetItem(text)
+        item.setFlags(Qt.ItemFlag.NoItemFlags)
+        item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+        item.setSizeHint(QSize(self.SIDE + 8, self.SIDE + 8))
+        self.addItem(item)
+        return item
+
+    def set_faces(self, faces: list[dict]) -> None:
+        from PySide6.QtCore import QThreadPool
+
+        from app.gui.results import LoadThumbnail
+
+        self.clear()
+        self._items.clear()
+        shown = faces[:self.CAP]
+        self.face_ids = [f["id"] for f in shown]
+        self.more = len(faces) - len(shown)
+        pool = QThreadPool.globalInstance()
+        for f in shown:
+            item = QListWidgetItem(self._blank, "")
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            item.setSizeHint(QSize(self.SIDE + 8, self.SIDE + 8))
+            where = (f["path"] or "").rsplit("/", 1)[-1] or QCoreApplication.translate("People", "a reference photo")
+            if f.get("timestamp") is not None:
+                where += f" ({_clock(f['timestamp'])})"
+            item.setToolTip(where + "\n" + (QCoreApplication.translate("People", "You said this is them")
+                                              if f["confirmed"] else
+                                              QCoreApplication.translate("People", "Placed automatically")))
+            self.addItem(item)
+            self._items[str(f["id"])] = item
+            pool.start(LoadThumbnail(str(f["id"]), str(self.crop_path(f["id"])), self._loaded))
+        if self.more:
+            self._note(QCoreApplication.translate("People", "and %n more", "", self.more))
+        if not faces:
+            self._note(QCoreApplication.translate("People", "No faces"))
+
+    def _icon_loaded(self, key: str, image) -> None:
+        item = self._items.get(key)
+        if item is not None and not image.isNull():
+            item.setIcon(QIcon(QPixmap.fromImage(image).scaled(
+                self.SIDE, self.SIDE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)))
+
+    def loaded(self) -> int:
+        """How many of the shown faces have their crop on screen (tests wait for this)."""
+        return sum(1 for item in self._items.values() if item.icon().cacheKey() != self._blank.cacheKey())
+
+
+def _blank_icon(side: int) -> QIcon:
+    pix = QPixmap(side, side)
+    pix.fill(QColor("#3a3f47"))
+    return QIcon(pix)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60}:{seconds % 60:02}"
+
+
+def _muted(label: QLabel) -> QLabel:
+    palette = label.palette()
+    palette.setColor(QPalette.ColorRole.WindowText, palette.color(QPalette.ColorRole.PlaceholderText))
+    label.setPalette(palette)
     return label
 
 
 class SamePersonDialog(QDialog):
-    """"Are these the same person?" with both faces and both names, never internal ids."""
+    """"Are these the same person?" with every face of both (each as a scrollable strip, with how many and the name
+    the user knows them by, never an internal id): a merge moves faces, so the user sees which."""
 
     def __init__(self, engine, a, b, parent=None):
         super().__init__(parent)
+        self.engine = engine
         self.setWindowTitle("Same person?")
+        self.resize(760, 0)
         layout = QVBoxLayout(self)
-        faces = QHBoxLayout()
+        self.strips: list[FaceStrip] = []
+        self.headers: list[QLabel] = []
+        self.people = (a, b)
         for person in (a, b):
-            column = QVBoxLayout()
-            column.addWidget(_face(engine, person, 140))
-            name = QLabel(spoken(person), alignment=Qt.AlignmentFlag.AlignCenter)
-            column.addWidget(name)
-            faces.addLayout(column)
-        layout.addLayout(faces)
+            header = QLabel(self._header(person, person.faces, person.media))
+            header.setTextFormat(Qt.TextFormat.RichText)
+            header.setWordWrap(True)
+            strip = FaceStrip(engine.crop_path, self)
+            layout.addWidget(header)
+            layout.addWidget(strip)
+            self.headers.append(header)
+            self.strips.append(strip)
+        # Merging an unnamed group confirms only its core; the rest are the rule's to place, or offered in review.
+        self.note = _muted(QLabel("Faces that are not clearly the same person will be offered in Review instead."))
+        self.note.setWordWrap(True)
+        self.note.setVisible(any(_derived(p) for p in (a, b)))
+        layout.addWidget(self.note)
         self.question = QLabel(f"Are {spoken(a)} and {spoken(b)} the same person?",
                                alignment=Qt.AlignmentFlag.AlignCenter)
+        self.question.setWordWrap(True)
+        font = self.question.font()
+        font.setBold(True)
+        self.question.setFont(font)
+        layout.addSpacing(6)
         layout.addWidget(self.question)
         buttons = QHBoxLayout()
         self.yes_button, self.no_button = QPushButton("Yes, merge"), QPushButton("No")
         self.yes_button.clicked.connect(self.accept)
         self.no_button.clicked.connect(self.reject)
+        self.yes_button.setDefault(True)
         buttons.addStretch(1)
         buttons.addWidget(self.no_button)
         buttons.addWidget(self.yes_button)
         layout.addLayout(buttons)
+        engine.faces_of(a.id, self._faces_of_a)
+        engine.faces_of(b.id, self._faces_of_b)
+
+    @staticmethod
+    def _header(person, faces: int, files: int) -> str:
+        import html
+
+        count = _counted(faces, files)
+        if person.name:
+            return f"<b>{html.escape(person.name)}</b> — {count}"
+        return f"<b>An unnamed group</b> of {count}"
+
+    def _faces_of_a(self, faces: list[dict]) -> None:
+        self._show(0, faces)
+
+    def _faces_of_b(self, faces: list[dict]) -> None:
+        self._show(1, faces)
+
+    def _show(self, side: int, faces: list[dict]) -> None:
+        files = len({f["path"] for f in faces if f["path"]})
+        self.headers[side].setText(self._header(self.people[side], len(faces), files))
+        self.strips[side].set_faces(faces)
 
     def ask(self) -> bool:
         return self.exec() == QDialog.DialogCode.Accepted
@@ -355,27 +506,47 @@ class ChoosePersonDialog(QDialog):
 
 
 class ReviewDialog(QDialog):
-    """Apple's "Review more photos": one suggested face at a time beside one of the person's own, Yes or No,
-    with how many there are."""
+    """Apple's "Review more photos": one suggested face at a time beside the person's own face most like it, Yes or
+    No (or Skip), with where the user is ("3 of 12").
+
+    Every Yes or No is a decision after which the one rule may place other faces (they leave the list) and the face
+    answered leaves it too, so the dialog asks the engine for the review again once the decision is made and shows
+    the next face from that: the count is always the library's. A face answered or skipped is never shown again in
+    this session; a skipped one stays undecided (it is offered again in a later review)."""
 
     def __init__(self, engine, person, parent=None):
         super().__init__(parent)
         self.engine, self.person = engine, person
-        self.setWindowTitle(f"Is this {person.label}?")
+        self.who = spoken(person) if hasattr(person, "name") else person.label
+        self.setWindowTitle(f"Is this {self.who}?")
         layout = QVBoxLayout(self)
         self.count = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        font = self.count.font()
+        font.setBold(True)
+        self.count.setFont(font)
         faces = QHBoxLayout()
         self.face = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.face.setMinimumSize(240, 240)
+        self.face.setWordWrap(True)
         self.reference = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.reference.setMinimumSize(160, 160)
-        self.reference.setToolTip(f"One of {person.label}'s faces, to compare")
-        faces.addWidget(self.face, 3)
-        faces.addWidget(self.reference, 2)
+        self.reference.setToolTip(f"One of {self.who}'s faces, to compare")
+        self.face_label = _muted(QLabel("Suggested", alignment=Qt.AlignmentFlag.AlignCenter))
+        self.reference_label = _muted(QLabel(f"{self.who}, to compare", alignment=Qt.AlignmentFlag.AlignCenter))
+        self.reference_label.setWordWrap(True)
+        for widget, label, stretch in ((self.face, self.face_label, 3), (self.reference, self.reference_label, 2)):
+            column = QVBoxLayout()
+            column.addWidget(widget, 1)
+            column.addWidget(label)
+            faces.addLayout(column, stretch)
         self.caption = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self.caption.setWordWrap(True)
+        self.note = _muted(QLabel(alignment=Qt.AlignmentFlag.AlignCenter))
+        self.note.setWordWrap(True)
         layout.addWidget(self.count)
         layout.addLayout(faces, 1)
         layout.addWidget(self.caption)
+        layout.addWidget(self.note)
         buttons = QHBoxLayout()
         self.yes = QPushButton("Yes (Y)")
         self.no = QPushButton("No (N)")
@@ -385,55 +556,137 @@ class ReviewDialog(QDialog):
         self.no.setShortcut("N")
         skip.setShortcut("S")
         self.skip = skip
+        self.done_button = done
         self.yes.clicked.connect(lambda: self._answer(True))
         self.no.clicked.connect(lambda: self._answer(False))
-        skip.clicked.connect(self._next)
+        skip.clicked.connect(self._skip)
         done.clicked.connect(self.accept)
         for b in (self.yes, self.no, skip, done):
             buttons.addWidget(b)
         layout.addLayout(buttons)
-        self.queue, self.total, self.shown = [], 0, 0
-        engine.review(person.id, self._start)
+        self.queue: list = []        # the latest review's faces not yet seen in this session, most likely first
+        self.seen: set[int] = set()  # answered or skipped in this session: never shown again
+        self.skipped: set[int] = set()
+        self.answered = 0
+        self.remaining = 0           # faces still to ask about in this session, the one on screen included
+        self.current = None
+        self.pending = True          # waiting for the engine (the first review, or a decision and the review after)
+        self._set_enabled(False)
+        self.face.setText("Looking for faces…")
+        failed = getattr(engine, "failed", None)
+        if failed is not None:       # a decision that failed: ask again what is true, rather than wait for ever
+            failed.connect(self._failed)
+        engine.review(person.id, self._reviewed)
 
+    # -- where the user is ------------------------------------------------------------------------------------------
+    @property
+    def shown(self) -> int:
+        """Faces dealt with in this session (answered or skipped)."""
+        return self.answered + len(self.skipped)
+
+    @property
+    def total(self) -> int:
+        return self.shown + self.remaining
+
+    @property
+    def position(self) -> int:
+        return self.shown + 1 if self.current is not None else self.shown
+
+    # -- keys and buttons -------------------------------------------------------------------------------------------
     def keyPressEvent(self, event):
         """Y, N and S answer whatever has the focus in the dialog (as Apple Photos' review does)."""
         keys = {Qt.Key.Key_Y: lambda: self._answer(True), Qt.Key.Key_N: lambda: self._answer(False),
-                Qt.Key.Key_S: self._next}
+                Qt.Key.Key_S: self._skip}
         action = keys.get(event.key())
         if action is not None and not event.modifiers():
             action()
         else:
             super().keyPressEvent(event)
 
-    def _start(self, review) -> None:
-        self.queue, self.total, self.shown = list(review.suggestions), review.total, 0
+    def _set_enabled(self, enabled: bool) -> None:
+        for b in (self.yes, self.no, self.skip):
+            b.setEnabled(enabled)
+
+    def _answer(self, yes: bool) -> None:
+        if self.current is None or self.pending:
+            return
+        face = self.current.face_id
+        self.seen.add(face)
+        self.answered += 1
+        self.remaining -= 1
+        self.pending = True
+        self._before = self.remaining  # what is left if the answer changes nothing else
+        self._set_enabled(False)
+        self.note.setText("Saving your answer…")
+        if yes:
+            self.engine.move_face(face, self.person.id, on_done=self._decided)
+        else:
+            self.engine.reject_face(face, self.person.id, on_done=self._decided)
+
+    def _skip(self) -> None:
+        if self.current is None or self.pending:
+            return
+        self.seen.add(self.current.face_id)
+        self.skipped.add(self.current.face_id)
+        self.remaining -= 1
+        self.note.setText("")
+        self._next()
+
+    # -- the engine's answers -----------------------------------------------------------------------------------------
+    def _decided(self, _result=None) -> None:
+        """The decision is in the library (and the rule has placed what follows from it): what is left now?"""
+        self.engine.review(self.person.id, self._reviewed)
+
+    def _failed(self, what: str, message: str) -> None:
+        if self.pending and what in ("moving a face", "rejecting a face"):  # Engine.move_face / reject_face
+            self.engine.review(self.person.id, self._reviewed)
+
+    def _reviewed(self, review) -> None:
+        if not self.pending:  # nothing was asked (a late answer to an earlier question)
+            return
+        before = getattr(self, "_before", None)
+        listed = list(review.suggestions)
+        self.queue = [s for s in listed if s.face_id not in self.seen]
+        # The library's total, less the faces of it this session has already seen (skipped ones stay undecided).
+        self.remaining = max(review.total - (len(listed) - len(self.queue)), len(self.queue))
+        self.pending, self._before = False, None
+        settled = before - self.remaining if before is not None else 0
+        self.note.setText(f"Your answer also settled "
+                          f"{QCoreApplication.translate('PeopleModel', '%n face(s)', '', settled)}."
+                          if settled > 0 else "")
         self._next()
 
     def _next(self) -> None:
         if not self.queue:
+            self.current = None
             self.face.setText("Nothing more to review.")
             self.reference.clear()
-            self.count.setText(f"{self.shown} of {self.total}" if self.total else "")
-            self.caption.setText("")
-            self.yes.setEnabled(False)
-            self.no.setEnabled(False)
-            self.current = None
+            self.count.setText("")
+            done = f"You answered {self.answered}" if self.answered else ""
+            if self.skipped:
+                done += ("; " if done else "") + f"{len(self.skipped)} skipped, to review another time"
+            self.caption.setText(done + "." if done else "")
+            self._set_enabled(False)
+            self.done_button.setDefault(True)
             return
         self.current = self.queue.pop(0)
-        self.shown += 1
-        self.count.setText(f"{self.shown} of {self.total}")
+        self.count.setText(f"{self.position} of {self.total}")
         for label, face_id, side in ((self.face, self.current.face_id, 220),
                                      (self.reference, self.current.reference_face, 140)):
             pix = QPixmap(str(self.engine.crop_path(face_id))) if face_id is not None else QPixmap()
             label.setPixmap(pix.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
                                        Qt.TransformationMode.SmoothTransformation) if not pix.isNull() else pix)
-        self.caption.setText(f"{(self.current.path or '').rsplit('/', 1)[-1]} — similarity {self.current.similarity:.2f}")
+        where = (self.current.path or "").rsplit("/", 1)[-1]
+        if getattr(self.current, "timestamp", None) is not None:
+            where += f" at {_clock(self.current.timestamp)}"
+        other = self._now_of(getattr(self.current, "current_person", None))
+        self.caption.setText(where + (f" — now {other}'s" if other else "")
+                             + f" — similarity {self.current.similarity:.2f}")
+        self._set_enabled(True)
 
-    def _answer(self, yes: bool) -> None:
-        if self.current is None:
-            return
-        if yes:
-            self.engine.move_face(self.current.face_id, self.person.id)
-        else:
-            self.engine.reject_face(self.current.face_id, self.person.id)
-        self._next()
+    def _now_of(self, person_id) -> str | None:
+        """The name of the named person the face is now placed with, if any (an unnamed group says nothing)."""
+        if person_id is None:
+            return None
+        person = next((p for p in getattr(self.engine, "people", []) if p.id == person_id), None)
+        return person.name if person is not None and person.name else None

@@ -1,5 +1,6 @@
-"""People: storing the faces found in a file, and every decision the user makes about them (name, merge, move,
-reject, split, alias, hide, reference photos), each one a journal entry that undo takes back exactly.
+"""People: every decision the user makes about them (name, merge, move, reject, split, alias, hide, reference
+photos, import), each one a journal entry that undo takes back exactly. Storing the faces found in a file is
+core.faces.found's; what is read about people (lists, review, appearances) core.faces.views'.
 
 A decision changes only what the user decided: names, aliases, hidden flags, "not this person" answers and the
 faces the user confirmed. Where every other face goes is then the one rule's (core.faces.rule, applied by
@@ -9,57 +10,23 @@ never moved, and a face the user said is "not this person" never returns to that
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from core import names
 from core.settings import Settings
-from core.store import Catalog, FaceSighting, Person
+from core.store import Catalog, Person
 
-from contextlib import contextmanager
-
-from . import clustering, quality, rule
+from . import quality, rule
 from .crops import FaceCrops
 from .detection import Face
+from .found import FoundFace  # noqa: F401 (re-exported: the indexer's word for a face it found)
 from .settle import SettleReport, settle
+from .views import PeopleError, PeopleViews, Review, Suggestion, identity  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
-MAX_CLUSTER_BATCH = 4000  # average linkage is O(n^2) in memory; larger backlogs are clustered in slices
-
-
-class PeopleError(Exception):
-    """A people operation that cannot be done as asked; the message says why."""
-
-
-@dataclass
-class FoundFace:
-    """A face as the indexer hands it over: where it was seen and what the backend said."""
-    face: Face
-    timestamp: float | None = None
-    to_original: float = 1.0   # multiply detection-image pixels by this to get pixels of the original
-
-
-@dataclass
-class Suggestion:
-    face_id: int
-    similarity: float
-    path: str | None
-    timestamp: float | None
-    current_person: int | None
-    reference_face: int | None = None   # the person's confirmed face closest to it: shown beside it to compare
-
-    def to_json(self) -> dict:
-        return {"face_id": self.face_id, "similarity": round(self.similarity, 4), "path": self.path,
-                "timestamp": self.timestamp, "current_person": self.current_person,
-                "reference_face": self.reference_face}
-
-
-@dataclass
-class Review:
-    person: Person
-    suggestions: list[Suggestion]   # the first `limit`, most likely first
-    total: int                      # how many there are in all ("3 of 12")
 
 
 @dataclass
@@ -67,18 +34,6 @@ class Made:
     """What a decision says of itself in the journal: its words and the people it was about."""
     summary: str = ""
     people: list = field(default_factory=list)
-
-
-def identity(sighting: FaceSighting, evidence: np.ndarray) -> float:
-    """How surely a face of a person is them: 1.0 when the user confirmed it, else its similarity to the nearest
-    face the user confirmed (0.0 without any). Search and the person's own listing both rank by this."""
-    if sighting.confirmed:
-        return 1.0
-    return float((evidence @ sighting.embedding).max()) if len(evidence) else 0.0
-
-
-def _track_quality(face: Face) -> float:
-    return face.size * face.score * min(face.sharpness, 500.0)
 
 
 def writes(what: str):
@@ -94,74 +49,12 @@ def writes(what: str):
     return wrap
 
 
-class People:
+class People(PeopleViews):
+    """Every decision about people (and, inherited, what is read about them: core.faces.views)."""
+
     def __init__(self, catalog: Catalog, settings: Settings, crops: FaceCrops | None = None, lock=None):
-        self.catalog, self.settings, self.crops = catalog, settings, crops
-        self.faces, self.rows = catalog.faces, catalog.people
+        super().__init__(catalog, settings, crops)
         self.lock = lock  # what -> context manager holding the library's write lock
-
-    # -- storing faces ------------------------------------------------------------------------------------------
-    def usable(self, face: Face) -> bool:
-        """Big, certain, sharp enough, and a face at all (not a logo or a texture the detector took for one)."""
-        s = self.settings
-        return (face.size >= s.face_min_size and face.score >= s.face_min_score
-                and face.sharpness >= s.face_min_sharpness
-                and quality.plausible_face(face.score, face.landmarks, face.box))
-
-    def store(self, media_id: int, found: list[FoundFace], backend: str, frame_ids: dict[float, int]) -> list[int]:
-        """Write the faces of one file (inside the caller's transaction). Video faces seen in consecutive frames
-        are linked into tracks: only the best face of a track may found a group (`usable`), every good frame
-        votes on who the appearance is (`voter`, see core.faces.rule). Returns the new face ids."""
-        if any(f.timestamp is not None for f in found):
-            # One missed sample is forgiven (a turned head, a blink); a longer absence starts a new appearance.
-            max_gap = max(2.5 * self.settings.video_interval, 3.0)
-            tracks = clustering.link_tracks([f.timestamp for f in found],
-                                            np.stack([f.face.embedding for f in found]),
-                                            self.settings.face_track_match, max_gap)
-        else:
-            tracks = [[i] for i in range(len(found))]
-        ids: list[int] = [0] * len(found)
-        good = [self.usable(f.face) for f in found]
-        for members in tracks:
-            track_id = None
-            if len(members) > 1 or found[members[0]].timestamp is not None:
-                times = [found[i].timestamp for i in members]
-                track_id = self.faces.add_track(media_id, min(times), max(times))
-            best = max(members, key=lambda i: _track_quality(found[i].face))
-            for i in members:
-                f = found[i]
-                face, k = f.face, f.to_original
-                ids[i] = self.faces.add(
-                    media_id=media_id, frame_id=frame_ids.get(f.timestamp) if f.timestamp is not None else None,
-                    track_id=track_id, timestamp=f.timestamp, box=[v * k for v in face.box],
-                    landmarks=face.landmarks * k, score=face.score, size=face.size, sharpness=face.sharpness,
-                    usable=good[i] and i == best, voter=good[i], embedding=face.embedding, backend=backend)
-                if self.crops:
-                    self.crops.save(ids[i], face.crop)
-        return ids
-
-    def replace(self, media_id: int, found: list[FoundFace], backend: str, frame_ids: dict[float, int]) -> list[int]:
-        """Store a file's faces in place of the ones found before (an edited photo, a new recogniser). Decisions
-        about an old face (its person, confirmation, "not this person") pass to the new face in the same place."""
-        decided, rejected = self.faces.decided_in_media(media_id)
-        self.faces.remove_from_media(media_id)
-        new_ids = self.store(media_id, found, backend, frame_ids)
-        boxes = [{"id": new_id, "timestamp": f.timestamp, "x": f.face.box[0] * f.to_original,
-                  "y": f.face.box[1] * f.to_original, "w": f.face.box[2] * f.to_original,
-                  "h": f.face.box[3] * f.to_original} for new_id, f in zip(new_ids, found)]
-        for old in decided:
-            new = clustering.same_place(boxes, (old["x"], old["y"], old["w"], old["h"]), old["timestamp"])
-            if new is None:
-                continue
-            if old["person_id"] is not None and old["confirmed"]:
-                self.faces.confirm([new], old["person_id"])
-            for rejected_person in rejected.get(old["id"], []):
-                self.faces.reject(new, rejected_person)
-        self.catalog.media.drop_unused_frames(media_id)
-        return new_ids
-
-    def crop_path(self, face_id: int):
-        return self.crops.path(face_id)
 
     # -- the one rule ---------------------------------------------------------------------------------------------
     @writes("grouping faces")
@@ -180,7 +73,7 @@ class People:
 
     # -- the journal ----------------------------------------------------------------------------------------------
     @contextmanager
-    def _deciding(self, kind: str, what: str):
+    def deciding(self, kind: str, what: str):
         """One decision: under the write lock, in one transaction, recorded in the journal with every row it
         changed, the one rule applied before it commits (its effects are part of it, and of its undo)."""
         lock = self.lock(what) if self.lock is not None else _nothing()
@@ -252,49 +145,6 @@ class People:
         if self._derived(person_id):
             self._confirm_core(person_id, person_id)
 
-    # -- looking up -----------------------------------------------------------------------------------------------
-    def list(self, include_hidden: bool = False, named_only: bool = False) -> list[Person]:
-        return self.rows.summaries(include_hidden, named_only)
-
-    def find(self, ref: str | int) -> Person:
-        """A person by id, by name or by alias (in core.names' normal form: any script, any case)."""
-        person_id = self._lookup(ref)
-        if person_id is None:
-            raise PeopleError(f"no person {str(ref).strip()!r} (see `idlens people list`)")
-        return self._person(person_id)
-
-    def _lookup(self, ref: str | int) -> int | None:
-        text = str(ref).strip()
-        if text.isdigit() and self.rows.exists(int(text)):
-            return int(text)
-        person_id = self.rows.id_by_name(text)
-        return person_id if person_id is not None else self.rows.id_by_alias(text)
-
-    def _person(self, person_id: int) -> Person:
-        person = self.rows.summary(person_id)
-        if person is None:
-            raise PeopleError(f"no person {person_id}")
-        return person
-
-    def face(self, face_id: int) -> dict:
-        face = self.faces.get(face_id)
-        if face is None:
-            raise PeopleError(f"no face {face_id}")
-        return face
-
-    def faces_of(self, person_id: int) -> list[dict]:
-        return self.faces.of_person(person_id)
-
-    def faces_in(self, media_id: int) -> list[dict]:
-        return self.faces.in_media(media_id)
-
-    def names_lookup(self, text: str) -> int | None:
-        return self.rows.id_by_name(text)
-
-    def name_entries(self) -> list[tuple[int, str, str, str]]:
-        """(person id, name, name or alias, "name" | "alias"): what a query or the completion may match."""
-        return self.rows.name_entries()
-
     # -- the user's decisions -------------------------------------------------------------------------------------
     def name_taken_by(self, ref, name: str) -> Person | None:
         """The other person this name (or alias) already belongs to, if any: naming `ref` so merges the two."""
@@ -313,7 +163,7 @@ class People:
         person = self.find(ref)
         other = self.name_taken_by(person.id, name)
         kind = "merge" if other is not None else ("rename" if person.name else "name")
-        with self._deciding(kind, "naming people") as made:
+        with self.deciding(kind, "naming people") as made:
             if other is not None:
                 self._merge(other.id, person.id)
                 person_id = other.id
@@ -338,7 +188,7 @@ class People:
         target, source = self.find(target_ref), self.find(source_ref)
         if target.id == source.id:
             raise PeopleError("cannot merge a person with themselves")
-        with self._deciding("merge", "merging people") as made:
+        with self.deciding("merge", "merging people") as made:
             self._merge(target.id, source.id)
             made.summary = f"merged {_label(source)} into {_label(target)}"
             made.people = [_who(target), _who(source)]
@@ -347,7 +197,7 @@ class People:
     def move(self, face_id: int, person_ref) -> Person:
         """This face is this person (a name that nobody has yet creates the person). Also the "yes" of a review."""
         face = self.face(face_id)
-        with self._deciding("move", "moving a face") as made:
+        with self.deciding("move", "moving a face") as made:
             person_id = self._lookup(person_ref)
             if person_id is None:
                 if str(person_ref).strip().isdigit():
@@ -365,7 +215,7 @@ class People:
         """"Not this person": remembered for good; the face (and the rest of its appearance) leaves the person."""
         face = self.face(face_id)
         person = self.find(person_ref)
-        with self._deciding("reject", "rejecting a face") as made:
+        with self.deciding("reject", "rejecting a face") as made:
             self.faces.reject(face["id"], person.id)
             if face["person_id"] == person.id and face["confirmed"]:
                 self.faces.unconfirm([face["id"]])
@@ -383,7 +233,7 @@ class People:
             name = _clean(name)
             if self._lookup(name) is not None:
                 raise PeopleError(f"{name} is already someone in the library; use `people move` to give them faces")
-        with self._deciding("split", "splitting a person") as made:
+        with self.deciding("split", "splitting a person") as made:
             self._decided(person.id)
             new = self.rows.create(name)
             self.faces.confirm(list(face_ids), new)
@@ -398,7 +248,7 @@ class People:
         person = self.find(person_ref)
         if not person.name:
             raise PeopleError(f"name {person.label} first (`idlens people name {person.id} NAME`)")
-        with self._deciding("alias", "changing aliases") as made:
+        with self.deciding("alias", "changing aliases") as made:
             for alias in aliases:
                 alias = _clean(alias)
                 if remove:
@@ -420,7 +270,7 @@ class People:
 
     def hide(self, person_ref, hidden: bool = True) -> Person:
         person = self.find(person_ref)
-        with self._deciding("hide", "hiding a person") as made:
+        with self.deciding("hide", "hiding a person") as made:
             self.rows.set_hidden(person.id, hidden)
             made.summary = f"{'hid' if hidden else 'showed'} {person.label}"
             made.people = [_who(person)]
@@ -430,7 +280,7 @@ class People:
         """A person from a reference photo: the face becomes a confirmed face of `name` (created if needed); the
         one rule then gives them the faces that are strong evidence for them."""
         name = _clean(name)
-        with self._deciding("add", "adding a person") as made:
+        with self.deciding("add", "adding a person") as made:
             person_id = self._lookup(name)  # a name always has a letter, so it is never read as an id
             if person_id is None:
                 person_id = self.rows.create(name)
@@ -444,63 +294,6 @@ class People:
             made.summary = f"a reference photo of {self.rows.name_of(person_id)}"
             made.people = [{"id": person_id, "name": self.rows.name_of(person_id)}]
         return self._person(person_id), face_id
-
-    def suggest(self, person_ref, limit: int = 20) -> list[Suggestion]:
-        return self.review(person_ref, limit).suggestions
-
-    def review(self, person_ref, limit: int = 20) -> Review:
-        """Faces worth asking "Is this Anna?" about, most likely first: plausible ones only (at least
-        `face_suggest_floor` like one of the faces the user confirmed as them), never their own faces, never ones
-        rejected for them, and a face the user confirmed as someone else only when it is much closer to this
-        person (by `face_name_margin`). Each comes with the person's closest confirmed face, to compare."""
-        person = self.find(person_ref)
-        ref_ids, mine = self.faces.confirmed_of(person.id)
-        if not len(mine):  # an unnamed group: its own faces are what it looks like
-            ref_ids, mine = self.faces.usable_of(person.id)
-        candidates = self.faces.review_candidates(person.id)
-        if not candidates or not len(mine):
-            return Review(person, [], 0)
-        sims = np.stack([c.embedding for c in candidates]) @ mine.T
-        theirs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        out = []
-        for c, row in zip(candidates, sims):
-            best = float(row.max())
-            if best < self.settings.face_suggest_floor:
-                continue
-            if c.confirmed:  # the user said it is someone else: ask again only if it is much more like this one
-                if c.person_id not in theirs:
-                    theirs[c.person_id] = self.faces.confirmed_of(c.person_id)
-                ids, own = theirs[c.person_id]
-                own = own[ids != c.face_id]  # its likeness to the *other* faces confirmed as that person
-                if len(own) and best - float((own @ c.embedding).max()) < self.settings.face_name_margin:
-                    continue
-            out.append(Suggestion(c.face_id, best, c.path, c.timestamp, c.person_id, int(ref_ids[int(row.argmax())])))
-        out.sort(key=lambda s: (-s.similarity, s.face_id))
-        return Review(person, out[:limit], len(out))
-
-    # -- search by person ---------------------------------------------------------------------------------------
-    def presence(self, person_id: int) -> dict[int, list[tuple[FaceSighting, float]]]:
-        """media id -> the person's faces in that file, each with its identity score."""
-        evidence = self.faces.confirmed_embeddings(person_id)
-        out: dict[int, list[tuple[FaceSighting, float]]] = {}
-        for s in self.faces.sightings(person_id):
-            out.setdefault(s.media_id, []).append((s, identity(s, evidence)))
-        return out
-
-    def appearances(self, person_id: int) -> list[dict]:
-        """Media where the person appears: per file the best face (by identity) and, for videos, every moment a
-        face of theirs was seen."""
-        by_media = []
-        for media_id, faces in self.presence(person_id).items():
-            first = faces[0][0]
-            best, score = max(faces, key=lambda f: f[1])
-            moments = sorted(({"timestamp": s.timestamp, "score": round(i, 4)} for s, i in faces
-                              if first.kind == "video" and s.timestamp is not None), key=lambda m: m["timestamp"])
-            by_media.append({"media_id": media_id, "path": first.path, "kind": first.kind,
-                             "duration": first.duration, "score": score, "face_id": best.face_id,
-                             "timestamp": best.timestamp if first.kind == "video" else None, "moments": moments})
-        return sorted(by_media, key=lambda e: (-e["score"], e["path"]))
-
 
 @contextmanager
 def _nothing():
@@ -528,3 +321,4 @@ def _clean(name: str) -> str:
     if not names.has_letter(name):
         raise PeopleError(f"{name!r} is not a name: a name needs at least one letter")
     return name
+

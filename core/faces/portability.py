@@ -57,9 +57,8 @@ def import_decisions(people: People, data: dict) -> dict:
             return None
         return clustering.same_place(faces.boxes_in_media(media_id), ref["box"], ref.get("timestamp"))
 
-    before = {int(r[0]) for r in catalog.db.execute("SELECT id FROM faces WHERE person_id IS NOT NULL "
-                                                     "AND confirmed = 0")}
-    with people._deciding("import", "importing names") as made:
+    before = faces.placed_with_named()
+    with people.deciding("import", "importing names") as made:
         for person in data.get("people", []):
             name = names.clean(str(person.get("name", "")))
             if not names.has_letter(name):
@@ -114,8 +113,7 @@ def import_decisions(people: People, data: dict) -> dict:
                 stats["rejections"] += 1
         made.summary = f"imported {stats['people']} {'person' if stats['people'] == 1 else 'people'}"
         made.people = [{"id": pid, "name": people.rows.name_of(pid)} for pid in imported]
-    after = {int(r[0]) for r in catalog.db.execute("SELECT f.id FROM faces f JOIN people p ON p.id = f.person_id "
-                                                    "WHERE f.confirmed = 0 AND p.name IS NOT NULL")}
+    after = faces.placed_with_named()
     stats["joined_after"] = len(after - before)
     stats["to_review"] = sum(people.review(pid, 1).total for pid in imported)
     return stats

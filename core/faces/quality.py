@@ -34,7 +34,7 @@ def landmark_geometry(landmarks, box) -> dict:
     d = float(np.hypot(*eye))
     short = max(min(w, h), 1e-6)
     if d < 1e-6:
-        return {"eye_ratio": 0.0, "nose_down": 0.0, "mouth_down": 0.0, "nose_side": 0.0, "mouth_tilt": 180.0,
+        return {"span": w / max(h, 1e-6), "eye_ratio": 0.0, "nose_down": 0.0, "mouth_down": 0.0, "nose_side": 0.0, "mouth_tilt": 180.0,
                 "roll": 45.0, "outside": _outside(p, x, y, w, h) / short}
     u = eye / d
     v = np.array([-u[1], u[0]])  # 90 degrees clockwise in image coordinates: "down" for an upright face
@@ -42,7 +42,9 @@ def landmark_geometry(landmarks, box) -> dict:
     mouth = lm - rm
     tilt = float(np.degrees(np.arctan2(mouth @ v, mouth @ u)))
     angle = float(np.degrees(np.arctan2(eye[1], eye[0]))) % 90.0
-    return {"eye_ratio": d / short, "nose_down": float((nose - mid) @ v) / d,
+    horizontal = abs(eye[0]) >= abs(eye[1])
+    span = (w / max(h, 1e-6)) if horizontal else (h / max(w, 1e-6))
+    return {"span": span, "eye_ratio": d / short, "nose_down": float((nose - mid) @ v) / d,
             "mouth_down": float(((rm + lm) / 2 - mid) @ v) / d, "nose_side": float((nose - mid) @ u) / d,
             "mouth_tilt": tilt, "roll": min(angle, 90.0 - angle), "outside": _outside(p, x, y, w, h) / short}
 
@@ -86,6 +88,26 @@ def band_of(size: float, score: float, sharpness: float, in_video: bool) -> str:
     return "good"
 
 
+PLAUSIBLE_SCORE = 0.72
+PLAUSIBLE = {"eye_ratio": (0.20, 1.00), "nose_down": (0.15, 1.60), "mouth_below_nose": 0.15, "mouth_down": 2.60,
+             "nose_side": 1.00, "mouth_tilt": 30.0, "roll": 30.0, "outside": 0.25}
+SIDEWAYS_SPAN, SIDEWAYS_SCORE = 0.50, 0.89
+
+
 def plausible_face(score: float, landmarks, box) -> bool:
-    """PROVISIONAL: accepts every detection above the detector's floor."""
-    return score >= 0.6
+    """Whether a detection can be a face whose descriptor means something (PROVISIONAL numbers)."""
+    if score < PLAUSIBLE_SCORE:
+        return False
+    g = landmark_geometry(landmarks, box)
+    lim = PLAUSIBLE
+    if not (lim["eye_ratio"][0] <= g["eye_ratio"] <= lim["eye_ratio"][1]):
+        return False
+    if not (lim["nose_down"][0] <= g["nose_down"] <= lim["nose_down"][1]):
+        return False
+    if g["mouth_down"] - g["nose_down"] < lim["mouth_below_nose"] or g["mouth_down"] > lim["mouth_down"]:
+        return False
+    if abs(g["nose_side"]) > lim["nose_side"] or abs(g["mouth_tilt"]) > lim["mouth_tilt"]:
+        return False
+    if g["roll"] > lim["roll"] or g["outside"] > lim["outside"]:
+        return False
+    return not (g["span"] - g["eye_ratio"] > SIDEWAYS_SPAN and score < SIDEWAYS_SCORE)

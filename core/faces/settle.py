@@ -69,7 +69,7 @@ def settle(catalog: Catalog, settings) -> SettleReport:
     if kept_for != {"threshold": thresholds.cluster, "min_cluster": thresholds.min_cluster}:
         catalog.meta.set("grouping", json.dumps({"threshold": thresholds.cluster,
                                                  "min_cluster": thresholds.min_cluster}))
-    current = {int(r[0]): r[1] for r in catalog.db.execute("SELECT id, person_id FROM faces WHERE confirmed = 0")}
+    current = catalog.faces.unconfirmed_owners()
     derived = catalog.faces.unnamed_groups()  # unnamed person -> faces, of groups without a confirmed face
     decided_people = {int(p) for p in faces.confirmed[faces.confirmed >= 0]}
     earlier = {p: fs for p, fs in derived.items() if p not in decided_people}

@@ -16,6 +16,7 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from core.paths import is_inside, is_under_any, outermost
 from core.store import ERROR, INDEXED, MISSING, OFFLINE, PENDING, Catalog
 
 from .reasons import explain
@@ -158,7 +159,7 @@ def offline_roots(catalog: Catalog) -> dict[str, str]:
 def offline_files(catalog: Catalog, roots: dict[str, str]) -> int:
     """Files kept but not searched now: marked offline by an index, or under `roots` (offline_roots) since."""
     marked = catalog.media.count_status(OFFLINE)
-    live = sum(catalog.media.folder_summary(r)[0] for r in roots)  # not marked yet: no index since
+    live = sum(catalog.media.folder_summary(r)[0] for r in outermost(roots))  # not marked yet: no index since
     return max(marked, live)
 
 
@@ -195,6 +196,7 @@ def scan(catalog: Catalog, roots: list[str], cancelled: Callable[[], bool] = lam
     known: dict[str, tuple[int, int, int, str]] = {}
     seen: dict[str, FoundFile] = {}
     offline: list[int] = []
+    kept_offline: set[int] = set()  # counted once, though library folders may be nested
     emptied: dict[str, dict] = {}   # empty roots whose files may be on a drive that is not mounted
     for root in roots:
         root = os.path.abspath(root)
@@ -205,7 +207,8 @@ def scan(catalog: Catalog, roots: list[str], cancelled: Callable[[], bool] = lam
         elif why is not None:
             report.offline_folders[root] = why
             offline += [row[0] for row in under.values() if row[3] not in (MISSING, OFFLINE)]
-            report.offline += sum(1 for row in under.values() if row[3] != MISSING)
+            kept_offline.update(row[0] for row in under.values() if row[3] != MISSING)
+            report.offline = len(kept_offline)
             log.info("library folder %s cannot be reached (%s): its files are kept as offline", root, why)
             continue
         known.update(under)
@@ -247,10 +250,21 @@ def scan(catalog: Catalog, roots: list[str], cancelled: Callable[[], bool] = lam
             with catalog.transaction():
                 catalog.media.set_offline(ids)
             report.offline_folders[root] = EMPTY
-            report.offline += len(ids)
+            kept_offline.update(ids)
+            report.offline = len(kept_offline)
     # Gone means gone from disk and not found again under another name in this scan.
     report.missing = catalog.media.count_with_status(vanished, MISSING) if vanished else 0
     return report
+
+
+def _walked_by(root: str, known: dict, excluded: set[str]) -> dict:
+    """The catalog's files under `root` that its walk judges. The walk skips forgotten paths inside it; a file there
+    is in the catalog only because it was indexed again on its own (its own library folder then walks it), so it is
+    not taken for gone while it is still on disk."""
+    skipped = [e for e in excluded if is_inside(e, root)]
+    if not skipped:
+        return known
+    return {p: row for p, row in known.items() if not (is_under_any(p, skipped) and os.path.lexists(p))}
 
 
 def _reconcile(catalog: Catalog, f: FoundFile, row, report: ScanReport) -> None:

@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from core.clip.spec import ModelUnavailable
-from core.faces.people import identity
+from core.faces.views import identity
 from core.library import Library
+from core.media.dates import newest_first_key, taken_of
 from core.media.images import MediaError, decode_image
 from core.media.reasons import explain
 from core.media.scanner import media_kind, offline_files, offline_roots
@@ -47,12 +48,20 @@ class Result:
     timestamp: float | None = None
     media_id: int = 0
     duration: float | None = None
-    captured_at: str | None = None
+    captured_at: str | None = None   # the capture date alone (None when the file has none)
     moments: list[dict] = field(default_factory=list)
     why: dict = field(default_factory=dict)
     fingerprint: str = ""   # content fingerprint: finds the thumbnail
     # Videos found by people: every span where they are on screen (together), in time order, no cap.
     spans: list[dict] = field(default_factory=list)
+    date: str | None = None       # when it was taken (core.media.dates): the capture date, else the file date
+    dated_by: str | None = None   # "capture" or "file" (None: no date)
+
+    @classmethod
+    def of(cls, m: Media, score: float, timestamp: float | None = None, **fields) -> Result:
+        when = taken_of(m)
+        return cls(m.path, m.kind, score, timestamp, m.id, m.duration, m.captured_at, fingerprint=m.fingerprint,
+                   date=when.text if when else None, dated_by=when.by if when else None, **fields)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -173,8 +182,7 @@ def _with_people(library: Library, q: ParsedQuery, vector) -> list[Result]:
             best = max(idclip_scores[media_id].values())
             why["idclip"] = round(best, 4)
             score += IDCLIP_WEIGHT * best
-        results.append(Result(m.path, m.kind, score, best_t, m.id, m.duration, m.captured_at, found, why,
-                              m.fingerprint, rows))
+        results.append(Result.of(m, score, best_t, moments=found, why=why, spans=rows))
     results.sort(key=lambda r: (-r.score, r.path))
     return results
 
@@ -249,10 +257,10 @@ def _context_only(library: Library, q: ParsedQuery, vector, k: int) -> tuple[lis
             if r is None:
                 m = media[hit.media_id]
                 z = (float(score) - mean) / std if std > 0 else 0.0
-                r = grouped[hit.media_id] = Result(
-                    m.path, m.kind, float(score), hit.timestamp, m.id, m.duration, m.captured_at,
+                r = grouped[hit.media_id] = Result.of(
+                    m, float(score), hit.timestamp,
                     why={"context": {"text": q.context or "(image)", "score": round(float(score), 4),
-                                     "z": round(z, 2)}}, fingerprint=m.fingerprint)
+                                     "z": round(z, 2)}})
             if hit.kind == "video" and len(r.moments) < MOMENTS:
                 r.moments.append({"timestamp": hit.timestamp, "score": round(float(score), 4)})
         ranked = sorted(grouped.values(), key=lambda r: -r.score)
@@ -276,20 +284,15 @@ def _background(library: Library, vector) -> tuple[float, float]:
 def _filters_only(library: Library, q: ParsedQuery) -> list[Result]:
     """'videos from 2019': no words to score; the newest first."""
     rows = [m for m in library.catalog.media.with_status(INDEXED) if _passes(m, q)]
-    rows.sort(key=lambda m: (_when(m) or dt.datetime.min), reverse=True)
-    return [Result(m.path, m.kind, 0.0, None, m.id, m.duration, m.captured_at, why={"filters": True},
-                   fingerprint=m.fingerprint) for m in rows]
+    rows.sort(key=lambda m: newest_first_key(taken_of(m)), reverse=True)
+    return [Result.of(m, 0.0, why={"filters": True}) for m in rows]
 
 
 # -- filters ------------------------------------------------------------------------------------------------------------
 def _when(m: Media) -> dt.datetime | None:
-    """When it was taken: the camera's date, else the file's modification time."""
-    if m.captured_at:
-        try:
-            return dt.datetime.fromisoformat(m.captured_at).replace(tzinfo=None)
-        except ValueError:
-            pass
-    return dt.datetime.fromtimestamp(m.mtime_ns / 1e9) if m.mtime_ns else None
+    """When it was taken (core.media.dates): the capture date, else the file date."""
+    when = taken_of(m)
+    return when.at if when else None
 
 
 def _passes(m: Media, q: ParsedQuery) -> bool:

@@ -87,6 +87,15 @@ class FaceRepository:
             "LEFT JOIN media m ON m.id = f.media_id "
             "ORDER BY coalesce(m.fingerprint, f.source, ''), coalesce(f.timestamp, -1), f.x, f.y, f.id").fetchall()
 
+    def unconfirmed_owners(self) -> dict[int, int | None]:
+        """face id -> its person, for every face the user did not confirm."""
+        return {int(r[0]): r[1] for r in self.db.execute("SELECT id, person_id FROM faces WHERE confirmed = 0")}
+
+    def placed_with_named(self) -> set[int]:
+        """Faces placed automatically with a named person."""
+        return {int(r[0]) for r in self.db.execute(
+            "SELECT f.id FROM faces f JOIN people p ON p.id = f.person_id WHERE f.confirmed = 0 AND p.name IS NOT NULL")}
+
     def grouping(self) -> dict[int, tuple[int, int]]:
         """face id -> (part, group) of the last grouping (core.faces.rule.Grouping)."""
         return {r[0]: (r[1], r[2]) for r in self.db.execute("SELECT face_id, part, grp FROM face_groups")}
