@@ -1,4 +1,5 @@
 """The `idlens` command as a user runs it: a real process, real files, the tiny-test model."""
+import datetime
 import json
 import os
 import subprocess
@@ -29,6 +30,8 @@ def library_dir(tmp_path):
 def test_index_search_list_status_errors_forget(library_dir, photos, tmp_path):
     (photos / "bad.png").write_bytes(b"not a png")
     mf.video(photos / "clip.mp4", [7, 8], scene_seconds=2.0)
+    file_date = int(datetime.datetime(2020, 2, 2, 12, 0, 0).timestamp())
+    os.utime(photos / "photo2.jpg", (file_date, file_date))   # no EXIF: dated by its file
     out = json.loads(idlens("--library", library_dir, "index", str(photos), "--json").stdout)
     assert out["schema"] == 1 and out["new"] == 8 and out["indexed"] == 7 and out["errors"] == 1
 
@@ -37,6 +40,7 @@ def test_index_search_list_status_errors_forget(library_dir, photos, tmp_path):
     top = res["results"][0]
     assert top["path"] == str(photos / "photo2.jpg") and top["kind"] == "image"
     assert top["timestamp"] is None and top["score"] == pytest.approx(1.0, abs=1e-3)
+    assert (top["captured_at"], top["date"], top["dated_by"]) == (None, "2020-02-02T12:00:00", "file")
     assert len(res["results"]) == 3
 
     res = json.loads(idlens("--library", library_dir, "search", "people at a party", "--json").stdout)
@@ -49,7 +53,9 @@ def test_index_search_list_status_errors_forget(library_dir, photos, tmp_path):
 
     listing = json.loads(idlens("--library", library_dir, "list", "--json").stdout)["media"]
     assert len(listing) == 8 and {m["status"] for m in listing} == {"indexed", "error"}
-    assert all({"path", "kind", "status"} <= m.keys() for m in listing)
+    assert all({"path", "kind", "status", "captured_at", "date", "dated_by"} <= m.keys() for m in listing)
+    dated = next(m for m in listing if m["path"] == str(photos / "photo2.jpg"))
+    assert (dated["captured_at"], dated["date"], dated["dated_by"]) == (None, "2020-02-02T12:00:00", "file")
 
     status = json.loads(idlens("--library", library_dir, "status", "--json").stdout)
     assert status["media"]["image"] == {"indexed": 6, "error": 1} and status["test_model"] is True

@@ -291,6 +291,27 @@ def test_an_empty_mount_point_is_offline_but_an_emptied_album_is_moved(tmp_path,
     assert report.moved == 2 and report.missing == 0
 
 
+def test_files_of_nested_library_folders_offline_are_counted_once(tmp_path, make_library):
+    """drive/2019 indexed first, then the whole drive: two library folders, one inside the other. Unplugged, its
+    three files are three offline files, not five."""
+    from core.media.scanner import offline_files, offline_roots
+
+    drive = tmp_path / "drive"
+    mf.photo(drive / "2019" / "a.jpg", 90)
+    mf.photo(drive / "2019" / "b.jpg", 91)
+    mf.photo(drive / "c.jpg", 92)
+    lib = make_library()
+    index(lib, drive / "2019")
+    index(lib, drive)
+    assert lib.catalog.media.roots() == [str(drive), str(drive / "2019")]
+    shutil.move(str(drive), str(tmp_path / "unplugged"))
+    gone = offline_roots(lib.catalog)
+    assert set(gone) == {str(drive), str(drive / "2019")} and offline_files(lib.catalog, gone) == 3  # before an index
+    report = index(lib).scan
+    assert report.offline == 3 and report.missing == 0 and set(report.offline_folders) == set(gone)
+    assert offline_files(lib.catalog, offline_roots(lib.catalog)) == 3
+
+
 # -- exits, counts and JSON errors ------------------------------------------------------------------------------------
 def test_exit_codes_and_json_errors(tmp_path, indexed, photos):
     lib = str(indexed)

@@ -377,3 +377,23 @@ def test_a_decision_during_an_index_is_made_before_the_index_ends(qtbot, window,
     qtbot.waitUntil(lambda: not window.engine.indexing, timeout=WAIT)
     undo = window.undo_action.text()
     assert undo == "Undo naming Zoë", undo
+
+
+def test_a_decision_made_from_the_command_line_can_be_undone_in_the_app(qtbot, window, album, tmp_path):
+    """One journal in the catalog: the app's Edit menu offers to undo a name given with `idlens people name`."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication
+
+    from tests.test_cli import idlens
+
+    index_and_wait(qtbot, window, [album])
+    qtbot.waitUntil(lambda: any(p.name is None for p in window.engine.people), timeout=WAIT)
+    group = next(p for p in window.engine.people if p.name is None)
+    idlens("--library", window.engine.library_dir, "people", "name", str(group.id), "Łukasz")
+    QApplication.sendEvent(window, QEvent(QEvent.Type.ActivationChange))  # the user comes back to the window
+    qtbot.waitUntil(lambda: window.undo_action.text() == "Undo naming Łukasz", timeout=WAIT)
+    assert any(p.name == "Łukasz" for p in window.engine.people)
+    with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
+        window.undo_action.trigger()
+    qtbot.waitUntil(lambda: not any(p.name == "Łukasz" for p in window.engine.people), timeout=WAIT)
+    qtbot.waitUntil(lambda: window.redo_action.text() == "Redo naming Łukasz", timeout=WAIT)

@@ -249,6 +249,14 @@ class Engine(QObject):
             self.browseReady.emit(services.browse(lib))
         self.read("refresh", op)
 
+    def refresh_people(self) -> None:
+        """The people list and what Undo/Redo would do: cheap, asked when the window comes back to the front (the
+        user may have named someone from a terminal meanwhile)."""
+        def op(lib: Library) -> None:
+            self.peopleChanged.emit(lib.people.list())
+            self._journal_changed(lib)
+        self.read("people", op)
+
     def faces_of(self, person_id: int, on_done: Callable[[list[dict]], None]) -> None:
         self.read("faces", lambda lib: lib.people.faces_of(person_id), on_done)
 

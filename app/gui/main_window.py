@@ -198,6 +198,13 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.people_action)
 
+    def changeEvent(self, event) -> None:
+        from PySide6.QtCore import QEvent
+
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow() and not self.engine.closed:
+            self.engine.refresh_people()  # decisions made from the command line show, and can be undone here
+
     def _undo_changed(self, undo: str, redo: str) -> None:
         self.undo_action.setEnabled(bool(undo))
         self.undo_action.setText(f"Undo {undo}" if undo else "Undo")

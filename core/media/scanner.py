@@ -211,7 +211,7 @@ def scan(catalog: Catalog, roots: list[str], cancelled: Callable[[], bool] = lam
             report.offline = len(kept_offline)
             log.info("library folder %s cannot be reached (%s): its files are kept as offline", root, why)
             continue
-        known.update(under)
+        known.update(_walked_by(root, under, excluded))
         for found in walk(root, excluded):
             seen[found.path] = found
             if progress and len(seen) % 1000 == 0:
