@@ -812,3 +812,106 @@ def naming(samples: list[Sample], refs_per_person: int, rules: dict, vectors=Non
               for name, tally in tallies.items()}
     return {"refs_per_person": refs_per_person, "rotated": rotate, "runs": runs, "people_named": len(people),
             "confirmed_faces": n_refs, "probes": n_probes, "rules": result}
+
+
+IMPOSTOR_MARGIN = 0.03  # every threshold at least this far above the highest impostor similarity measured
+
+
+def threshold_evidence(samples: list[Sample]) -> dict:
+    """What precision 1.00 asks of each band's thresholds, over every pair of the calibration set: a face of the
+    band against the faces that may be someone's confirmed faces (plausible, not poor, of another photo and another
+    person, in any variant). `nearest`: the highest such similarity (what auto and sole must beat); `second`: the
+    highest second-nearest similarity to one other person's faces from two different photos (what support must
+    beat). `needed` is each plus IMPOSTOR_MARGIN, rounded up to 0.01; `ok`: BAND_RULES meets it (None: never)."""
+    import math
+
+    from core.faces import quality
+
+    plaus = [s for s in samples if quality.plausible_face(s.score, s.landmarks, s.box)]
+    bands = np.array(bands_of(plaus))
+    vec = np.stack([s.embedding for s in plaus])
+    ident = np.array([s.identity or "" for s in plaus])
+    photo = np.array([_photo(s) for s in plaus])
+    lab = np.array([_labelled(s) for s in plaus])
+    vouch = lab & (bands != "poor")
+    people = sorted(set(ident[lab]))
+    out = {}
+    up = lambda v: math.ceil(round((v + IMPOSTOR_MARGIN) * 100, 6)) / 100  # noqa: E731
+    for band in quality.BAND_NAMES:
+        rows = np.flatnonzero(bands == band)
+        nearest = second = -1.0
+        worst = None
+        for p in people:
+            cols = np.flatnonzero(vouch & (ident == p))
+            r = rows[ident[rows] != p]
+            if not len(cols) or not len(r):
+                continue
+            sims = vec[r] @ vec[cols].T
+            phs = photo[cols]
+            per_photo = np.stack([np.where(phs[None, :] == u, sims, -np.inf).max(axis=1) for u in np.unique(phs)], 1)
+            top = np.sort(per_photo, axis=1)[:, ::-1]
+            k = int(np.argmax(top[:, 0]))
+            if top[k, 0] > nearest:
+                nearest = float(top[k, 0])
+                worst = (plaus[r[k]].source, plaus[r[k]].variant, p)
+            if top.shape[1] >= 2:
+                second = max(second, float(top[:, 1].max()))
+        rule = quality.BAND_RULES[band]
+        need = {"auto": up(nearest), "sole": up(nearest), "support": up(second)}
+        ok = all(getattr(rule, k) is None or getattr(rule, k) >= v - 1e-9 for k, v in need.items()) and \
+            (rule.auto is None or rule.support is not None)
+        out[band] = {"faces": int(len(rows)), "impostor_nearest_max": round(nearest, 3),
+                     "impostor_second_max": round(second, 3), "hardest": worst, "needed": need, "ok": ok,
+                     "rule": {"auto": rule.auto, "support": rule.support, "sole": rule.sole, "margin": rule.margin}}
+    return out
+
+
+def plausibility(samples: list[Sample], more: Path, per_kind: int = 40) -> dict:
+    """plausible_face measured: how many calibration faces it drops (labelled upright faces should all stay; the
+    sideways detections, whose landmarks are placed as on an upright face, should go), and how many of the
+    candidates the detector finds in generated pictures without faces, and in faces-more's group photos and street
+    video at a low score floor, it turns away (those last ones are not labelled: faces and non-faces mixed)."""
+    from core.faces import quality
+    from core.faces.detection import DETECT_SCORE, pil_to_bgr
+    from core.media.video import sample_video
+
+    keep = lambda score, lm, box: quality.plausible_face(score, lm, box)  # noqa: E731
+    upright = [s for s in samples if _labelled(s) and not s.variant.startswith("rot")]
+    usable = [s for s in upright if s.size >= 32 and s.score >= 0.75 and s.sharpness >= 20]
+    sideways = [s for s in samples if s.variant.startswith("rot")]
+    strangers = [s for s in samples if not _labelled(s)]
+    dropped = [s for s in upright if not keep(s.score, s.landmarks, s.box)]
+    out = {"labelled_upright": {"faces": len(upright), "dropped": len(dropped),
+                                "dropped_below_score_floor": sum(s.score < quality.PLAUSIBLE_SCORE for s in dropped),
+                                "usable": len(usable),
+                                "usable_dropped": sum(not keep(s.score, s.landmarks, s.box) for s in usable),
+                                "by_variant": dict(Counter(s.variant for s in dropped))},
+           "sideways": {"faces": len(sideways), "dropped": sum(not keep(s.score, s.landmarks, s.box)
+                                                                for s in sideways)},
+           "strangers": {"faces": len(strangers), "dropped": sum(not keep(s.score, s.landmarks, s.box)
+                                                                  for s in strangers)}}
+    nf = nonface_detections(per_kind)
+    out["generated_nonfaces"] = {
+        "pictures": per_kind * len(NONFACE_KINDS), "kinds": list(NONFACE_KINDS),
+        "candidates": len(nf), "candidates_dropped": sum(not keep(d["score"], d["landmarks"], d["box"]) for d in nf),
+        "stored": sum(d["score"] >= DETECT_SCORE for d in nf),
+        "stored_dropped": sum(d["score"] >= DETECT_SCORE and not keep(d["score"], d["landmarks"], d["box"])
+                              for d in nf),
+        "stored_by_kind": dict(Counter(d["kind"] for d in nf if d["score"] >= DETECT_SCORE))}
+    detect = low_detector()
+    found = []
+    group = more / "images" / "group"
+    for p in sorted(group.iterdir()) if group.is_dir() else []:
+        found += [("group", d) for d in detect(pil_to_bgr(_decode_detail(p)))]
+    street = more / "videos" / "facenet_pytorch_video.mp4"
+    if street.is_file():
+        frames = []
+        sample_video(str(street), 0.5, 300, 1.0, 256, DETAIL, on_frame=lambda t, im: frames.append(im),
+                     model_input=lambda im: None)
+        found += [("video", d) for im in frames for d in detect(pil_to_bgr(im))]
+    bins = [(LOW_SCORE, DETECT_SCORE), (DETECT_SCORE, 0.75), (0.75, 0.9), (0.9, 1.01)]
+    out["group_and_video_candidates"] = [
+        {"score": [lo, min(hi, 1.0)], "candidates": sum(lo <= d["score"] < hi for _, d in found),
+         "dropped": sum(lo <= d["score"] < hi and not keep(d["score"], d["landmarks"], d["box"]) for _, d in found)}
+        for lo, hi in bins]
+    return out

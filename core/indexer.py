@@ -205,6 +205,9 @@ class IndexJob:
                 for path in paths:
                     self._done += 1
                     yield Progress("embed", self._done, total, path, self.report.embedded_items, self.report.errors)
+                if not paths:  # a batch of a long video's frames: no file finished, but a moment between batches
+                    # (the app runs a decision the user just made here, not after the whole video)
+                    yield Progress("embed", self._done, total, None, self.report.embedded_items, self.report.errors)
 
             for decoded in self._prefetch(pool, self._decode, pending):
                 self._seen.add(decoded.media.id)
