@@ -1,5 +1,5 @@
 """`python -m bench [--quick] [--json]`: every figure of the performance issue in one run, or one part:
-`python -m bench indexing|faces|idclip|peers|safety [options]` (`--help` on each)."""
+`python -m bench indexing|faces|calibration|idclip|peers|safety [options]` (`--help` on each)."""
 import json
 import sys
 
@@ -51,6 +51,9 @@ if len(sys.argv) > 1 and sys.argv[1] == "decisions":
 elif len(sys.argv) > 1 and sys.argv[1] == "faces":
     from bench import faces
     faces.main(sys.argv[2:])
+elif len(sys.argv) > 1 and sys.argv[1] == "calibration":
+    from bench import calibration
+    calibration.main(sys.argv[2:])
 elif len(sys.argv) > 1 and sys.argv[1] == "idclip":
     from bench import idclip
     idclip.main(sys.argv[2:])

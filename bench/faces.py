@@ -3,6 +3,9 @@ minute.
 
   python -m bench faces [--data ../shared/data/faces-dev] [--json]
 
+It ends with the quality-aware calibration of bench/calibration.py (`python -m bench calibration`: the degraded
+faces of faces-dev and faces-more, per quality band), when ../shared/data/faces-more is there.
+
 The data folder holds images/ and identities.csv (file,identity) for the labelled subset; every photo in images/
 is indexed (the unlabelled ones take part in clustering, as other people would in a real library), and the
 labelled photos' largest faces are scored. Purity: of each predicted person, the share of its faces that belong to
@@ -82,6 +85,12 @@ def run(data: Path) -> dict:
         lib.close()
     out["timing"] = timing(data)
     out["naming"] = naming(data)
+    from bench import calibration
+
+    if calibration.DEFAULT_MORE.is_dir():
+        out["calibration"] = calibration.run(calibration.DEFAULT_MORE, data)
+    else:
+        out["calibration"] = {"skipped": f"no {calibration.DEFAULT_MORE}"}
     return out
 
 
@@ -291,3 +300,9 @@ def main(argv=None) -> None:
     print(f"faces per photo (detect+align+embed, <=1024 px): median {t['photo_ms_median']} ms, p90 {t['photo_ms_p90']} ms")
     print(f"video ({t['video_minutes']} min 720p, {t['video_frames']} frames): sampling {t['sampling_s_per_video_minute']} "
           f"s/min, faces add {t['faces_s_per_video_minute']} s/min")
+    if "skipped" in out["calibration"]:
+        print(f"calibration: skipped ({out['calibration']['skipped']})")
+    else:
+        from bench import calibration
+
+        print("\n".join(calibration.report(out["calibration"])))

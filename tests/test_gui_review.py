@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from PIL import Image, ImageEnhance, ImageOps
 from PySide6.QtCore import Qt
 
+from app.gui import install_translations
 from app.gui.people_panel import FaceStrip, ReviewDialog, SamePersonDialog
 from core.library import Library
 from tests import media_factory as mf
@@ -74,7 +75,9 @@ def test_the_merge_dialog_shows_every_face_of_both(qtbot, window, album, tmp_pat
     dialog.reject()
 
 
-def test_a_big_group_shows_its_first_faces_and_how_many_more(qtbot, tmp_path):
+def test_a_big_group_shows_its_first_faces_and_how_many_more(qtbot, qapp, tmp_path):
+    install_translations(qapp)   # "350 faces", as the app says it
+
     class Engine:
         def __init__(self):
             self.asked = []
@@ -100,11 +103,15 @@ def test_a_big_group_shows_its_first_faces_and_how_many_more(qtbot, tmp_path):
     assert dialog.headers[0].text() == "<b>An unnamed group</b> of 350 faces in 100 files"
     assert dialog.headers[1].text() == "<b>Anna</b> — 2 faces in 2 files"
     assert "0:04" in dialog.strips[1].item(0).toolTip()
+    strip.scrollToItem(strip.item(strip.count() - 1))
+    qtbot.wait(50)   # the layout takes in the scroll bar
+    shot(dialog, "review-06-merge-a-big-group")
 
 
-def test_review_keys_and_the_count_with_an_engine_that_answers_later(qtbot, tmp_path):
+def test_review_keys_and_the_count_with_an_engine_that_answers_later(qtbot, qapp, tmp_path):
     """Y, N, S and Done; after a Yes the dialog waits for the decision and the review after it (no face is asked
     twice, even while the engine still lists it), and the count is the new one."""
+    install_translations(qapp)
     asked, decided = [], []
 
     class Engine:
@@ -138,7 +145,7 @@ def test_review_keys_and_the_count_with_an_engine_that_answers_later(qtbot, tmp_
     decided[-1][2](None)                              # the decision is made …
     asked.pop()(review(1, 4, 6))                      # … and the rule placed 2, 3 and 5 (1 is still listed)
     assert dialog.count.text() == "2 of 3" and dialog.current.face_id == 4
-    assert "also settled 3 faces" in dialog.note.text()
+    assert dialog.note.text() == "Łukasz also got 3 faces like it, placed automatically."
     qtbot.keyClick(dialog, Qt.Key.Key_S)              # skip: no decision, no new review
     assert not asked and len(decided) == 1
     assert dialog.count.text() == "3 of 3" and dialog.current.face_id == 6
@@ -150,6 +157,10 @@ def test_review_keys_and_the_count_with_an_engine_that_answers_later(qtbot, tmp_
     assert not dialog.yes.isEnabled() and "1 skipped" in dialog.caption.text()
     dialog.done_button.click()
     assert not dialog.isVisible()
+    # An unnamed group is asked about as "the same person", never by an internal id.
+    group = open_dialog(qtbot, ReviewDialog(Engine(), SimpleNamespace(id=12, name=None, label="Unnamed #12")))
+    assert group.windowTitle() == group.heading.text() == "Is this the same person?"
+    assert "#" not in group.reference_label.text()
 
 
 def review_album(folder: Path) -> Path:

@@ -3,10 +3,12 @@ with completion, drag one person onto another to merge, hide, see a person's fac
 person"), and review suggested faces with yes/no."""
 from __future__ import annotations
 
+import itertools
 import logging
 
-from PySide6.QtCore import QAbstractListModel, QCoreApplication, QMimeData, QModelIndex, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPalette, QPixmap
+from PySide6.QtCore import (QAbstractListModel, QCoreApplication, QMimeData, QModelIndex, QObject, QRunnable, QSize,
+                            Qt, Signal)
+from PySide6.QtGui import QColor, QIcon, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QLabel, QListView, QListWidget,
                                QListWidgetItem, QMenu, QMessageBox, QPushButton, QStyle, QVBoxLayout, QWidget)
 
@@ -309,8 +311,6 @@ class FaceStrip(QListWidget):
     SIDE = 72
 
     def __init__(self, crop_path, parent=None):
-        from app.gui.results import Loaded
-
         super().__init__(parent)
         self.crop_path = crop_path
         self.setViewMode(QListView.ViewMode.IconMode)
@@ -322,19 +322,28 @@ class FaceStrip(QListWidget):
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Y/N keys and the dialog's buttons keep working
         self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.setIconSize(QSize(self.SIDE, self.SIDE))
         self.setGridSize(QSize(self.SIDE + 8, self.SIDE + 8))
         self.setWordWrap(True)
-        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
-        self.setFixedHeight(self.SIDE + 8 + bar + 2 * self.frameWidth() + 4)
+        self._fit()
         self.face_ids: list[int] = []   # the faces shown, in order
         self.more = 0                   # faces not shown ("and N more")
-        self._items: dict[str, QListWidgetItem] = {}
+        self._items: dict[int, QListWidgetItem] = {}
         self._blank = _blank_icon(self.SIDE)
-        self._loaded = Loaded()   # not parented: the pool's runnables may still emit after the dialog is gone
-        self._loaded.done.connect(self._icon_loaded)
+        self._token = 0
+        _crops_loaded().done.connect(self._icons_loaded)
         self._note(QCoreApplication.translate("People", "Loading faces…"))
+
+    def _fit(self) -> None:
+        """As high as one row of faces, and the scroll bar when they do not all fit across."""
+        needed = self.count() * self.gridSize().width() > self.width() - 2 * self.frameWidth()
+        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent) if needed else 0
+        self.setFixedHeight(self.gridSize().height() + bar + 2 * self.frameWidth() + 2)
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._fit()
 
     def _note(self, text: str) -> QListWidgetItem:
         item = QListWidgetItem(text)
@@ -346,8 +355,6 @@ class FaceStrip(QListWidget):
 
     def set_faces(self, faces: list[dict]) -> None:
         from PySide6.QtCore import QThreadPool
-
-        from app.gui.results import LoadThumbnail
 
         self.clear()
         self._items.clear()
@@ -366,22 +373,62 @@ class FaceStrip(QListWidget):
                                               if f["confirmed"] else
                                               QCoreApplication.translate("People", "Placed automatically")))
             self.addItem(item)
-            self._items[str(f["id"])] = item
-            pool.start(LoadThumbnail(str(f["id"]), str(self.crop_path(f["id"])), self._loaded))
+            self._items[f["id"]] = item
+        crops = [(f["id"], str(self.crop_path(f["id"]))) for f in shown]
+        self._token = next(_tokens)
+        for i in range(0, len(crops), LoadCrops.BATCH):   # a few signals, not one per face
+            pool.start(LoadCrops(self._token, crops[i:i + LoadCrops.BATCH], self.SIDE))
         if self.more:
             self._note(QCoreApplication.translate("People", "and %n more", "", self.more))
         if not faces:
             self._note(QCoreApplication.translate("People", "No faces"))
+        self._fit()
 
-    def _icon_loaded(self, key: str, image) -> None:
-        item = self._items.get(key)
-        if item is not None and not image.isNull():
-            item.setIcon(QIcon(QPixmap.fromImage(image).scaled(
-                self.SIDE, self.SIDE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)))
+    def _icons_loaded(self, token: int, images: list) -> None:
+        if token != self._token:   # another strip's, or an earlier list's
+            return
+        for face_id, image in images:
+            item = self._items.get(face_id)
+            if item is not None and not image.isNull():
+                item.setIcon(QIcon(QPixmap.fromImage(image)))  # QPixmap only on the UI thread
 
     def loaded(self) -> int:
         """How many of the shown faces have their crop on screen (tests wait for this)."""
         return sum(1 for item in self._items.values() if item.icon().cacheKey() != self._blank.cacheKey())
+
+
+class CropsLoaded(QObject):
+    done = Signal(int, object)   # the strip's token, [(face id, QImage)]
+
+
+_loaded_crops: list[CropsLoaded] = []
+_tokens = itertools.count(1)
+
+
+def _crops_loaded() -> CropsLoaded:
+    """One for the process, made on the UI thread and never deleted (a runnable may finish after its dialog)."""
+    if not _loaded_crops:
+        _loaded_crops.append(CropsLoaded())
+    return _loaded_crops[0]
+
+
+class LoadCrops(QRunnable):
+    """Face crops read and scaled on a pool thread, a batch at a time (QImage is safe off the UI thread)."""
+    BATCH = 24
+
+    def __init__(self, token: int, crops: list[tuple[int, str]], side: int):
+        super().__init__()
+        self.token, self.crops, self.side, self.signal = token, crops, side, _crops_loaded()
+
+    def run(self):
+        out = []
+        for face_id, path in self.crops:
+            image = QImage(path)
+            if not image.isNull():
+                image = image.scaled(self.side, self.side, Qt.AspectRatioMode.KeepAspectRatio,
+                                     Qt.TransformationMode.SmoothTransformation)
+            out.append((face_id, image))
+        self.signal.done.emit(self.token, out)
 
 
 def _blank_icon(side: int) -> QIcon:
@@ -432,6 +479,7 @@ class SamePersonDialog(QDialog):
         self.question = QLabel(f"Are {spoken(a)} and {spoken(b)} the same person?",
                                alignment=Qt.AlignmentFlag.AlignCenter)
         self.question.setWordWrap(True)
+        self.question.setTextFormat(Qt.TextFormat.PlainText)   # a name is never markup
         font = self.question.font()
         font.setBold(True)
         self.question.setFont(font)
@@ -441,7 +489,6 @@ class SamePersonDialog(QDialog):
         self.yes_button, self.no_button = QPushButton("Yes, merge"), QPushButton("No")
         self.yes_button.clicked.connect(self.accept)
         self.no_button.clicked.connect(self.reject)
-        self.yes_button.setDefault(True)
         buttons.addStretch(1)
         buttons.addWidget(self.no_button)
         buttons.addWidget(self.yes_button)
@@ -517,32 +564,46 @@ class ReviewDialog(QDialog):
     def __init__(self, engine, person, parent=None):
         super().__init__(parent)
         self.engine, self.person = engine, person
-        self.who = spoken(person) if hasattr(person, "name") else person.label
-        self.setWindowTitle(f"Is this {self.who}?")
+        # How the user knows them: the name, else "the same person" (an unnamed group has no name; never its id).
+        self.who = person.name if hasattr(person, "name") else person.label
+        question = f"Is this {self.who}?" if self.who else "Is this the same person?"
+        self.setWindowTitle(question)
         layout = QVBoxLayout(self)
-        self.count = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
-        font = self.count.font()
+        self.heading = QLabel(question, alignment=Qt.AlignmentFlag.AlignCenter)
+        self.heading.setWordWrap(True)
+        font = self.heading.font()
         font.setBold(True)
-        self.count.setFont(font)
+        font.setPointSizeF(font.pointSizeF() * 1.2)
+        self.heading.setFont(font)
+        self.count = _muted(QLabel(alignment=Qt.AlignmentFlag.AlignCenter))
         faces = QHBoxLayout()
         self.face = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.face.setMinimumSize(240, 240)
         self.face.setWordWrap(True)
         self.reference = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.reference.setMinimumSize(160, 160)
-        self.reference.setToolTip(f"One of {self.who}'s faces, to compare")
+        self.reference.setToolTip(f"One of {self.who}'s faces, to compare" if self.who else
+                                  "One of their faces, to compare")
         self.face_label = _muted(QLabel("Suggested", alignment=Qt.AlignmentFlag.AlignCenter))
-        self.reference_label = _muted(QLabel(f"{self.who}, to compare", alignment=Qt.AlignmentFlag.AlignCenter))
+        self.reference_label = _muted(QLabel(f"{self.who}, to compare" if self.who else "One of theirs, to compare",
+                                             alignment=Qt.AlignmentFlag.AlignCenter))
         self.reference_label.setWordWrap(True)
+        self.boxes = []
         for widget, label, stretch in ((self.face, self.face_label, 3), (self.reference, self.reference_label, 2)):
-            column = QVBoxLayout()
-            column.addWidget(widget, 1)
+            box = QWidget(self)
+            column = QVBoxLayout(box)
+            column.setContentsMargins(0, 0, 0, 0)
+            column.addStretch(1)
+            column.addWidget(widget)
             column.addWidget(label)
-            faces.addLayout(column, stretch)
+            column.addStretch(1)
+            faces.addWidget(box, stretch)
+            self.boxes.append(box)
         self.caption = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.caption.setWordWrap(True)
         self.note = _muted(QLabel(alignment=Qt.AlignmentFlag.AlignCenter))
         self.note.setWordWrap(True)
+        layout.addWidget(self.heading)
         layout.addWidget(self.count)
         layout.addLayout(faces, 1)
         layout.addWidget(self.caption)
@@ -571,6 +632,7 @@ class ReviewDialog(QDialog):
         self.remaining = 0           # faces still to ask about in this session, the one on screen included
         self.current = None
         self.pending = True          # waiting for the engine (the first review, or a decision and the review after)
+        self._before, self._said_yes = None, False   # what was left after the answer being saved, and what it was
         self._set_enabled(False)
         self.face.setText("Looking for faces…")
         failed = getattr(engine, "failed", None)
@@ -614,7 +676,7 @@ class ReviewDialog(QDialog):
         self.seen.add(face)
         self.answered += 1
         self.remaining -= 1
-        self.pending = True
+        self.pending, self._said_yes = True, yes
         self._before = self.remaining  # what is left if the answer changes nothing else
         self._set_enabled(False)
         self.note.setText("Saving your answer…")
@@ -644,16 +706,20 @@ class ReviewDialog(QDialog):
     def _reviewed(self, review) -> None:
         if not self.pending:  # nothing was asked (a late answer to an earlier question)
             return
-        before = getattr(self, "_before", None)
+        before = self._before
         listed = list(review.suggestions)
         self.queue = [s for s in listed if s.face_id not in self.seen]
         # The library's total, less the faces of it this session has already seen (skipped ones stay undecided).
         self.remaining = max(review.total - (len(listed) - len(self.queue)), len(self.queue))
         self.pending, self._before = False, None
         settled = before - self.remaining if before is not None else 0
-        self.note.setText(f"Your answer also settled "
-                          f"{QCoreApplication.translate('PeopleModel', '%n face(s)', '', settled)}."
-                          if settled > 0 else "")
+        faces = QCoreApplication.translate("PeopleModel", "%n face(s)", "", settled)
+        if settled <= 0:
+            self.note.setText("")
+        elif self._said_yes:  # the rule placed faces like it with them: they left the list
+            self.note.setText(f"{self.who or 'They'} also got {faces} like it, placed automatically.")
+        else:
+            self.note.setText(f"{faces} more left the list.")
         self._next()
 
     def _next(self) -> None:
@@ -661,6 +727,8 @@ class ReviewDialog(QDialog):
             self.current = None
             self.face.setText("Nothing more to review.")
             self.reference.clear()
+            self.boxes[1].hide()   # the message alone, across the dialog
+            self.face_label.hide()
             self.count.setText("")
             done = f"You answered {self.answered}" if self.answered else ""
             if self.skipped:

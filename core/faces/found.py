@@ -26,6 +26,15 @@ class FoundFace:
     to_original: float = 1.0   # multiply detection-image pixels by this to get pixels of the original
 
 
+def good_enough(settings: Settings, size: float, score: float, sharpness: float, landmarks, box) -> bool:
+    """The one test of a face that may found a group or vote on who a video appearance is: big (`size`, the short
+    side in the pixels the recogniser saw), certain and sharp enough, and a face at all (not a logo or a texture
+    the detector took for one). Landmarks and box in any one frame of pixels."""
+    s = settings
+    return (size >= s.face_min_size and score >= s.face_min_score and sharpness >= s.face_min_sharpness
+            and quality.plausible_face(score, landmarks, box))
+
+
 def _track_quality(face: Face) -> float:
     return face.size * face.score * min(face.sharpness, 500.0)
 
@@ -37,11 +46,7 @@ class FoundFaces:
         self.faces = catalog.faces
 
     def usable(self, face: Face) -> bool:
-        """Big, certain, sharp enough, and a face at all (not a logo or a texture the detector took for one)."""
-        s = self.settings
-        return (face.size >= s.face_min_size and face.score >= s.face_min_score
-                and face.sharpness >= s.face_min_sharpness
-                and quality.plausible_face(face.score, face.landmarks, face.box))
+        return good_enough(self.settings, face.size, face.score, face.sharpness, face.landmarks, face.box)
 
     def store(self, media_id: int, found: list[FoundFace], backend: str, frame_ids: dict[float, int]) -> list[int]:
         """Write the faces of one file (inside the caller's transaction). Video faces seen in consecutive frames
@@ -97,3 +102,34 @@ class FoundFaces:
 
     def crop_path(self, face_id: int):
         return self.crops.path(face_id)
+
+    def recheck(self) -> int:
+        """Decide `usable` and `voter` again for every face stored, by today's `usable` (a library from before the
+        non-face check and before frames voted). Inside the caller's transaction; returns the faces changed."""
+        rows = self.faces.quality_rows()
+        tracks: dict[int, list[tuple]] = {}
+        changes = []
+        good = {}
+        for r in rows:
+            face_id, track_id, box, landmarks, score, size, sharpness, usable, voter, media_id = r
+            if media_id is None:
+                continue  # a reference photo: the user chose it
+            good[face_id] = good_enough(self.settings, size, score, sharpness, landmarks, box)
+            if track_id is not None:
+                tracks.setdefault(track_id, []).append((face_id, size * score * min(sharpness, 500.0)))
+        best = {}
+        for members in tracks.values():
+            top = max(members, key=lambda m: m[1])[0]
+            for face_id, _ in members:
+                best[face_id] = face_id == top
+        for r in rows:
+            face_id, usable, voter = r[0], r[7], r[8]
+            if face_id not in good:
+                continue
+            new_voter = good[face_id]
+            new_usable = new_voter and best.get(face_id, True)
+            if (bool(usable), bool(voter)) != (new_usable, new_voter):
+                changes.append((int(new_usable), int(new_voter), face_id))
+        self.faces.set_quality(changes)
+        return len(changes)
+

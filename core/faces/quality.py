@@ -2,11 +2,24 @@
 
 - `band_of`: a face's quality band ("good", "fair", "poor") from its size, detector score, sharpness and whether it
   came from a video frame.
-- `BAND_RULES`: the similarity a face of each band needs to join a named person on its own.
-- `plausible_face`: a detection that is no face at all (a logo, a texture, a dark crop) by its score and the
-  geometry of its five landmarks.
+- `BAND_RULES`: the similarities a face of each band needs to join a named person on its own.
+- `plausible_face`: whether a detection is a face whose descriptor means anything: not a logo, a texture or a dark
+  crop, and not a face turned sideways whose landmarks the detector placed as on an upright one.
 
-PLACEHOLDER: numbers are filled in from `python -m bench calibration`.
+Every number here comes from `python -m bench calibration` (bench/calibration.py): 5582 faces found by the
+production backend (YuNet + SFace, as the indexer runs it) in 271 real photos — faces-dev's 25 labelled photos,
+faces-more's 221 single-person photos of 43 people and its group photos of unknown people, the 6 credited test
+photos — each clean and degraded (faces shrunk to 30-120 px, JPEG 30-70, Gaussian blur, frames of H.264
+slideshows at 720p and 360p, turned 90 degrees), plus faces-more's street video and GIF. Similarities below are
+SFace cosines; "genuine": a face against the clean faces of other photos of the same person; "impostor": against
+those of other people; "all pairs": every pair of faces of two photos, by the worse band of the two.
+
+What the measurements say: degradation lowers how alike a person's faces are, and hardly raises how alike
+different people's are. Impostor p99.9 is 0.37 in every band; the highest impostors (0.50-0.54) are a few
+look-alike pairs in any band (Kate Siegel's photo against Angelina Jolie's, at 0.456 clean and 0.522 shrunk and
+compressed). Only two poor faces together go higher (0.638, both blurred): degraded faces resemble each other.
+Video frames differ from photos only through size, score and sharpness (genuine p5 0.482 for video faces against
+0.454 for photos, impostor max 0.490 against 0.499), so `in_video` does not move a face's band.
 """
 from __future__ import annotations
 
@@ -73,19 +86,51 @@ class BandRule:
         return enough and best - runner_up >= self.margin
 
 
-# PROVISIONAL (being measured by bench/calibration.py): the uniform rule for good and fair faces.
-BAND_RULES: dict[str, BandRule] = {"good": BandRule(0.50, 0.40, 0.60, 0.10),
-                                   "fair": BandRule(0.50, 0.40, 0.60, 0.10),
+# Bands, by genuine similarity to clean faces of other photos (upright faces), in bins of one property at a time:
+#   size 24-32 px: p5 0.435, median 0.608; 32-40: 0.456 / 0.627; 40-48: 0.469 / 0.645; >= 48: 0.44-0.48 / 0.64-0.69
+#   score 0.75-0.80: p5 0.248; 0.80-0.90: 0.31-0.41; 0.90-0.92: 0.421; 0.92-0.94: 0.472; >= 0.94: 0.540
+#   sharpness < 10: p5 0.31-0.34, median 0.55; 10-20: 0.39-0.42 / 0.59-0.61; 20-40: 0.43-0.47 / 0.62-0.63;
+#   >= 40: 0.45-0.49 / 0.64-0.68
+# poor is what the library already calls unusable (Settings.face_min_*): below it genuine p5 falls under 0.42 and
+# the median under 0.61. good is where they level off. Per band (bench/calibration.py, this set):
+#   good  2961 faces (2777 labelled, 816 from video): genuine n 18266 min 0.182 p5 0.490 median 0.667;
+#         impostor n 725136 max 0.497 p99.9 0.370 p99 0.303; all pairs impostor max 0.522 p99.9 0.369
+#   fair   634 faces (421 labelled, 103 from video): genuine n 2519 min 0.054 p5 0.415 median 0.626;
+#         impostor n 156828 max 0.483 p99.9 0.361 p99 0.297; all pairs impostor max 0.502 p99.9 0.361
+#   poor  1303 faces (552 labelled, 311 from video): genuine n 3837 min 0.161 p5 0.379 median 0.584;
+#         impostor n 323967 max 0.499 p99.9 0.366 p99 0.291; all pairs impostor max 0.638 p99.9 0.369
+GOOD_SIZE, GOOD_SCORE, GOOD_SHARPNESS = 40.0, 0.90, 40.0
+POOR_SIZE, POOR_SCORE, POOR_SHARPNESS = 32.0, 0.75, 20.0
+
+# Thresholds: precision 1.00 on the calibration set with 0.03 to spare. A face of the band is compared with every
+# face that may be someone's confirmed face (plausible, not poor, any variant, another photo of another person):
+#   good: highest impostor 0.522 (nearest: auto and sole must beat it), 0.502 second nearest over two photos of
+#         one person (support must beat it) -> auto 0.56, sole 0.56, support 0.54
+#   fair: 0.502 and 0.484 -> 0.54 / 0.52 would do; kept at good's (fewer pairs measured: 634 faces against 2961,
+#         and a worse face never needs less)
+#   poor: 0.541 and 0.473 against good and fair faces, and 0.638 against other poor faces, above the band's
+#         genuine median (0.584): never on its own, review only.
+# The margin (lead over anyone else) stays Settings' 0.10: naming recall was the same at 0.05 and 0.10.
+# Automatic naming, 40 people named from their first photo's clean face, 4952 faces decided (strangers' included):
+# uniform rule (Settings) precision 1.00 recall 0.573, these bands precision 1.00 recall 0.666 (good 0.743 ->
+# 0.858, fair 0.448 -> 0.554); from three confirmed faces: 0.747 -> 0.694 (the uniform rule's auto 0.50 and
+# support 0.40 sit under impostors measured here, 0.522 and 0.502, with nothing to spare).
+
+BAND_RULES: dict[str, BandRule] = {"good": BandRule(0.56, 0.54, 0.56, 0.10),
+                                   "fair": BandRule(0.56, 0.54, 0.56, 0.10),
                                    "poor": BandRule(None, None, None, 0.10)}
 
 
 def band_of(size: float, score: float, sharpness: float, in_video: bool) -> str:
-    """PROVISIONAL: the Settings' usable limits (32 px, 0.75, 20) for fair."""
-    if size < 32 or score < 0.75 or sharpness < 20:
+    """The quality band of a face from what is stored for it: `size` (short side of the box in pixels of the
+    detection image), detector `score`, `sharpness` (variance of the Laplacian of the aligned 112x112 grey crop)
+    and whether it came from a video frame (measured to add nothing beyond the other three; kept so that a
+    recogniser for which it does can say so here)."""
+    if size < POOR_SIZE or score < POOR_SCORE or sharpness < POOR_SHARPNESS:
         return "poor"
-    if in_video or size < 60:
-        return "fair"
-    return "good"
+    if size >= GOOD_SIZE and score >= GOOD_SCORE and sharpness >= GOOD_SHARPNESS:
+        return "good"
+    return "fair"
 
 
 PLAUSIBLE_SCORE = 0.72

@@ -17,8 +17,10 @@ from core.store import Catalog
 from core.store.records import vec
 
 from . import clustering, quality, rule
+from .found import FoundFaces
 
 log = logging.getLogger(__name__)
+FACES_CHECKED = "1"  # the version of the `usable`/`voter` decision that the stored faces follow
 
 
 @dataclass
@@ -31,6 +33,7 @@ class SettleReport:
     dropped_groups: int = 0
     grouped_faces: int = 0
     unassigned: int = 0        # usable faces with nobody
+    rechecked: int = 0         # faces whose usable/voter flags were decided again (a library from before)
     seconds: float = 0.0
 
     @property
@@ -59,6 +62,10 @@ def settle(catalog: Catalog, settings) -> SettleReport:
     """Inside the caller's transaction."""
     start = time.perf_counter()
     report = SettleReport()
+    if catalog.meta.get("faces_checked") != FACES_CHECKED:
+        # A library from before: which faces may found a group or vote is decided again, once.
+        report.rechecked = FoundFaces(catalog, settings).recheck()
+        catalog.meta.set("faces_checked", FACES_CHECKED)
     faces = load(catalog)
     thresholds = rule.Thresholds.of(settings)
     cached = catalog.faces.grouping()
@@ -72,13 +79,20 @@ def settle(catalog: Catalog, settings) -> SettleReport:
     current = catalog.faces.unconfirmed_owners()
     derived = catalog.faces.unnamed_groups()  # unnamed person -> faces, of groups without a confirmed face
     decided_people = {int(p) for p in faces.confirmed[faces.confirmed >= 0]}
-    earlier = {p: fs for p, fs in derived.items() if p not in decided_people}
+    earlier = {p: set(fs) for p, fs in derived.items() if p not in decided_people}
+    # A face the user said is not a group stays in its lineage: without it the group would look like another one
+    # next time (the grouping still puts it there), take a new id, and the "not this person" would be lost.
+    for face_id, people in faces.rejected.items():
+        if face_id in current and face_id not in outcome.person:
+            for p in people & set(earlier):
+                earlier[p].add(face_id)
     wanted: dict[int, int | None] = {f: None for f in current}
     wanted.update(outcome.person)
     taken: set[int] = set()
     for group in outcome.groups:
         members = set(group)
-        near = {current.get(f) for f in group} & set(earlier)  # only groups that share a face can continue it
+        near = {current.get(f) for f in group} | set().union(*(faces.rejected.get(f, set()) for f in group))
+        near &= set(earlier)  # only groups that share a face can continue it
         person_id = clustering.same_group(members, {p: earlier[p] for p in near}, taken)
         if person_id is None:
             person_id = catalog.people.create()

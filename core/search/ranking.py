@@ -188,11 +188,10 @@ def _with_people(library: Library, q: ParsedQuery, vector) -> list[Result]:
 
 
 def _others_seen(library: Library, media_id: int, wanted: set[int]) -> set[float]:
-    """Frames of a video where a clear face of someone not asked for is seen."""
-    s = library.settings
+    """Frames of a video where a clear face of someone not asked for is seen (`voter`: clear enough to tell who
+    it is, decided once, when the face was stored: core.faces.found.FoundFaces.usable)."""
     return {f["timestamp"] for f in library.catalog.faces.in_video(media_id)
-            if f["person_id"] not in wanted and f["size"] >= s.face_min_size and f["score"] >= s.face_min_score
-            and f["sharpness"] >= s.face_min_sharpness}
+            if f["person_id"] not in wanted and f["voter"]}
 
 
 def _idclip_scores(library: Library, q: ParsedQuery, media_ids: list[int]) -> dict[int, dict]:

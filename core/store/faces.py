@@ -87,6 +87,16 @@ class FaceRepository:
             "LEFT JOIN media m ON m.id = f.media_id "
             "ORDER BY coalesce(m.fingerprint, f.source, ''), coalesce(f.timestamp, -1), f.x, f.y, f.id").fetchall()
 
+    def quality_rows(self) -> list[tuple]:
+        """(id, track, box, landmarks (5, 2), score, size, sharpness, usable, voter, media id) of every face."""
+        return [(r[0], r[1], (r[2], r[3], r[4], r[5]), vec(r[6]).reshape(5, 2), r[7], r[8], r[9], r[10], r[11], r[12])
+                for r in self.db.execute("SELECT id, track_id, x, y, w, h, landmarks, score, size, sharpness, usable, "
+                                         "voter, media_id FROM faces")]
+
+    def set_quality(self, changes: list[tuple[int, int, int]]) -> None:
+        """(usable, voter, face id)."""
+        self.db.conn.executemany("UPDATE faces SET usable = ?, voter = ? WHERE id = ?", changes)
+
     def unconfirmed_owners(self) -> dict[int, int | None]:
         """face id -> its person, for every face the user did not confirm."""
         return {int(r[0]): r[1] for r in self.db.execute("SELECT id, person_id FROM faces WHERE confirmed = 0")}
@@ -264,9 +274,9 @@ class FaceRepository:
 
     def in_video(self, media_id: int) -> list[dict]:
         """Every face seen in a video's frames: when, whose, and how clearly (for "nobody else in the frame")."""
-        return [dict(zip(("timestamp", "person_id", "size", "score", "sharpness"), r)) for r in self.db.execute(
-            "SELECT timestamp, person_id, size, score, sharpness FROM faces WHERE media_id = ? AND timestamp IS NOT "
-            "NULL", [media_id])]
+        return [dict(zip(("timestamp", "person_id", "size", "score", "sharpness", "voter"), r)) for r in self.db.execute(
+            "SELECT timestamp, person_id, size, score, sharpness, voter FROM faces WHERE media_id = ? AND timestamp IS "
+            "NOT NULL", [media_id])]
 
     def others_in_media(self, media_id: int, people: set[int]) -> int:
         """Usable faces in a file that belong to none of these people."""
