@@ -379,9 +379,13 @@ def test_review_asks_face_by_face_with_yes_no_skip_and_done(qtbot, tmp_path):
 
         def move_face(self, face_id, person, on_done=None):
             answers.append(("yes", face_id))
+            if on_done:
+                on_done(None)
 
         def reject_face(self, face_id, person, on_done=None):
             answers.append(("no", face_id))
+            if on_done:
+                on_done(None)
 
     dialog = ReviewDialog(Engine(), SimpleNamespace(id=7, label="Łukasz"))
     qtbot.addWidget(dialog)
