@@ -88,10 +88,12 @@ def strong(band: str, sims_sorted: np.ndarray, runner_up: float, margin: float) 
     if not len(sims_sorted):
         return False
     best = float(sims_sorted[0])
-    if len(sims_sorted) == 1:
-        if rule.sole is None or best < rule.sole:
-            return False
-    elif rule.auto is None or best < rule.auto or float(sims_sorted[1]) < (rule.support or 0.0):
+    # Either bar is enough: more confirmed faces never make the evidence weaker (a person who looks different
+    # at 10 and at 40 is still found by their face at 40 once the face at 10 is confirmed too).
+    alone = rule.sole is not None and best >= rule.sole
+    together = (len(sims_sorted) >= 2 and rule.auto is not None and best >= rule.auto
+                and float(sims_sorted[1]) >= (rule.support or 0.0))
+    if not (alone or together):
         return False
     return best - runner_up >= max(margin, rule.margin)
 
@@ -262,15 +264,12 @@ def _link(f: Faces, t: Thresholds, members: list[int], rank: np.ndarray) -> list
 
 
 def joins_core(band: str, sims_sorted: np.ndarray) -> bool:
-    """Whether a face of a group the user names is part of its core: like the core's faces as a face is like a
-    person's several confirmed faces under rule 1 (nearest >= the band's `auto`, second nearest >= `support` once
-    the core has two faces). The bar of a *single* confirmed face (`sole`) is not asked: there the one face is all
+    """Whether a face of a group the user names is part of its core: its nearest face in the core at least the
+    band's `auto` (the bar of rule 1 for a person with several confirmed faces). The bar of a *single* confirmed face (`sole`) is not asked: there the one face is all
     the evidence and nobody looked, here the user vouched for the group they saw. A band without thresholds never
     joins (the face stays for review)."""
     r = quality.BAND_RULES[band]
-    if r.auto is None or not len(sims_sorted) or float(sims_sorted[0]) < r.auto:
-        return False
-    return len(sims_sorted) < 2 or float(sims_sorted[1]) >= (r.support or 0.0)
+    return r.auto is not None and len(sims_sorted) > 0 and float(sims_sorted[0]) >= r.auto
 
 
 def group_core(vectors: np.ndarray, bands: list[str]) -> list[int]:
