@@ -328,14 +328,17 @@ def test_undo_takes_back_a_merge_a_rename_and_not_this_person(qtbot, window, alb
         window.people.name(a.id, "Zoë")
     qtbot.waitUntil(lambda: window.undo_action.isEnabled(), timeout=WAIT)
     assert window.undo_action.text() == "Undo naming Zoë"
+    qtbot.waitUntil(lambda: window.undo_action.isEnabled(), timeout=WAIT)  # Undo's state follows the list
     with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
         window.undo_action.trigger()
     qtbot.waitUntil(lambda: all(p.name is None for p in window.people.model.people), timeout=WAIT)
     qtbot.waitUntil(lambda: not window.undo_action.isEnabled(), timeout=WAIT)
     assert window.redo_action.text() == "Redo naming Zoë"
+    qtbot.waitUntil(lambda: window.redo_action.isEnabled(), timeout=WAIT)
     with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
         window.redo_action.trigger()
     qtbot.waitUntil(lambda: any(p.name == "Zoë" for p in window.people.model.people), timeout=WAIT)
+    qtbot.waitUntil(lambda: window.undo_action.isEnabled(), timeout=WAIT)  # Undo's state follows the list
     with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
         window.undo_action.trigger()
     qtbot.waitUntil(lambda: all(p.name is None for p in window.people.model.people), timeout=WAIT)
@@ -345,6 +348,7 @@ def test_undo_takes_back_a_merge_a_rename_and_not_this_person(qtbot, window, alb
     with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
         window.people.merge(a.id, b.id)
     qtbot.waitUntil(lambda: len(window.people.model.people) == 1, timeout=WAIT)
+    qtbot.waitUntil(lambda: window.undo_action.isEnabled(), timeout=WAIT)  # Undo's state follows the list
     with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
         window.undo_action.trigger()
     qtbot.waitUntil(lambda: len(window.people.model.people) == 2, timeout=WAIT)
@@ -358,6 +362,7 @@ def test_undo_takes_back_a_merge_a_rename_and_not_this_person(qtbot, window, alb
         window.engine.reject_face(faces[0]["id"], person.id)
     qtbot.waitUntil(lambda: next(p for p in window.people.model.people if p.id == person.id).faces
                     == person.faces - 1, timeout=WAIT)
+    qtbot.waitUntil(lambda: window.undo_action.isEnabled(), timeout=WAIT)  # Undo's state follows the list
     with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
         window.undo_action.trigger()
     qtbot.waitUntil(lambda: next(p for p in window.people.model.people if p.id == person.id).faces
@@ -385,8 +390,7 @@ def test_a_decision_during_an_index_is_made_before_the_index_ends(qtbot, window,
     qtbot.waitUntil(lambda: "named" in seen, timeout=WAIT)
     assert seen["named"] is True  # the name arrived while the index was still running
     qtbot.waitUntil(lambda: not window.engine.indexing, timeout=WAIT)
-    undo = window.undo_action.text()
-    assert undo == "Undo naming Zoë", undo
+    qtbot.waitUntil(lambda: window.undo_action.text() == "Undo naming Zoë", timeout=WAIT)
 
 
 def test_a_decision_made_from_the_command_line_can_be_undone_in_the_app(qtbot, window, album, tmp_path):
