@@ -1044,15 +1044,23 @@ def second_opinion(samples: list[Sample]) -> dict:
                            "recall": round(sum(s > s_wrong and js == t for s, js, _, _, t in rows) / known, 3)},
            "dlib_alone": {"threshold": round(d_wrong, 3),
                           "recall": round(sum(d < d_wrong and jd == t for _, _, d, jd, t in rows) / known, 3)}}
-    best = (0.0, None, None)
-    for floor in np.arange(0.20, round(s_wrong, 2) + 0.011, 0.01):
-        wrong = [d for s, js, d, jd, t in rows if s >= floor and js == jd and js != t]
-        limit = min(wrong) if wrong else float("inf")
-        rec = sum(s >= floor and js == jd and d < limit and js == t for s, js, d, jd, t in rows) / known
-        if rec > best[0]:
-            best = (rec, float(floor), limit)
-    out["both"] = {"sface_floor": round(best[1], 2), "dlib_below": round(best[2], 3) if np.isfinite(best[2]) else None,
-                   "recall": round(best[0], 3)}
+    def pair(spare: float):
+        """The best (SFace floor, dlib limit) with every wrong answer `spare` outside at least one of them."""
+        best = (0.0, None, None)
+        for floor in np.arange(0.20, round(s_wrong + spare, 2) + 0.011, 0.01):
+            wrong = [d for s, js, d, jd, t in rows if s >= floor - spare and js == jd and js != t]
+            limit = (min(wrong) - spare) if wrong else float("inf")
+            rec = sum(s >= floor and js == jd and d < limit and js == t for s, js, d, jd, t in rows) / known
+            if rec > best[0]:
+                best = (rec, float(floor), limit)
+        return {"sface_floor": round(best[1], 2), "dlib_below": round(best[2], 3) if np.isfinite(best[2]) else None,
+                "recall": round(best[0], 3)}
+    out["both"] = pair(0.0)
+    # The same with IMPOSTOR_MARGIN to spare on each score, as BAND_RULES keeps (dlib distances are on a scale
+    # of the same order: same person < 0.6).
+    out["sface_alone_spare"] = {"threshold": round(s_wrong + IMPOSTOR_MARGIN, 3), "recall": round(
+        sum(s >= s_wrong + IMPOSTOR_MARGIN and js == t for s, js, _, _, t in rows) / known, 3)}
+    out["both_spare"] = pair(IMPOSTOR_MARGIN)
     return out
 
 
@@ -1182,8 +1190,10 @@ def report(out: dict) -> list[str]:
                          f"recall at precision 1.00: SFace alone {so['sface_alone']['recall']} (> "
                          f"{so['sface_alone']['threshold']}), dlib alone {so['dlib_alone']['recall']} (< "
                          f"{so['dlib_alone']['threshold']}), both agreeing {so['both']['recall']} (SFace >= "
-                         f"{so['both']['sface_floor']}, dlib < {so['both']['dlib_below']}); ms per face: "
-                         f"{so['ms_per_face']}")
+                         f"{so['both']['sface_floor']}, dlib < {so['both']['dlib_below']}); with "
+                         f"{IMPOSTOR_MARGIN} to spare: SFace alone {so['sface_alone_spare']['recall']}, both "
+                         f"{so['both_spare']['recall']} (SFace >= {so['both_spare']['sface_floor']}, dlib < "
+                         f"{so['both_spare']['dlib_below']}); ms per face: {so['ms_per_face']}")
     lines.append(f"seconds: {out['seconds']}")
     return lines
 
