@@ -60,7 +60,8 @@ DETAIL = 1024  # Settings.face_detail
 SAME_PERSON = {"more:angelina_jolie": "dev:person00"}
 # faces-more's GIF shows faces-dev's person07 (Elon Musk, by eye; SFace 0.49-0.64 to img18 and img19).
 CLIP_IDENTITY = {"dlib_elon-musk-smoke.gif": "dev:person07"}
-PHOTO_VARIANTS = ("clean", "size30", "size40", "size60", "size80", "size120", "jpeg30", "jpeg50", "jpeg70", "size60_jpeg40",
+PHOTO_VARIANTS = ("clean", "size30", "size40", "size60", "size80", "size120", "jpeg30", "jpeg50", "jpeg70",
+                  "size60_jpeg40",
                   "blur1", "blur2", "blur3", "rot90", "rot270")
 GROUP_VARIANTS = ("clean", "jpeg40", "blur2", "half")
 VIDEOS = {"v720": ((1280, 720), 23), "v360": ((640, 360), 23), "v360lo": ((640, 360), 32)}
@@ -460,7 +461,8 @@ def build(more: Path, dev: Path, use_cache: bool = True, extra: dict | None = No
         all_hashes = [(s.key, hashes[s.key], s.identity, s.group) for s in srcs]
 
         def video(name):
-            path = CACHE / f"{_digest('video', tag, name, VIDEOS[name], VIDEO_FPS, VIDEO_FRAMES, VIDEO_PICK, all_hashes)}.pkl"
+            key = _digest("video", tag, name, VIDEOS[name], VIDEO_FPS, VIDEO_FRAMES, VIDEO_PICK, all_hashes)
+            path = CACHE / f"{key}.pkl"
             value = _load(path) if use_cache else None
             if value is None:
                 value = analyse_video(name, srcs, extra)
@@ -988,7 +990,8 @@ def dlib_recogniser():
     models = Path(list(spec.submodule_search_locations)[0]) / "models"
     # Public domain (dlib-models' README); the 68-point predictor, whose training set forbids commercial use, is
     # not used.
-    shape_file, net_file = models / "shape_predictor_5_face_landmarks.dat", models / "dlib_face_recognition_resnet_model_v1.dat"
+    shape_file = models / "shape_predictor_5_face_landmarks.dat"
+    net_file = models / "dlib_face_recognition_resnet_model_v1.dat"
     if not (shape_file.is_file() and net_file.is_file()):
         return None
     local = threading.local()
@@ -1054,7 +1057,7 @@ def second_opinion(samples: list[Sample]) -> dict:
             if rec > best[0]:
                 best = (rec, float(floor), limit)
         return {"sface_floor": round(best[1], 2), "dlib_below": round(best[2], 3) if np.isfinite(best[2]) else None,
-                "recall": round(best[0], 3)}
+                "recall": round(float(best[0]), 3)}
     out["both"] = pair(0.0)
     # The same with IMPOSTOR_MARGIN to spare on each score, as BAND_RULES keeps (dlib distances are on a scale
     # of the same order: same person < 0.6).
@@ -1169,7 +1172,8 @@ def report(out: dict) -> list[str]:
                 f"{res[b]['of_named_people']}, {res[b]['wrong']} wrong)" for b in res))
     p = out["plausible"]
     lu, g = p["labelled_upright"], p["generated_nonfaces"]
-    lines.append(f"plausible_face: drops {lu['dropped']} of {lu['faces']} labelled upright faces ({lu['dropped_below_score_floor']}"
+    lines.append(f"plausible_face: drops {lu['dropped']} of {lu['faces']} labelled upright faces "
+                 f"({lu['dropped_below_score_floor']}"
                  f" below its score floor; {lu['usable_dropped']} of the {lu['usable']} usable ones), "
                  f"{p['sideways']['dropped']} of {p['sideways']['faces']} sideways detections, "
                  f"{p['strangers']['dropped']} of {p['strangers']['faces']} strangers' faces")

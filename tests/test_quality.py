@@ -134,7 +134,8 @@ def detected():
         bgr = pil_to_bgr(decode_image(str(p), 256, 1024).detail)
         upright.append((p.name, max(backend.detect(bgr), key=lambda f: f.size)))
         for k in (1, 3):
-            sideways += [(f"{p.name} turned {90 * k}", f) for f in backend.detect(np.ascontiguousarray(np.rot90(bgr, k)))]
+            turned = np.ascontiguousarray(np.rot90(bgr, k))
+            sideways += [(f"{p.name} turned {90 * k}", f) for f in backend.detect(turned)]
     return upright, sideways
 
 

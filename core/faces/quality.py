@@ -17,7 +17,8 @@ those of other people; "all pairs": every pair of faces of two photos, by the wo
 What the measurements say: degradation lowers how alike a person's faces are, and hardly raises how alike
 different people's are. Impostor p99.9 is 0.36-0.37 in every band; the highest impostors (0.50-0.54) are a few
 pairs of different people, in every band (the top one: Kate Siegel's photo against Angelina Jolie's, 0.456 clean
-and 0.522 shrunk and compressed). Only two poor faces together go higher (0.638, both blurred): degraded faces resemble each other.
+and 0.522 shrunk and compressed). Only two poor faces together go higher (0.638, both blurred): degraded faces
+resemble each other.
 Video frames differ from photos only through size, score and sharpness (genuine p5 0.482 for video faces against
 0.454 for photos, impostor max 0.490 against 0.499), so `in_video` does not move a face's band.
 """
@@ -36,11 +37,11 @@ def landmark_geometry(landmarks, box) -> dict:
     Distances are in eye distances.
 
     span: the box's extent along the eye line over its extent across it (an upright face's box is taller than
-    wide: below 1); eye_ratio: eye distance / short side of the box; nose_down, mouth_down: how far below the eye line the nose and
-    the mouth's midpoint lie; nose_side: the nose's offset from the eyes' midpoint along the eye line; mouth_tilt:
-    the angle (degrees) between the mouth line and the eye line, positive when the corners are in the eyes' order;
-    roll: the angle (degrees) of the eye line to the nearest axis of the box; outside: how far the furthest landmark
-    lies outside the box, in box short sides."""
+    wide: below 1); eye_ratio: eye distance / short side of the box; nose_down, mouth_down: how far below the eye
+    line the nose and the mouth's midpoint lie; nose_side: the nose's offset from the eyes' midpoint along the eye
+    line; mouth_tilt: the angle (degrees) between the mouth line and the eye line, positive when the corners are in
+    the eyes' order; roll: the angle (degrees) of the eye line to the nearest axis of the box; outside: how far
+    the furthest landmark lies outside the box, in box short sides."""
     p = np.asarray(landmarks, np.float64).reshape(5, 2)
     x, y, w, h = (float(v) for v in box)
     re, le, nose, rm, lm = p
