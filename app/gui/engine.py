@@ -141,13 +141,17 @@ class Engine(QObject):
 
     def write(self, what: str, fn: Callable[[Library], object], on_done: Callable | None = None):
         """A change on the writer thread; the people list, status and the reader's index are refreshed after it."""
+        return self.submit(self.writer, what, self._change(fn), on_done)
+
+    def _change(self, fn: Callable[[Library], object]) -> Callable[[], object]:
+        """`fn` on the calling thread's library, then what every change refreshes (people, status, the index)."""
         def op():
             lib = self.library()
             try:
                 return fn(lib)
             finally:
                 self._after_write(lib)
-        return self.submit(self.writer, what, op, on_done)
+        return op
 
     @Slot(list)
     def _remember_people(self, people: list) -> None:
@@ -279,12 +283,7 @@ class Engine(QObject):
     def decide(self, what: str, fn: Callable[[Library], object], on_done: Callable | None = None) -> None:
         """A decision about people. On the writer thread; while an index runs there, on the index's thread between
         two files, so it shows within about a file's time instead of after the whole index."""
-        def op():
-            lib = self.library()
-            try:
-                return fn(lib)
-            finally:
-                self._after_write(lib)
+        op = self._change(fn)
 
         def run_now():
             self.submit(_Inline(), what, op, on_done)

@@ -103,24 +103,20 @@ class People(PeopleViews):
     def undo(self):
         """Take back the last decision not yet taken back: every row it changed is as it was before it, then the
         one rule runs (for faces indexed since). Returns the decision, or None when there is nothing to undo."""
-        with self.catalog.transaction():
-            decision = self.catalog.journal.last_done()
-            if decision is None:
-                return None
-            self.catalog.journal.apply(decision.id, backwards=True)
-            self.catalog.journal.set_undone(decision.id, True)
-            settle(self.catalog, self.settings)
-        return decision
+        return self._replay(self.catalog.journal.last_done, backwards=True)
 
     @writes("redoing a decision")
     def redo(self):
         """Make again the earliest decision that was undone (None when there is none)."""
+        return self._replay(self.catalog.journal.first_undone, backwards=False)
+
+    def _replay(self, which, backwards: bool):
         with self.catalog.transaction():
-            decision = self.catalog.journal.first_undone()
+            decision = which()
             if decision is None:
                 return None
-            self.catalog.journal.apply(decision.id, backwards=False)
-            self.catalog.journal.set_undone(decision.id, False)
+            self.catalog.journal.apply(decision.id, backwards=backwards)
+            self.catalog.journal.set_undone(decision.id, backwards)
             settle(self.catalog, self.settings)
         return decision
 
