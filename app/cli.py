@@ -13,7 +13,7 @@ import threading
 import click
 
 from app.cli_common import (JSON_SCHEMA, USER_ERRORS, Context, NotFound, ctrl_c_stops, emit_json, fail,
-                            warn_test_model)
+                            terminate_like_interrupt, warn_test_model)
 from app.cli_doctor import doctor
 from app.cli_model import ensure_installed, model
 from app.cli_idclip import idclip
@@ -36,7 +36,11 @@ log = logging.getLogger(__name__)
 def cli(ctx, library_dir, model):
     """Idlens: find the people you know in your photos and videos. Without a command, opens the app."""
     ctx.obj = Context(library_dir, model)
-    if ctx.invoked_subcommand is None:
+    # Every command ends by closing its library, also when it fails: closing renews today's backup after changes.
+    ctx.call_on_close(ctx.obj.close)
+    if ctx.invoked_subcommand is not None:
+        terminate_like_interrupt()
+    else:
         from app.gui import run_gui
 
         # The app opens the library it had open last, unless one is named (--library or IDLENS_LIBRARY).
@@ -57,7 +61,7 @@ def index(obj: Context, paths, as_json):
     missing = [p for p in paths if not os.path.exists(p)]
     if missing:
         raise NotFound(f"no such file or folder: {missing[0]}")
-    lib = obj.library
+    lib = obj.creating_library
     if not paths and not lib.catalog.media.roots():
         raise click.UsageError("give a folder to index: idlens index PATH")
     cancel = threading.Event()

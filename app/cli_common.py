@@ -17,7 +17,7 @@ from core.clip.embedder import ModelUnavailable
 from core.clip.vector_index import IndexMismatch
 from core.faces.views import PeopleError
 from core.idclip.model import IdClipError
-from core.library import ModelMismatch, NotInLibrary
+from core.library import ModelMismatch, NoLibrary, NotInLibrary
 from core.lock import LibraryBusy
 from core.media.images import MediaError
 from core.registry import UnknownModel
@@ -36,6 +36,7 @@ ERROR_CODES = [
     (ModelMismatch, "model_mismatch"), (IndexMismatch, "index_mismatch"), (MediaError, "unreadable_media"),
     (PeopleError, "people"), (IdClipError, "idclip"), (LibraryBusy, "busy"), (UnknownModel, "unknown_model"),
     (SettingsError, "settings"), (NothingToSearch, "nothing_to_search"), (NotInLibrary, "not_in_library"),
+    (NoLibrary, "no_library"),
 ]
 USER_ERRORS = tuple(cls for cls, _ in ERROR_CODES)
 
@@ -62,12 +63,29 @@ def classify(e: BaseException) -> tuple[str, str, int, str | None]:
         if is_damage(e):
             return ("catalog_damaged", f"the catalog is damaged ({e}); `idlens doctor --repair` restores the last "
                     "backup (`idlens doctor` checks the library)", 1, str(e))
-        return ("catalog_io", "the catalog could not be written or read; nothing done before this is lost — free "
-                "some disk space (or fix the disk) and run the command again", 1, str(e))
+        text = str(e).lower()
+        if "readonly" in text or "read-only" in text:
+            return ("read_only", "the library cannot be written: its catalog or folder is read-only (permissions, "
+                    "or a read-only disk); nothing was changed", 1, str(e))
+        if "unable to open" in text:
+            return ("catalog_io", "the catalog cannot be opened: check that its folder exists and that you may "
+                    "read and write it (permissions); nothing was changed", 1, str(e))
+        if "disk is full" in text or "full" in text.split():
+            return ("disk_full", "the disk is full; nothing done before this is lost — free some space and run "
+                    "the command again", 1, str(e))
+        if "locked" in text or "busy" in text:
+            return ("busy", "the catalog is busy (another Idlens holds it for a long write); nothing done before "
+                    "this is lost — run the command again", 1, str(e))
+        return ("catalog_io", "the catalog could not be written or read; nothing done before this is lost — check "
+                "the disk (space, errors) and run the command again", 1, str(e))
     if isinstance(e, OSError):
         if e.errno == errno.ENOSPC:
             return ("disk_full", f"the disk is full ({e.filename or 'writing the library'}); nothing done before "
                     "this is lost — free some space and run the command again", 1, str(e))
+        if e.errno in (errno.EACCES, errno.EPERM):
+            return ("permission", f"permission denied: {e.filename or e}; nothing was changed", 1, str(e))
+        if e.errno == errno.EROFS:
+            return ("read_only", f"read-only file system: {e.filename or e}; nothing was changed", 1, str(e))
         return "os_error", str(e), 1, None
     raise e
 
@@ -93,11 +111,28 @@ class Context:
 
     @property
     def library(self):
+        """The library at --library; it must exist (NoLibrary): only the commands that add to a library create one,
+        through `creating_library`."""
+        if self._library is None:
+            from core.library import Library
+
+            self._library = Library(self.library_dir, self.model, create=False)
+        return self._library
+
+    @property
+    def creating_library(self):
+        """The library at --library, made there if there is none yet (`index`, `people add`, `people import`,
+        `model install`)."""
         if self._library is None:
             from core.library import Library
 
             self._library = Library(self.library_dir, self.model)
         return self._library
+
+    def close(self) -> None:
+        if self._library is not None:
+            library, self._library = self._library, None
+            library.close()
 
 
 def dump_json(data) -> str:
@@ -122,7 +157,8 @@ def warn_test_model(library) -> None:
 
 @contextmanager
 def ctrl_c_stops(cancel: threading.Event):
-    """First Ctrl-C: finish the current batch, save, and stop. Second: stop at once."""
+    """First Ctrl-C (or SIGTERM: a logout, `kill`, a service manager): finish the current batch, save, and stop.
+    Second: stop at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -131,10 +167,23 @@ def ctrl_c_stops(cancel: threading.Event):
         if cancel.is_set():
             raise KeyboardInterrupt
         cancel.set()
-        click.echo("\nstopping after the current batch; what is done is kept (Ctrl-C again to quit now)", err=True)
+        what = "Ctrl-C again" if signum == signal.SIGINT else "a second signal"
+        click.echo(f"\nstopping after the current batch; what is done is kept ({what} to quit now)", err=True)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def terminate_like_interrupt() -> None:
+    """Outside a long job, SIGTERM ends a command as Ctrl-C does (KeyboardInterrupt): the current transaction rolls
+    back, the library is closed (today's backup renewed) and the exit status is 130, instead of Python's default of
+    dying on the spot."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)

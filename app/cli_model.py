@@ -60,7 +60,7 @@ def model():
 @click.pass_obj
 def install(obj, as_json):
     """Download (or convert) the library's model now, with progress, and make its int8 towers."""
-    lib = obj.library
+    lib = obj.creating_library
     ensure_installed(lib)
     _show(lib, as_json)
 

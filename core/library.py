@@ -34,21 +34,35 @@ class NotInLibrary(Exception):
     """A path the library does not hold."""
 
 
+class NoLibrary(Exception):
+    """A command that only reads was pointed at a folder that holds no library (a mistyped --library)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        super().__init__(f"no library at {folder} (create one with `idlens index FOLDER`, or check --library / "
+                         "IDLENS_LIBRARY)")
+
+
 class ModelMismatch(Exception):
     """The library's vectors come from another model than the one asked for."""
 
 
 class Library:
-    def __init__(self, folder: Path, model: str | None = None):
+    """`create=False` opens only an existing library (NoLibrary otherwise) and creates no file or folder: what the
+    commands that merely read use, so a mistyped --library never leaves a library behind."""
+
+    def __init__(self, folder: Path, model: str | None = None, create: bool = True):
         self.folder = Path(folder).expanduser().absolute()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        settings_path = self.folder / SETTINGS_FILE
-        self.settings = Settings.load(settings_path)
-        self.backups = Backups(self.folder / BACKUP_FOLDER)
         catalog_path = self.folder / CATALOG_FILE
+        self.backups = Backups(self.folder / BACKUP_FOLDER)
         if not catalog_path.exists() and (self.backups.list() or (self.folder / INDEX_FOLDER).exists()):
             # A library whose catalog vanished is not a new library: starting afresh would hide every name.
             raise CatalogDamaged(catalog_path, "the file is missing, but this folder holds a library")
+        if not create and not catalog_path.exists():
+            raise NoLibrary(self.folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        settings_path = self.folder / SETTINGS_FILE
+        self.settings = Settings.load(settings_path)
         self.catalog = Catalog(catalog_path, self.backups)
         if not settings_path.exists() and self.catalog.library_model:
             self.settings.model = self.catalog.library_model  # settings lost: the vectors say which model

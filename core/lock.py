@@ -2,7 +2,11 @@
 
 Readers (search, listings) never take it; SQLite's WAL lets them read while a writer works. A second writer is
 refused at once with a message that says who holds the library, instead of waiting behind a long index run.
-The lock is an flock on `<library>/write.lock`, so it disappears with the process that held it, even after kill -9.
+The lock is an flock on the library folder itself, so it disappears with the process that held it, even after
+kill -9, and deleting a file cannot break it (it used to be on `write.lock`: a deleted lock file let a second writer
+in, and the second then took the first one's live work for leftovers of an earlier run). `write.lock` now only
+holds a note of who writes, for the message a second writer gets. The folder is never locked with fcntl/POSIX locks,
+and no descriptor of the catalog is opened here: closing one would drop SQLite's own locks (see store.health).
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ class WriteLock:
     _mutex = threading.Lock()      # guards _held only, never held while a writer works
 
     def __init__(self, folder: Path, what: str = "writing", after=None):
+        self.folder = str(Path(folder))
         self.path = str(Path(folder) / LOCK_FILE)
         self.what = what
         self.after = after  # called once the outermost holder has let go (the daily backup)
@@ -46,23 +51,17 @@ class WriteLock:
                                       "meanwhile — try again when it has finished")
                 held["depth"] += 1
                 return self
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = _read_holder(fd)
                 os.close(fd)
+                holder = _read_holder(self.path)
                 raise LibraryBusy(
                     f"another Idlens is {holder.get('what', 'writing to this library')} (pid {holder.get('pid', '?')}, "
                     f"since {holder.get('since', '?')}); searching works meanwhile — try again when it has finished"
                 ) from None
-            try:
-                os.ftruncate(fd, 0)
-                os.write(fd, json.dumps({"pid": os.getpid(), "what": self.what,
-                                         "program": os.path.basename(sys.argv[0]),
-                                         "since": time.strftime("%H:%M:%S")}).encode())
-            except OSError as e:  # a full disk: the flock is what counts, the note is for the message
-                log.debug("lock note not written: %s", e)
+            _write_holder(self.path, self.what)
             self._held[self.path] = {"fd": fd, "depth": 1, "thread": me, "what": self.what}
             return self
 
@@ -80,9 +79,19 @@ class WriteLock:
         return False
 
 
-def _read_holder(fd: int) -> dict:
+def _write_holder(path: str, what: str) -> None:
+    note = json.dumps({"pid": os.getpid(), "what": what, "program": os.path.basename(sys.argv[0]),
+                       "since": time.strftime("%H:%M:%S")})
     try:
-        os.lseek(fd, 0, os.SEEK_SET)
-        return json.loads(os.read(fd, 4096).decode() or "{}")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(note)
+    except OSError as e:  # a full disk or a read-only note: the flock is what counts, the note is for the message
+        log.debug("lock note not written: %s", e)
+
+
+def _read_holder(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.loads(f.read(4096) or "{}")
     except (OSError, ValueError):
         return {}

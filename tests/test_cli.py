@@ -86,7 +86,9 @@ def test_unusable_arguments_fail_in_one_line(library_dir, tmp_path):
         assert "Traceback" not in proc.stderr
 
 
-def test_missing_weights_offline_give_one_clear_message(library_dir, photos):
+def test_missing_weights_offline_give_one_clear_message(library_dir, tmp_path):
+    (tmp_path / "empty").mkdir()
+    idlens("--library", library_dir, "index", str(tmp_path / "empty"))  # a library, no model chosen by vectors yet
     proc = idlens("--library", library_dir, "--model", "ViT-B-32:datacomp_xl_s13b_b90k", "search", "a dog",
                   env_extra={"IDLENS_MODEL": ""}, check=False)
     assert proc.returncode == 1

@@ -82,6 +82,7 @@ class Engine(QObject):
         self._urgent: list[Callable[[], None]] = []
         self._urgent_lock = threading.Lock()
         self._index_running = False
+        self._opened: list[Library] = []  # every thread's library, closed at shutdown (the day's backup follows)
         self.people: list = []  # the latest people list, kept on the UI thread (name completion reads it)
         self.peopleChanged.connect(self._remember_people)
 
@@ -91,10 +92,14 @@ class Engine(QObject):
         lib = getattr(self._local, "library", None)
         if lib is not None and getattr(self._local, "generation", 0) != self._generation:
             lib.close()
+            with self._urgent_lock:
+                self._opened.remove(lib)
             lib = None
         if lib is None:
             lib = self._local.library = Library(self.library_dir, self.model)
             self._local.generation = self._generation
+            with self._urgent_lock:
+                self._opened.append(lib)
         return lib
 
     def change_model(self, spec: str) -> None:
@@ -162,6 +167,15 @@ class Engine(QObject):
         self._cancel.set()
         self.writer.shutdown(wait=True, cancel_futures=True)
         self.reader.shutdown(wait=True, cancel_futures=True)
+        # The threads have stopped, so their libraries can be closed here: closing renews today's backup when
+        # this session changed anything (names made today are then in a backup, as the README promises).
+        with self._urgent_lock:
+            opened, self._opened = self._opened, []
+        for lib in opened:
+            try:
+                lib.close()
+            except Exception:
+                log.warning("closing the library failed", exc_info=True)
 
     # -- indexing ---------------------------------------------------------------------------------------------------
     def index(self, paths: list[str] | None = None) -> None:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import struct
 from pathlib import Path
 
 from .errors import CatalogError
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 # The tables each schema version has; a catalog missing one of them lost part of its data.
 TABLES = {
     1: {"roots", "excluded", "media", "frames", "models", "items", "meta"},
@@ -40,7 +38,12 @@ def expected_tables(version: int) -> set[str]:
 
 def problem(path: Path) -> str | None:
     """Why `path` cannot be opened as an Idlens catalog, or None when it can (or does not exist yet).
-    Cheap: reads the 100-byte header and the table list, never the data pages."""
+    Cheap: SQLite reads the header and the table list, never the data pages.
+
+    The file is only ever opened through SQLite. Closing any descriptor of a file drops every POSIX lock this
+    process holds on it, SQLite's included ("How To Corrupt An SQLite Database File", 2.2): a plain `open()` and
+    `close()` here made the next process to close its connection believe it was the last, and delete the WAL that
+    this process's other connections were still writing to. SQLite's own connections defer such closes."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -51,28 +54,13 @@ def problem(path: Path) -> str | None:
     if size == 0:
         return "empty file (0 bytes)"
     try:
-        with open(path, "rb") as f:
-            header = f.read(100)
-    except OSError as e:
-        return f"cannot be read: {e.strerror or e}"
-    if len(header) < 100 or not header.startswith(SQLITE_HEADER):
-        return "not an SQLite database"
-    page_size = struct.unpack(">H", header[16:18])[0]
-    page_size = 65536 if page_size == 1 else page_size
-    change_counter, page_count = struct.unpack(">II", header[24:32])
-    valid_for = struct.unpack(">I", header[92:96])[0]
-    wal = Path(f"{path}-wal")
-    pages_in_wal = wal.exists() and wal.stat().st_size > 0  # a checkpoint cut short (disk full): the WAL has them
-    if page_count and valid_for == change_counter and size < page_count * page_size and not pages_in_wal:
-        return f"truncated: {size} bytes on disk, {page_count * page_size} expected"
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            conn.close()
+        version, tables = _header_and_tables(path)
     except sqlite3.DatabaseError as e:
+        text = str(e).lower()
+        if "not a database" in text:
+            return "not an SQLite database"
+        if "malformed" in text:
+            return f"truncated or damaged ({size} bytes on disk; SQLite: {e})"
         return f"unreadable: {e}"
     if version == 0:
         return "not an Idlens catalog" if tables else None
@@ -80,6 +68,35 @@ def problem(path: Path) -> str | None:
     if missing:
         return f"tables missing: {', '.join(sorted(missing))}"
     return None
+
+
+def _header_and_tables(path: Path) -> tuple[int, set[str]]:
+    """The schema version and the table names, read without creating or changing any file. With a WAL beside the
+    catalog, SQLite reads the two together (the newest tables may live in the WAL only). Without one the file holds
+    everything, and it is opened `immutable` so that SQLite makes no -wal/-shm beside a file it may find damaged
+    (and takes no lock); if that read fails because a WAL appeared meanwhile, it is read again with the WAL."""
+    def read(mode: str) -> tuple[int, set[str]]:
+        conn = sqlite3.connect(f"file:{path}?{mode}", uri=True)
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            # Reading the table list makes SQLite compare the page count in the header with the file (and its WAL):
+            # a truncated file fails here, before anything is written.
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            return version, tables
+        finally:
+            conn.close()
+
+    def wal_exists() -> bool:  # any WAL, even empty: a connection of this process may be holding it open
+        return Path(f"{path}-wal").exists()
+
+    if wal_exists():
+        return read("mode=ro")
+    try:
+        return read("immutable=1")
+    except sqlite3.DatabaseError:
+        if wal_exists():
+            return read("mode=ro")
+        raise
 
 
 def integrity(path: Path) -> list[str]:
