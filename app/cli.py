@@ -13,12 +13,12 @@ import threading
 import click
 
 from app.cli_common import (JSON_SCHEMA, USER_ERRORS, Context, NotFound, ctrl_c_stops, emit_json, fail,
-                            terminate_like_interrupt, warn_test_model)
+                            say, terminate_like_interrupt, warn_test_model)
 from app.cli_doctor import doctor
 from app.cli_model import ensure_installed, model
 from app.cli_idclip import idclip
 from app.cli_people import people
-from core import services
+from core import logs, services
 from core.settings import default_library_dir
 from core.wording import plural
 
@@ -31,10 +31,16 @@ log = logging.getLogger(__name__)
 @click.option("--model", envvar="IDLENS_MODEL", default=None,
               help="CLIP model as NAME:PRETRAINED or NAME:/path/to/checkpoint (env IDLENS_MODEL); "
                    "default: the library's model, else ViT-B-32:datacomp_xl_s13b_b90k.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show debug lines on stderr and write them to the log file (see README, \"Logs\").")
 @click.version_option(package_name="idlens")
 @click.pass_context
-def cli(ctx, library_dir, model):
+def cli(ctx, library_dir, model, verbose):
     """Idlens: find the people you know in your photos and videos. Without a command, opens the app."""
+    logs.configure(verbose)  # the log file in the user's data folder; again on each call, never a second handler
+    log.info("idlens %s: %s", _version(), ctx.invoked_subcommand or "app")
+    log.debug("library %s, model %s, Python %s on %s", library_dir, model or "(the library's)",
+              sys.version.split()[0], sys.platform)
     ctx.obj = Context(library_dir, model)
     # Every command ends by closing its library, also when it fails: closing renews today's backup after changes.
     ctx.call_on_close(ctx.obj.close)
@@ -61,6 +67,11 @@ def index(obj: Context, paths, as_json):
     missing = [p for p in paths if not os.path.exists(p)]
     if missing:
         raise NotFound(f"no such file or folder: {missing[0]}")
+    # /proc, /sys, /dev and FIFOs: refused, never opened
+    from core.paths import not_indexable
+    refused = next(filter(None, map(not_indexable, paths)), None)
+    if refused:
+        raise click.ClickException(refused)
     lib = obj.creating_library
     if not paths and not lib.catalog.media.roots():
         raise click.UsageError("give a folder to index: idlens index PATH")
@@ -73,7 +84,7 @@ def index(obj: Context, paths, as_json):
                 click.echo("scanning…", err=True)
             elif p.stage == "model":
                 if sys.stderr.isatty():
-                    click.echo(f"{p.total} files to index; loading {lib.model_spec}…", err=True)
+                    say(f"{p.total} files to index; loading {lib.model_spec}…", err=True)
                 ensure_installed(lib)  # the job waits here: a first install shows its own progress
             elif p.stage == "embed":
                 if bar is None:
@@ -85,9 +96,13 @@ def index(obj: Context, paths, as_json):
     if bar is not None:
         bar.close()
     r = job.report
+    for path, why in list(r.scan.skipped.items())[:20]:  # links out of the library, system folders
+        say(f"skipped {path}: {why}", err=True)
+    if len(r.scan.skipped) > 20:
+        click.echo(f"… and {len(r.scan.skipped) - 20} more skipped", err=True)
     for folder, why in r.scan.offline_folders.items():
-        click.echo(f"warning: {folder} cannot be reached ({why}); its files are kept as offline and not searched "
-                   "until it is back", err=True)
+        say(f"warning: {folder} cannot be reached ({why}); its files are kept as offline and not searched "
+            "until it is back", err=True)
     if as_json:
         emit_json({"schema": JSON_SCHEMA, **services.index_report(r)})
     else:
@@ -139,6 +154,10 @@ def search(obj: Context, query, image_path, k, kind, only, as_json):
         raise click.UsageError("the query is empty")
     if image_path and not os.path.exists(image_path):
         raise NotFound(f"no such file: {image_path}")
+    # a FIFO would block the search forever
+    from core.paths import not_regular
+    if image_path and not_regular(image_path):
+        raise click.ClickException(not_regular(image_path))
     lib = obj.library
     if lib.catalog.library_model:
         lib.check_model()
@@ -153,13 +172,13 @@ def search(obj: Context, query, image_path, k, kind, only, as_json):
     if not q.people or q.context or image_path:
         warn_test_model(lib)
     if q.unknown_names:
-        click.echo(f"not a person in your library: {', '.join(q.unknown_names)} (searched as words; name people "
-                   "with `idlens people name`)", err=True)
+        say(f"not a person in your library: {', '.join(q.unknown_names)} (searched as words; name people "
+            "with `idlens people name`)", err=True)
     for note in q.notes:
-        click.echo(note, err=True)
+        say(note, err=True)
     offline = services.offline_note(outcome.offline_files)
     if offline:
-        click.echo(offline, err=True)
+        say(offline, err=True)
     if not outcome.results:
         click.echo("no results" + ("" if lib.catalog.items.count() else " (the library is empty: idlens index PATH)"))
     for r in outcome.results:
@@ -171,7 +190,7 @@ def search(obj: Context, query, image_path, k, kind, only, as_json):
         elif r.timestamp is not None:
             where = f" @ {_clock(r.timestamp)}"
         who = ", ".join(f"{p['name']} {p['similarity']:.2f}" for p in r.why.get("people", []))
-        click.echo(f"{r.score:6.3f}  {r.path}{where}" + (f"  [{who}]" if who else ""))
+        say(f"{r.score:6.3f}  {r.path}{where}" + (f"  [{who}]" if who else ""))
 
 
 def _clock(seconds: float) -> str:
@@ -190,7 +209,7 @@ def list_media(obj: Context, as_json):
         emit_json({"schema": JSON_SCHEMA, "media": [services.media_json(m) for m in media]})
         return
     for m in media:
-        click.echo(f"{m.status:8} {m.kind:5} {m.path}")
+        say(f"{m.status:8} {m.kind:5} {m.path}")
 
 
 @cli.command()
@@ -202,18 +221,18 @@ def status(obj: Context, as_json):
     if as_json:
         emit_json(data)
         return
-    click.echo(f"library  {data['library']}")
-    click.echo(f"model    {data['model']}" + ("  (random weights: tests only)" if data["test_model"] else ""))
+    say(f"library  {data['library']}")
+    say(f"model    {data['model']}" + ("  (random weights: tests only)" if data["test_model"] else ""))
     for kind, by_status in sorted(data["media"].items()):
         parts = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()))
         click.echo(f"{kind + 's':8} {sum(by_status.values())} ({parts})")
     click.echo(f"vectors  {data['vectors']}")
     for folder in data["folders"]:
-        click.echo(f"folder   {folder['path']}" + (f"  (offline: {folder['offline']})" if folder["offline"] else ""))
+        say(f"folder   {folder['path']}" + (f"  (offline: {folder['offline']})" if folder["offline"] else ""))
     for folder in data["folders"]:
         if folder["offline"]:
-            click.echo(f"warning: {folder['path']} cannot be reached ({folder['offline']}); its files are kept as "
-                       "offline and not searched until it is back", err=True)
+            say(f"warning: {folder['path']} cannot be reached ({folder['offline']}); its files are kept as "
+                "offline and not searched until it is back", err=True)
 
 
 @cli.command()
@@ -226,7 +245,7 @@ def errors(obj: Context, as_json):
         emit_json({"schema": JSON_SCHEMA, "errors": found})
         return
     for e in found:
-        click.echo(f"{e['path']}: {e['error']}")
+        say(f"{e['path']}: {e['error']}")
 
 
 @cli.command()
@@ -250,7 +269,7 @@ def reembed(ctx, as_json):
     lib = ctx.obj.library
     n = lib.reembed()
     if not as_json:
-        click.echo(f"re-embedding {n} files with {lib.model_spec}")
+        say(f"re-embedding {n} files with {lib.model_spec}")
     ctx.invoke(index, paths=(), as_json=as_json)
 
 
@@ -274,7 +293,29 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except (click.ClickException, click.exceptions.Abort, KeyboardInterrupt, sqlite3.DatabaseError, OSError,
             *USER_ERRORS) as e:
+        _log_failure(args, e, traceback=isinstance(e, (sqlite3.DatabaseError, OSError)))
         sys.exit(fail(e, "--json" in args))
+    except Exception as e:  # a bug: Python prints the traceback; the log file keeps it too
+        _log_failure(args, e, traceback=True)
+        raise
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("idlens")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def _log_failure(args: list[str], e: BaseException, traceback: bool) -> None:
+    """One line in the log file for a command that failed (on stderr only with --verbose: the error itself is
+    printed already); with the traceback where it is not a plain usage error."""
+    logs.ensure()  # a usage error can come before the group's callback configured the log
+    command = next((a for a in args if a in cli.commands), "app")
+    log.info("idlens %s failed: %s: %s", command, type(e).__name__, e, exc_info=traceback,
+             extra={"file_only": True})
 
 
 if __name__ == "__main__":

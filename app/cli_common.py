@@ -20,6 +20,7 @@ from core.idclip.model import IdClipError
 from core.library import ModelMismatch, NoLibrary, NotInLibrary
 from core.lock import LibraryBusy
 from core.media.images import MediaError
+from core.names import BadName, printable
 from core.registry import UnknownModel
 from core.search.query import NothingToSearch
 from core.settings import SettingsError
@@ -36,7 +37,7 @@ ERROR_CODES = [
     (ModelMismatch, "model_mismatch"), (IndexMismatch, "index_mismatch"), (MediaError, "unreadable_media"),
     (PeopleError, "people"), (IdClipError, "idclip"), (LibraryBusy, "busy"), (UnknownModel, "unknown_model"),
     (SettingsError, "settings"), (NothingToSearch, "nothing_to_search"), (NotInLibrary, "not_in_library"),
-    (NoLibrary, "no_library"),
+    (NoLibrary, "no_library"), (BadName, "people"),
 ]
 USER_ERRORS = tuple(cls for cls, _ in ERROR_CODES)
 
@@ -94,7 +95,7 @@ def fail(e: BaseException, as_json: bool) -> int:
     """Report an error that ends the command: one line on stderr, and under --json the same as a JSON object on
     stdout (a script reading stdout never gets nothing). Returns the exit status."""
     code, message, status, detail = classify(e)
-    click.echo(f"idlens: error: {message}", err=True)
+    click.echo(f"idlens: error: {printable(message)}", err=True)  # a name or a path in it never drives the terminal
     if as_json:
         error = {"code": code, "message": message}
         if detail:
@@ -143,6 +144,12 @@ def dump_json(data) -> str:
         return text
     except UnicodeEncodeError:
         return json.dumps(data, indent=2, ensure_ascii=True, default=str)
+
+
+def say(text: str, err: bool = False) -> None:
+    """Print a line for people that holds names or file paths: every control character in it is shown escaped
+    (core.names.printable), so a name or a file name can never recolour, move or reorder the terminal's text."""
+    click.echo(printable(text), err=err)
 
 
 def emit_json(data) -> None:

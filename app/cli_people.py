@@ -9,8 +9,9 @@ import sys
 
 import click
 
-from app.cli_common import JSON_SCHEMA, dump_json
+from app.cli_common import JSON_SCHEMA, dump_json, printable, say
 from core import services
+from core.faces.export_format import read_export
 from core.faces.portability import export_decisions, import_decisions
 from core.wording import plural
 
@@ -25,7 +26,7 @@ def _confirm(question: str) -> None:
     """Two named people becoming one: asked on a terminal, refused (with the way to confirm) when piped."""
     if not sys.stdin.isatty():
         raise click.UsageError(f"both have names: {question[:-1]} — add --yes to confirm")
-    click.confirm(question, abort=True)
+    click.confirm(printable(question), abort=True)
 
 
 def _person_line(p) -> str:
@@ -57,7 +58,7 @@ def list_people(obj, show_all, as_json):
     if not found:
         click.echo("no people yet: index some photos with faces (idlens index PATH)")
     for p in found:
-        click.echo(_person_line(p))
+        say(_person_line(p))
 
 
 @people.command()
@@ -82,9 +83,9 @@ def name(obj, pairs, as_json, yes):
         if as_json:
             continue
         if p.id != before.id:
-            click.echo(f"{before.label} is {p.label}: merged into them ({plural(p.media, 'file')})")
+            say(f"{before.label} is {p.label}: merged into them ({plural(p.media, 'file')})")
         else:
-            click.echo(f"named {p.id}: {p.label} ({plural(p.media, 'file')})")
+            say(f"named {p.id}: {p.label} ({plural(p.media, 'file')})")
     if as_json:
         _emit({"people": [p.to_json() for p in named]})
 
@@ -98,11 +99,15 @@ def add(obj, person_name, photo, as_json):
     """Add a person from a reference photo (its largest face)."""
     if not os.path.exists(photo):
         raise click.ClickException(f"no such file: {photo}")
-    person, face_id = services.add_person_from_photo(obj.library, person_name, photo)
+    # a FIFO is never opened
+    from core.paths import not_regular
+    if not_regular(photo):
+        raise click.ClickException(not_regular(photo))
+    person, face_id = services.add_person_from_photo(obj.creating_library, person_name, photo)
     if as_json:
         _emit({"person": person.to_json(), "face_id": face_id})
     else:
-        click.echo(f"{person.label}: {plural(person.media, 'file')}")
+        say(f"{person.label}: {plural(person.media, 'file')}")
 
 
 @people.command()
@@ -123,7 +128,7 @@ def merge(obj, target, source, as_json, yes):
         _emit({"person": p.to_json(), "kept": t.label, "merged": s.label})
     else:
         kept = f"; {s.name} is now an alias of {p.label}" if s.name and t.name else ""
-        click.echo(f"{s.label} merged into {p.label}: {plural(p.media, 'file')}{kept}")
+        say(f"{s.label} merged into {p.label}: {plural(p.media, 'file')}{kept}")
 
 
 @people.command()
@@ -134,7 +139,7 @@ def merge(obj, target, source, as_json, yes):
 def move(obj, face_id, person, as_json):
     """This face is PERSON (id or name; a new name creates the person)."""
     p = _people(obj).move(face_id, person)
-    _emit({"person": p.to_json()}) if as_json else click.echo(f"face {face_id} is now {p.label}")
+    _emit({"person": p.to_json()}) if as_json else say(f"face {face_id} is now {p.label}")
 
 
 @people.command()
@@ -147,7 +152,7 @@ def reject(obj, face_id, person, as_json):
     pe = _people(obj)
     pe.reject(face_id, person)
     p = pe.find(person)
-    _emit({"person": p.to_json(), "face_id": face_id}) if as_json else click.echo(f"face {face_id} is not {p.label}")
+    _emit({"person": p.to_json(), "face_id": face_id}) if as_json else say(f"face {face_id} is not {p.label}")
 
 
 @people.command()
@@ -159,7 +164,7 @@ def reject(obj, face_id, person, as_json):
 def split(obj, person, face_ids, new_name, as_json):
     """Move some of PERSON's faces into a new person."""
     p = _people(obj).split(person, list(face_ids), new_name)
-    _emit({"person": p.to_json()}) if as_json else click.echo(f"new person {p.id}: {p.label}, {p.faces} faces")
+    _emit({"person": p.to_json()}) if as_json else say(f"new person {p.id}: {p.label}, {p.faces} faces")
 
 
 @people.command()
@@ -174,7 +179,7 @@ def alias(obj, person, aliases, remove, as_json):
     if as_json:
         _emit({"person": p.to_json()})
     else:
-        click.echo(f"{p.label}: " + (f"also {', '.join(p.aliases)}" if p.aliases else "no aliases"))
+        say(f"{p.label}: " + (f"also {', '.join(p.aliases)}" if p.aliases else "no aliases"))
 
 
 @people.command()
@@ -185,7 +190,7 @@ def alias(obj, person, aliases, remove, as_json):
 def hide(obj, person, show, as_json):
     """Hide a person from the people list (their faces stay)."""
     p = _people(obj).hide(person, not show)
-    _emit({"person": p.to_json()}) if as_json else click.echo(f"{p.label} {'shown' if show else 'hidden'}")
+    _emit({"person": p.to_json()}) if as_json else say(f"{p.label} {'shown' if show else 'hidden'}")
 
 
 @people.command()
@@ -202,7 +207,7 @@ def faces(obj, person, as_json):
         return
     for f in found:
         when = f" @ {f['timestamp']:.1f}s" if f["timestamp"] is not None else ""
-        click.echo(f"{f['id']:7}  {'confirmed' if f['confirmed'] else 'auto     '}  {f['path'] or '(reference)'}{when}")
+        say(f"{f['id']:7}  {'confirmed' if f['confirmed'] else 'auto     '}  {f['path'] or '(reference)'}{when}")
 
 
 @people.command()
@@ -218,13 +223,13 @@ def suggest(obj, person, limit, as_json):
         _emit({"person": p.to_json(), "suggestions": [s.to_json() for s in found], "total": review.total})
         return
     if not found:
-        click.echo(f"nothing to review for {p.label}")
+        say(f"nothing to review for {p.label}")
         return
-    click.echo(f"{len(found)} of {review.total} faces that may be {p.label}, most likely first "
-               "(compare with the face in brackets, one of theirs):")
+    say(f"{len(found)} of {review.total} faces that may be {p.label}, most likely first "
+        "(compare with the face in brackets, one of theirs):")
     for s in found:
         when = f" @ {s.timestamp:.1f}s" if s.timestamp is not None else ""
-        click.echo(f"{s.face_id:7}  {s.similarity:.3f}  {s.path}{when}  [{s.reference_face}]")
+        say(f"{s.face_id:7}  {s.similarity:.3f}  {s.path}{when}  [{s.reference_face}]")
 
 
 @people.command()
@@ -264,7 +269,7 @@ def undo(obj, as_json):
     elif d is None:
         click.echo("nothing to undo")
     else:
-        click.echo(f"undone: {d.summary}")
+        say(f"undone: {d.summary}")
 
 
 @people.command()
@@ -278,7 +283,7 @@ def redo(obj, as_json):
     elif d is None:
         click.echo("nothing to redo")
     else:
-        click.echo(f"redone: {d.summary}")
+        say(f"redone: {d.summary}")
 
 
 @people.command()
@@ -294,7 +299,7 @@ def history(obj, limit, as_json):
     if not found:
         click.echo("no decisions yet")
     for d in found:
-        click.echo(_decision_line(d))
+        say(_decision_line(d))
 
 
 @people.command(name="export")
@@ -307,7 +312,7 @@ def export_cmd(obj, file):
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1, ensure_ascii=True)  # file names need not be valid UTF-8
     os.replace(tmp, file)
-    click.echo(f"exported {len(data['people'])} people to {file}", err=True)
+    say(f"exported {len(data['people'])} people to {file}", err=True)
 
 
 @people.command(name="import")
@@ -315,15 +320,16 @@ def export_cmd(obj, file):
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def import_cmd(obj, file, as_json):
-    """Apply names and decisions from an export."""
-    try:
-        data = json.loads(open(file, encoding="utf-8").read())
-    except ValueError as e:
-        raise click.ClickException(f"{file} is not JSON: {e}")
-    stats = import_decisions(_people(obj), data)
+    """Apply names and decisions from an export (checked whole first: a malformed file changes nothing)."""
+    data = read_export(file)
+    lib = obj.creating_library
+    stats = import_decisions(lib.people, data, lib.face_backend.dim)
     if as_json:
         _emit(stats)
         return
     click.echo(f"{stats['people']} people: {stats['faces']} faces placed, {stats['rejections']} \"not this person\" "
                f"answers, {stats['joined_after']} more faces joined them here, {stats['unmatched']} faces not in "
                f"this library; {stats['to_review']} faces to review (`idlens people suggest NAME`)")
+    if stats["people_not_here"]:
+        click.echo(f"{plural(stats['people_not_here'], 'person', 'people')} of the file not imported: none of their "
+                   "faces is in this library (index their photos first, then import again)")

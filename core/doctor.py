@@ -279,7 +279,7 @@ def _rebuild_and_rescan(folder: Path, report: RepairReport) -> None:
             n = lib.rebuild_index()
             report.actions.append(f"rebuilt the vector index from the catalog ({plural(n, 'vector')})")
             roots = lib.catalog.media.roots()
-            s = scan(lib.catalog, roots)
+            s = scan(lib.catalog, roots, follow_links=lib.settings.follow_links)
             lib.refresh_index()
             lib.save_index()
         report.scan = {"found": s.found, "new": s.new, "changed": s.changed, "moved": s.moved, "missing": s.missing,

@@ -127,7 +127,8 @@ class IndexJob:
 
         yield Progress("scan")
         left_pending = {m.id for m in media.pending()}
-        self.report.scan = scan(lib.catalog, roots, cancelled=self.cancel.is_set)
+        self.report.scan = scan(lib.catalog, roots, cancelled=self.cancel.is_set,
+                                follow_links=lib.settings.follow_links)
         yield Progress("scan", done=self.report.scan.found, total=self.report.scan.found)
         try:
             if not self.cancel.is_set():

@@ -14,6 +14,7 @@ from .faces.views import PeopleError
 from .library import SETTINGS_FILE, Library
 from .media.dates import Taken, newest_first_key, taken_of
 from .media.images import decode_image
+from .paths import not_regular
 from .settings import Settings, models_dir
 from .media.scanner import offline_roots
 from .store import ERROR, Media, Person
@@ -97,7 +98,7 @@ def index_report(report) -> dict:
     s = report.scan
     return {"found": s.found, "new": s.new, "changed": s.changed, "moved": s.moved, "missing": s.missing,
             "unchanged": s.unchanged, "unreadable": s.unreadable, "offline": s.offline, "back": s.back,
-            "offline_folders": s.offline_folders, "indexed": report.embedded_files, "resumed": report.resumed,
+            "offline_folders": s.offline_folders, "skipped": s.skipped, "indexed": report.embedded_files, "resumed": report.resumed,
             "vectors": report.embedded_items, "errors": report.errors + s.unreadable,
             "face_errors": report.face_errors, "seconds": round(report.seconds, 3), "cancelled": report.cancelled}
 
@@ -113,8 +114,11 @@ def largest_face(lib: Library, photo: str):
 
 def add_person_from_photo(lib: Library, name: str, photo: str) -> tuple[Person, int]:
     """A person from a reference photo's largest face; matching faces and unnamed groups join them."""
-    if not os.path.isfile(photo):
+    if not os.path.exists(photo):
         raise PeopleError(f"no such file: {photo}")
+    special = not_regular(photo)
+    if special:
+        raise PeopleError(special)
     face = largest_face(lib, photo)
     return lib.people.add_reference(name, face, os.path.abspath(photo), lib.face_backend.name)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,10 @@ class Settings:
     face_name_sole: float = 0.60
     face_name_margin: float = 0.10
     face_suggest_floor: float = 0.40   # above every impostor pair measured (0.38), below every genuine one (0.43)
+    # Scanning stays inside the library's folders: a symbolic link (to a folder or a file) is followed only when its
+    # target is inside one of them. True follows links anywhere (still never into /proc, /sys or /dev; each folder
+    # once, so no loop).
+    follow_links: bool = False
     # A trained Id-CLIP translator (idlens idclip use CKPT): queries naming people then also get an Id-CLIP score.
     idclip_checkpoint: str | None = None
 
@@ -142,8 +147,18 @@ class SettingsError(ValueError):
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 RENAMED = {"thumbnail_size": "decode_min_side"}  # settings.json written by older versions
 _TYPES = {"str": str, "int": int, "float": float, "bool": bool, "str | None": (str, type(None))}
-_POSITIVE = {"video_interval", "video_max_frames", "batch_size", "decode_workers", "decode_min_side", "face_detail",
-             "face_min_cluster"}
+# Allowed ranges, inclusive (a float must also be finite: NaN and infinity are refused everywhere). Similarities
+# are cosines read as 0..1; the caps keep a typo from sampling every frame of a video or exhausting memory.
+_SIMILARITY = (0.0, 1.0)
+_RANGES: dict[str, tuple[float, float]] = {
+    "video_interval": (0.1, 86400.0), "video_max_frames": (1, 100_000), "video_scene_threshold": _SIMILARITY,
+    "batch_size": (1, 1024), "threads": (0, 1024), "decode_workers": (1, 64), "decode_min_side": (1, 8192),
+    "face_detail": (64, 16384), "face_min_size": (0.0, 10000.0), "face_min_score": _SIMILARITY,
+    "face_min_sharpness": (0.0, 1e7), "face_match": _SIMILARITY, "face_cluster": _SIMILARITY,
+    "face_min_cluster": (1, 100_000), "face_track_match": _SIMILARITY, "face_name_auto": _SIMILARITY,
+    "face_name_support": _SIMILARITY, "face_name_sole": _SIMILARITY, "face_name_margin": _SIMILARITY,
+    "face_suggest_floor": _SIMILARITY,
+}
 _CHOICES = {"image_encoder": ("onnx-int8", "onnx-fp32", "torch")}  # "torch": an older name for fp32
 
 
@@ -154,10 +169,13 @@ def _checked(name: str, value):
         value = float(value)
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise SettingsError(f"setting {name} must be {FIELDS[name].type}, not {value!r}")
-    if name in _POSITIVE and value <= 0:
-        raise SettingsError(f"setting {name} must be positive, not {value!r}")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-        raise SettingsError(f"setting {name} cannot be negative ({value!r})")
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    low, high = _RANGES.get(name, (0, None))
+    allowed = f"from {low:g} to {high:g}" if high is not None else f"{low:g} or more"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SettingsError(f"setting {name} must be a finite number {allowed}, not {value!r}")
+    if number and (value < low or (high is not None and value > high)):
+        raise SettingsError(f"setting {name} must be {allowed}, not {value!r}")
     if name in _CHOICES and value not in _CHOICES[name]:
         raise SettingsError(f"setting {name} must be one of {', '.join(_CHOICES[name])}, not {value!r}")
     return value

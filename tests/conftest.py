@@ -29,6 +29,7 @@ def isolated_dirs(tmp_path_factory, monkeypatch, shared_models):
     monkeypatch.setenv("IDLENS_CACHE", str(base / "cache"))
     monkeypatch.setenv("IDLENS_MODELS", str(shared_models))
     monkeypatch.setenv("IDLENS_LIBRARY", str(base / "library"))
+    monkeypatch.setenv("IDLENS_LOG_DIR", str(base / "logs"))
     monkeypatch.setenv("HF_ENDPOINT", "https://127.0.0.1:9")  # a closed port: "offline" answers at once
     monkeypatch.setenv("IDLENS_HUB", "https://127.0.0.1:9")
     monkeypatch.delenv("IDLENS_MODEL", raising=False)

@@ -172,7 +172,7 @@ def test_import_never_takes_the_stranger(scene, make_library):
         v = np.frombuffer(rows[1], np.float32)
         again.video(key, [(rows[0], v, rows[2])]) if key == "clip" else again.photo(key, [v])
     other.people.settle()
-    stats = import_decisions(other.people, data)
+    stats = import_decisions(other.people, data, 128)
     anna2 = other.people.find("Anna")
     assert owner(other, again.media["clip"][0]) != anna2.id
     assert stats["people"] == 1 and anna2.media == 8

@@ -215,16 +215,16 @@ def test_export_import_round_trip_into_another_library(make_library, album, tmp_
     shutil.copytree(album, moved)
     second = make_library("two")
     index(second, moved)
-    stats = import_decisions(second.people, data)
+    stats = import_decisions(second.people, data, 128)
     assert {k: stats[k] for k in ("people", "faces", "rejections", "unmatched")} == \
         {"people": 1, "faces": 2, "rejections": 1, "unmatched": 0}
     pid = second.people.find("Emmanuel").id
     assert person_of(second, moved / A[1]) == pid
-    assert import_decisions(second.people, data)["faces"] == 2  # twice: same state
+    assert import_decisions(second.people, data, 128)["faces"] == 2  # twice: same state
     assert second.people.find("Emmanuel").media == 2
     assert second.catalog.db.execute("SELECT count(*) FROM rejections").fetchone()[0] == 1
     with pytest.raises(PeopleError):
-        import_decisions(second.people, {"people": []})
+        import_decisions(second.people, {"people": []}, 128)
 
 
 def test_video_appearances_are_tracks_with_their_times(lib, tmp_path):
@@ -441,8 +441,8 @@ def test_export_import_restores_every_person_whole(make_library, album, tmp_path
     shutil.copytree(album, moved)
     second = make_library("two")
     index(second, moved)
-    stats = import_decisions(second.people, data)
+    stats = import_decisions(second.people, data, 128)
     after = named_faces(second, moved)
     assert after == before, (stats, before, after)
     assert not [p for p in second.people.list() if not p.name and p.faces]  # no unnamed copies left
-    assert import_decisions(second.people, data)["faces"] == stats["faces"] and named_faces(second, moved) == before
+    assert import_decisions(second.people, data, 128)["faces"] == stats["faces"] and named_faces(second, moved) == before

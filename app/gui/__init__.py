@@ -1,11 +1,13 @@
 """The PySide6 desktop app. `core` does the work; this package is layout and the Qt adapter around it."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
 _windows: list = []  # the open main windows (Qt does not keep a Python reference to a top-level window)
 _translators: list = []
+_hooks: list = []  # the sys.excepthook that logs uncaught exceptions, once installed
 
 
 def install_translations(app) -> None:
@@ -63,8 +65,18 @@ def run_gui(library_dir: str | None = None, model: str | None = None) -> int:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
+    from core import logs
     from core.settings import default_library_dir
 
+    logs.ensure()  # the log file (the command line configured it already when the app starts from `idlens`)
+    _log_uncaught()
+    from PySide6 import __version__ as pyside_version
+
+    if pyside_version == "6.12.0":  # excluded in pyproject.toml; a wheel installed by hand can still bring it
+        logging.getLogger(__name__).warning(
+            "PySide6 6.12.0 miscounts references (True on each signal, None on each Qt method of ours that returns "
+            "None) and the app may abort when it closes; install another version: "
+            "pip install 'PySide6-Essentials!=6.12.0' 'PySide6-Addons!=6.12.0'")
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Idlens")
     install_translations(app)
@@ -76,6 +88,24 @@ def run_gui(library_dir: str | None = None, model: str | None = None) -> int:
 
     settings = QSettings("Idlens", "Idlens")
     library = library_dir or libraries.last(settings) or str(default_library_dir())
+    logging.getLogger(__name__).info("app started on %s", library)
     if open_window(str(library), model, settings) is None:
         return 1
-    return app.exec()
+    status = app.exec()
+    logging.getLogger(__name__).info("app closed (%s)", status)
+    return status
+
+
+def _log_uncaught() -> None:
+    """An exception in a slot or a callback ends up in sys.excepthook (Qt carries on): the log file keeps it, then
+    it is printed as before."""
+    previous = sys.excepthook
+    if previous in _hooks:  # once per process
+        return
+
+    def hook(kind, value, tb):
+        logging.getLogger(__name__).error("unexpected error", exc_info=(kind, value, tb), extra={"file_only": True})
+        previous(kind, value, tb)
+
+    _hooks.append(hook)
+    sys.excepthook = hook

@@ -3,6 +3,7 @@ viewer, face panel, indexing by drag-and-drop with progress/rate/ETA/cancel, and
 behaviour only: every piece of work goes to the Engine, off the UI thread."""
 from __future__ import annotations
 
+import html
 import logging
 import os
 import time
@@ -20,6 +21,7 @@ from app.gui.engine import Engine
 from app.gui.people_panel import PeoplePanel
 from app.gui.results import MONTH_NAMES, ResultRole, ResultsModel, ResultsView, clock
 from app.gui.viewer import ViewerPage
+from core import logs
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +199,44 @@ class MainWindow(QMainWindow):
         self.engine.undoChanged.connect(self._undo_changed)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.people_action)
+        help_menu = self.menuBar().addMenu("&Help")
+        self.show_log_action = QAction("Show log", self, triggered=self.show_log)
+        self.show_log_action.setStatusTip(str(logs.log_file()))
+        help_menu.addAction(self.show_log_action)
+
+    def show_log(self) -> None:
+        """Help › Show log: the log file's place and its last lines, and a button that opens it (attach it to a bug
+        report)."""
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices, QFontDatabase
+        from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPlainTextEdit
+
+        path = logs.log_file()
+        dialog = QDialog(self)
+        dialog.setObjectName("logDialog")
+        dialog.setWindowTitle("Log")
+        dialog.resize(900, 500)
+        column = QVBoxLayout(dialog)
+        where = QLabel(f"The log is kept in <b>{html.escape(str(path))}</b> (the three older ones beside it).",
+                       dialog)
+        where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        where.setWordWrap(True)
+        column.addWidget(where)
+        text = QPlainTextEdit(logs.tail() or "(nothing logged yet)", dialog)
+        text.setReadOnly(True)
+        text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        column.addWidget(text, 1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, dialog)
+        open_button = buttons.addButton("Open log file", QDialogButtonBox.ButtonRole.ActionRole)
+        open_button.setEnabled(path.exists())
+        open_button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))))
+        buttons.rejected.connect(dialog.close)
+        column.addWidget(buttons)
+        text.moveCursor(text.textCursor().MoveOperation.End)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.log_dialog = dialog
+        dialog.show()
 
     def changeEvent(self, event) -> None:
         from PySide6.QtCore import QEvent

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QLabel, 
                                QListWidgetItem, QMenu, QMessageBox, QPushButton, QStyle, QVBoxLayout, QWidget)
 
 from app.gui.completion import ask_name
+from core.names import isolated
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class PeopleModel(QAbstractListModel):
             return None
         p = self.people[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{p.label}\n{p.media} photos" if p.name else f"Unnamed\n{p.media} photos"
+            return f"{isolated(p.label)}\n{p.media} photos" if p.name else f"Unnamed\n{p.media} photos"
         if role == Qt.ItemDataRole.DecorationRole:
             if p.cover_face is None:
                 return self._blank
@@ -77,7 +78,7 @@ class PeopleModel(QAbstractListModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             text = QCoreApplication.translate("PeopleModel", "%n face(s)", "", p.faces) + " " + \
                 QCoreApplication.translate("PeopleModel", "in %n file(s)", "", p.media)
-            return f"{p.label}: {text}" + (" (hidden)" if p.hidden else "")
+            return f"{isolated(p.label)}: {text}" + (" (hidden)" if p.hidden else "")
         if role == PersonRole:
             return p
         return None
@@ -193,8 +194,9 @@ class PeoplePanel(QWidget):
         other = next((p for p in self.model.people if p.id != person_id and p.name and key(name) in
                       {key(p.name), *(key(a) for a in p.aliases)}), None)
         if person is not None and person.name and other is not None and QMessageBox.question(
-                self, "Same person?", f"{other.label} is someone already. Are {person.label} and {other.label} "
-                f"the same person? ({other.label}'s name is kept.)") != QMessageBox.StandardButton.Yes:
+                self, "Same person?", f"{isolated(other.label)} is someone already. Are {isolated(person.label)} and "
+                f"{isolated(other.label)} the same person? ({isolated(other.label)}'s name is kept.)") \
+                != QMessageBox.StandardButton.Yes:
             return
         self.engine.name_person(person_id, name)
 
@@ -565,7 +567,7 @@ class ReviewDialog(QDialog):
         super().__init__(parent)
         self.engine, self.person = engine, person
         # How the user knows them: the name, else "the same person" (an unnamed group has no name; never its id).
-        self.who = person.name if hasattr(person, "name") else person.label
+        self.who = isolated(person.name or "") if hasattr(person, "name") else isolated(person.label)
         question = f"Is this {self.who}?" if self.who else "Is this the same person?"
         self.setWindowTitle(question)
         layout = QVBoxLayout(self)

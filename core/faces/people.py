@@ -311,7 +311,10 @@ def _who(p: Person) -> dict:
 def _clean(name: str) -> str:
     """A name as it is kept (core.names.clean); it needs at least one letter, so a year or a date is never a
     person ("2019", "12/05")."""
-    name = names.clean(name)
+    try:
+        name = names.clean(name)
+    except names.BadName as e:  # too long: the front ends show people errors the same way everywhere
+        raise PeopleError(str(e)) from None
     if not name:
         raise PeopleError("a name cannot be empty")
     if not names.has_letter(name):

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps
+
+from core.paths import special_kind
 
 from .reasons import MediaError, explain
 
@@ -49,6 +52,7 @@ def decode_image(path: str, min_side: int = 256, detail_side: int | None = None,
     faces-dev photos, against 0.8 % at most from a full decode. So the indexer decodes with `draft=False` for CLIP
     and draft mode serves the decodes that only need faces or a thumbnail.
     """
+    refuse_special(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -87,6 +91,17 @@ def decode_image(path: str, min_side: int = 256, detail_side: int | None = None,
                                 Image.Resampling.BICUBIC, reducing_gap=1.5)
         img = detail
     return DecodedImage(resize_short_side(img, min_side), width, height, captured, detail, source)
+
+
+def refuse_special(path: str) -> None:
+    """MediaError, without opening it, when `path` is a FIFO, socket or device: opening a FIFO blocks until
+    something writes into it, which may be never. A missing or unreadable file is left to the open that follows."""
+    try:
+        what = special_kind(os.stat(path).st_mode)
+    except OSError:
+        return
+    if what:
+        raise MediaError(f"not a regular file ({what}): never opened")
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -6,6 +6,10 @@ fingerprint matches a missing one is recognised as that file moved or renamed, a
 
 A library folder that cannot be reached (an unplugged drive, an unmounted share: gone, or an empty mount point where
 the catalog knows files) is *offline*, not gone: its files keep everything and are marked offline until it is back.
+
+The library's folders are a boundary: a symbolic link is followed only into one of them (or anywhere with the
+`follow_links` setting), /proc, /sys and /dev are never walked, and special files (FIFOs, sockets, devices) are told
+by stat and never opened. What is left out for such a reason is in `ScanReport.skipped`, with why.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from core.paths import is_inside, is_under_any, outermost
+from core.paths import is_inside, is_under_any, link_allowed, outermost, special_kind, system_folder
 from core.store import ERROR, INDEXED, MISSING, OFFLINE, PENDING, Catalog
 
 from .reasons import explain
@@ -63,13 +67,34 @@ class FoundFile:
     mtime_ns: int
     error: str | None = None   # a media file we cannot read: recorded with this reason
     error_detail: str | None = None  # the system's own words for it, if the reason does not say all
+    key: tuple[int, int] | None = None  # (device, inode): one file reached by two paths is taken once
+    via_link: bool = False     # reached through a symbolic link: the file's own path wins over it
 
 
-def walk(root: str, excluded: set[str] = frozenset()) -> Iterator[FoundFile]:
-    """Media files at or below `root`: recursive, hidden and system folders skipped, symlinked folders followed
-    once (a loop is detected by device and inode), unreadable folders and `excluded` paths skipped."""
+def _special(path: str, kind: str, st: os.stat_result) -> FoundFile:
+    """A special file with a media name, recorded with its reason; stat told what it is, and it is never opened."""
+    return FoundFile(path, kind, 0, st.st_mtime_ns,
+                     f"not a regular file ({special_kind(st.st_mode)}): skipped, never opened")
+
+
+def walk(root: str, excluded: set[str] = frozenset(), inside: list[str] | None = None, follow_links: bool = False,
+         skipped: dict[str, str] | None = None) -> Iterator[FoundFile]:
+    """Media files at or below `root`: recursive, hidden and system folders skipped, unreadable folders and
+    `excluded` paths skipped. The walk stays inside the library: a symbolic link (to a folder or a file) is followed
+    only when its target resolves inside one of `inside` (the library's folders; default: `root`), or anywhere with
+    `follow_links`; never into /proc, /sys or /dev. Each folder is walked once (by device and inode: no loop), and a
+    file reached both by its own path and through a link is taken once, by its own path. Special files (FIFOs,
+    sockets, devices) are told by stat and never opened: one with a media name is yielded with its reason. What is
+    left out for a reason the user should hear (a link not followed, a system folder) goes into `skipped`."""
+    skipped = {} if skipped is None else skipped
     root = os.path.abspath(root)
     if root in excluded:
+        return
+    real_root = os.path.realpath(root)
+    system = system_folder(root, real_root)
+    if system:
+        skipped[root] = f"inside {system}, a system folder: never indexed"
+        log.warning("not indexing %s: inside %s, a system folder", root, system)
         return
     try:
         st = os.stat(root)
@@ -79,12 +104,29 @@ def walk(root: str, excluded: set[str] = frozenset()) -> Iterator[FoundFile]:
     if not stat.S_ISDIR(st.st_mode):
         kind = media_kind(root)
         if kind and stat.S_ISREG(st.st_mode):
-            yield FoundFile(root, kind, st.st_size, st.st_mtime_ns)
+            yield FoundFile(root, kind, st.st_size, st.st_mtime_ns, key=(st.st_dev, st.st_ino))
+        elif kind and special_kind(st.st_mode):
+            yield _special(root, kind, st)
+        elif special_kind(st.st_mode):
+            skipped[root] = f"not a regular file ({special_kind(st.st_mode)}): never opened"
         return
-    visited = {(st.st_dev, st.st_ino)}
-    stack = [root]
-    while stack:
-        folder = stack.pop()
+    inside = [os.path.realpath(f) for f in (inside if inside is not None else [root])] + [real_root]
+    visited: set[tuple[int, int]] = set()
+    taken: set[tuple[int, int]] = set()      # files yielded, by device and inode
+    # Folders by their own paths first, then what links lead to, so that a file's own path wins.
+    stack: list[tuple[str, str, bool]] = [(root, real_root, False)]   # (path, resolved path, reached via a link)
+    linked: list[tuple[str, str, bool]] = []
+    linked_files: list[FoundFile] = []
+    while stack or linked:
+        folder, real, via_link = stack.pop() if stack else linked.pop()
+        try:
+            st = os.stat(folder)
+        except OSError as e:
+            log.warning("cannot list %s: %s", folder, e)
+            continue
+        if (st.st_dev, st.st_ino) in visited:
+            continue
+        visited.add((st.st_dev, st.st_ino))
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as e:
@@ -94,28 +136,69 @@ def walk(root: str, excluded: set[str] = frozenset()) -> Iterator[FoundFile]:
             name = entry.name
             if name.startswith(".") or name in SYSTEM_FOLDERS or entry.path in excluded:
                 continue
+            kind = None
             try:
-                if entry.is_dir():  # follows symlinks
-                    st = entry.stat()
-                    key = (st.st_dev, st.st_ino)
-                    if key not in visited:
-                        visited.add(key)
-                        stack.append(entry.path)
+                if entry.is_symlink():
+                    kind = media_kind(name)
+                    if not os.path.exists(entry.path):
+                        if kind:
+                            yield FoundFile(entry.path, kind, 0, 0,
+                                            f"broken symbolic link (to {os.readlink(entry.path)})")
+                        continue
+                    st = os.stat(entry.path)  # the target's kind: stat never opens it
+                    is_dir = stat.S_ISDIR(st.st_mode)
+                    if not is_dir and kind is None:
+                        continue
+                    target = os.path.realpath(entry.path)
+                    if not link_allowed(target, inside, follow_links) or is_under_any(target, excluded):
+                        why = ("a link into a system folder" if system_folder(target, target) else
+                               "a link into a forgotten folder" if is_under_any(target, excluded) else
+                               "a link to a place outside the library's folders")
+                        hint = "" if follow_links or "outside" not in why else \
+                            " (the follow_links setting follows such links)"
+                        skipped[entry.path] = f"{why} ({target}): not followed{hint}"
+                        log.info("not following %s: %s (%s)", entry.path, why, target)
+                        continue
+                    if is_dir:
+                        linked.append((entry.path, target, True))
+                    elif stat.S_ISREG(st.st_mode):
+                        linked_files.append(FoundFile(entry.path, kind, st.st_size, st.st_mtime_ns,
+                                                      key=(st.st_dev, st.st_ino), via_link=True))
+                    elif special_kind(st.st_mode):
+                        yield _special(entry.path, kind, st)
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    child = os.path.join(real, name)
+                    system = system_folder(child, child)
+                    if system:  # a library folder of "/" still never walks into /proc, /sys or /dev
+                        skipped[entry.path] = f"{system}, a system folder: never indexed"
+                        continue
+                    (linked if via_link else stack).append((entry.path, child, via_link))
                     continue
                 kind = media_kind(name)
                 if kind is None:
                     continue
-                if entry.is_symlink() and not os.path.exists(entry.path):
-                    yield FoundFile(entry.path, kind, 0, 0, f"broken symbolic link (to {os.readlink(entry.path)})")
-                    continue
-                if not entry.is_file():
-                    continue
-                st = entry.stat()
+                st = entry.stat(follow_symlinks=False)
             except OSError as e:  # vanished since the listing, or not ours to read
                 if kind is not None and not isinstance(e, FileNotFoundError):
                     yield FoundFile(entry.path, kind, 0, 0, *explain(e, entry.path, kind))
                 continue
-            yield FoundFile(entry.path, kind, st.st_size, st.st_mtime_ns)
+            if stat.S_ISREG(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if via_link:
+                    if key in taken:
+                        continue
+                    taken.add(key)
+                    yield FoundFile(entry.path, kind, st.st_size, st.st_mtime_ns, key=key, via_link=True)
+                else:  # a file's own path is always taken (hard links included, as before)
+                    taken.add(key)
+                    yield FoundFile(entry.path, kind, st.st_size, st.st_mtime_ns, key=key)
+            elif special_kind(st.st_mode):
+                yield _special(entry.path, kind, st)
+    for f in linked_files:
+        if f.key not in taken:
+            taken.add(f.key)
+            yield f
 
 
 EMPTY = "empty: its drive may not be connected"
@@ -183,14 +266,18 @@ class ScanReport:
     back: int = 0         # files of a folder that was offline, restored as they were
     offline: int = 0      # files kept under folders that cannot be reached now
     offline_folders: dict[str, str] = field(default_factory=dict)   # folder -> why it cannot be reached
+    skipped: dict[str, str] = field(default_factory=dict)   # path -> why it was left out (a link that leads out of
+                                                            # the library, a system folder, a special file)
     moved_paths: list[tuple[str, str]] = field(default_factory=list)
 
 
 def scan(catalog: Catalog, roots: list[str], cancelled: Callable[[], bool] = lambda: False,
-         progress: Callable[[int], None] | None = None) -> ScanReport:
-    """Reconcile the catalog with what is on disk under `roots`. Writes in batches, so Ctrl-C keeps what was done."""
+         progress: Callable[[int], None] | None = None, follow_links: bool = False) -> ScanReport:
+    """Reconcile the catalog with what is on disk under `roots`. Writes in batches, so Ctrl-C keeps what was done.
+    Links are followed only into the library's folders, unless `follow_links` (the setting of that name)."""
     report = ScanReport()
     excluded = catalog.media.excluded()
+    library_folders = list(catalog.media.roots()) + [os.path.abspath(r) for r in roots]
     # Walk every root before deciding anything, so that a file moved from one root to another is seen as
     # vanished there before it is looked up as new here.
     known: dict[str, tuple[int, int, int, str]] = {}
@@ -200,6 +287,11 @@ def scan(catalog: Catalog, roots: list[str], cancelled: Callable[[], bool] = lam
     emptied: dict[str, dict] = {}   # empty roots whose files may be on a drive that is not mounted
     for root in roots:
         root = os.path.abspath(root)
+        system = system_folder(root)
+        if system:  # never walked, whoever asked; what the catalog knows there is left as it is
+            report.skipped[root] = f"inside {system}, a system folder: never indexed"
+            log.warning("not indexing %s: inside %s, a system folder", root, system)
+            continue
         under = catalog.media.known_files(root)
         why = unreachable(root, under)
         if why == EMPTY:
@@ -212,12 +304,20 @@ def scan(catalog: Catalog, roots: list[str], cancelled: Callable[[], bool] = lam
             log.info("library folder %s cannot be reached (%s): its files are kept as offline", root, why)
             continue
         known.update(_walked_by(root, under, excluded))
-        for found in walk(root, excluded):
+        for found in walk(root, excluded, library_folders, follow_links, report.skipped):
             seen[found.path] = found
             if progress and len(seen) % 1000 == 0:
                 progress(len(seen))
             if cancelled():
                 return report
+    # A file reached through a link is taken once, and by its own path when a library folder holds that too.
+    own = {f.key for f in seen.values() if f.key is not None and not f.via_link}
+    taken: set = set()
+    for path, f in list(seen.items()):
+        if f.via_link and (f.key in own or f.key in taken):
+            del seen[path]
+        elif f.via_link:
+            taken.add(f.key)
     report.found = len(seen)
     if offline:
         with catalog.transaction():
@@ -233,7 +333,8 @@ def scan(catalog: Catalog, roots: list[str], cancelled: Callable[[], bool] = lam
         row = known.get(path)
         if row is None:
             todo.append((f, None))
-        elif row[1] != f.size or row[2] != f.mtime_ns or row[3] in (MISSING, OFFLINE):
+        elif row[1] != f.size or row[2] != f.mtime_ns or row[3] in (MISSING, OFFLINE) \
+                or (f.error is not None and row[3] != ERROR):  # queued again, but still unreadable (a FIFO)
             todo.append((f, row))
         else:
             report.unchanged += 1
