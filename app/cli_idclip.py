@@ -48,7 +48,7 @@ def train_cmd(obj, dataset, out, epochs, batch_size, lr, hidden, vpt_tokens, dev
     from core.idclip.model import IdClip
     from core.idclip.train import train
 
-    lib = obj.library
+    lib = obj.creating_library  # trains or sets up the library's model: a first step may be this
     data = _dataset(dataset, lib)
     model = IdClip.create(lib.embedder, lib.face_backend.dim, lib.face_backend.name, hidden, vpt_tokens)
     if device == "auto":
@@ -90,7 +90,7 @@ def eval_cmd(obj, dataset, checkpoint, split, as_json):
     from core.idclip.evaluate import evaluate
     from core.registry import idclip_translator
 
-    lib = obj.library
+    lib = obj.creating_library  # trains or sets up the library's model: a first step may be this
     data = _dataset(dataset, lib)
     model = idclip_translator(Path(checkpoint), lib.embedder, lib.face_backend.name) if checkpoint else None
     result = evaluate(model, lib.embedder, data, split, lib.face_backend)
@@ -124,7 +124,7 @@ def use(obj, checkpoint, off):
     """Use a trained translator in search (queries that name people get an Id-CLIP score too)."""
     from core.registry import idclip_translator
 
-    lib = obj.library
+    lib = obj.creating_library  # trains or sets up the library's model: a first step may be this
     if off:
         lib.settings.idclip_checkpoint = None
     else:
@@ -149,7 +149,7 @@ def adapt(obj, out, epochs, lr, as_json):
 
     from core.idclip.adapt import adapt as run_adapt
 
-    lib = obj.library
+    lib = obj.creating_library  # trains or sets up the library's model: a first step may be this
     cancel = threading.Event()
     report: dict = {}
     bar = None

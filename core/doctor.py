@@ -22,7 +22,10 @@ from .lock import WriteLock
 from .media.scanner import scan, unreachable
 from .settings import Settings, models_dir
 from .store import SCHEMA_VERSION, Backups, Catalog, CatalogDamaged, CatalogError
+from .faces.recovery import replay
+from .faces.settle import settle
 from .store.backups import restore
+from .store.decision_log import MARGIN, DecisionLog
 from .store.health import integrity, side_files
 from .wording import plural
 
@@ -177,8 +180,30 @@ def _check_backups(folder: Path) -> Check:
                      "changes)", data)
     newest = backups[0]
     size = sum(b.size for b in backups)
+    holds = _backup_holds(newest.path)
+    since = len(DecisionLog(folder / BACKUP_FOLDER).entries(newest.taken_at))
+    data.update(newest_holds=holds, logged_since=since)
+    what = f"{plural(holds['named'], 'named person', 'named people')}, " \
+           f"{plural(holds['confirmed'], 'confirmed face')}" if holds else "its content could not be read"
+    logged = (f"; {plural(since, 'decision')} made since {'is' if since == 1 else 'are'} in the decision log beside "
+              "it (replayed by --repair)") if since else ""
     return Check("backups", OK, f"{plural(len(backups), 'backup')} ({size / 1e6:.1f} MB); newest {_age(newest.age_s)} "
-                 f"({_when(newest.taken_at)}, {newest.reason})", data)
+                 f"({_when(newest.taken_at)}, {newest.reason}: {what}){logged}", data)
+
+
+def _backup_holds(path: Path) -> dict | None:
+    """What a backup holds of the user's decisions, read without changing it."""
+    import sqlite3
+
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+        try:
+            return {"named": db.execute("SELECT count(*) FROM people WHERE name IS NOT NULL").fetchone()[0],
+                    "confirmed": db.execute("SELECT count(*) FROM faces WHERE confirmed = 1").fetchone()[0]}
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
 
 
 def _check_folders(catalog: Catalog) -> Check:
@@ -221,6 +246,7 @@ class RepairReport:
     moved_aside: list[str] = field(default_factory=list)
     restored_from: dict | None = None
     skipped_backups: list[dict] = field(default_factory=list)   # newer backups that failed their check
+    replayed: dict | None = None      # the decision log put back after the backup (core.faces.recovery)
     started_empty: bool = False
     scan: dict = field(default_factory=dict)
     people: int = 0
@@ -259,18 +285,50 @@ def _repair(folder: Path) -> RepairReport:
         if good is not None:
             restore(good.path, path)
             report.restored_from = good.to_json()
-            report.actions.append(f"restored the backup of {describe_backup(good)}; names, "
-                                  "merges and \"not this person\" answers made after it cannot be known")
+            report.actions.append(f"restored the backup of {describe_backup(good)}")
         else:
             Catalog(path).close()  # asked for by --repair: an empty catalog where nothing could be restored
             report.started_empty = True
             report.actions.append("no good backup: started an empty catalog (index your folders again)")
+        _replay_decisions(folder, good.taken_at - MARGIN if good is not None else None, report)
     if catalog_check.status == FAIL or index_failed:
         _rebuild_and_rescan(folder, report)
     if not report.actions:
         report.actions.append("nothing to repair")
     report.healthy = check(folder, model_files=False).healthy
     return report
+
+
+def _replay_decisions(folder: Path, since: float | None, report: RepairReport) -> None:
+    """The decisions logged beside the backups after the restored one (all of them onto an empty catalog), put
+    back (core.faces.recovery), then the one rule."""
+    log_ = DecisionLog(folder / BACKUP_FOLDER)
+    entries = log_.entries(since)
+    if not entries:
+        if report.restored_from:
+            report.actions.append("no decision was logged after that backup: every name, merge and \"not this "
+                                  "person\" answer is in it")
+        return
+    settings, _ = Settings.read(folder / SETTINGS_FILE)
+    catalog = Catalog(folder / CATALOG_FILE, Backups(folder / BACKUP_FOLDER))
+    try:
+        replayed = replay(catalog, entries)
+        with catalog.transaction():
+            settle(catalog, settings)
+    finally:
+        catalog.close()
+    report.replayed = {"decisions": replayed.decisions, "rows": replayed.rows,
+                       "faces_not_here": replayed.faces_not_here, "conflicts": replayed.conflicts}
+    words = f"replayed {plural(replayed.decisions, 'decision')} logged after the backup"
+    if replayed.summaries:
+        shown = "; ".join(replayed.summaries[-5:])
+        words += f" ({shown}{'; …' if len(replayed.summaries) > 5 else ''})"
+    if replayed.faces_not_here:
+        words += (f"; {plural(replayed.faces_not_here, 'face decision')} could not be put back: their files are "
+                  "not in the restored catalog (added after the backup)")
+    if replayed.conflicts:
+        words += f"; {plural(replayed.conflicts, 'change')} left out where the restored catalog disagrees"
+    report.actions.append(words)
 
 
 def _rebuild_and_rescan(folder: Path, report: RepairReport) -> None:

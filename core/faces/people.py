@@ -77,17 +77,20 @@ class People(PeopleViews):
         """One decision: under the write lock, in one transaction, recorded in the journal with every row it
         changed, the one rule applied before it commits (its effects are part of it, and of its undo)."""
         lock = self.lock(what) if self.lock is not None else _nothing()
-        with lock, self.catalog.transaction():
-            journal = self.catalog.journal
-            decision_id = journal.begin(kind)
-            made = Made()
-            try:
-                yield made
-                settle(self.catalog, self.settings)
-            except BaseException:
-                journal.abandon()
-                raise
-            journal.end(decision_id, made.summary, made.people)
+        with lock:
+            with self.catalog.transaction():
+                journal = self.catalog.journal
+                decision_id = journal.begin(kind)
+                made = Made()
+                try:
+                    yield made
+                    settle(self.catalog, self.settings)
+                except BaseException:
+                    journal.abandon()
+                    raise
+                kept = journal.end(decision_id, made.summary, made.people)
+            if kept:  # committed: now also in the log beside the backups, still under the lock (order kept)
+                self.catalog.log_decision(decision_id)
 
     def history(self, limit: int | None = 50):
         """The decisions made in this library, newest first (core.store.journal.Decision)."""
@@ -118,6 +121,7 @@ class People(PeopleViews):
             self.catalog.journal.apply(decision.id, backwards=backwards)
             self.catalog.journal.set_undone(decision.id, backwards)
             settle(self.catalog, self.settings)
+        self.catalog.log_decision(decision.id, backwards)
         return decision
 
     def _derived(self, person_id: int) -> bool:

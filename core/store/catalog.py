@@ -24,6 +24,7 @@ import sqlite_utils
 from . import health
 from . import backups as backups_module
 from .backups import Backup, Backups
+from .decision_log import MARGIN, DecisionLog
 from .errors import CatalogError
 from .faces import FaceRepository
 from .items import ItemRepository
@@ -43,6 +44,7 @@ class Catalog:
     def __init__(self, path: Path, backups: Backups | None = None, read_only: bool = False):
         self.path = Path(path)
         self.backups = backups
+        self.decision_log = DecisionLog(backups.folder) if backups is not None else None
         if not read_only and not self.path.exists():
             self._create()
         problem = health.problem(self.path)
@@ -129,7 +131,33 @@ class Catalog:
         taken = self.backups.take(self.db.conn, reason)
         self._changes_backed_up = self.db.conn.total_changes
         log.info("catalog backed up: %s", taken.path)
+        self._prune_decision_log()
         return taken
+
+    def log_decision(self, decision_id: int, backwards: bool = False) -> None:
+        """After a decision (or its undo) committed: what it left, appended to the decision log beside the backups
+        and on disk before this returns, so that a catalog destroyed before the next backup loses none of it
+        (core.store.decision_log). A log that cannot be written is a warning: the decision is in the catalog."""
+        if self.decision_log is None:
+            return
+        try:
+            entry = self.journal.recovery_entry(decision_id, backwards)
+            if entry is not None:
+                self.decision_log.append(entry)
+        except OSError as e:
+            log.warning("could not write the decision log %s (%s): the decision is saved in the catalog, and in "
+                        "the next backup", self.decision_log.path, e)
+
+    def _prune_decision_log(self) -> None:
+        """Lines older than the two newest backups: in both, never needed again."""
+        if self.decision_log is None or self.backups is None:
+            return
+        newest = self.backups.list()[:2]
+        if len(newest) == 2:
+            try:
+                self.decision_log.prune(newest[-1].taken_at - MARGIN)
+            except OSError as e:
+                log.warning("could not prune the decision log %s: %s", self.decision_log.path, e)
 
     def backup_if_due(self, closing: bool = False) -> Backup | None:
         """The daily backup: when this connection changed the catalog since its last copy and no copy of today is

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 
@@ -189,3 +190,84 @@ class JournalRepository:
         cols = [c for c in wanted if c not in keys or current.get(c) != wanted[c]]
         self.db.execute(f"UPDATE OR REPLACE {tbl} SET {', '.join(f'{c} = ?' for c in cols)} WHERE "
                         + " AND ".join(f"{k} = ?" for k in keys), [wanted[c] for c in cols] + [current[k] for k in keys])
+
+    # -- the decision log beside the backups (core.store.decision_log, core.faces.recovery) -------------------------
+    def recovery_entry(self, decision_id: int, backwards: bool = False) -> dict | None:
+        """What a decision (or its undo: `backwards`) left, for the decision log: each changed row as it is now
+        (None: gone), in the order they were made, each face with where it is — the file's content fingerprint and
+        path, the time in a video, the box — since a catalog restored and re-detected may know it by another id."""
+        row = self.db.execute("SELECT at, kind, summary FROM decisions WHERE id = ?", [decision_id]).fetchone()
+        if row is None:
+            return None
+        changes = self.changes(decision_id)
+        steps = [(tbl, after, before) for tbl, before, after in reversed(changes)] if backwards else \
+            [(tbl, before, after) for tbl, before, after in changes]
+        out, places = [], {}
+        for tbl, old, new in steps:
+            keys = TABLES[tbl][0]
+            some = new if new is not None else old
+            change = {"tbl": tbl, "key": {k: some[k] for k in keys}, "row": new}
+            face_id = some["id"] if tbl == "faces" else some["face_id"] if tbl == "rejections" else None
+            if face_id is not None:
+                if face_id not in places:
+                    places[face_id] = self.face_place(face_id, some if tbl == "faces" else None)
+                change["face"] = places[face_id]
+            out.append(change)
+        return {"at": time.time(), "decision_at": row[0], "kind": row[1], "summary": row[2],
+                "direction": "undo" if backwards else "do", "changes": out}
+
+    def face_place(self, face_id: int, image: dict | None = None) -> dict | None:
+        """Where a face is: {fingerprint, path, timestamp, box}; from a recorded whole row (`image`) when the face
+        is gone. None for a reference photo's face (no file in the library) or a face nobody knows any more."""
+        row = self.db.execute("SELECT m.fingerprint, m.path, f.timestamp, f.x, f.y, f.w, f.h FROM faces f "
+                              "JOIN media m ON m.id = f.media_id WHERE f.id = ?", [face_id]).fetchone()
+        if row is None and image is not None and image.get("media_id") is not None:
+            media = self.db.execute("SELECT fingerprint, path FROM media WHERE id = ?", [image["media_id"]]).fetchone()
+            if media is not None:
+                row = (*media, image.get("timestamp"), image.get("x"), image.get("y"), image.get("w"), image.get("h"))
+        if row is None:
+            return None
+        return {"fingerprint": row[0], "path": row[1], "timestamp": row[2], "box": [row[3], row[4], row[5], row[6]]}
+
+    def face_by_id(self, face_id: int) -> dict | None:
+        """A face's place and whether it is a reference photo's, to check that an id still means the same face."""
+        row = self.db.execute("SELECT f.media_id, m.fingerprint, f.timestamp, f.x, f.y, f.w, f.h FROM faces f "
+                              "LEFT JOIN media m ON m.id = f.media_id WHERE f.id = ?", [face_id]).fetchone()
+        if row is None:
+            return None
+        return {"media_id": row[0], "fingerprint": row[1], "timestamp": row[2], "box": list(row[3:7])}
+
+    def restore_row(self, tbl: str, key: dict, row: dict | None) -> bool:
+        """Make the row of `tbl` with `key` be `row` (None: absent), with plain statements: where this catalog
+        disagrees (a name another person holds here, a person that is not here), nothing changes and False is
+        returned — never a REPLACE that would delete someone else's row."""
+        keys = TABLES[tbl][0]
+        where = " AND ".join(f"{k} = ?" for k in keys)
+        params = [key[k] for k in keys]
+        try:
+            if row is None:
+                self.db.execute(f"DELETE FROM {tbl} WHERE {where}", params)
+                return True
+            if tbl == "faces" and "embedding" in row:
+                row = {k: (bytes.fromhex(v) if k in FACE_BLOBS and v is not None else v) for k, v in row.items()}
+            exists = self.db.execute(f"SELECT 1 FROM {tbl} WHERE {where}", params).fetchone()
+            if exists:
+                cols = [c for c in row if c not in keys]
+                if cols:
+                    self.db.execute(f"UPDATE {tbl} SET {', '.join(f'{c} = ?' for c in cols)} WHERE {where}",
+                                    [row[c] for c in cols] + params)
+            else:
+                cols = list(row)
+                self.db.execute(f"INSERT INTO {tbl}({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                                [row[c] for c in cols])
+            return True
+        except sqlite3.IntegrityError as e:
+            log.info("not restored: %s %s (%s)", tbl, key, e)
+            return False
+
+    def insert_face(self, row: dict) -> int:
+        """A reference photo's face (a whole recorded row) under a new id; returns it."""
+        row = {k: (bytes.fromhex(v) if k in FACE_BLOBS and v is not None else v) for k, v in row.items() if k != "id"}
+        cols = list(row)
+        return self.db.execute(f"INSERT INTO faces({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                               [row[c] for c in cols]).lastrowid
