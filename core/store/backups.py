@@ -9,6 +9,7 @@ with `PRAGMA integrity_check` before it takes its final name, and kept in rotati
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -89,8 +90,7 @@ class Backups:
                 os.fsync(f.fileno())
             os.replace(part, final)
         except (OSError, sqlite3.Error) as e:
-            raise CatalogError(f"could not back up the catalog into {self.folder} ({e}); free some disk space "
-                               "and try again") from e
+            raise CatalogError(f"could not back up the catalog into {self.folder} ({e}); {_what_to_do(e)}") from e
         finally:
             if part.exists():
                 part.unlink()
@@ -138,6 +138,19 @@ class Backups:
                 return b, bad
             bad.append((b, problems[0]))
         return None, bad
+
+
+def _what_to_do(e: BaseException) -> str:
+    """The advice that is true for why a copy failed: a full disk, a folder not ours to write, a read-only one."""
+    code = getattr(e, "errno", None)
+    text = str(e).lower()
+    if code == errno.ENOSPC or "full" in text:
+        return "free some disk space and try again"
+    if code in (errno.EACCES, errno.EPERM) or "permission" in text:
+        return "this user may not write there: check the folder's permissions"
+    if code == errno.EROFS or "readonly" in text or "read-only" in text:
+        return "the disk is read-only: make it writable, or copy the library to a writable disk"
+    return "try again; `idlens doctor` checks the library"
 
 
 def restore(backup: Path, catalog_path: Path) -> None:
