@@ -156,8 +156,8 @@ def search(obj: Context, query, image_path, k, kind, only, as_json):
         raise NotFound(f"no such file: {image_path}")
     # a FIFO would block the search forever
     from core.paths import not_regular
-    if image_path and not_regular(image_path):
-        raise click.ClickException(not_regular(image_path))
+    if image_path and (why := not_regular(image_path)):
+        raise click.ClickException(why)
     lib = obj.library
     if lib.catalog.library_model:
         lib.check_model()
@@ -283,6 +283,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: usage problems and user errors end in one line and a non-zero status, never a traceback; under
     --json, also a JSON error object on stdout."""
     args = sys.argv[1:] if argv is None else list(argv)
+    handled: tuple[type[BaseException], ...] = (click.ClickException, click.exceptions.Abort, KeyboardInterrupt,
+                                                sqlite3.DatabaseError, OSError, *USER_ERRORS)
     try:
         status = cli.main(args=args, prog_name="idlens", standalone_mode=False)
         if isinstance(status, int) and status:  # ctx.exit(N) comes back as a return value here
@@ -291,8 +293,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(e.ctx.get_help())
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
-    except (click.ClickException, click.exceptions.Abort, KeyboardInterrupt, sqlite3.DatabaseError, OSError,
-            *USER_ERRORS) as e:
+    except handled as e:
         _log_failure(args, e, traceback=isinstance(e, (sqlite3.DatabaseError, OSError)))
         sys.exit(fail(e, "--json" in args))
     except Exception as e:  # a bug: Python prints the traceback; the log file keeps it too

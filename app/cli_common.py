@@ -7,9 +7,9 @@ import json
 import logging
 import signal
 import sqlite3
-import sys
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 
@@ -17,7 +17,7 @@ from core.clip.embedder import ModelUnavailable
 from core.clip.vector_index import IndexMismatch
 from core.faces.views import PeopleError
 from core.idclip.model import IdClipError
-from core.library import ModelMismatch, NoLibrary, NotInLibrary
+from core.library import Library, ModelMismatch, NoLibrary, NotInLibrary
 from core.lock import LibraryBusy
 from core.media.images import MediaError
 from core.names import BadName, printable
@@ -32,14 +32,14 @@ log = logging.getLogger(__name__)
 JSON_SCHEMA = 1
 # The errors a user can meet, each with the code `--json` reports it under (scripts match on the code, people read
 # the message). Ordered: a subclass before its base.
-ERROR_CODES = [
+ERROR_CODES: list[tuple[type[Exception], str]] = [
     (CatalogDamaged, "catalog_damaged"), (CatalogError, "catalog"), (ModelUnavailable, "model_unavailable"),
     (ModelMismatch, "model_mismatch"), (IndexMismatch, "index_mismatch"), (MediaError, "unreadable_media"),
     (PeopleError, "people"), (IdClipError, "idclip"), (LibraryBusy, "busy"), (UnknownModel, "unknown_model"),
     (SettingsError, "settings"), (NothingToSearch, "nothing_to_search"), (NotInLibrary, "not_in_library"),
     (NoLibrary, "no_library"), (BadName, "people"),
 ]
-USER_ERRORS = tuple(cls for cls, _ in ERROR_CODES)
+USER_ERRORS: tuple[type[Exception], ...] = tuple(cls for cls, _ in ERROR_CODES)
 
 
 class NotFound(click.ClickException):
@@ -108,26 +108,22 @@ class Context:
     def __init__(self, library_dir: str, model: str | None):
         self.library_dir = library_dir
         self.model = model
-        self._library = None
+        self._library: Library | None = None
 
     @property
-    def library(self):
+    def library(self) -> Library:
         """The library at --library; it must exist (NoLibrary): only the commands that add to a library create one,
         through `creating_library`."""
         if self._library is None:
-            from core.library import Library
-
-            self._library = Library(self.library_dir, self.model, create=False)
+            self._library = Library(Path(self.library_dir), self.model, create=False)
         return self._library
 
     @property
-    def creating_library(self):
+    def creating_library(self) -> Library:
         """The library at --library, made there if there is none yet (`index`, `people add`, `people import`,
         `model install`)."""
         if self._library is None:
-            from core.library import Library
-
-            self._library = Library(self.library_dir, self.model)
+            self._library = Library(Path(self.library_dir), self.model)
         return self._library
 
     def close(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from app.cli_common import JSON_SCHEMA, emit_json
+from app.cli_common import JSON_SCHEMA, emit_json, say
 
 MARKS = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
 
@@ -25,8 +25,8 @@ def doctor(ctx, repair, as_json):
         if as_json:
             emit_json({"schema": JSON_SCHEMA, **r.to_json()})
         else:
-            for line in r.actions:
-                click.echo(line)
+            for line in r.actions:  # they name files and folders: printed escaped (say), as every path is
+                say(line)
             if r.restored_from or r.started_empty:
                 click.echo(f"{r.people} named people in the library now; check them with `idlens people list`")
             click.echo("the library is healthy" if r.healthy else "still not healthy: see `idlens doctor`")
@@ -35,9 +35,9 @@ def doctor(ctx, repair, as_json):
     if as_json:
         emit_json({"schema": JSON_SCHEMA, **c.to_json()})
     else:
-        click.echo(f"library  {c.library}")
-        for check in c.checks:
-            click.echo(f"{MARKS[check.status]}  {check.name:9} {check.message}")
+        say(f"library  {c.library}")
+        for check in c.checks:  # a message can name a folder, a backup or a model file
+            say(f"{MARKS[check.status]}  {check.name:9} {check.message}")
         if not c.healthy:
             catalog_failed = any(ch.name == "catalog" and ch.status == "fail" for ch in c.checks)
             click.echo("run `idlens doctor --repair` to repair it" + (

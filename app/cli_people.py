@@ -101,8 +101,8 @@ def add(obj, person_name, photo, as_json):
         raise click.ClickException(f"no such file: {photo}")
     # a FIFO is never opened
     from core.paths import not_regular
-    if not_regular(photo):
-        raise click.ClickException(not_regular(photo))
+    if why := not_regular(photo):
+        raise click.ClickException(why)
     person, face_id = services.add_person_from_photo(obj.creating_library, person_name, photo)
     if as_json:
         _emit({"person": person.to_json(), "face_id": face_id})

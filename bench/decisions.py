@@ -101,7 +101,7 @@ def during_index(rounds: int, photos: int = 40) -> dict:
 
     app = QCoreApplication.instance() or QCoreApplication([])
     waits, still_indexing = [], []
-    for r in range(rounds):
+    for _ in range(rounds):
         with tempfile.TemporaryDirectory() as tmp:
             os.environ["IDLENS_CACHE"] = str(Path(tmp) / "cache")
             album, more = Path(tmp) / "album", Path(tmp) / "more"
@@ -109,32 +109,38 @@ def during_index(rounds: int, photos: int = 40) -> dict:
             scene(album / "a2.jpg", 2, ["person_a_2.jpg"])
             for i in range(photos):
                 mf.photo(more / f"p{i:03}.jpg", 100 + i, size=(1600, 1200))
-            engine = Engine(str(Path(tmp) / "lib"), "tiny-test")
-            done = {"index": False}
-            engine.indexFinished.connect(lambda _: done.__setitem__("index", True))
-            engine.index([str(album)])
-            _wait(app, lambda: done["index"])
-            people: list = []
-            engine.peopleChanged.connect(lambda ps: people.append(ps))
-            engine.refresh()
-            _wait(app, lambda: people and any(p.name is None for p in people[-1]))
-            group = next(p for p in people[-1] if p.name is None)
-            done["index"] = False
-            started = {"embed": False}
-            engine.indexProgress.connect(lambda p: started.__setitem__("embed", started["embed"] or p["done"] > 2))
-            engine.index([str(more)])
-            _wait(app, lambda: started["embed"])
-            asked = time.perf_counter()
-            seen: dict = {}
-            engine.peopleChanged.connect(lambda ps: seen.setdefault("at", (time.perf_counter(), engine.indexing))
-                                         if any(p.name == "Zoë" for p in ps) else None)
-            engine.name_person(group.id, "Zoë")
-            _wait(app, lambda: "at" in seen)
-            waits.append(seen["at"][0] - asked)
-            still_indexing.append(seen["at"][1])
-            _wait(app, lambda: done["index"])
-            engine.shutdown()
+            wait, indexing = _name_while_indexing(app, Engine(str(Path(tmp) / "lib"), "tiny-test"), album, more)
+            waits.append(wait)
+            still_indexing.append(indexing)
     return {"photos_indexed_meanwhile": photos, "wait_s": _spread(waits), "named_while_indexing": still_indexing}
+
+
+def _name_while_indexing(app, engine, album: Path, more: Path) -> tuple[float, bool]:
+    """One round of `during_index`, in its own scope: the slots connected here see this round's engine and state,
+    never a later round's."""
+    done = {"index": False}
+    engine.indexFinished.connect(lambda _: done.__setitem__("index", True))
+    engine.index([str(album)])
+    _wait(app, lambda: done["index"])
+    people: list = []
+    engine.peopleChanged.connect(lambda ps: people.append(ps))
+    engine.refresh()
+    _wait(app, lambda: people and any(p.name is None for p in people[-1]))
+    group = next(p for p in people[-1] if p.name is None)
+    done["index"] = False
+    started = {"embed": False}
+    engine.indexProgress.connect(lambda p: started.__setitem__("embed", started["embed"] or p["done"] > 2))
+    engine.index([str(more)])
+    _wait(app, lambda: started["embed"])
+    asked = time.perf_counter()
+    seen: dict = {}
+    engine.peopleChanged.connect(lambda ps: seen.setdefault("at", (time.perf_counter(), engine.indexing))
+                                 if any(p.name == "Zoë" for p in ps) else None)
+    engine.name_person(group.id, "Zoë")
+    _wait(app, lambda: "at" in seen)
+    _wait(app, lambda: done["index"])
+    engine.shutdown()
+    return seen["at"][0] - asked, seen["at"][1]
 
 
 def _wait(app, condition, timeout: float = 600.0) -> None:

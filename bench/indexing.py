@@ -56,7 +56,7 @@ def bench_model(model: str, photos: Path, video: Path, repeats: int) -> dict:
     from core.library import Library
 
     runs, embed_share, video_rates, stages = [], [], [], []
-    for r in range(repeats):
+    for _ in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
             os.environ["IDLENS_CACHE"] = str(Path(tmp) / "cache")
             lib = Library(Path(tmp) / "lib", model)

@@ -102,7 +102,7 @@ def synthetic_library(folder: Path, n: int, model: str, dim: int) -> Path:
                                      cat.INDEXED) for i in range(n)])
         lib.catalog.items.add_many([(i + 1, None, model_id, vecs[i]) for i in range(n)])
     lib.mark_index_dirty()
-    lib.index  # builds the index from the catalog
+    _ = lib.index  # builds the index from the catalog
     lib.save_index()
     lib.close()
     return folder

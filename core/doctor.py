@@ -24,7 +24,7 @@ from .settings import Settings, models_dir
 from .store import SCHEMA_VERSION, Backups, Catalog, CatalogDamaged, CatalogError
 from .faces.recovery import replay
 from .faces.settle import settle
-from .store.backups import restore
+from .store.backups import backup_holds, restore
 from .store.decision_log import MARGIN, DecisionLog
 from .store.health import integrity, side_files
 from .wording import plural
@@ -137,10 +137,11 @@ def _check_catalog(folder: Path) -> tuple[Check, Catalog | None]:
     except CatalogError as e:
         return Check("catalog", FAIL, str(e), data), None
     version = catalog.schema_version
-    data.update(schema_version=version, media=catalog.media.count(), people=len(catalog.people.named()))
+    files, named = catalog.media.count(), len(catalog.people.named())
+    data.update(schema_version=version, media=files, people=named)
     if version > SCHEMA_VERSION:
         return Check("catalog", FAIL, f"written by a newer Idlens (schema {version}); update Idlens", data), catalog
-    return Check("catalog", OK, f"healthy: {plural(data['media'], 'file')}, {plural(data['people'], 'named person', 'named people')}", data), catalog
+    return Check("catalog", OK, f"healthy: {plural(files, 'file')}, {plural(named, 'named person', 'named people')}", data), catalog
 
 
 def _check_index(folder: Path, catalog: Catalog) -> Check:
@@ -148,6 +149,8 @@ def _check_index(folder: Path, catalog: Catalog) -> Check:
     if not model:
         return Check("index", OK, "no vectors yet")
     dim = catalog.items.model_dim(model)
+    if dim is None:
+        return Check("index", OK, "no vectors yet")
     live = catalog.items.live_labels()
     try:
         index = VectorIndex.load(folder / INDEX_FOLDER, model, dim)
@@ -174,13 +177,13 @@ def _check_index(folder: Path, catalog: Catalog) -> Check:
 
 def _check_backups(folder: Path) -> Check:
     backups = Backups(folder / BACKUP_FOLDER).list()
-    data = {"folder": str(folder / BACKUP_FOLDER), "backups": [b.to_json() for b in backups]}
+    data: dict = {"folder": str(folder / BACKUP_FOLDER), "backups": [b.to_json() for b in backups]}
     if not backups:
         return Check("backups", WARN, "no backup yet (one is made before each risky operation and daily after "
                      "changes)", data)
     newest = backups[0]
     size = sum(b.size for b in backups)
-    holds = _backup_holds(newest.path)
+    holds = backup_holds(newest.path)
     since = len(DecisionLog(folder / BACKUP_FOLDER).entries(newest.taken_at))
     data.update(newest_holds=holds, logged_since=since)
     what = f"{plural(holds['named'], 'named person', 'named people')}, " \
@@ -189,21 +192,6 @@ def _check_backups(folder: Path) -> Check:
               "it (replayed by --repair)") if since else ""
     return Check("backups", OK, f"{plural(len(backups), 'backup')} ({size / 1e6:.1f} MB); newest {_age(newest.age_s)} "
                  f"({_when(newest.taken_at)}, {newest.reason}: {what}){logged}", data)
-
-
-def _backup_holds(path: Path) -> dict | None:
-    """What a backup holds of the user's decisions, read without changing it."""
-    import sqlite3
-
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
-        try:
-            return {"named": db.execute("SELECT count(*) FROM people WHERE name IS NOT NULL").fetchone()[0],
-                    "confirmed": db.execute("SELECT count(*) FROM faces WHERE confirmed = 1").fetchone()[0]}
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return None
 
 
 def _check_folders(catalog: Catalog) -> Check:
@@ -334,6 +322,9 @@ def _replay_decisions(folder: Path, since: float | None, report: RepairReport) -
 def _rebuild_and_rescan(folder: Path, report: RepairReport) -> None:
     with Library(folder) as lib:
         with lib.write_lock("repairing the library"):
+            if report.restored_from or report.started_empty:
+                # the restored catalog's next faces take ids above its highest again: their cached crops are others'
+                lib.face_crops.drop_above(lib.catalog.faces.max_id())
             n = lib.rebuild_index()
             report.actions.append(f"rebuilt the vector index from the catalog ({plural(n, 'vector')})")
             roots = lib.catalog.media.roots()

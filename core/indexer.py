@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .faces.detection import analyse_any_orientation, pil_to_bgr
+from .faces.detection import Face, analyse_any_orientation, pil_to_bgr
 from .faces.found import FoundFace
 from .library import Library
 from .media.images import MediaError, decode_image
@@ -296,7 +296,7 @@ class IndexJob:
                 out.scene_changes.append(False)
                 out.metadata = dict(width=img.width, height=img.height, captured_at=img.captured_at)
             else:
-                seen: list[tuple[float, object]] = []
+                seen: list[tuple[float, int, list[Face]]] = []  # (time, frame width, its faces)
                 started = time.perf_counter()
                 video = sample_video(media.path, settings.video_interval, settings.video_max_frames,
                                      settings.video_scene_threshold, settings.decode_min_side, detail,

@@ -15,7 +15,7 @@ import numpy as np
 from . import registry
 from .clip.embedder import ClipEmbedder, ModelSpec
 from .clip.vector_index import VectorIndex
-from .faces.crops import FaceCrops
+from .faces.crops import library_crops
 from .lock import LibraryBusy, WriteLock
 from .media.thumbnails import ThumbnailCache
 from .paths import is_under
@@ -71,7 +71,7 @@ class Library:
         requested = model or os.environ.get("IDLENS_MODEL")
         self.model_spec = str(ModelSpec.parse(requested or self.settings.model))
         self.thumbnails = ThumbnailCache(cache_dir() / "thumbnails")
-        self.face_crops = FaceCrops(cache_dir() / "faces")
+        self.face_crops = library_crops(self.catalog, lambda: self.settings)  # this library's own folder
         self._index: VectorIndex | None = None
         self._idclip = None
 
@@ -210,7 +210,10 @@ class Library:
         model = self.catalog.library_model
         if not model:
             return 0
-        self._index = VectorIndex(model, self.catalog.items.model_dim(model))
+        dim = self.catalog.items.model_dim(model)
+        if dim is None:  # a model named, no vector of it stored yet
+            return 0
+        self._index = VectorIndex(model, dim)
         self.sync_index()
         self.save_index()
         return len(self._index.labels)
@@ -260,11 +263,16 @@ class Library:
 
     def forget(self, *paths: str) -> int:
         """Remove files, or everything under folders, from the library (never from disk). Returns the count.
-        A path the library does not hold refuses the whole call (NotInLibrary) before anything is removed."""
+        A path the library does not hold refuses the whole call (NotInLibrary) before anything is removed; a
+        library folder that is no more (moved away, its files found elsewhere) is one it holds.
+        What the user decided about the faces of a file that lives on elsewhere in the library (a copy, or the file
+        itself indexed again at its new place) is never lost: see `_carry_decisions`."""
         with self.write_lock("removing files from the library"):
+            roots = set(self.catalog.media.roots())
             for path in paths:
                 path = os.path.abspath(path)
-                if not self.catalog.media.known_files(path) and not (os.path.exists(path) and self.holds_folder(path)):
+                if not self.catalog.media.known_files(path) and path not in roots \
+                        and not (os.path.exists(path) and self.holds_folder(path)):
                     raise NotInLibrary(f"not in the library: {path} (nothing was removed; `idlens status` lists "
                                        "its folders)")
             return sum(self._forget(p) for p in paths)
@@ -277,6 +285,10 @@ class Library:
         self.mark_index_dirty()
         labels = self.catalog.items.labels_of_many(ids)
         with self.catalog.transaction():
+            if self._carry_decisions(ids):
+                from .faces.settle import settle
+
+                settle(self.catalog, self.settings)  # where the rule puts the faces that took a decision
             media.delete(ids)
             inside_a_root = False
             for root in media.roots():
@@ -290,3 +302,52 @@ class Library:
             self.index.remove(labels)
             self.save_index()
         return len(ids)
+
+    def _carry_decisions(self, ids: list[int]) -> int:
+        """Before files `ids` leave the library: each of them whose content lives on in another file of the library
+        (same fingerprint and size: a copy, or the file moved and indexed as new) passes its decisions to that file.
+        A confirmed face and a "not this person" go to the face in the same place (same video time, boxes
+        overlapping: clustering.same_place); a face of the other file that the user already confirmed stays as they
+        decided, and one they said is not someone never becomes them. A copy whose faces were never analysed takes
+        the faces themselves. Inside the caller's transaction; returns the faces that took a decision."""
+        from .faces.clustering import same_place
+
+        media, faces = self.catalog.media, self.catalog.faces
+        going = set(ids)
+        carried = 0
+        for media_id in ids:
+            decided, rejected = faces.decided_in_media(media_id)
+            if not decided:
+                continue
+            source = media.get(media_id)
+            if source is None:
+                continue
+            unanalysed = None
+            for other in media.same_content(source.fingerprint, source.size):
+                if other.id in going:
+                    continue
+                boxes = faces.boxes_in_media(other.id)
+                if not boxes:
+                    if other.faces_backend is None and unanalysed is None:
+                        unanalysed = other.id
+                    continue
+                theirs, refused = faces.decided_in_media(other.id)
+                confirmed = {f["id"]: f["person_id"] for f in theirs if f["person_id"] is not None and f["confirmed"]}
+                for old in decided:
+                    face = same_place(boxes, (old["x"], old["y"], old["w"], old["h"]), old["timestamp"])
+                    if face is None:
+                        continue
+                    took = False
+                    person = old["person_id"] if old["confirmed"] else None
+                    if person is not None and face not in confirmed and person not in refused.get(face, ()):
+                        faces.confirm([face], person)
+                        confirmed[face] = person
+                        took = True
+                    for not_them in rejected.get(old["id"], ()):
+                        if confirmed.get(face) != not_them:
+                            faces.reject(face, not_them)
+                            took = True
+                    carried += took
+            if unanalysed is not None:  # never analysed: the faces themselves go, with every decision about them
+                carried += media.hand_over_faces(media_id, unanalysed)
+        return carried

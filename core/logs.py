@@ -91,7 +91,7 @@ def configure(verbose: bool = False) -> Path | None:
     setattr(stderr, _MARK, True)
     root.addHandler(stderr)
 
-    path: Path | None = log_file()
+    path = log_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.handlers.RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS,
@@ -100,12 +100,11 @@ def configure(verbose: bool = False) -> Path | None:
             raise PermissionError(f"{path} is not writable")
     except OSError as e:
         logging.getLogger(__name__).debug("no log file: %s", e)
-        path = None
-    else:
-        handler.setFormatter(logging.Formatter(FILE_FORMAT))
-        handler.addFilter(_OursAt(level, file=True))
-        setattr(handler, _MARK, True)
-        root.addHandler(handler)
+        return None
+    handler.setFormatter(logging.Formatter(FILE_FORMAT))
+    handler.addFilter(_OursAt(level, file=True))
+    setattr(handler, _MARK, True)
+    root.addHandler(handler)
     return path
 
 

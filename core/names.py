@@ -76,7 +76,7 @@ def _clean_once(text: str) -> str:
     text = _ESCAPES.sub("", unicodedata.normalize("NFC", text))
     text = "".join(" " if c.isspace() else c for c in text if c.isspace() or not _dropped(c))
     text = " ".join(text.split())
-    kept = []
+    kept: list[str] = []
     for i, c in enumerate(text):
         if c in _JOINERS:
             before, after = (kept[-1] if kept else ""), text[i + 1:i + 2]
@@ -229,7 +229,7 @@ def complete(typed: str, entries: list[tuple[str, str]], limit: int = 12) -> lis
     if not want:
         return []
     ranked: dict[str, int] = {}
-    for i, (label, person) in enumerate(entries):
+    for label, person in entries:
         lab = loose(label)
         if lab.startswith(want):
             rank = 0 if label == person else 1

@@ -30,7 +30,7 @@ FACE_BACKENDS: dict[str, Callable[[], object]] = {DEFAULT_FACE_BACKEND: _opencv_
 
 _lock = threading.Lock()
 _faces: dict[str, object] = {}
-_clip: dict[tuple[str, str], ClipEmbedder] = {}
+_clip: dict[tuple[str, str, bool], ClipEmbedder] = {}  # (spec, models folder, int8) -> its one embedder
 
 
 class UnknownModel(Exception):

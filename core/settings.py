@@ -146,7 +146,8 @@ class SettingsError(ValueError):
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 RENAMED = {"thumbnail_size": "decode_min_side"}  # settings.json written by older versions
-_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "str | None": (str, type(None))}
+_TYPES: dict[str, type | tuple[type, ...]] = {"str": str, "int": int, "float": float, "bool": bool,
+                                              "str | None": (str, type(None))}
 # Allowed ranges, inclusive (a float must also be finite: NaN and infinity are refused everywhere). Similarities
 # are cosines read as 0..1; the caps keep a typo from sampling every frame of a video or exhausting memory.
 _SIMILARITY = (0.0, 1.0)
@@ -164,17 +165,17 @@ _CHOICES = {"image_encoder": ("onnx-int8", "onnx-fp32", "torch")}  # "torch": an
 
 def _checked(name: str, value):
     """`value` as setting `name` takes it (an int is a fine float), or SettingsError."""
-    kind = _TYPES[FIELDS[name].type]
+    kind = _TYPES[str(FIELDS[name].type)]  # the annotation as written (annotations are strings here)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise SettingsError(f"setting {name} must be {FIELDS[name].type}, not {value!r}")
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
     low, high = _RANGES.get(name, (0, None))
     allowed = f"from {low:g} to {high:g}" if high is not None else f"{low:g} or more"
     if isinstance(value, float) and not math.isfinite(value):
         raise SettingsError(f"setting {name} must be a finite number {allowed}, not {value!r}")
-    if number and (value < low or (high is not None and value > high)):
+    if (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and (value < low or (high is not None and value > high))):
         raise SettingsError(f"setting {name} must be {allowed}, not {value!r}")
     if name in _CHOICES and value not in _CHOICES[name]:
         raise SettingsError(f"setting {name} must be one of {', '.join(_CHOICES[name])}, not {value!r}")

@@ -13,7 +13,7 @@ import pytest
 
 from core.indexer import IndexJob
 from core.library import Library
-from core.store import Backups, Catalog, CatalogDamaged
+from core.store import Backups, CatalogDamaged
 from core.store import backups as backups_module
 from core.store.schema import MIGRATIONS, SCHEMA_VERSION
 from tests import media_factory as mf

@@ -161,7 +161,7 @@ def test_another_model_is_refused(make_library, photos, tmp_path):
     lib.close()
     other = Library(tmp_path / "library", "ViT-B-32:laion2b_s34b_b79k")
     with pytest.raises(ModelMismatch, match="reembed"):
-        other.index
+        _ = other.index
     with pytest.raises(ModelMismatch):
         index(other, photos)
     other.close()

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QMessageBox
 
 from app.gui import build_main_window
 from app.gui.people_panel import FacesDialog
@@ -411,3 +410,12 @@ def test_a_decision_made_from_the_command_line_can_be_undone_in_the_app(qtbot, w
         window.undo_action.trigger()
     qtbot.waitUntil(lambda: not any(p.name == "Łukasz" for p in window.engine.people), timeout=WAIT)
     qtbot.waitUntil(lambda: window.redo_action.text() == "Redo naming Łukasz", timeout=WAIT)
+
+
+def test_a_model_download_the_index_started_shows_its_progress(qtbot, window):
+    """The first index installs the model itself, before any Download button or Settings change: its progress
+    reports reach a window that never started a download (its clock starts at the first report)."""
+    window.engine.modelProgress.emit("downloading the CLIP model", 50_000_000, 600_000_000)
+    assert "50 of 600 MB" in window.message.text() and "MB/s" in window.message.text()
+    window.engine.modelReady.emit("tiny-test")
+    assert window._download_started is None

@@ -84,7 +84,7 @@ def test_repeated_invocations_in_one_process_add_no_second_handler(tmp_path, mon
     from app.cli import cli
 
     runner = CliRunner()
-    for i in range(3):
+    for _ in range(3):
         result = runner.invoke(cli, ["--library", str(tmp_path / "none"), "status"])
         assert result.exit_code != 0
     ours = [h for h in logging.getLogger().handlers if getattr(h, "_idlens_handler", False)]

@@ -182,7 +182,7 @@ def test_reference_photo_names_the_matching_group(lib, album, tmp_path):
 def test_merge_split_hide_and_errors(lib, album):
     index(lib, album)
     a, b = person_of(lib, album / A[0]), person_of(lib, album / B[0])
-    merged = lib.people.merge(a, b)
+    assert lib.people.merge(a, b).id == a
     assert len(lib.people.list()) == 1
     # Each group's core joins (core.faces.rule); a face left out is offered in review, and the user says yes.
     for n in A + B:

@@ -1,7 +1,6 @@
 """CLIP on ONNX Runtime: the installed towers agree with open_clip on the same weights, an install happens once and
 its int8 verdicts are kept, published exports download (both layouts, checked against the hub's checksums) from a
 local hub, and a search never imports torch or open_clip."""
-import functools
 import hashlib
 import http.server
 import json

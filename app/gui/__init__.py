@@ -83,7 +83,7 @@ def run_gui(library_dir: str | None = None, model: str | None = None) -> int:
     app.setOrganizationName("Idlens")
     icon = os.path.join(os.path.dirname(__file__), "..", "..", "resources", "idlens.svg")
     if os.path.exists(icon):
-        app.setWindowIcon(QIcon(icon))
+        QApplication.setWindowIcon(QIcon(icon))  # static: the icon of every window of the process
     from app.gui import libraries
 
     settings = QSettings("Idlens", "Idlens")

@@ -37,7 +37,8 @@ class NameCompleter(QCompleter):
         self.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
         self.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.setWidget(line_edit)
-        self.activated[str].connect(line_edit.setText)
+        # The text overload (the other one gives a QModelIndex); PySide6's stubs type a signal as not indexable.
+        self.activated[str].connect(line_edit.setText)  # type: ignore[index]
         line_edit.textEdited.connect(self.update_for)
 
     def set_entries(self, entries: list[tuple[str, str]], extra: list[str] | None = None) -> None:
@@ -66,8 +67,8 @@ class NameCompleter(QCompleter):
         self.list_model.setStringList(items)
         if items:
             self.complete()
-        else:
-            self.popup().hide()
+        elif (popup := self.popup()) is not None:
+            popup.hide()
 
 
 def ask_name(parent, title: str, label: str, people, text: str = "", beside=None) -> str | None:

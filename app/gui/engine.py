@@ -15,11 +15,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol
 
 import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from core import services
+from core.faces.crops import FaceCrops
 from core.library import Library
 from core.settings import Settings
 
@@ -42,11 +44,17 @@ class _Deliver(QObject):
         callback(value)
 
 
+class _Pool(Protocol):
+    """Where `Engine.submit` runs a task: a ThreadPoolExecutor, or _Inline."""
+
+    def submit(self, fn: Callable[[], object], /) -> object: ...
+
+
 class _Inline:
     """An executor that runs the task at once on the calling thread (a decision on the index's thread)."""
 
     @staticmethod
-    def submit(fn):
+    def submit(fn: Callable[[], object], /) -> None:
         fn()
 
 
@@ -83,6 +91,7 @@ class Engine(QObject):
         self._urgent_lock = threading.Lock()
         self._index_running = False
         self._opened: list[Library] = []  # every thread's library, closed at shutdown (the day's backup follows)
+        self._crops: FaceCrops | None = None  # the library's face crops, from the first Library a thread opened
         self.people: list = []  # the latest people list, kept on the UI thread (name completion reads it)
         self.peopleChanged.connect(self._remember_people)
 
@@ -96,7 +105,8 @@ class Engine(QObject):
                 self._opened.remove(lib)
             lib = None
         if lib is None:
-            lib = self._local.library = Library(self.library_dir, self.model)
+            lib = self._local.library = Library(Path(self.library_dir), self.model)
+            self._crops = lib.face_crops  # where this library's face crops are: crop_path reads it on the UI thread
             self._local.generation = self._generation
             with self._urgent_lock:
                 self._opened.append(lib)
@@ -107,7 +117,7 @@ class Engine(QObject):
         (names and faces stay; the catalog is backed up first), then re-embed everything as an index run with
         progress, rate, time left and Cancel."""
         def op(lib: Library) -> None:
-            switched = Library(self.library_dir, spec)
+            switched = Library(Path(self.library_dir), spec)
             try:
                 switched.embedder.load(progress=lambda what, done, total: self.modelProgress.emit(what, done, total))
                 switched.reembed()
@@ -117,7 +127,7 @@ class Engine(QObject):
             self._generation += 1  # every thread opens the library again, with the new model
         self.write("changing the model", op, lambda _: self.index([]))
 
-    def submit(self, pool: ThreadPoolExecutor, what: str, fn: Callable, on_done: Callable | None = None,
+    def submit(self, pool: _Pool, what: str, fn: Callable, on_done: Callable | None = None,
                on_error: Callable[[str], None] | None = None):
         """Run `fn()` on `pool`; then `on_done(result)` on the UI thread, or on failure `on_error(message)` there
         (default: the `failed` signal, which the window shows). The UI never dies of an engine error."""
@@ -355,10 +365,20 @@ class Engine(QObject):
 
     # -- files the UI reads directly ---------------------------------------------------------------------------------
     def crop_path(self, face_id: int) -> Path:
-        from core.faces.crops import FaceCrops
-        from core.settings import cache_dir
+        """Where the face's crop is cached (the library's own folder: Library.face_crops). Cheap, for the UI thread;
+        the file may be missing or stale: what is shown goes through `ensure_crop`, off the UI thread."""
+        crops = self._crops
+        if crops is None:  # no thread has opened the library yet: nothing of it can be shown
+            from core.settings import cache_dir
 
-        return FaceCrops(cache_dir() / "faces").path(face_id)
+            return cache_dir() / "faces" / "none" / f"{int(face_id)}.jpg"
+        return crops.path(face_id)
+
+    def ensure_crop(self, face_id: int) -> Path | None:
+        """The face's crop, made again from its file when missing or another face's (FaceCrops.ensure); None when
+        it cannot be. Reads the catalog and may decode a file: call it on a pool thread, never the UI thread."""
+        crops = self._crops
+        return crops.ensure(face_id) if crops is not None and not self.closed else None
 
     def thumbnail_path(self, fingerprint: str, timestamp: float | None = None) -> Path:
         from core.media.thumbnails import ThumbnailCache

@@ -7,12 +7,14 @@ import html
 import logging
 import os
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-                               QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter, QStackedWidget,
+from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                               QMainWindow, QMenu, QMessageBox, QProgressBar, QPushButton, QSplitter, QStackedWidget,
                                QToolBar, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 import app.gui.libraries as libraries
@@ -20,12 +22,26 @@ from app.gui.completion import NameCompleter, name_entries
 from app.gui.engine import Engine
 from app.gui.people_panel import PeoplePanel
 from app.gui.results import MONTH_NAMES, ResultRole, ResultsModel, ResultsView, clock
-from app.gui.viewer import ViewerPage
+from app.gui.viewer import Viewer, ViewerPage
 from core import logs
+from core.names import isolated
 
 log = logging.getLogger(__name__)
 
 RECENT = 10
+
+
+def _action(parent: QWidget, text: str, slot: Callable[[], object],
+            shortcut: QKeySequence.StandardKey | str | None = None) -> QAction:
+    """A QAction that runs `slot`: what `QAction(text, parent, shortcut=..., triggered=...)` does, spelled in calls
+    that PySide6's type stubs know (they list no signal keywords)."""
+    action = QAction(text, parent)
+    if shortcut is not None:
+        action.setShortcut(shortcut)
+    action.triggered.connect(slot)
+    return action
+
+
 def _period(value: str) -> str:
     """"2019" or "2019-07" as words: "2019", "July 2019"."""
     if len(value) >= 7 and value[5:7].isdigit() and 1 <= int(value[5:7]) <= 12:
@@ -52,6 +68,15 @@ class MainWindow(QMainWindow):
         self.date_filter: str | None = None    # the sidebar's year ("2019") or month ("2019-07"), while browsing
         self.recent: list[str] = libraries.searches(self.qsettings, library_dir)[:RECENT]
         self.status: dict = {}
+        # State the signals fill in later: each read before its first signal sees "nothing yet", never a missing
+        # attribute (modelProgress can come from an index's first-run download, before any Download button).
+        self._people: list = []                    # the people, as peopleChanged last said
+        self._months: dict[str, int] | None = None  # media per "YYYY-MM", as the last browse counted them
+        self._search_rows: list[dict] = []          # the last search's results, in ranked order
+        self._download_started: float | None = None  # time.monotonic() of the model download's start
+        self.viewer: Viewer | None = None           # the viewer page's current viewer, once a result is opened
+        self.log_dialog: QDialog | None = None       # Help › Show log, once opened
+        self.grid_menu: QMenu | None = None          # the grid's context menu, once opened
         self._build()
         self._connect()
         self._restore()
@@ -63,11 +88,9 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
         self.addToolBar(toolbar)
-        self.add_action = QAction("Add folder…", self, shortcut=QKeySequence.StandardKey.Open,
-                                  triggered=self.choose_folder)
-        self.people_action = QAction("People", self, shortcut="Ctrl+P", triggered=self.show_people)
-        self.settings_action = QAction("Settings", self, shortcut=QKeySequence.StandardKey.Preferences,
-                                       triggered=self.open_settings)
+        self.add_action = _action(self, "Add folder…", self.choose_folder, QKeySequence.StandardKey.Open)
+        self.people_action = _action(self, "People", self.show_people, "Ctrl+P")
+        self.settings_action = _action(self, "Settings", self.open_settings, QKeySequence.StandardKey.Preferences)
         toolbar.addAction(self.add_action)
         toolbar.addAction(self.people_action)
         toolbar.addAction(self.settings_action)
@@ -88,13 +111,8 @@ class MainWindow(QMainWindow):
         self.sort_box.setEnabled(False)
         self.sort_box.currentIndexChanged.connect(lambda _: self._show_results())
         toolbar.addWidget(self.sort_box)
-        QAction("Search", self, shortcut=QKeySequence.StandardKey.Find,
-                triggered=lambda: (self.search_field.setFocus(), self.search_field.selectAll()))
-        focus = QAction(self, shortcut=QKeySequence.StandardKey.Find,
-                        triggered=lambda: (self.search_field.setFocus(), self.search_field.selectAll()))
-        self.addAction(focus)
-        forget = QAction(self, shortcut=QKeySequence.StandardKey.Delete, triggered=self.forget_selected)
-        self.addAction(forget)
+        self.addAction(_action(self, "Search", self._focus_search, QKeySequence.StandardKey.Find))
+        self.addAction(_action(self, "Remove from library", self.forget_selected, QKeySequence.StandardKey.Delete))
 
         self.sidebar = QTreeWidget(self)
         self.sidebar.setObjectName("sidebar")
@@ -117,7 +135,6 @@ class MainWindow(QMainWindow):
         self.viewer_page = ViewerPage(self.engine, self)
         self.viewer_page.step.connect(self._step_viewer)
         self.viewer_page.back.connect(self.close_viewer)
-        self.viewer = None
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self.grid)
         self.stack.addWidget(self.people)
@@ -146,7 +163,7 @@ class MainWindow(QMainWindow):
         self.errors_button = QPushButton("", self)
         self.errors_button.setObjectName("errorsButton")
         self.errors_button.setVisible(False)
-        self.errors_button.clicked.connect(lambda: self.errors_dock.setVisible(not self.errors_dock.isVisible()))
+        self.errors_button.clicked.connect(self._toggle_errors)
         bar.addWidget(self.message, 1)
         bar.addPermanentWidget(self.rate)
         bar.addPermanentWidget(self.progress)
@@ -161,9 +178,9 @@ class MainWindow(QMainWindow):
         self.errors_list.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
         self.errors_list.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         actions = QHBoxLayout()
-        self.retry_action = QAction("Try again", self, triggered=self.retry_selected_errors)
-        self.show_error_action = QAction("Show in folder", self, triggered=self.show_selected_error)
-        self.remove_error_action = QAction("Remove from library", self, triggered=self.remove_selected_errors)
+        self.retry_action = _action(self, "Try again", self.retry_selected_errors)
+        self.show_error_action = _action(self, "Show in folder", self.show_selected_error)
+        self.remove_error_action = _action(self, "Remove from library", self.remove_selected_errors)
         for action in (self.retry_action, self.show_error_action, self.remove_error_action):
             self.errors_list.addAction(action)
             button = QPushButton(action.text(), panel)
@@ -175,12 +192,19 @@ class MainWindow(QMainWindow):
         self.errors_dock.setWidget(panel)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.errors_dock)
         self.errors_dock.setVisible(False)
-        self._browse_timer = QTimer(self, singleShot=True, interval=800, timeout=self.engine.refresh)
+        self._browse_timer = QTimer(self, singleShot=True, interval=800)
+        self._browse_timer.timeout.connect(self.engine.refresh)
+
+    def _focus_search(self) -> None:
+        self.search_field.setFocus()
+        self.search_field.selectAll()
+
+    def _toggle_errors(self) -> None:
+        self.errors_dock.setVisible(not self.errors_dock.isVisible())
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self.open_library_action = QAction("Open library…", self, shortcut="Ctrl+Shift+O",
-                                           triggered=self.choose_library)
+        self.open_library_action = _action(self, "Open library…", self.choose_library, "Ctrl+Shift+O")
         file_menu.addAction(self.open_library_action)
         self.recent_menu = file_menu.addMenu("Recent libraries")
         self.recent_menu.aboutToShow.connect(self._fill_recent_libraries)
@@ -188,19 +212,19 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.add_action)
         file_menu.addAction(self.settings_action)
         file_menu.addSeparator()
-        file_menu.addAction(QAction("Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close))
+        file_menu.addAction(_action(self, "Quit", self.close, QKeySequence.StandardKey.Quit))
         edit_menu = self.menuBar().addMenu("&Edit")
-        self.undo_action = QAction("Undo", self, shortcut=QKeySequence.StandardKey.Undo, triggered=self.engine.undo)
+        self.undo_action = _action(self, "Undo", self.engine.undo, QKeySequence.StandardKey.Undo)
         self.undo_action.setEnabled(False)
         edit_menu.addAction(self.undo_action)
-        self.redo_action = QAction("Redo", self, shortcut=QKeySequence.StandardKey.Redo, triggered=self.engine.redo)
+        self.redo_action = _action(self, "Redo", self.engine.redo, QKeySequence.StandardKey.Redo)
         self.redo_action.setEnabled(False)
         edit_menu.addAction(self.redo_action)
         self.engine.undoChanged.connect(self._undo_changed)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.people_action)
         help_menu = self.menuBar().addMenu("&Help")
-        self.show_log_action = QAction("Show log", self, triggered=self.show_log)
+        self.show_log_action = _action(self, "Show log", self.show_log)
         self.show_log_action.setStatusTip(str(logs.log_file()))
         help_menu.addAction(self.show_log_action)
 
@@ -209,7 +233,7 @@ class MainWindow(QMainWindow):
         report)."""
         from PySide6.QtCore import QUrl
         from PySide6.QtGui import QDesktopServices, QFontDatabase
-        from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPlainTextEdit
+        from PySide6.QtWidgets import QDialogButtonBox, QPlainTextEdit
 
         path = logs.log_file()
         dialog = QDialog(self)
@@ -254,7 +278,7 @@ class MainWindow(QMainWindow):
     def _fill_recent_libraries(self) -> None:
         self.recent_menu.clear()
         for path in libraries.recent(self.qsettings):
-            action = self.recent_menu.addAction(path, lambda p=path: self.open_library(p))
+            action = self.recent_menu.addAction(path, partial(self.open_library, path))
             action.setEnabled(path != os.path.abspath(self.library_dir))
         if self.recent_menu.isEmpty():
             self.recent_menu.addAction("(none yet)").setEnabled(False)
@@ -408,6 +432,7 @@ class MainWindow(QMainWindow):
             self.message.setText("Grouping faces into people…")
 
     def _index_finished(self, r: dict) -> None:
+        self._download_started = None  # a model the index installed first is done downloading
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
         self.rate.setText("")
@@ -432,7 +457,7 @@ class MainWindow(QMainWindow):
             self.recent.remove(text)
         self.recent.insert(0, text)
         del self.recent[RECENT:]
-        self.completer.set_entries(name_entries(getattr(self, "_people", [])), self.recent)
+        self.completer.set_entries(name_entries(self._people), self.recent)
         self._fill_sidebar()
         self.message.setText(f"Searching “{text}”…")
         self.request = self.engine.search(text)
@@ -462,7 +487,7 @@ class MainWindow(QMainWindow):
         if self.query is None:
             return
         self.sort_box.setEnabled(True)
-        rows = list(getattr(self, "_search_rows", []))
+        rows = list(self._search_rows)
         choice = self.sort_box.currentIndex()
         if choice:
             dated = sorted((r for r in rows if r.get("captured_at")), key=lambda r: r["captured_at"],
@@ -478,7 +503,7 @@ class MainWindow(QMainWindow):
         for r in rows:
             if r.get("captured_at"):
                 months[r["captured_at"][:7]] = months.get(r["captured_at"][:7], 0) + 1
-        if months != getattr(self, "_months", None):
+        if months != self._months:
             self._months = months
             self._fill_sidebar()
         if self.folder_filter:  # a folder chosen in the sidebar: only what is in it
@@ -518,8 +543,6 @@ class MainWindow(QMainWindow):
         self.grid.setFocus()
 
     def _grid_menu(self, pos) -> None:
-        from PySide6.QtWidgets import QMenu
-
         rows = [i.data(ResultRole) for i in self.grid.selectedIndexes()]
         if not rows:
             return
@@ -620,7 +643,7 @@ class MainWindow(QMainWindow):
             item.setToolTip(0, root["path"] + (f"\nCannot be reached ({root['offline']}): its files are kept, and "
                                                "searched again when it is back." if root.get("offline") else ""))
             item.setData(0, Qt.ItemDataRole.UserRole, ("folder", root["path"]))
-        months = getattr(self, "_months", {})
+        months = self._months or {}
         if months:  # the library by date, newest first, as digiKam's and Apple Photos' date views
             dates = QTreeWidgetItem(self.sidebar, ["Dates"])
             for year in sorted({m[:4] for m in months}, reverse=True):
@@ -631,10 +654,10 @@ class MainWindow(QMainWindow):
                         0, Qt.ItemDataRole.UserRole, ("date", month))
         people = QTreeWidgetItem(self.sidebar, ["People"])
         people.setData(0, Qt.ItemDataRole.UserRole, ("people", None))
-        for p in getattr(self, "_people", []):
+        for p in self._people:
             if p.name:
-                QTreeWidgetItem(people, [f"{p.name} ({p.media})"]).setData(0, Qt.ItemDataRole.UserRole,
-                                                                          ("search", p.name))
+                QTreeWidgetItem(people, [f"{isolated(p.name)} ({p.media})"]).setData(0, Qt.ItemDataRole.UserRole,
+                                                                                    ("search", p.name))
         recent = QTreeWidgetItem(self.sidebar, ["Recent searches"])
         for text in self.recent:
             QTreeWidgetItem(recent, [text]).setData(0, Qt.ItemDataRole.UserRole, ("search", text))
@@ -642,7 +665,7 @@ class MainWindow(QMainWindow):
 
     def _sidebar_activated(self, item, _column=0) -> None:
         kind, value = item.data(0, Qt.ItemDataRole.UserRole) or (None, None)
-        if kind == "search":
+        if kind == "search" and value:
             self.search_for(value)
         elif kind == "people":
             self.show_people()
@@ -693,6 +716,8 @@ class MainWindow(QMainWindow):
             scale = max(1, total // 1_000_000)  # a QProgressBar counts in ints: megabytes
             self.progress.setRange(0, total // scale)
             self.progress.setValue(done // scale)
+            if self._download_started is None:  # a download the engine started itself (the first index)
+                self._download_started = time.monotonic()
             elapsed = max(1e-3, time.monotonic() - self._download_started)
             rate = done / elapsed
             left = (total - done) / rate if rate > 0 else 0
@@ -704,6 +729,7 @@ class MainWindow(QMainWindow):
             self.message.setText(what[:1].upper() + what[1:] + "…")
 
     def _model_ready(self, spec: str) -> None:
+        self._download_started = None  # the next download, whoever starts it, has its own clock
         self.progress.setVisible(False)
         self.download_button.setVisible(False)
         self.message.setText(f"Model {spec} is ready")
@@ -711,6 +737,7 @@ class MainWindow(QMainWindow):
 
     def _failed(self, what: str, message: str) -> None:
         if what == "downloading the model":
+            self._download_started = None
             self.progress.setVisible(False)
             self.download_button.setEnabled(True)
             QMessageBox.warning(self, "The model is not available", message)

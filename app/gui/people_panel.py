@@ -3,6 +3,7 @@ with completion, drag one person onto another to merge, hide, see a person's fac
 person"), and review suggested faces with yes/no."""
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 
@@ -34,10 +35,12 @@ def face_icon(path) -> QIcon:
 class PeopleModel(QAbstractListModel):
     merge_requested = Signal(int, int)  # target, source
 
-    def __init__(self, crop_path, parent=None):
+    def __init__(self, crop_path, parent=None, ensure=None):
+        """`ensure(face_id)`: the crop, made again when missing or stale (Engine.ensure_crop), on a pool thread."""
         super().__init__(parent)
         self.people = []
         self.crop_path = crop_path
+        self.ensure = ensure
         self._icons: dict[int, QIcon] = {}
         self._asked: set[int] = set()
         from app.gui.results import Loaded
@@ -71,8 +74,9 @@ class PeopleModel(QAbstractListModel):
                     from app.gui.results import LoadThumbnail
 
                     self._asked.add(p.cover_face)
+                    ensure = functools.partial(self.ensure, p.cover_face) if self.ensure else None
                     QThreadPool.globalInstance().start(
-                        LoadThumbnail(str(p.cover_face), str(self.crop_path(p.cover_face)), self._loaded))
+                        LoadThumbnail(str(p.cover_face), str(self.crop_path(p.cover_face)), self._loaded, ensure))
                 return self._blank
             return icon
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -134,7 +138,7 @@ class PeoplePanel(QWidget):
         header.addWidget(title)
         header.addWidget(self.hint, 1)
         layout.addLayout(header)
-        self.model = PeopleModel(engine.crop_path, self)
+        self.model = PeopleModel(engine.crop_path, self, getattr(engine, "ensure_crop", None))
         self.model.merge_requested.connect(self.merge)
         self.view = QListView(self)
         self.view.setObjectName("peopleView")
@@ -258,12 +262,26 @@ class FacesDialog(QDialog):
         from PySide6.QtGui import QStandardItem
 
         self.faces = faces
+        ensure = getattr(self.engine, "ensure_crop", None)
         for f in faces:
-            item = QStandardItem(face_icon(self.engine.crop_path(f["id"])),
+            item = QStandardItem(face_icon(None if ensure else self.engine.crop_path(f["id"])),
                                  ("\u2713 " if f["confirmed"] else "") + (f["path"] or "reference").rsplit("/", 1)[-1])
             item.setData(f["id"], PersonRole)
             item.setEditable(False)
             self.model.appendRow(item)
+        if ensure:  # read, or made again from the file, on pool threads
+            _crops_loaded().done.connect(self._icons_loaded)
+            self._token = load_crops(ensure, self.engine.crop_path, [f["id"] for f in faces], FACE)
+
+    def _icons_loaded(self, token: int, images: list) -> None:
+        if token != getattr(self, "_token", None):
+            return
+        loaded = {face_id: image for face_id, image in images if not image.isNull()}
+        for row in range(self.model.rowCount()):  # the rows still there (a face moved or rejected has left)
+            item = self.model.item(row)
+            image = loaded.get(item.data(PersonRole))
+            if image is not None:
+                item.setIcon(face_icon_of(image))
 
     def _menu(self, pos):
         idx = self.list.indexAt(pos)
@@ -312,9 +330,10 @@ class FaceStrip(QListWidget):
     CAP = 300
     SIDE = 72
 
-    def __init__(self, crop_path, parent=None):
+    def __init__(self, crop_path, parent=None, ensure=None):
         super().__init__(parent)
         self.crop_path = crop_path
+        self.ensure = ensure   # Engine.ensure_crop: a crop made again when missing or stale, on the pool thread
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setFlow(QListView.Flow.LeftToRight)
         self.setWrapping(False)
@@ -379,7 +398,7 @@ class FaceStrip(QListWidget):
         crops = [(f["id"], str(self.crop_path(f["id"]))) for f in shown]
         self._token = next(_tokens)
         for i in range(0, len(crops), LoadCrops.BATCH):   # a few signals, not one per face
-            pool.start(LoadCrops(self._token, crops[i:i + LoadCrops.BATCH], self.SIDE))
+            pool.start(LoadCrops(self._token, crops[i:i + LoadCrops.BATCH], self.SIDE, self.ensure))
         if self.more:
             self._note(QCoreApplication.translate("People", "and %n more", "", self.more))
         if not faces:
@@ -418,19 +437,47 @@ class LoadCrops(QRunnable):
     """Face crops read and scaled on a pool thread, a batch at a time (QImage is safe off the UI thread)."""
     BATCH = 24
 
-    def __init__(self, token: int, crops: list[tuple[int, str]], side: int):
+    def __init__(self, token: int, crops: list[tuple[int, str]], side: int, ensure=None):
+        """`ensure(face_id)`, when given, gives each crop's file (made again when missing or stale) or None."""
         super().__init__()
         self.token, self.crops, self.side, self.signal = token, crops, side, _crops_loaded()
+        self.ensure = ensure
 
     def run(self):
         out = []
         for face_id, path in self.crops:
-            image = QImage(path)
+            if self.ensure is not None:
+                try:
+                    made = self.ensure(face_id)
+                except Exception:
+                    log.warning("could not make the crop of face %s", face_id, exc_info=True)
+                    made = None
+                path = str(made) if made else ""
+            image = QImage(path) if path else QImage()
             if not image.isNull():
                 image = image.scaled(self.side, self.side, Qt.AspectRatioMode.KeepAspectRatio,
                                      Qt.TransformationMode.SmoothTransformation)
             out.append((face_id, image))
         self.signal.done.emit(self.token, out)
+
+
+def load_crops(ensure, crop_path, face_ids: list[int], side: int) -> int:
+    """Start reading the crops of `face_ids` (made again from the file when missing or stale: `ensure`) and scaling
+    them to `side`, on pool threads; they come back on `_crops_loaded().done` with the token returned."""
+    from PySide6.QtCore import QThreadPool
+
+    token = next(_tokens)
+    crops = [(face_id, str(crop_path(face_id))) for face_id in face_ids]
+    pool = QThreadPool.globalInstance()
+    for i in range(0, len(crops), LoadCrops.BATCH):
+        pool.start(LoadCrops(token, crops[i:i + LoadCrops.BATCH], side, ensure))
+    return token
+
+
+def face_icon_of(image: QImage) -> QIcon:
+    """A loaded crop as face_icon makes it from a file (QPixmap: on the UI thread only)."""
+    return QIcon(QPixmap.fromImage(image).scaled(FACE, FACE, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
+                                                 Qt.TransformationMode.SmoothTransformation))
 
 
 def _blank_icon(side: int) -> QIcon:
@@ -468,7 +515,7 @@ class SamePersonDialog(QDialog):
             header = QLabel(self._header(person, person.faces, person.media))
             header.setTextFormat(Qt.TextFormat.RichText)
             header.setWordWrap(True)
-            strip = FaceStrip(engine.crop_path, self)
+            strip = FaceStrip(engine.crop_path, self, getattr(engine, "ensure_crop", None))
             layout.addWidget(header)
             layout.addWidget(strip)
             self.headers.append(header)
@@ -537,16 +584,31 @@ class ChoosePersonDialog(QDialog):
         self.list.setIconSize(QSize(96, 96))
         self.list.setResizeMode(QListView.ResizeMode.Adjust)
         self.list.setMinimumSize(520, 360)
+        ensure = getattr(engine, "ensure_crop", None)
+        self._items: dict[int, list] = {}
         for person in self.people:
-            item = QListWidgetItem(face_icon(engine.crop_path(person.cover_face) if person.cover_face else None),
-                                   spoken(person))
+            item = QListWidgetItem(face_icon(engine.crop_path(person.cover_face)
+                                             if person.cover_face and not ensure else None), spoken(person))
             self.list.addItem(item)
+            if person.cover_face:
+                self._items.setdefault(person.cover_face, []).append(item)
+        self._token = None
+        if ensure and self._items:  # read, or made again from the file, on pool threads
+            _crops_loaded().done.connect(self._icons_loaded)
+            self._token = load_crops(ensure, engine.crop_path, list(self._items), FACE)
         self.list.itemDoubleClicked.connect(lambda *_: self.accept())
         layout.addWidget(QLabel(title))
         layout.addWidget(self.list, 1)
         ok = QPushButton("Choose")
         ok.clicked.connect(self.accept)
         layout.addWidget(ok)
+
+    def _icons_loaded(self, token: int, images: list) -> None:
+        if token != self._token:
+            return
+        for face_id, image in images:
+            for item in self._items.get(face_id, []) if not image.isNull() else []:
+                item.setIcon(face_icon_of(image))
 
     def choose(self):
         if self.exec() != QDialog.DialogCode.Accepted or self.list.currentRow() < 0:
@@ -727,6 +789,7 @@ class ReviewDialog(QDialog):
     def _next(self) -> None:
         if not self.queue:
             self.current = None
+            self._crop_token = None   # a crop still on its way is no longer wanted
             self.face.setText("Nothing more to review.")
             self.reference.clear()
             self.boxes[1].hide()   # the message alone, across the dialog
@@ -741,11 +804,22 @@ class ReviewDialog(QDialog):
             return
         self.current = self.queue.pop(0)
         self.count.setText(f"{self.position} of {self.total}")
-        for label, face_id, side in ((self.face, self.current.face_id, 220),
-                                     (self.reference, self.current.reference_face, 140)):
-            pix = QPixmap(str(self.engine.crop_path(face_id))) if face_id is not None else QPixmap()
+        ensure = getattr(self.engine, "ensure_crop", None)
+        shown = [(self.face, self.current.face_id, 220), (self.reference, self.current.reference_face, 140)]
+        for label, face_id, side in shown:
+            # With the engine's ensure_crop the crop is checked against this face (made again from its file when
+            # missing or another face's) on a pool thread, and shown when it comes: never a stale file meanwhile.
+            pix = QPixmap(str(self.engine.crop_path(face_id))) if face_id is not None and not ensure else QPixmap()
             label.setPixmap(pix.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
                                        Qt.TransformationMode.SmoothTransformation) if not pix.isNull() else pix)
+        if ensure:
+            if not getattr(self, "_crops_connected", False):
+                _crops_loaded().done.connect(self._crops_arrived)
+                self._crops_connected = True
+            ids = [face_id for _, face_id, _ in shown if face_id is not None]
+            self._crop_token = load_crops(ensure, self.engine.crop_path, ids, 220)
+            self._crop_sides = {face_id: (label, side) for label, face_id, side in reversed(shown)
+                                if face_id is not None}
         where = (self.current.path or "").rsplit("/", 1)[-1]
         if getattr(self.current, "timestamp", None) is not None:
             where += f" at {_clock(self.current.timestamp)}"
@@ -753,6 +827,15 @@ class ReviewDialog(QDialog):
         self.caption.setText(where + (f" — now {other}'s" if other else "")
                              + f" — similarity {self.current.similarity:.2f}")
         self._set_enabled(True)
+
+    def _crops_arrived(self, token: int, images: list) -> None:
+        if token != getattr(self, "_crop_token", None):  # another dialog's, or a face no longer on screen
+            return
+        for face_id, image in images:
+            label, side = self._crop_sides.get(face_id, (None, 0))
+            if label is not None and not image.isNull():
+                label.setPixmap(QPixmap.fromImage(image).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                                                Qt.TransformationMode.SmoothTransformation))
 
     def _now_of(self, person_id) -> str | None:
         """The name of the named person the face is now placed with, if any (an unnamed group says nothing)."""

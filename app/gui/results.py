@@ -30,12 +30,23 @@ class Loaded(QObject):
 
 
 class LoadThumbnail(QRunnable):
-    def __init__(self, key: str, path: str, signal: Loaded):
+    def __init__(self, key: str, path: str, signal: Loaded, ensure=None):
+        """`ensure()`, when given, is asked for the file on the pool thread (a face crop made again when missing,
+        Engine.ensure_crop): a path, or None for none."""
         super().__init__()
-        self.key, self.path, self.signal = key, path, signal
+        self.key, self.path, self.signal, self.ensure = key, path, signal, ensure
 
     def run(self):
-        image = QImage(self.path)  # decoding happens here, on a pool thread; QImage is safe off the UI thread
+        path = self.path
+        if self.ensure is not None:
+            try:
+                made = self.ensure()
+            except Exception:
+                log.warning("could not make %s", self.key, exc_info=True)
+                made = None
+            path = str(made) if made else ""
+        # Decoding happens here, on a pool thread; QImage is safe off the UI thread.
+        image = QImage(path) if path else QImage()
         if not image.isNull():
             image = image.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
                                  Qt.TransformationMode.SmoothTransformation)

@@ -5,15 +5,19 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QPointF, QRectF, QRunnable, Qt, QThreadPool, QUrl, Signal
 from PySide6.QtGui import QBrush, QColor, QDesktopServices, QImage, QImageReader, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import (QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView,
-                               QHBoxLayout, QLabel, QPushButton, QSlider, QStyle, QStyleOptionSlider,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem,
+                               QGraphicsView, QHBoxLayout, QLabel, QMenu, QPushButton, QSlider, QStyle,
+                               QStyleOptionSlider, QVBoxLayout, QWidget)
 
 from app.gui.completion import ask_name
 from app.gui.results import clock
+
+if TYPE_CHECKING:  # QtMultimedia is imported when a video is shown: it needs libpulse, photos do not
+    from PySide6.QtMultimedia import QMediaPlayer
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +149,10 @@ class Viewer(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.player = None
+        self.player: QMediaPlayer | None = None  # a video's, once QtMultimedia loaded
+        self.face_boxes: list[FaceBox] = []      # a photo's face boxes, once its faces are known
+        self.pixmap_item: QGraphicsPixmapItem | None = None  # a photo's picture, once decoded
+        self.face_menu: QMenu | None = None      # a face box's context menu, once opened
         if row["kind"] == "video":
             try:
                 layout.addWidget(self._video(row), 1)
@@ -193,7 +200,7 @@ class Viewer(QWidget):
             self.engine.faces_in(self.row["media_id"], self._draw_faces)
 
     def _draw_faces(self, faces: list[dict]) -> None:
-        for box in getattr(self, "face_boxes", []):
+        for box in self.face_boxes:
             self.scene.removeItem(box)
         self.face_boxes = [FaceBox(f, self._name_face, self._face_menu) for f in faces if f["timestamp"] is None]
         for box in self.face_boxes:
@@ -216,8 +223,6 @@ class Viewer(QWidget):
             self.engine.move_face(face["id"], name, on_done=self.refresh_faces)
 
     def _face_menu(self, face: dict, where) -> None:
-        from PySide6.QtWidgets import QMenu
-
         menu = QMenu(self)
         if face.get("name") and face.get("person_id"):
             menu.addAction(f"Not {face['name']}", lambda: self.engine.reject_face(face["id"], face["person_id"],
@@ -238,10 +243,10 @@ class Viewer(QWidget):
         layout = QVBoxLayout(box)
         self.video_widget = QVideoWidget(box)
         layout.addWidget(self.video_widget, 1)
-        self.player = QMediaPlayer(self)
+        self.player = player = QMediaPlayer(self)
         self.audio = QAudioOutput(self)
-        self.player.setAudioOutput(self.audio)
-        self.player.setVideoOutput(self.video_widget)
+        player.setAudioOutput(self.audio)
+        player.setVideoOutput(self.video_widget)
         controls = QHBoxLayout()
         self.play_button = QPushButton("Play")
         self.play_button.setObjectName("playButton")
@@ -265,14 +270,14 @@ class Viewer(QWidget):
             moments.addWidget(b)
         moments.addStretch(1)
         layout.addLayout(moments)
-        self.player.durationChanged.connect(self._duration)
-        self.player.mediaStatusChanged.connect(self._status)
-        self.player.positionChanged.connect(self._position)
-        self.player.playbackStateChanged.connect(self._state)
+        player.durationChanged.connect(self._duration)
+        player.mediaStatusChanged.connect(self._status)
+        player.positionChanged.connect(self._position)
+        player.playbackStateChanged.connect(self._state)
         self.start_ms = int((row.get("timestamp") or 0) * 1000)
         self._held = True  # paused on the matched frame until the user plays
         self._at_end = False
-        self.player.setSource(QUrl.fromLocalFile(row["path"]))
+        player.setSource(QUrl.fromLocalFile(row["path"]))
         return box
 
     @property
@@ -284,6 +289,8 @@ class Viewer(QWidget):
         """Go to `seconds` (and play from there): also after the end, and while paused."""
         from PySide6.QtMultimedia import QMediaPlayer
 
+        if self.player is None:
+            return
         ms = max(0, int(seconds * 1000))
         if play or self.ended:
             self._held = False
@@ -297,6 +304,8 @@ class Viewer(QWidget):
     def toggle_playback(self) -> None:
         from PySide6.QtMultimedia import QMediaPlayer
 
+        if self.player is None:
+            return
         if self.ended:
             self.seek(self.start_ms / 1000 if self.start_ms else 0.0)  # Replay
         elif self.player.playbackState() == QMediaPlayer.PlaybackState.PlayingState:
@@ -321,6 +330,8 @@ class Viewer(QWidget):
     def _status(self, status):
         from PySide6.QtMultimedia import QMediaPlayer
 
+        if self.player is None:
+            return
         if status == QMediaPlayer.MediaStatus.LoadedMedia and self._held:
             self.player.setPosition(self.start_ms)  # the matched moment's frame, paused
             self.player.pause()
@@ -331,6 +342,8 @@ class Viewer(QWidget):
     def _position(self, ms: int):
         from PySide6.QtMultimedia import QMediaPlayer
 
+        if self.player is None:
+            return
         # Stop a few frames before the end: a player that reaches the end shows black, one paused keeps the frame.
         duration = self.player.duration()
         if (duration > 0 and ms >= duration - 150 and not self._at_end

@@ -10,12 +10,16 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .install import Progress, install, installed
 from .preprocess import Preprocess
 from .spec import RANDOM_WEIGHTS, TINY_TEST, ModelSpec, ModelUnavailable  # noqa: F401  (re-exported)
+
+if TYPE_CHECKING:  # imported when the model is loaded: onnxruntime takes a while to import
+    from .runtime import OnnxClip
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +39,7 @@ class ClipEmbedder:
         self.models_dir = Path(models_dir)
         self.threads = threads
         self.int8_allowed = int8
-        self._runtime = None
+        self._runtime: OnnxClip | None = None
         self._torch = None
         self._lock = threading.Lock()
 

@@ -28,21 +28,19 @@ def research_stack_available() -> bool:
     return True
 
 
-class _TextTower:
+def _text_tower(model):
     """open_clip's encode_text as a module of its own (ONNX exports modules, not methods)."""
+    import torch
 
-    def __new__(cls, model):
-        import torch
+    class TextTower(torch.nn.Module):
+        def __init__(self, clip):
+            super().__init__()
+            self.clip = clip
 
-        class TextTower(torch.nn.Module):
-            def __init__(self, clip):
-                super().__init__()
-                self.clip = clip
+        def forward(self, text):
+            return self.clip.encode_text(text)
 
-            def forward(self, text):
-                return self.clip.encode_text(text)
-
-        return TextTower(model)
+    return TextTower(model)
 
 
 def export(spec: ModelSpec, models_dir: Path, folder: Path, threads: int = 0) -> tuple[Manifest, float]:
@@ -69,7 +67,7 @@ def export(spec: ModelSpec, models_dir: Path, folder: Path, threads: int = 0) ->
                           input_names=["image"], output_names=["embedding"],
                           dynamic_axes={"image": {0: "batch"}, "embedding": {0: "batch"}}, opset_version=17,
                           dynamo=False)
-        torch.onnx.export(_TextTower(model).eval(), (torch.zeros(2, context, dtype=torch.int64),),
+        torch.onnx.export(_text_tower(model).eval(), (torch.zeros(2, context, dtype=torch.int64),),
                           str(folder / "textual.onnx"), input_names=["text"], output_names=["embedding"],
                           dynamic_axes={"text": {0: "batch"}, "embedding": {0: "batch"}}, opset_version=17,
                           dynamo=False)

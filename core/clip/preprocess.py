@@ -73,5 +73,5 @@ class Preprocess:
             if (left, top, tw, th) != (0, 0, nw, nh):
                 image = image.crop((left, top, left + tw, top + th))
         pixels = np.asarray(image, dtype=np.float32) * (1.0 / 255.0)
-        pixels = (pixels - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
-        return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+        normalised = (pixels - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
+        return np.ascontiguousarray(normalised.transpose(2, 0, 1))

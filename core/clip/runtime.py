@@ -67,7 +67,8 @@ class OnnxClip:
         self.threads = threads
         self.int8 = int8  # run the int8 towers the install found faithful (else fp32)
         self._lock = threading.Lock()
-        self._visual = self._textual = self._tokenizer = None
+        self._visual = self._textual = None  # ONNX Runtime sessions, opened at first use
+        self._tokenizer: ClipTokenizer | None = None
 
     @property
     def dim(self) -> int:

@@ -39,6 +39,15 @@ def clean(text: str) -> str:
 
 
 @lru_cache(maxsize=1)
+def _word_pattern():
+    """The special tokens, then open_clip's words: compiled once, at the first query (`regex`: WORDS needs its
+    Unicode classes)."""
+    import regex
+
+    return regex.compile(f"{re.escape(SOT)}|{re.escape(EOT)}|{WORDS}", regex.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
 def bytes_to_unicode() -> dict[int, str]:
     """GPT-2's reversible map of bytes to printable characters (CLIP's BPE works on these)."""
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
@@ -91,14 +100,20 @@ def build(merges: list[tuple[str, str]], out: Path, vocab: dict[str, int] | None
 def build_from_merges_file(bpe_merges_gz: Path, out: Path) -> None:
     """From CLIP's `bpe_simple_vocab_16e6.txt.gz` (open_clip ships it; rclip's model repository publishes it)."""
     lines = gzip.open(bpe_merges_gz).read().decode("utf-8").split("\n")
-    build([tuple(m.split()) for m in lines[1:49152 - 256 - 2 + 1]], out)
+    build([_pair(m.split()) for m in lines[1:49152 - 256 - 2 + 1]], out)
 
 
 def build_from_tokenizer_json(path: Path, out: Path) -> None:
     """From a Hugging Face `tokenizer.json` of CLIP's BPE (Immich's exports ship one)."""
     model = json.loads(Path(path).read_text(encoding="utf-8"))["model"]
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    merges = [_pair(m.split(" ") if isinstance(m, str) else m) for m in model["merges"]]
     build(merges, out, model["vocab"])
+
+
+def _pair(parts: list[str]) -> tuple[str, str]:
+    """A merge rule: two symbols (anything else is not a BPE merges file)."""
+    first, second = parts
+    return first, second
 
 
 class ClipTokenizer:
@@ -110,7 +125,6 @@ class ClipTokenizer:
         self.sot, self.eot = self._id(SOT), self._id(EOT)
         self._bytes = bytes_to_unicode()
         self._cache: dict[str, list[int]] = {}
-        self._pattern = None
 
     @staticmethod
     def _find(keys: np.ndarray, values: np.ndarray, key: str) -> int | None:
@@ -156,12 +170,8 @@ class ClipTokenizer:
         return ids
 
     def encode(self, text: str) -> list[int]:
-        if self._pattern is None:
-            import regex  # \p{L} and \p{N}, as open_clip's pattern has them
-
-            self._pattern = regex.compile(f"{re.escape(SOT)}|{re.escape(EOT)}|{WORDS}", regex.IGNORECASE)
         ids = []
-        for token in self._pattern.findall(clean(text)):
+        for token in _word_pattern().findall(clean(text)):
             if token in (SOT, EOT):
                 ids.append(self._id(token))
             else:

@@ -42,8 +42,9 @@ class VectorIndex:
         self._index.set_ef(EF_SEARCH)
         self._labels: set[int] = set()  # live labels (hnswlib does not list which ones are marked deleted)
         self.generation: str | None = None
-        self._exact = None  # (labels, matrix) for exact search; rebuilt after a change
-        self._sample = None
+        # (labels, matrix) for exact search; rebuilt after a change
+        self._exact: tuple[np.ndarray, np.ndarray] | None = None
+        self._sample: tuple[tuple[int, int], np.ndarray] | None = None  # ((n, seed), vectors): sample()'s last answer
 
     # -- persistence ----------------------------------------------------------------------------------------------
     @classmethod
@@ -153,7 +154,7 @@ class VectorIndex:
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """Up to n stored vectors chosen at random (the same ones until the index changes): a query's background."""
-        cached = getattr(self, "_sample", None)
+        cached = self._sample
         if cached is not None and cached[0] == (n, seed):
             return cached[1]
         labels = np.fromiter(sorted(self._labels), dtype=np.int64, count=len(self._labels))

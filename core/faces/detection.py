@@ -142,7 +142,7 @@ class OpenCVFaces:
             return []
         # Back to the pixels of `bgr`, each axis by its own factor (the copy's sides were rounded).
         sx, sy = w / work.shape[1], h / work.shape[0]
-        raw = raw.astype(np.float32) * np.float32([sx, sy, sx, sy] + [sx, sy] * 5 + [1.0])
+        raw = raw.astype(np.float32) * np.array([sx, sy, sx, sy] + [sx, sy] * 5 + [1.0], dtype=np.float32)
         return [Face((float(r[0]), float(r[1]), float(r[2]), float(r[3])), r[4:14].reshape(5, 2).copy(), float(r[14]))
                 for r in raw if r[2] >= 2 and r[3] >= 2]
 
@@ -230,7 +230,7 @@ def analyse_any_orientation(backend, bgr: np.ndarray) -> list[Face]:
         h, w = bgr.shape[:2]
         for f in faces:
             x, y, bw, bh = f.box
-            corners = unturn(np.float32([[x, y], [x + bw, y + bh]]), turn, w, h)
+            corners = unturn(np.array([[x, y], [x + bw, y + bh]], dtype=np.float32), turn, w, h)
             (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
             f.box = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
             f.landmarks = unturn(f.landmarks, turn, w, h)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -35,6 +36,12 @@ def good_enough(settings: Settings, size: float, score: float, sharpness: float,
             and quality.plausible_face(score, landmarks, box))
 
 
+def _embedding(face: Face) -> np.ndarray:
+    if face.embedding is None:
+        raise ValueError("a face to store has no descriptor (the backend's embed() did not run on it)")
+    return face.embedding
+
+
 def _track_quality(face: Face) -> float:
     return face.size * face.score * min(face.sharpness, 500.0)
 
@@ -52,11 +59,13 @@ class FoundFaces:
         """Write the faces of one file (inside the caller's transaction). Video faces seen in consecutive frames
         are linked into tracks: only the best face of a track may found a group (`usable`), every good frame
         votes on who the appearance is (`voter`, see core.faces.rule). Returns the new face ids."""
-        if any(f.timestamp is not None for f in found):
+        stamps = [f.timestamp for f in found if f.timestamp is not None]
+        if stamps:
+            if len(stamps) != len(found):
+                raise ValueError("the faces of one file come from a video (each with its time) or a photo (none)")
             # One missed sample is forgiven (a turned head, a blink); a longer absence starts a new appearance.
             max_gap = max(2.5 * self.settings.video_interval, 3.0)
-            tracks = clustering.link_tracks([f.timestamp for f in found],
-                                            np.stack([f.face.embedding for f in found]),
+            tracks = clustering.link_tracks(stamps, np.stack([_embedding(f.face) for f in found]),
                                             self.settings.face_track_match, max_gap)
         else:
             tracks = [[i] for i in range(len(found))]
@@ -64,8 +73,8 @@ class FoundFaces:
         good = [self.usable(f.face) for f in found]
         for members in tracks:
             track_id = None
-            if len(members) > 1 or found[members[0]].timestamp is not None:
-                times = [found[i].timestamp for i in members]
+            if stamps:  # a video: each appearance is a track, of one frame or many
+                times = [stamps[i] for i in members]
                 track_id = self.faces.add_track(media_id, min(times), max(times))
             best = max(members, key=lambda i: _track_quality(found[i].face))
             for i in members:
@@ -76,8 +85,8 @@ class FoundFaces:
                     track_id=track_id, timestamp=f.timestamp, box=[v * k for v in face.box],
                     landmarks=face.landmarks * k, score=face.score, size=face.size, sharpness=face.sharpness,
                     usable=good[i] and i == best, voter=good[i], embedding=face.embedding, backend=backend)
-                if self.crops:
-                    self.crops.save(ids[i], face.crop)
+                if self.crops:  # signed with the landmarks as stored, so a crop is never shown for another face
+                    self.crops.save(ids[i], face.crop, face.landmarks * k)
         return ids
 
     def replace(self, media_id: int, found: list[FoundFace], backend: str, frame_ids: dict[float, int]) -> list[int]:
@@ -100,8 +109,9 @@ class FoundFaces:
         self.catalog.media.drop_unused_frames(media_id)
         return new_ids
 
-    def crop_path(self, face_id: int):
-        return self.crops.path(face_id)
+    def crop_path(self, face_id: int) -> Path | None:
+        """Where the face's crop is kept (None: faces stored here keep no crops)."""
+        return self.crops.path(face_id) if self.crops is not None else None
 
     def recheck(self) -> int:
         """Decide `usable` and `voter` again for every face stored, by today's `usable` (a library from before the

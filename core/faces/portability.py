@@ -100,6 +100,7 @@ def import_decisions(people: People, data, dim: int) -> dict:
             for ref in person.faces:
                 if ref.fingerprint is None:  # a reference photo from outside any library: its descriptor
                     vec = ref.embedding
+                    assert vec is not None, "validated: a reference photo comes with its descriptor"
                     if any(np.allclose(k, vec, atol=1e-5) for k in faces.reference_embeddings(pid)):
                         stats["faces"] += 1  # there already: placed, the same as the first time
                         continue
@@ -116,7 +117,8 @@ def import_decisions(people: People, data, dim: int) -> dict:
                     stats["unmatched"] += 1
                     continue
                 here = faces.get(fid)
-                if pid in faces.rejected_people(fid) or (here["confirmed"] and here["person_id"] not in (None, pid)):
+                if here is None or pid in faces.rejected_people(fid) or (
+                        here["confirmed"] and here["person_id"] not in (None, pid)):
                     continue  # this library's user said otherwise: their word stands
                 faces.confirm([fid], pid)
                 stats["faces"] += 1
@@ -126,7 +128,7 @@ def import_decisions(people: People, data, dim: int) -> dict:
                     stats["unmatched"] += 1
                     continue
                 here = faces.get(fid)
-                if here["confirmed"] and here["person_id"] == pid:
+                if here is None or (here["confirmed"] and here["person_id"] == pid):
                     continue  # confirmed as them here: this library's user said so
                 faces.reject(fid, pid)
                 stats["rejections"] += 1

@@ -163,8 +163,9 @@ def band_of(size: float, score: float, sharpness: float, in_video: bool) -> str:
 # 0.3-0.6, 78/89 at 0.6-0.75, 19/135 at 0.75-0.9 (by eye all real faces, 16 of them 10-39 px in a crowd, with
 # landmarks thrown off by occlusion: mouth corners 30-56 degrees off the eye line), 0/167 at >= 0.9.
 PLAUSIBLE_SCORE = 0.72
-PLAUSIBLE = {"eye_ratio": (0.20, 1.00), "nose_down": (0.15, 1.60), "mouth_below_nose": 0.15, "mouth_down": 2.60,
-             "nose_side": 1.00, "mouth_tilt": 30.0, "roll": 30.0, "outside": 0.25}
+PLAUSIBLE_RANGES: dict[str, tuple[float, float]] = {"eye_ratio": (0.20, 1.00), "nose_down": (0.15, 1.60)}
+PLAUSIBLE: dict[str, float] = {"mouth_below_nose": 0.15, "mouth_down": 2.60, "nose_side": 1.00, "mouth_tilt": 30.0,
+                               "roll": 30.0, "outside": 0.25}
 SIDEWAYS_SPAN, SIDEWAYS_SCORE = 0.50, 0.89
 
 
@@ -176,11 +177,9 @@ def plausible_face(score: float, landmarks, box) -> bool:
     if score < PLAUSIBLE_SCORE:
         return False
     g = landmark_geometry(landmarks, box)
+    if any(not low <= g[name] <= high for name, (low, high) in PLAUSIBLE_RANGES.items()):
+        return False
     lim = PLAUSIBLE
-    if not (lim["eye_ratio"][0] <= g["eye_ratio"] <= lim["eye_ratio"][1]):
-        return False
-    if not (lim["nose_down"][0] <= g["nose_down"] <= lim["nose_down"][1]):
-        return False
     if g["mouth_down"] - g["nose_down"] < lim["mouth_below_nose"] or g["mouth_down"] > lim["mouth_down"]:
         return False
     if abs(g["nose_side"]) > lim["nose_side"] or abs(g["mouth_tilt"]) > lim["mouth_tilt"]:

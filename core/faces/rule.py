@@ -143,9 +143,9 @@ def resolve(f: Faces, t: Thresholds, previous: Grouping | None = None) -> Outcom
             by_track.setdefault(int(f.track[i]), []).append(i)
     decided = np.zeros(n, bool)
     # Photos: each face on its own.
-    for i in range(n):
-        if f.track[i] < 0 and f.confirmed[i] < 0 and votes[i] is not None and f.usable[i]:
-            person[int(f.ids[i])] = votes[i]
+    for i, vote in enumerate(votes):
+        if f.track[i] < 0 and f.confirmed[i] < 0 and vote is not None and f.usable[i]:
+            person[int(f.ids[i])] = vote
             decided[i] = True
     # Video appearances: the frames the user confirmed lead; otherwise two votes and no dissent.
     for members in by_track.values():
@@ -160,7 +160,7 @@ def resolve(f: Faces, t: Thresholds, previous: Grouping | None = None) -> Outcom
                     person[int(f.ids[i])] = p
                 decided[i] = True
             continue
-        ballot = {votes[i] for i in free if votes[i] is not None}
+        ballot = {v for v in (votes[i] for i in free) if v is not None}
         if len(ballot) == 1:
             p = ballot.pop()
             if p not in no and sum(votes[i] == p for i in free) >= 2:
@@ -218,7 +218,7 @@ def _groups(f: Faces, t: Thresholds, decided: np.ndarray, by_track: dict[int, li
     out: list[list[int]] = []
     grouping = Grouping({}, t.cluster, t.min_cluster)
     next_label = max([p for p, _ in old.values()], default=-1) + 1
-    for root_unit, members_units in parts.items():
+    for members_units in parts.values():
         members = sorted((i for u in members_units for i in units[u]), key=lambda i: rank[i])
         unchanged = len(members_units) == 1 and members_units[0] in clean
         if unchanged:

@@ -91,7 +91,8 @@ def settle(catalog: Catalog, settings) -> SettleReport:
     taken: set[int] = set()
     for group in outcome.groups:
         members = set(group)
-        near = {current.get(f) for f in group} | set().union(*(faces.rejected.get(f, set()) for f in group))
+        near = ({owner for f in group if (owner := current.get(f)) is not None}
+                | set().union(*(faces.rejected.get(f, set()) for f in group)))
         near &= set(earlier)  # only groups that share a face can continue it
         person_id = clustering.same_group(members, {p: earlier[p] for p in near}, taken)
         if person_id is None:

@@ -2,8 +2,11 @@
 ("Is this Anna?"), and where a person appears (search by name). Nothing here changes the library."""
 from __future__ import annotations
 
+import builtins  # inside PeopleViews, after its `list` method, `list[...]` would name the method
 import logging
 from dataclasses import dataclass
+
+from pathlib import Path
 
 import numpy as np
 
@@ -55,8 +58,10 @@ class PeopleViews:
         self.catalog, self.settings, self.crops = catalog, settings, crops
         self.faces, self.rows = catalog.faces, catalog.people
 
-    def crop_path(self, face_id: int):
-        return self.crops.path(face_id)
+    def crop_path(self, face_id: int) -> Path | None:
+        """The face's crop, made again from its file when it is missing or another face's (FaceCrops.ensure); None
+        when this view keeps no crops or the file cannot give it (gone, offline, changed since it was indexed)."""
+        return self.crops.ensure(face_id) if self.crops is not None else None
 
     # -- looking up -----------------------------------------------------------------------------------------------
     def list(self, include_hidden: bool = False, named_only: bool = False) -> list[Person]:
@@ -88,20 +93,20 @@ class PeopleViews:
             raise PeopleError(f"no face {face_id}")
         return face
 
-    def faces_of(self, person_id: int) -> list[dict]:
+    def faces_of(self, person_id: int) -> builtins.list[dict]:
         return self.faces.of_person(person_id)
 
-    def faces_in(self, media_id: int) -> list[dict]:
+    def faces_in(self, media_id: int) -> builtins.list[dict]:
         return self.faces.in_media(media_id)
 
     def names_lookup(self, text: str) -> int | None:
         return self.rows.id_by_name(text)
 
-    def name_entries(self) -> list[tuple[int, str, str, str]]:
+    def name_entries(self) -> builtins.list[tuple[int, str, str, str]]:
         """(person id, name, name or alias, "name" | "alias"): what a query or the completion may match."""
         return self.rows.name_entries()
 
-    def suggest(self, person_ref, limit: int = 20) -> list[Suggestion]:
+    def suggest(self, person_ref, limit: int = 20) -> builtins.list[Suggestion]:
         return self.review(person_ref, limit).suggestions
 
     def review(self, person_ref, limit: int = 20) -> Review:
@@ -123,7 +128,8 @@ class PeopleViews:
             best = float(row.max())
             if best < self.settings.face_suggest_floor:
                 continue
-            if c.confirmed:  # the user said it is someone else: ask again only if it is much more like this one
+            # The user said it is someone else: ask again only if it is much more like this one.
+            if c.confirmed and c.person_id is not None:
                 if c.person_id not in theirs:
                     theirs[c.person_id] = self.faces.confirmed_of(c.person_id)
                 ids, own = theirs[c.person_id]
@@ -135,15 +141,15 @@ class PeopleViews:
         return Review(person, out[:limit], len(out))
 
     # -- search by person ---------------------------------------------------------------------------------------
-    def presence(self, person_id: int) -> dict[int, list[tuple[FaceSighting, float]]]:
+    def presence(self, person_id: int) -> dict[int, builtins.list[tuple[FaceSighting, float]]]:
         """media id -> the person's faces in that file, each with its identity score."""
         evidence = self.faces.confirmed_embeddings(person_id)
-        out: dict[int, list[tuple[FaceSighting, float]]] = {}
+        out: dict[int, builtins.list[tuple[FaceSighting, float]]] = {}
         for s in self.faces.sightings(person_id):
             out.setdefault(s.media_id, []).append((s, identity(s, evidence)))
         return out
 
-    def appearances(self, person_id: int) -> list[dict]:
+    def appearances(self, person_id: int) -> builtins.list[dict]:
         """Media where the person appears: per file the best face (by identity) and, for videos, every moment a
         face of theirs was seen."""
         by_media = []

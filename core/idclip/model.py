@@ -107,6 +107,8 @@ class IdClip:
     def _append_prompts(self, output):
         import torch
 
+        if self.vpt is None:
+            return output
         prompts = self.vpt.to(output.dtype).unsqueeze(0).expand(output.shape[0], -1, -1)
         return torch.cat([output, prompts], dim=1)
 

@@ -56,7 +56,7 @@ def decode_image(path: str, min_side: int = 256, detail_side: int | None = None,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            img: Image.Image = Image.open(path)  # an ImageFile; what follows makes plain Images of it
             width, height = img.size
             exif = img.getexif()
             if exif.get(0x0112, 1) in (5, 6, 7, 8):  # rotated by 90 degrees: upright size is swapped
@@ -80,7 +80,7 @@ def decode_image(path: str, min_side: int = 256, detail_side: int | None = None,
     except Exception as e:  # a broken EXIF block must not cost the photo
         log.debug("%s: EXIF orientation ignored: %s", path, e)
     img = source = _to_rgb(img)
-    detail = None
+    detail: Image.Image | None = None
     if detail_side:
         detail = img
         if max(img.size) > detail_side:

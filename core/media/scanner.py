@@ -2,10 +2,13 @@
 
 An unchanged file costs one stat. New and changed files are queued (status pending) for the indexer; a file that
 vanished is marked missing (its vectors, and later its faces and names, are kept), and a new file whose content
-fingerprint matches a missing one is recognised as that file moved or renamed, and takes its row back.
+fingerprint matches a file that is not at its path now (missing, offline, or gone from a folder this scan does not
+walk) is recognised as that file moved or renamed, and takes its row back, whatever was run in between.
 
 A library folder that cannot be reached (an unplugged drive, an unmounted share: gone, or an empty mount point where
-the catalog knows files) is *offline*, not gone: its files keep everything and are marked offline until it is back.
+the catalog knows files) is *offline*, not gone: its files keep everything and are marked offline until it is back,
+or until they turn up elsewhere (the folder was moved): each file found elsewhere is moved, no longer offline, and
+the folder's other files stay offline.
 
 The library's folders are a boundary: a symbolic link is followed only into one of them (or anywhere with the
 `follow_links` setting), /proc, /sys and /dev are never walked, and special files (FIFOs, sockets, devices) are told
@@ -17,7 +20,7 @@ import hashlib
 import logging
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass, field
 
 from core.paths import is_inside, is_under_any, link_allowed, outermost, special_kind, system_folder
@@ -77,7 +80,7 @@ def _special(path: str, kind: str, st: os.stat_result) -> FoundFile:
                      f"not a regular file ({special_kind(st.st_mode)}): skipped, never opened")
 
 
-def walk(root: str, excluded: set[str] = frozenset(), inside: list[str] | None = None, follow_links: bool = False,
+def walk(root: str, excluded: Set[str] = frozenset(), inside: list[str] | None = None, follow_links: bool = False,
          skipped: dict[str, str] | None = None) -> Iterator[FoundFile]:
     """Media files at or below `root`: recursive, hidden and system folders skipped, unreadable folders and
     `excluded` paths skipped. The walk stays inside the library: a symbolic link (to a folder or a file) is followed
@@ -161,6 +164,8 @@ def walk(root: str, excluded: set[str] = frozenset(), inside: list[str] | None =
                         continue
                     if is_dir:
                         linked.append((entry.path, target, True))
+                    elif kind is None:  # a link to a file that is not media (told above; for the type checker)
+                        continue
                     elif stat.S_ISREG(st.st_mode):
                         linked_files.append(FoundFile(entry.path, kind, st.st_size, st.st_mtime_ns,
                                                       key=(st.st_dev, st.st_ino), via_link=True))
@@ -196,7 +201,7 @@ def walk(root: str, excluded: set[str] = frozenset(), inside: list[str] | None =
             elif special_kind(st.st_mode):
                 yield _special(entry.path, kind, st)
     for f in linked_files:
-        if f.key not in taken:
+        if f.key is not None and f.key not in taken:
             taken.add(f.key)
             yield f
 
@@ -328,7 +333,7 @@ def scan(catalog: Catalog, roots: list[str], cancelled: Callable[[], bool] = lam
         with catalog.transaction():
             catalog.media.set_missing(vanished)
 
-    todo = []
+    todo: list[tuple[FoundFile, tuple[int, int, int, str] | None]] = []
     for path, f in seen.items():
         row = known.get(path)
         if row is None:
@@ -353,8 +358,10 @@ def scan(catalog: Catalog, roots: list[str], cancelled: Callable[[], bool] = lam
             report.offline_folders[root] = EMPTY
             kept_offline.update(ids)
             report.offline = len(kept_offline)
-    # Gone means gone from disk and not found again under another name in this scan.
+    # Gone means gone from disk and not found again under another name in this scan; offline, kept under a folder
+    # that cannot be reached and not found elsewhere (a folder moved while its old place was unreachable is moved).
     report.missing = catalog.media.count_with_status(vanished, MISSING) if vanished else 0
+    report.offline = catalog.media.count_with_status(list(kept_offline), OFFLINE) if kept_offline else 0
     return report
 
 
@@ -391,6 +398,8 @@ def _reconcile(catalog: Catalog, f: FoundFile, row, report: ScanReport) -> None:
         return
     media_id = row[0]
     media = catalog.media.get(media_id)
+    if media is None:  # forgotten by another process since the walk
+        return
     if media.fingerprint == fp and media.size == f.size:
         # Same content (touched, or back from a detached drive): keep everything.
         away = media.status in (MISSING, OFFLINE)

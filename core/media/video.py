@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import av
@@ -94,7 +94,7 @@ class _Sampler:
         self.container, self.stream, self.min_side = container, stream, min_side
         self.detail_side, self.on_frame, self.model_input = detail_side, on_frame, model_input
         self.frames: list[SampledFrame] = []
-        self._decoder = None
+        self._decoder: Iterator[av.VideoFrame] | None = None  # decoding on from the last seek
         self._pos = -1.0  # time of the last decoded frame
         self._sparse_keyframes = False
 

@@ -202,13 +202,13 @@ class NameBook:
                     return how, _unique((pid, name) for pid, name, _ in hits), "whole"
         word_key, word_loose = forms[-1]
         # A first or last name alone; several words only for a hyphenated given name typed with spaces ("Jean Luc").
-        hits = (self.partial.get(word_key) if len(span) == 1 else None) or self.partial_loose.get(word_loose)
-        if hits:
-            return "partial", _unique(hits), "partial"
+        people = (self.partial.get(word_key) if len(span) == 1 else None) or self.partial_loose.get(word_loose)
+        if people:
+            return "partial", _unique(people), "partial"
         if len(span) == 1:
-            hits = self.part.get(word_key) or self.part_loose.get(word_loose)
-            if hits:
-                return "partial", _unique(hits), "part"
+            people = self.part.get(word_key) or self.part_loose.get(word_loose)
+            if people:
+                return "partial", _unique(people), "part"
         return None
 
     def lookup(self, span: list[Token], first_word: bool) -> tuple[str, list[tuple[int, str]]] | None:
@@ -311,15 +311,14 @@ def _find_dates(tokens, used, q: ParsedQuery, today: dt.date, book: NameBook) ->
         if span and span[0] > 0 and lower[span[0] - 1] == "since" and q.date_from:
             q.date_to = None  # "since 2017": from then until now
         if span:
-            start, end = span
-            if start > 0 and lower[start - 1] == "the" and not used[start - 1]:
-                start -= 1
-            if start > 0 and lower[start - 1] in DATE_WORDS | {"of"} and not used[start - 1]:
-                start -= 1
-            for k in range(start, end):
+            first, stop = span  # the words taken, with a "the" or "in" before them
+            if first > 0 and lower[first - 1] == "the" and not used[first - 1]:
+                first -= 1
+            if first > 0 and lower[first - 1] in DATE_WORDS | {"of"} and not used[first - 1]:
+                first -= 1
+            for k in range(first, stop):
                 used[k] = True
-            q.date_text = " ".join(t.text for t in tokens[start:end])
-            taken = " ".join(t.text for t in tokens[span[0]:span[1]])
+            q.date_text = " ".join(t.text for t in tokens[first:stop])
             for t in tokens[span[0]:span[1]]:
                 if book.lookup([t], first_word=False):  # as written, it would name someone ("May", not "may")
                     q.notes.append(f"“{q.date_text}” is read as a date, not as the person {t.bare} (write the name "

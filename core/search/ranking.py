@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from core.clip.spec import ModelUnavailable
-from core.faces.views import identity
 from core.library import Library
 from core.media.dates import newest_first_key, taken_of
 from core.media.images import MediaError, decode_image
@@ -137,9 +136,9 @@ def _with_people(library: Library, q: ParsedQuery, vector) -> list[Result]:
     spans: dict[int, list[moments.Span]] = {}
     for media_id, m in list(media.items()):
         if m.kind == "video":
-            per_person = [moments.person_spans((f[1], f[4], f[5]) for f in presence[n][media_id])
+            seen_spans = [moments.person_spans((f[1], f[4], f[5]) for f in presence[n][media_id])
                           for n in range(len(q.people))]
-            spans[media_id] = moments.together(per_person)
+            spans[media_id] = moments.together(seen_spans)
             if q.only:
                 spans[media_id] = moments.without(spans[media_id], _others_seen(library, media_id, wanted))
             if not spans[media_id]:
@@ -156,7 +155,7 @@ def _with_people(library: Library, q: ParsedQuery, vector) -> list[Result]:
             per_person.append({"name": names.get(person_id, mention.name), "person_id": person_id,
                                "face_id": face_id, "similarity": round(identity, 4), "timestamp": ts})
         identity = min(p["similarity"] for p in per_person)
-        why = {"people": per_person}
+        why: dict[str, object] = {"people": per_person}
         found: list[dict] = []
         rows: list[dict] = []
         if m.kind == "video":

@@ -9,6 +9,7 @@ with `PRAGMA integrity_check` before it takes its final name, and kept in rotati
 """
 from __future__ import annotations
 
+import builtins
 import errno
 import logging
 import os
@@ -113,7 +114,7 @@ class Backups:
             if b.reason == "daily" and b.path != taken.path and time.localtime(b.taken_at)[:3] == today:
                 b.path.unlink(missing_ok=True)
 
-    def rotate(self) -> list[Path]:
+    def rotate(self) -> builtins.list[Path]:
         """Delete all but the newest KEEP_DAILY daily and KEEP_BEFORE pre-operation backups. Returns what went."""
         daily = before = 0
         removed = []
@@ -129,9 +130,9 @@ class Backups:
                 removed.append(b.path)
         return removed
 
-    def newest_good(self) -> tuple[Backup | None, list[tuple[Backup, str]]]:
+    def newest_good(self) -> tuple[Backup | None, builtins.list[tuple[Backup, str]]]:
         """The newest backup that passes the full integrity check, and the newer ones that did not (with why)."""
-        bad = []
+        bad: builtins.list[tuple[Backup, str]] = []
         for b in self.list():
             problems = integrity(b.path)
             if not problems:
@@ -151,6 +152,20 @@ def _what_to_do(e: BaseException) -> str:
     if code == errno.EROFS or "readonly" in text or "read-only" in text:
         return "the disk is read-only: make it writable, or copy the library to a writable disk"
     return "try again; `idlens doctor` checks the library"
+
+
+def backup_holds(path: Path) -> dict | None:
+    """What a backup holds of the user's decisions (named people, confirmed faces), read without changing it; None
+    when it cannot be read."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+        try:
+            return {"named": db.execute("SELECT count(*) FROM people WHERE name IS NOT NULL").fetchone()[0],
+                    "confirmed": db.execute("SELECT count(*) FROM faces WHERE confirmed = 1").fetchone()[0]}
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
 
 
 def restore(backup: Path, catalog_path: Path) -> None:

@@ -58,11 +58,18 @@ class Catalog:
             conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
         conn.text_factory = lambda b: b.decode("utf-8", "surrogateescape")  # see paths.db_path
         self.db = sqlite_utils.Database(conn)
+        self.read_only = read_only
         if not read_only:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as e:
+                if "readonly" not in str(e).replace("-", "").replace(" ", ""):
+                    raise
+                conn = self._open_read_only(conn)  # a library on a read-only disk or folder: it can still be read
+            if not self.read_only:
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.execute("PRAGMA foreign_keys=ON")
+                self._migrate()
         self._changes_backed_up = conn.total_changes
         self.closed = False
         self.meta = MetaRepository(self.db)
@@ -71,6 +78,25 @@ class Catalog:
         self.faces = FaceRepository(self.db)
         self.people = PeopleRepository(self.db)
         self.journal = JournalRepository(self.db)
+
+    def _open_read_only(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """The catalog cannot be written (its folder or file is read-only): opened for reading instead, so that
+        search and listings work; a write then fails with SQLite's "readonly" error, which the front ends word as
+        such. Without a -wal beside it nobody writes it (a writer would have made one), so it is read as immutable:
+        SQLite needs neither a -shm nor a lock file then."""
+        conn.close()
+        wal = self.path.with_name(self.path.name + "-wal")
+        flags = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+        conn = sqlite3.connect(f"file:{self.path}?{flags}", uri=True, check_same_thread=False, isolation_level=None)
+        conn.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
+        self.db = sqlite_utils.Database(conn)
+        self.read_only = True
+        if self.schema_version < SCHEMA_VERSION:
+            conn.close()
+            raise CatalogError(f"{self.path} was written by an older Idlens and must be upgraded, but it cannot be "
+                               "written (a read-only disk or folder): make it writable and try again")
+        log.info("%s cannot be written: opened read-only", self.path)
+        return conn
 
     def _create(self) -> None:
         """A new catalog appears whole or not at all: SQLite makes an empty file at connect and writes its header
@@ -171,7 +197,8 @@ class Catalog:
         except CatalogError as e:
             log.warning("%s", e)
             return None
-        self.backups.replace_todays(taken)
+        if taken is not None:
+            self.backups.replace_todays(taken)
         return taken
 
     def transaction(self):

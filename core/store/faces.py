@@ -3,12 +3,16 @@ one person's faces across consecutive video frames, and "not this person" answer
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 import time
+import urllib.parse
+from pathlib import Path
 
 import numpy as np
 import sqlite_utils
 
-from .records import INDEXED, FaceSighting, blob, stack, vec
+from .records import INDEXED, FaceSighting, blob, inserted, stack, vec
 
 log = logging.getLogger(__name__)
 
@@ -21,20 +25,20 @@ class FaceRepository:
 
     # -- writing what the detector found ----------------------------------------------------------------------------
     def add_track(self, media_id: int, start: float, end: float) -> int:
-        return self.db["tracks"].insert({"media_id": media_id, "start": start, "end": end}).last_pk
+        return inserted(self.db, "tracks", {"media_id": media_id, "start": start, "end": end})
 
     def add(self, *, media_id: int | None, frame_id: int | None, track_id: int | None, timestamp: float | None,
             box, landmarks, score: float, size: float, sharpness: float, usable: bool, embedding, backend: str,
             person_id: int | None = None, confirmed: bool = False, source: str | None = None,
             voter: bool | None = None) -> int:
         x, y, w, h = (float(v) for v in box)
-        return self.db["faces"].insert({
+        return inserted(self.db, "faces", {
             "media_id": media_id, "frame_id": frame_id, "track_id": track_id, "timestamp": timestamp,
             "x": x, "y": y, "w": w, "h": h, "landmarks": blob(landmarks), "score": float(score), "size": float(size),
             "sharpness": float(sharpness), "usable": int(usable),
             "voter": int(usable if voter is None else voter), "embedding": blob(embedding), "backend": backend,
             "person_id": person_id, "confirmed": int(confirmed), "source": source, "created_at": time.time(),
-        }).last_pk
+        })
 
     def decided_in_media(self, media_id: int) -> tuple[list[dict], dict[int, list[int]]]:
         """The faces of a file that carry a user decision (confirmed with a person, or rejected by someone), and
@@ -53,6 +57,10 @@ class FaceRepository:
     def remove_from_media(self, media_id: int) -> None:
         self.db.execute("DELETE FROM faces WHERE media_id = ?", [media_id])
         self.db.execute("DELETE FROM tracks WHERE media_id = ?", [media_id])
+
+    def max_id(self) -> int:
+        """The highest face id (0 with none): a catalog restored from a backup gives the ids above it again."""
+        return self.db.execute("SELECT coalesce(max(id), 0) FROM faces").fetchone()[0]
 
     def boxes_in_media(self, media_id: int) -> list[dict]:
         return [dict(zip(FACE_BOX, r)) for r in self.db.execute(
@@ -313,3 +321,21 @@ class FaceRepository:
             d["embedding"], d["confirmed"] = vec(d["embedding"]), bool(d["confirmed"])
             out.append(d)
         return out
+
+
+def face_for_crop(catalog_path: Path, face_id: int) -> tuple | None:
+    """A face's landmarks, video time, media id, reference source, and its file's path, kind, size, mtime and status,
+    read on a short connection of its own (any thread of the app may ask: core.faces.crops). None when there is no
+    such face or no catalog; never creates one."""
+    if not Path(catalog_path).is_file():
+        return None
+    # mode=rw: never creates a catalog; only read here (a read-only open of a WAL file can fail on its -shm).
+    uri = "file:" + urllib.parse.quote(os.fsencode(Path(catalog_path).absolute())) + "?mode=rw"
+    conn = sqlite3.connect(uri, uri=True, timeout=5)
+    try:
+        conn.text_factory = lambda b: b.decode("utf-8", "surrogateescape")  # as Catalog: exact file names
+        return conn.execute(
+            "SELECT f.landmarks, f.timestamp, f.media_id, f.source, m.path, m.kind, m.size, m.mtime_ns, m.status "
+            "FROM faces f LEFT JOIN media m ON m.id = f.media_id WHERE f.id = ?", [int(face_id)]).fetchone()
+    finally:
+        conn.close()

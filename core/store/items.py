@@ -12,7 +12,7 @@ import sqlite_utils
 from .errors import CatalogError
 from .meta import MetaRepository
 from .paths import chunks, marks
-from .records import INDEXED, Hit, blob
+from .records import INDEXED, Hit, blob, inserted, rowid
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class ItemRepository:
             if row[1] != dim:
                 raise CatalogError(f"model {spec} was recorded with dimension {row[1]}, now {dim}")
             return row[0]
-        return self.db["models"].insert({"spec": spec, "dim": dim, "created_at": time.time()}).last_pk
+        return inserted(self.db, "models", {"spec": spec, "dim": dim, "created_at": time.time()})
 
     def model_dim(self, spec: str) -> int | None:
         row = self.db.execute("SELECT dim FROM models WHERE spec = ?", [spec]).fetchone()
@@ -38,7 +38,7 @@ class ItemRepository:
     def add(self, media_id: int, frame_id: int | None, model_id: int, vector: np.ndarray) -> int:
         cur = self.db.execute("INSERT INTO items(media_id, frame_id, model_id, vector) VALUES (?,?,?,?)",
                               [media_id, frame_id, model_id, blob(vector)])
-        return cur.lastrowid
+        return rowid(cur.lastrowid)
 
     def add_many(self, rows: list[tuple[int, int | None, int, np.ndarray]]) -> None:
         """(media id, frame id, model id, vector) rows in one statement."""

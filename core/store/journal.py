@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from .records import rowid
+
 log = logging.getLogger(__name__)
 
 # table -> (key columns, recorded columns, blob columns). Faces: only who and whether confirmed change in a
@@ -113,7 +115,7 @@ class JournalRepository:
             for sql in _triggers():
                 self.db.execute(sql)
             self._armed = True
-        return decision_id
+        return rowid(decision_id)
 
     def end(self, decision_id: int, summary: str, people: list, keep: bool = True) -> bool:
         """Stop recording; the decision is kept with its words if it changed anything (or `keep` is False: it is
@@ -177,6 +179,7 @@ class JournalRepository:
         """Turn the row `current` (None: absent) into `wanted` (None: absent)."""
         keys = TABLES[tbl][0]
         if wanted is None:
+            assert current is not None, "a change from nothing to nothing is never recorded"
             self.db.execute(f"DELETE FROM {tbl} WHERE " + " AND ".join(f"{k} = ?" for k in keys),
                             [current[k] for k in keys])
             return
@@ -206,6 +209,7 @@ class JournalRepository:
         for tbl, old, new in steps:
             keys = TABLES[tbl][0]
             some = new if new is not None else old
+            assert some is not None, "a change from nothing to nothing is never recorded"
             change = {"tbl": tbl, "key": {k: some[k] for k in keys}, "row": new}
             face_id = some["id"] if tbl == "faces" else some["face_id"] if tbl == "rejections" else None
             if face_id is not None:
@@ -269,5 +273,5 @@ class JournalRepository:
         """A reference photo's face (a whole recorded row) under a new id; returns it."""
         row = {k: (bytes.fromhex(v) if k in FACE_BLOBS and v is not None else v) for k, v in row.items() if k != "id"}
         cols = list(row)
-        return self.db.execute(f"INSERT INTO faces({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                               [row[c] for c in cols]).lastrowid
+        return rowid(self.db.execute(f"INSERT INTO faces({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                                     [row[c] for c in cols]).lastrowid)

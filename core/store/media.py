@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 import sqlite_utils
 
 from .paths import AT_OR_UNDER, at_or_under, chunks, db_path, marks
-from .records import ERROR, INDEXED, MISSING, OFFLINE, PENDING, Media
+from .records import ERROR, INDEXED, MISSING, OFFLINE, PENDING, Media, rowid
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class MediaRepository:
             "VALUES (CAST(? AS TEXT),?,?,?,?,?,?)",
             [db_path(path), kind, size, mtime_ns, fingerprint, PENDING, time.time()],
         )
-        return cur.lastrowid
+        return rowid(cur.lastrowid)
 
     def add_many(self, rows: list[tuple[str, str, int, int, str, str]]) -> None:
         """(path, kind, size, mtime_ns, fingerprint, status) rows in one statement (benchmarks, imports)."""
@@ -132,20 +132,40 @@ class MediaRepository:
         return self.db.execute("SELECT count(*) FROM media").fetchone()[0]
 
     def find_moved(self, fingerprint: str, size: int) -> Media | None:
-        """A row whose file vanished and whose content matches: the same photo under a new name or folder.
-        Its old folder may not be part of this scan (a whole album moved to another disk), so a row counts as
-        vanished when it is marked missing or when its path no longer exists."""
+        """A row whose file is not at its path now and whose content matches: the same photo under a new name or
+        folder. Its old folder may not be part of this scan (a whole album moved to another disk), so a row counts as
+        vanished when it is marked missing, or when its path no longer exists — an offline one included: a folder
+        moved while its old place could not be reached (the drive it was on is gone, or was renamed) looks offline
+        to an index that ran in between. An offline row whose file is still at its path is another file (a copy)."""
         rows = self.db.execute(
-            "SELECT * FROM media WHERE fingerprint = ? AND size = ? ORDER BY status != ?, id",
-            [fingerprint, size, MISSING],
+            "SELECT * FROM media WHERE fingerprint = ? AND size = ? ORDER BY status != ?, status != ?, id",
+            [fingerprint, size, MISSING, OFFLINE],
         ).fetchall()
         for row in rows:
             media = self._row(row)
-            if media.status == OFFLINE:
-                continue  # its drive is unplugged, not the file moved: a copy elsewhere is another file
             if media.status == MISSING or not os.path.lexists(media.path):
                 return media
         return None
+
+    def same_content(self, fingerprint: str, size: int) -> list[Media]:
+        """Every row of this content (copies of one file, at any path and in any status), oldest first."""
+        if not fingerprint:
+            return []  # a file that could not be read has no fingerprint: it matches nothing
+        return list(self._select("fingerprint = ? AND size = ?", [fingerprint, size], order="id"))
+
+    def hand_over_faces(self, source: int, target: int) -> int:
+        """The faces of file `source` become file `target`'s (its copy, whose faces were never analysed): with
+        their ids, tracks and video times (frames of the same time in `target`, which its embedding then reuses),
+        so every decision about them stays; `target`'s own analysis later passes them to its faces in the same
+        place (core.faces.found). Inside the caller's transaction; returns the faces handed over."""
+        for frame_id, timestamp, scene_change in self.db.execute(
+                "SELECT DISTINCT fr.id, fr.timestamp, fr.scene_change FROM frames fr JOIN faces f ON "
+                "f.frame_id = fr.id WHERE fr.media_id = ? AND f.media_id = ?", [source, source]).fetchall():
+            new_frame = self.add_frame(target, timestamp, bool(scene_change))
+            self.db.execute("UPDATE faces SET frame_id = ? WHERE frame_id = ? AND media_id = ?",
+                            [new_frame, frame_id, source])
+        self.db.execute("UPDATE tracks SET media_id = ? WHERE media_id = ?", [target, source])
+        return self.db.execute("UPDATE faces SET media_id = ? WHERE media_id = ?", [target, source]).rowcount
 
     def update(self, media_id: int, **fields) -> None:
         unknown = set(fields) - set(self._columns)
@@ -202,7 +222,7 @@ class MediaRepository:
             return row[0]
         cur = self.db.execute("INSERT INTO frames(media_id, timestamp, scene_change) VALUES (?,?,?)",
                               [media_id, timestamp, int(scene_change)])
-        return cur.lastrowid
+        return rowid(cur.lastrowid)
 
     def frame_ids(self, media_id: int) -> dict[float, int]:
         """timestamp -> frame id of a video's frames."""

@@ -8,7 +8,7 @@ import sqlite_utils
 
 from core.names import key
 
-from .records import Person
+from .records import Person, inserted
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +23,8 @@ class PeopleRepository:
         self.db = db
 
     def create(self, name: str | None = None) -> int:
-        return self.db["people"].insert({"name": name, "name_key": key(name) if name else None, "hidden": 0,
-                                         "created_at": time.time()}).last_pk
+        return inserted(self.db, "people", {"name": name, "name_key": key(name) if name else None, "hidden": 0,
+                                            "created_at": time.time()})
 
     def summaries(self, include_hidden: bool = False, named_only: bool = False) -> list[Person]:
         """Named people first (by name), then unnamed groups, biggest first; empty unnamed groups are left out."""

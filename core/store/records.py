@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import logging
-
+import sqlite3
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +89,19 @@ class FaceSighting:
     person_id: int | None = None
     track_start: float | None = None   # the appearance (video track) this face belongs to
     track_end: float | None = None
+
+
+def inserted(db: sqlite_utils.Database, table: str, row: dict) -> int:
+    """Insert `row` into `table`; its new id. (sqlite_utils types `last_pk` as Any | None: None only when nothing
+    was inserted, which a plain insert never does.)"""
+    return rowid(db.table(table).insert(row).last_pk)
+
+
+def rowid(value: int | None) -> int:
+    """The id an INSERT gave (`cursor.lastrowid`, `Table.last_pk`), typed: one is there after every insert."""
+    if value is None:
+        raise sqlite3.InterfaceError("the insert reported no row id")
+    return int(value)
 
 
 def blob(vector) -> bytes:

@@ -123,7 +123,7 @@ def _migrate_2(db: sqlite_utils.Database) -> None:
 
 def _migrate_3(db: sqlite_utils.Database) -> None:
     """A face analysis that failed is recorded (and retried by the next index) instead of passing for "no faces"."""
-    db["media"].add_column("faces_error", str)
+    db.table("media").add_column("faces_error", str)
 
 
 def _migrate_4(db: sqlite_utils.Database) -> None:
@@ -131,11 +131,11 @@ def _migrate_4(db: sqlite_utils.Database) -> None:
     ASCII only, so "Łukasz" and "łukasz" were two names), and aliases ("Mum", "Sasha" for "Aleksandra")."""
     from core.names import key
 
-    db["people"].add_column("name_key", str)
+    db.table("people").add_column("name_key", str)
     for person_id, name in db.execute("SELECT id, name FROM people WHERE name IS NOT NULL").fetchall():
         db.execute("UPDATE people SET name_key = ? WHERE id = ?", [key(name), person_id])
     db.execute("DROP INDEX people_name")
-    db["people"].create_index(["name_key"], index_name="people_name_key")
+    db.table("people").create_index(["name_key"], index_name="people_name_key")
     db.executescript(
         """
         CREATE TABLE aliases (
@@ -152,8 +152,8 @@ def _migrate_4(db: sqlite_utils.Database) -> None:
 def _migrate_5(db: sqlite_utils.Database) -> None:
     """Reasons in plain words: `error` and `faces_error` say what is wrong as a user would put it; the library's own
     words (Pillow's, PyAV's, the recogniser's) are kept beside them."""
-    db["media"].add_column("error_detail", str)
-    db["media"].add_column("faces_error_detail", str)
+    db.table("media").add_column("error_detail", str)
+    db.table("media").add_column("faces_error_detail", str)
 
 
 def _migrate_6(db: sqlite_utils.Database) -> None:
