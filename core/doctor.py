@@ -23,7 +23,6 @@ from .media.scanner import scan, unreachable
 from .settings import Settings, models_dir
 from .store import SCHEMA_VERSION, Backups, Catalog, CatalogDamaged, CatalogError
 from .faces.recovery import replay
-from .faces.settle import settle
 from .store.backups import backup_holds, restore
 from .store.decision_log import MARGIN, DecisionLog
 from .store.health import integrity, side_files
@@ -300,9 +299,7 @@ def _replay_decisions(folder: Path, since: float | None, report: RepairReport) -
     settings, _ = Settings.read(folder / SETTINGS_FILE)
     catalog = Catalog(folder / CATALOG_FILE, Backups(folder / BACKUP_FOLDER))
     try:
-        replayed = replay(catalog, entries)
-        with catalog.transaction():
-            settle(catalog, settings)
+        replayed = replay(catalog, entries, settings)
     finally:
         catalog.close()
     report.replayed = {"decisions": replayed.decisions, "rows": replayed.rows,

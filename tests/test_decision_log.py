@@ -110,6 +110,14 @@ def test_decisions_no_backup_holds_come_back_after_the_catalog_is_destroyed(tmp_
     assert _decisions(library_dir) == before
     listed = json.loads(idlens("--library", library_dir, "people", "list", "--all", "--json").stdout)
     assert {p["name"] for p in listed["people"] if p["name"]} == {"Anna", "Cara Mía"}
-    # Repairing again changes nothing; undo history is the backup's (the log restores state, not history).
+    # Repairing again changes nothing.
     idlens("--library", library_dir, "doctor", "--repair")
+    assert _decisions(library_dir) == before
+    # The replay is one decision of its own: undo takes it back to the backup's state (never an older decision
+    # undone over the replayed rows), redo puts it back.
+    history = json.loads(idlens("--library", library_dir, "people", "history", "--json").stdout)
+    assert history["decisions"][0]["kind"] == "restore", history["decisions"][0]
+    idlens("--library", library_dir, "people", "undo")
+    assert _decisions(library_dir)["people"] == []
+    idlens("--library", library_dir, "people", "redo")
     assert _decisions(library_dir) == before

@@ -66,12 +66,18 @@ class _Faces:
         return found
 
 
-def replay(catalog: Catalog, entries: list[dict]) -> ReplayReport:
-    """Put back what the log's `entries` left, in one transaction; the caller settles afterwards."""
+def replay(catalog: Catalog, entries: list[dict], settings) -> ReplayReport:
+    """Put back what the log's `entries` left, then the one rule, in one transaction, as one decision of its own
+    ("restore") in the journal: so `people undo` right after a repair takes the replay back (to the backup's state,
+    on which every older decision in the history can be undone in turn) instead of undoing an older decision over
+    the replayed rows."""
+    from .settle import settle
+
     report = ReplayReport()
     faces = _Faces(catalog)
     journal = catalog.journal
     with catalog.transaction():
+        decision_id = journal.begin("restore")
         for entry in entries:
             report.decisions += 1
             if entry.get("summary"):
@@ -102,6 +108,12 @@ def replay(catalog: Catalog, entries: list[dict]) -> ReplayReport:
                     report.rows += 1
                 else:
                     report.conflicts += 1
+        settle(catalog, settings)
+        people = [{"id": pid, "name": name} for pid, name, _ in catalog.people.named()][:20]
+        kept = journal.end(decision_id, f"restored {report.decisions} decisions from the decision log after a "
+                           "repair", people)
+    if kept:
+        catalog.log_decision(decision_id)
     log.info("replayed %d logged decisions: %d rows, %d faces not here, %d conflicts", report.decisions,
              report.rows, report.faces_not_here, report.conflicts)
     return report

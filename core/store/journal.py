@@ -52,7 +52,8 @@ class Decision:
                 "merge": "merging" + (f" into {names[0] or last}" if names and (names[0] or last) else ""),
                 "move": f"moving a face to {last}" if last else "moving a face", "reject": "“not this person”",
                 "split": "splitting", "alias": "changing aliases", "hide": "hiding" if "hid " in self.summary
-                else "showing", "add": f"adding {last}" if last else "adding a person", "import": "importing names"}
+                else "showing", "add": f"adding {last}" if last else "adding a person", "import": "importing names",
+                "restore": "restoring decisions from the log"}
         return what.get(self.kind, self.summary)
 
     def to_json(self) -> dict:
