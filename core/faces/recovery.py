@@ -66,18 +66,43 @@ class _Faces:
         return found
 
 
+def _history(catalog: Catalog, entry: dict, faces: _Faces) -> None:
+    """The entry's place in the decision history: an undo marks its decision undone; a decision the history lacks is
+    added with the rows it changed (face ids those of this catalog), one it holds (a redo, or one the backup had)
+    is marked done."""
+    journal = catalog.journal
+    made = journal.decision_made_at(entry.get("decision_at"))
+    if entry.get("direction") == "undo":
+        if made is not None:
+            journal.set_undone(made, True)
+        return
+    if made is not None:
+        journal.set_undone(made, False)
+        return
+    changes = []
+    for change in entry.get("changes", []):
+        tbl, before, after = change["tbl"], change.get("before"), change.get("row")
+        if tbl in ("faces", "rejections"):
+            field = "id" if tbl == "faces" else "face_id"
+            here = faces.known.get(change["key"][field])
+            if here is None:
+                continue  # a face this catalog does not hold: nothing of it to undo
+            before = None if before is None else {**before, field: here}
+            after = None if after is None else {**after, field: here}
+        changes.append((tbl, before, after))
+    journal.restore_decision(entry["decision_at"], entry.get("kind", ""), entry.get("summary", ""),
+                             entry.get("people", []), changes)
+
+
 def replay(catalog: Catalog, entries: list[dict], settings) -> ReplayReport:
-    """Put back what the log's `entries` left, then the one rule, in one transaction, as one decision of its own
-    ("restore") in the journal: so `people undo` right after a repair takes the replay back (to the backup's state,
-    on which every older decision in the history can be undone in turn) instead of undoing an older decision over
-    the replayed rows."""
+    """Put back what the log's `entries` left, and the history with it (`_history`: undo after a repair takes back
+    the last decision, as before), then the one rule; in one transaction."""
     from .settle import settle
 
     report = ReplayReport()
     faces = _Faces(catalog)
     journal = catalog.journal
     with catalog.transaction():
-        decision_id = journal.begin("restore")
         for entry in entries:
             report.decisions += 1
             if entry.get("summary"):
@@ -108,12 +133,8 @@ def replay(catalog: Catalog, entries: list[dict], settings) -> ReplayReport:
                     report.rows += 1
                 else:
                     report.conflicts += 1
+            _history(catalog, entry, faces)
         settle(catalog, settings)
-        people = [{"id": pid, "name": name} for pid, name, _ in catalog.people.named()][:20]
-        kept = journal.end(decision_id, f"restored {report.decisions} decisions from the decision log after a "
-                           "repair", people)
-    if kept:
-        catalog.log_decision(decision_id)
     log.info("replayed %d logged decisions: %d rows, %d faces not here, %d conflicts", report.decisions,
              report.rows, report.faces_not_here, report.conflicts)
     return report

@@ -200,7 +200,8 @@ class JournalRepository:
         """What a decision (or its undo: `backwards`) left, for the decision log: each changed row as it is now
         (None: gone), in the order they were made, each face with where it is — the file's content fingerprint and
         path, the time in a video, the box — since a catalog restored and re-detected may know it by another id."""
-        row = self.db.execute("SELECT at, kind, summary FROM decisions WHERE id = ?", [decision_id]).fetchone()
+        row = self.db.execute("SELECT at, kind, summary, people FROM decisions WHERE id = ?",
+                              [decision_id]).fetchone()
         if row is None:
             return None
         changes = self.changes(decision_id)
@@ -212,6 +213,8 @@ class JournalRepository:
             some = new if new is not None else old
             assert some is not None, "a change from nothing to nothing is never recorded"
             change = {"tbl": tbl, "key": {k: some[k] for k in keys}, "row": new}
+            if not backwards:
+                change["before"] = old  # for the history: a replayed decision can still be undone
             face_id = some["id"] if tbl == "faces" else some["face_id"] if tbl == "rejections" else None
             if face_id is not None:
                 if face_id not in places:
@@ -219,7 +222,26 @@ class JournalRepository:
                 change["face"] = places[face_id]
             out.append(change)
         return {"at": time.time(), "decision_at": row[0], "kind": row[1], "summary": row[2],
-                "direction": "undo" if backwards else "do", "changes": out}
+                "people": json.loads(row[3] or "[]"), "direction": "undo" if backwards else "do", "changes": out}
+
+    def decision_made_at(self, at: float) -> int | None:
+        """The decision made at this moment (its `at`, as recorded: a decision's identity in the decision log)."""
+        row = self.db.execute("SELECT id FROM decisions WHERE at = ?", [at]).fetchone()
+        return row[0] if row else None
+
+    def restore_decision(self, at: float, kind: str, summary: str, people: list,
+                         changes: list[tuple[str, dict | None, dict | None]]) -> int:
+        """A decision of the decision log put back in the history, with the rows it changed (before, after), so that
+        `people undo` after a repair takes it back as it would have. As a new decision does (begin), it ends the
+        undone ones that could still have been redone."""
+        self.db.execute("DELETE FROM decisions WHERE undone = 1")
+        decision_id = rowid(self.db.execute("INSERT INTO decisions(at, kind, summary, people) VALUES (?, ?, ?, ?)",
+                                            [at, kind, summary, json.dumps(people, ensure_ascii=False)]).lastrowid)
+        for seq, (tbl, before, after) in enumerate(changes, 1):
+            self.db.execute("INSERT INTO decision_changes(decision_id, seq, tbl, before, after) VALUES (?, ?, ?, ?, ?)",
+                            [decision_id, seq, tbl, None if before is None else json.dumps(before),
+                             None if after is None else json.dumps(after)])
+        return decision_id
 
     def face_place(self, face_id: int, image: dict | None = None) -> dict | None:
         """Where a face is: {fingerprint, path, timestamp, box}; from a recorded whole row (`image`) when the face
