@@ -24,7 +24,7 @@ from .settings import Settings, models_dir
 from .store import SCHEMA_VERSION, Backups, Catalog, CatalogDamaged, CatalogError
 from .faces.recovery import replay
 from .store.backups import backup_holds, restore
-from .store.decision_log import MARGIN, DecisionLog
+from .store.decision_log import DecisionLog
 from .store.health import integrity, side_files
 from .wording import plural
 
@@ -277,7 +277,9 @@ def _repair(folder: Path) -> RepairReport:
             Catalog(path).close()  # asked for by --repair: an empty catalog where nothing could be restored
             report.started_empty = True
             report.actions.append("no good backup: started an empty catalog (index your folders again)")
-        _replay_decisions(folder, good.taken_at - MARGIN if good is not None else None, report)
+        # Lines made before the copy began are in it (a line is written once its decision committed): only later ones
+        # are replayed, so a file forgotten after a decision, before the copy, stays forgotten.
+        _replay_decisions(folder, good.taken_at if good is not None else None, report)
     if catalog_check.status == FAIL or index_failed:
         _rebuild_and_rescan(folder, report)
     if not report.actions:

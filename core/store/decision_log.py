@@ -5,10 +5,11 @@ a catalog destroyed in between would lose the names made since. So each decision
 committed, is also appended here as one JSON line — the rows it left, with where each face is (the file's content
 fingerprint, the time in a video, the box), since face ids mean nothing to a catalog re-detected since — and
 fsynced before the user sees it done. `idlens doctor --repair` restores the newest good backup and replays the lines
-made after it (core.faces.recovery).
+made after its copy began (core.faces.recovery): a line is written after its decision committed, so one older than
+the copy is in it.
 
-Lines hold whole rows, so replaying one the backup already holds changes nothing: lines are dropped only when they
-are older than the two newest backups (one older backup can fail its check and still have its lines). Writers
+Lines are dropped only when they are older than the two newest backups (one older backup can fail its check and
+still have its lines). Writers
 serialise on an flock of the file; a writer that finds the file replaced by a pruning (another inode at the path)
 opens it again, so no line goes to a deleted file. A line cut short by a crash is skipped when read.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 FILE = "decisions.jsonl"
-MARGIN = 60.0   # seconds: a line this much older than a backup is still replayed onto it (clocks, slow copies)
+MARGIN = 60.0   # seconds: lines are kept this much longer than the backups they follow (a clock set back a little)
 
 
 class DecisionLog:
