@@ -179,3 +179,33 @@ def test_a_person_with_none_of_their_faces_here_is_not_created(make_library, tmp
     assert stats["people"] == 0 and stats["people_not_here"] == 1 and stats["unmatched"] == 2
     assert not [p for p in second.people.list(include_hidden=True) if p.name]
     assert face_of(second, other / B[0])  # the library's own face is untouched
+
+
+def test_through_the_cli_an_older_export_after_a_rename_and_a_merge_breaks_nothing(tmp_path):
+    """The issue's own steps: people added from reference photos, exported, renamed and merged here, the old export
+    imported again: before, empty people "Anna" and "Cara" appeared and `search` for the person found nothing."""
+    album = tmp_path / "album"
+    shutil.copytree(FACES, album, ignore=shutil.ignore_patterns("*.md"))
+    lib = ["--library", str(tmp_path / "lib")]
+    idlens(*lib, "index", str(album))
+    idlens(*lib, "people", "add", "Anna", "--photo", str(album / A[0]))
+    idlens(*lib, "people", "add", "Cara", "--photo", str(album / B[0]))
+    export = tmp_path / "people.json"
+    idlens(*lib, "people", "export", str(export))
+    idlens(*lib, "people", "name", "Anna", "Anna Schmidt", "--yes")
+    idlens(*lib, "people", "merge", "Anna Schmidt", "Cara", "--yes")
+    idlens(*lib, "people", "alias", "Anna Schmidt", "Cara", "--remove")
+
+    def people():
+        listed = json.loads(idlens(*lib, "people", "list", "--all", "--json").stdout)["people"]
+        return sorted((p["name"], p["faces"]) for p in listed if p["name"])
+
+    def found():
+        out = json.loads(idlens(*lib, "search", "Anna Schmidt", "--json").stdout)
+        return sorted(r["path"] for r in out["results"])
+
+    people_before, found_before = people(), found()
+    assert [name for name, _ in people_before] == ["Anna Schmidt"] and found_before
+    stats = json.loads(idlens(*lib, "people", "import", str(export), "--json").stdout)
+    assert stats["people"] == 2 and stats["people_not_here"] == 0, stats
+    assert people() == people_before and found() == found_before

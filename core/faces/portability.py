@@ -62,9 +62,15 @@ def import_decisions(people: People, data, dim: int) -> dict:
             return None
         return clustering.same_place(faces.boxes_in_media(media_id), list(ref.box), ref.timestamp)
 
+    references = [(pid, v) for pid, v in faces.reference_faces() if pid is not None and people.rows.name_of(pid)]
+
     def found_here(person: PersonIn) -> int | None:
         votes: Counter[int] = Counter()
         for ref in person.faces:
+            if ref.fingerprint is None and ref.embedding is not None:  # a reference photo's face, the same one here
+                votes.update(pid for pid, v in references if v.shape == ref.embedding.shape
+                             and np.allclose(v, ref.embedding, atol=1e-5))
+                continue
             fid = match(ref) if ref.fingerprint is not None and ref.confirmed else None
             here = faces.get(fid) if fid is not None else None
             if here is not None and here["confirmed"] and here["person_id"] is not None \

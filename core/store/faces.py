@@ -188,6 +188,11 @@ class FaceRepository:
         return stack(r[0] for r in self.db.execute(
             "SELECT embedding FROM faces WHERE media_id IS NULL AND person_id = ?", [person_id]))
 
+    def reference_faces(self) -> list[tuple[int | None, np.ndarray]]:
+        """Every face from a reference photo outside the library: (person id, descriptor)."""
+        return [(r[0], vec(r[1])) for r in self.db.execute(
+            "SELECT person_id, embedding FROM faces WHERE media_id IS NULL AND embedding IS NOT NULL")]
+
     # -- decisions --------------------------------------------------------------------------------------------------
     def rejections(self) -> dict[int, set[int]]:
         """face id -> the people it was said not to be."""
