@@ -224,7 +224,7 @@ class JournalRepository:
         return {"at": time.time(), "decision_at": row[0], "kind": row[1], "summary": row[2],
                 "people": json.loads(row[3] or "[]"), "direction": "undo" if backwards else "do", "changes": out}
 
-    def decision_made_at(self, at: float) -> int | None:
+    def decision_made_at(self, at: float | None) -> int | None:
         """The decision made at this moment (its `at`, as recorded: a decision's identity in the decision log)."""
         row = self.db.execute("SELECT id FROM decisions WHERE at = ?", [at]).fetchone()
         return row[0] if row else None
