@@ -19,6 +19,7 @@ from app.cli_model import ensure_installed, model
 from app.cli_idclip import idclip
 from app.cli_people import people
 from core import logs, services
+from core.media.scanner import folder_warning
 from core.settings import default_library_dir
 from core.wording import plural
 
@@ -101,8 +102,7 @@ def index(obj: Context, paths, as_json):
     if len(r.scan.skipped) > 20:
         click.echo(f"… and {len(r.scan.skipped) - 20} more skipped", err=True)
     for folder, why in r.scan.offline_folders.items():
-        say(f"warning: {folder} cannot be reached ({why}); its files are kept as offline and not searched "
-            "until it is back", err=True)
+        say(folder_warning(folder, why), err=True)
     if as_json:
         emit_json({"schema": JSON_SCHEMA, **services.index_report(r)})
     else:
@@ -231,8 +231,7 @@ def status(obj: Context, as_json):
         say(f"folder   {folder['path']}" + (f"  (offline: {folder['offline']})" if folder["offline"] else ""))
     for folder in data["folders"]:
         if folder["offline"]:
-            say(f"warning: {folder['path']} cannot be reached ({folder['offline']}); its files are kept as "
-                "offline and not searched until it is back", err=True)
+            say(folder_warning(folder["path"], folder["offline"]), err=True)
 
 
 @cli.command()

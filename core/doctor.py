@@ -19,7 +19,7 @@ import numpy as np
 from .clip.vector_index import IndexMismatch, VectorIndex
 from .library import BACKUP_FOLDER, CATALOG_FILE, INDEX_FOLDER, SETTINGS_FILE, Library
 from .lock import WriteLock
-from .media.scanner import scan, unreachable
+from .media.scanner import LEFT_EMPTY, folder_warning, left_empty, scan, unreachable
 from .settings import Settings, models_dir
 from .store import SCHEMA_VERSION, Backups, Catalog, CatalogDamaged, CatalogError
 from .faces.recovery import replay
@@ -199,13 +199,12 @@ def _check_folders(catalog: Catalog) -> Check:
     for root in roots:
         why = unreachable(root, catalog.media.known_files(root))
         if why:
-            offline[root] = why
+            offline[root] = LEFT_EMPTY if left_empty(catalog, root) else why
     data = {"folders": roots, "offline": offline}
     if not roots:
         return Check("folders", OK, "no folders yet", data)
     if offline:
-        return Check("folders", WARN, "; ".join(f"{r} cannot be reached ({why}): its files are kept as offline"
-                                                for r, why in offline.items()), data)
+        return Check("folders", WARN, "; ".join(folder_warning(r, why) for r, why in offline.items()), data)
     return Check("folders", OK, f"{plural(len(roots), 'folder')} reachable", data)
 
 

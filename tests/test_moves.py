@@ -121,6 +121,10 @@ def test_a_folder_moved_while_offline_is_moved_and_forgetting_its_old_place_lose
     moved = run(lib, "index", str(new))
     assert (moved["moved"], moved["new"], moved["indexed"], moved["offline"]) == (files, 0, 0, 0)
     assert_kept(lib, before)
+    # The old place holds nothing now: it is no "offline folder whose files are kept", and says how to remove it.
+    for words in (idlens("--library", lib, "status").stderr, idlens("--library", lib, "index").stderr,
+                  idlens("--library", lib, "doctor").stdout):
+        assert "holds no file of the library any more" in words and "kept as offline" not in words, words
     assert run(lib, "forget", str(album))["forgotten"] == 0
     assert_kept(lib, before)
     again = run(lib, "index")

@@ -231,6 +231,25 @@ def unreachable(root: str, known: dict) -> str | None:
     return None
 
 
+# A library folder that is not there and holds none of the library's files any more (they moved elsewhere, or were
+# forgotten): nothing is kept offline for it, and `idlens forget FOLDER` removes it from the list.
+LEFT_EMPTY = "not there, and no file of the library is left in it"
+
+
+def left_empty(catalog: Catalog, root: str) -> bool:
+    """Whether a library folder is not there and the catalog holds no file at or below it (LEFT_EMPTY)."""
+    return not os.path.lexists(root) and not catalog.media.folder_summary(root)[0]
+
+
+def folder_warning(folder: str, why: str) -> str:
+    """The one sentence the front ends show for a library folder that cannot be reached (`why`)."""
+    if why == LEFT_EMPTY:
+        return f"note: {folder} is not there and holds no file of the library any more; `idlens forget {folder}` " \
+               "removes it from the library's folders"
+    return f"warning: {folder} cannot be reached ({why}); its files are kept as offline and not searched until it " \
+           "is back"
+
+
 def offline_roots(catalog: Catalog) -> dict[str, str]:
     """Library folders that cannot be reached right now — a stat each, plus an empty folder where the catalog knows
     files — whether or not an index has noticed yet (search and status ask, so an unplugged drive shows at once)."""
@@ -239,6 +258,8 @@ def offline_roots(catalog: Catalog) -> dict[str, str]:
         why = unreachable(root, {})  # the stat alone
         if why is None and _empty_folder(root) and catalog.media.folder_summary(root)[0]:
             why = EMPTY
+        elif why is not None and left_empty(catalog, root):
+            why = LEFT_EMPTY
         if why is not None:
             out[root] = why
     return out
@@ -362,6 +383,9 @@ def scan(catalog: Catalog, roots: list[str], cancelled: Callable[[], bool] = lam
     # that cannot be reached and not found elsewhere (a folder moved while its old place was unreachable is moved).
     report.missing = catalog.media.count_with_status(vanished, MISSING) if vanished else 0
     report.offline = catalog.media.count_with_status(list(kept_offline), OFFLINE) if kept_offline else 0
+    for root in report.offline_folders:
+        if left_empty(catalog, root):
+            report.offline_folders[root] = LEFT_EMPTY  # its files were all found elsewhere
     return report
 
 
