@@ -233,6 +233,7 @@ class RepairReport:
     restored_from: dict | None = None
     skipped_backups: list[dict] = field(default_factory=list)   # newer backups that failed their check
     replayed: dict | None = None      # the decision log put back after the backup (core.faces.recovery)
+    forget_again: list[str] = field(default_factory=list)   # paths forgotten after the backup: forgotten again
     started_empty: bool = False
     scan: dict = field(default_factory=dict)
     people: int = 0
@@ -303,6 +304,7 @@ def _replay_decisions(folder: Path, since: float | None, report: RepairReport) -
         replayed = replay(catalog, entries, settings)
     finally:
         catalog.close()
+    report.forget_again = [p for e in entries if e.get("kind") == "forget" for p in e.get("paths", [])]
     report.replayed = {"decisions": replayed.decisions, "rows": replayed.rows,
                        "faces_not_here": replayed.faces_not_here, "conflicts": replayed.conflicts}
     words = f"replayed {plural(replayed.decisions, 'decision')} logged after the backup"
@@ -325,6 +327,11 @@ def _rebuild_and_rescan(folder: Path, report: RepairReport) -> None:
                 lib.face_crops.drop_above(lib.catalog.faces.max_id())
             n = lib.rebuild_index()
             report.actions.append(f"rebuilt the vector index from the catalog ({plural(n, 'vector')})")
+            forgotten = sum(lib._forget(p) for p in report.forget_again
+                            if lib.catalog.media.known_files(p) or p in lib.catalog.media.roots())
+            if report.forget_again:
+                report.actions.append(f"forgot again what was forgotten after the backup ({plural(forgotten, 'file')}: "
+                                      + ", ".join(report.forget_again) + ")")
             roots = lib.catalog.media.roots()
             s = scan(lib.catalog, roots, follow_links=lib.settings.follow_links)
             lib.refresh_index()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -275,7 +276,22 @@ class Library:
                         and not (os.path.exists(path) and self.holds_folder(path)):
                     raise NotInLibrary(f"not in the library: {path} (nothing was removed; `idlens status` lists "
                                        "its folders)")
-            return sum(self._forget(p) for p in paths)
+            n = sum(self._forget(p) for p in paths)
+            self._log_forget([os.path.abspath(p) for p in paths])
+            return n
+
+    def _log_forget(self, paths: list[str]) -> None:
+        """Forgetting is the user's decision too: in the decision log beside the backups, so that a catalog restored
+        from an older backup forgets the same files again (core.doctor)."""
+        log_ = self.catalog.decision_log
+        if log_ is None:
+            return
+        try:
+            log_.append({"at": time.time(), "kind": "forget", "direction": "do", "paths": paths, "changes": [],
+                         "summary": "forgot " + ", ".join(paths)})
+        except OSError as e:
+            log.warning("could not write the decision log %s (%s): the files are forgotten in the catalog",
+                        log_.path, e)
 
     def _forget(self, path: str) -> int:
         path = os.path.abspath(path)

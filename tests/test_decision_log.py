@@ -122,3 +122,25 @@ def test_decisions_no_backup_holds_come_back_after_the_catalog_is_destroyed(tmp_
     assert ("Cara Mía", False) in _decisions(library_dir)["people"]
     idlens("--library", library_dir, "people", "redo")
     assert _decisions(library_dir) == before
+
+
+def test_a_file_forgotten_after_the_backup_stays_forgotten_after_a_repair(tmp_path):
+    album = tmp_path / "album"
+    shutil.copytree(FACES, album, ignore=shutil.ignore_patterns("*.md"))
+    library_dir = str(tmp_path / "lib")
+    idlens("--library", library_dir, "index", str(album))
+    gone = sorted(album.glob("*.jpg"))[0]
+    # Forgotten in a process that ends without closing (killed): no backup after it, only the log holds it.
+    forget = ("import os, sys\nfrom core.library import Library\n"
+              "Library(sys.argv[1], 'tiny-test').forget(sys.argv[2])\nos._exit(0)\n")
+    subprocess.run([sys.executable, "-c", forget, library_dir, str(gone)], check=True, cwd=ROOT,
+                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    listed = lambda: {m["path"] for m in json.loads(idlens("--library", library_dir, "list", "--json").stdout)["media"]}
+    assert str(gone) not in listed()
+    for name in ("catalog.db", "catalog.db-wal", "catalog.db-shm"):
+        (tmp_path / "lib" / name).unlink(missing_ok=True)
+    out = json.loads(idlens("--library", library_dir, "doctor", "--repair", "--json").stdout)
+    assert out["forget_again"] == [str(gone)], out
+    assert str(gone) not in listed() and len(listed()) == len(list(album.glob("*.jpg"))) - 1
+    idlens("--library", library_dir, "index")       # and the next index does not bring it back
+    assert str(gone) not in listed()

@@ -71,6 +71,8 @@ def _history(catalog: Catalog, entry: dict, faces: _Faces) -> None:
     added with the rows it changed (face ids those of this catalog), one it holds (a redo, or one the backup had)
     is marked done."""
     journal = catalog.journal
+    if entry.get("decision_at") is None:  # not a decision of the people journal (a forget: core.doctor applies it)
+        return
     made = journal.decision_made_at(entry.get("decision_at"))
     if entry.get("direction") == "undo":
         if made is not None:
