@@ -327,8 +327,9 @@ def _rebuild_and_rescan(folder: Path, report: RepairReport) -> None:
                 lib.face_crops.drop_above(lib.catalog.faces.max_id())
             n = lib.rebuild_index()
             report.actions.append(f"rebuilt the vector index from the catalog ({plural(n, 'vector')})")
-            forgotten = sum(lib._forget(p) for p in report.forget_again
-                            if lib.catalog.media.known_files(p) or p in lib.catalog.media.roots())
+            known = [p for p in report.forget_again
+                     if lib.catalog.media.known_files(p) or p in lib.catalog.media.roots()]
+            forgotten = lib.forget(*known) if known else 0
             if report.forget_again:
                 report.actions.append(f"forgot again what was forgotten after the backup ({plural(forgotten, 'file')}: "
                                       + ", ".join(report.forget_again) + ")")
