@@ -13,8 +13,9 @@ from PySide6.QtGui import QColor, QIcon, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QLabel, QListView, QListWidget,
                                QListWidgetItem, QMenu, QMessageBox, QPushButton, QStyle, QVBoxLayout, QWidget)
 
-from app.gui.completion import ask_name
+from app.gui.completion import NameCompleter, ask_name, name_entries
 from core.names import isolated
+from core.wording import media_counts, plural
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ class PeopleModel(QAbstractListModel):
             return None
         p = self.people[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{isolated(p.label)}\n{p.media} photos" if p.name else f"Unnamed\n{p.media} photos"
+            # An unnamed group is never shown by its id: "Add a name", as Apple Photos does.
+            return f"{isolated(p.name) if p.name else 'Add a name'}\n{files_of(p)}"
         if role == Qt.ItemDataRole.DecorationRole:
             if p.cover_face is None:
                 return self._blank
@@ -82,7 +84,7 @@ class PeopleModel(QAbstractListModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             text = QCoreApplication.translate("PeopleModel", "%n face(s)", "", p.faces) + " " + \
                 QCoreApplication.translate("PeopleModel", "in %n file(s)", "", p.media)
-            return f"{isolated(p.label)}: {text}" + (" (hidden)" if p.hidden else "")
+            return f"{isolated(p.name) if p.name else 'Not named yet'}: {text}" + (" (hidden)" if p.hidden else "")
         if role == PersonRole:
             return p
         return None
@@ -168,6 +170,10 @@ class PeoplePanel(QWidget):
         person = self._selected()
         if person is None:
             return
+        self.menu_for(person).exec(self.view.viewport().mapToGlobal(pos))
+
+    def menu_for(self, person) -> QMenu:
+        """The person's context menu (its entries never name an internal id)."""
         menu = QMenu(self)
         menu.addAction("Rename…" if person.name else "Name…", lambda: self.ask_name(person))
         menu.addAction("Merge with…", lambda: self.merge_with(person))
@@ -176,7 +182,8 @@ class PeoplePanel(QWidget):
         menu.addAction("Show photos", lambda: self._open(self.view.currentIndex()))
         menu.addAction("Show again" if person.hidden else "Hide", lambda: self.engine.hide_person(
             person.id, not person.hidden))
-        menu.exec(self.view.viewport().mapToGlobal(pos))
+        self.person_menu = menu
+        return menu
 
     def _open(self, index):
         person = self.model.people[index.row()]
@@ -186,8 +193,13 @@ class PeoplePanel(QWidget):
             self.ask_name(person)
 
     def ask_name(self, person) -> None:
-        name = ask_name(self, "Name this person", f"Who is this? ({person.media} photos)", self.model.people,
-                        person.name or "")
+        dialog = NameDialog(self.engine, person, self.model.people, self)
+        self.name_dialog: NameDialog | None = dialog
+        try:
+            name = dialog.ask()
+        finally:
+            self.name_dialog = None
+            dialog.deleteLater()
         if name:
             self.name(person.id, name)
 
@@ -242,7 +254,8 @@ class FacesDialog(QDialog):
     def __init__(self, engine, person, parent=None):
         super().__init__(parent)
         self.engine, self.person = engine, person
-        self.setWindowTitle(f"Faces of {person.label}")
+        self.who = isolated(person.name) if person.name else "this person"   # never an internal id
+        self.setWindowTitle(f"Faces of {self.who}")
         self.resize(720, 520)
         layout = QVBoxLayout(self)
         self.list = QListView(self)
@@ -287,11 +300,14 @@ class FacesDialog(QDialog):
         idx = self.list.indexAt(pos)
         if not idx.isValid():
             return
-        face_id = idx.data(PersonRole)
+        self.face_menu(idx.row(), idx.data(PersonRole)).exec(self.list.viewport().mapToGlobal(pos))
+
+    def face_menu(self, row: int, face_id: int) -> QMenu:
         menu = QMenu(self)
-        menu.addAction(f"Not {self.person.label}", lambda: self._reject(idx.row(), face_id))
-        menu.addAction("Move to…", lambda: self._move(idx.row(), face_id))
-        menu.exec(self.list.viewport().mapToGlobal(pos))
+        menu.addAction(f"Not {self.who}", lambda: self._reject(row, face_id))
+        menu.addAction("Move to…", lambda: self._move(row, face_id))
+        self.menu = menu
+        return menu
 
     def _reject(self, row: int, face_id: int) -> None:
         self.engine.reject_face(face_id, self.person.id)
@@ -308,7 +324,80 @@ def spoken(person) -> str:
     """A person as the user knows them: the name, or the unnamed group by its size (never an internal id)."""
     if person.name:
         return person.name
-    return QCoreApplication.translate("People", "this unnamed person (%n photo(s))", "", person.media)
+    return f"this unnamed person ({files_of(person)})"
+
+
+def files_of(person) -> str:
+    """A person's files by kind ("1 photo", "3 photos · 1 video"); by the number of files where the kinds are
+    not known (a person from before the counts by kind)."""
+    if hasattr(person, "photos"):
+        return media_counts(person.photos, person.videos)
+    return plural(person.media, "file")
+
+
+class NameDialog(QDialog):
+    """ "Who is this?" beside the person's face, with completion of the names (and aliases) of the library's people;
+    a short title that is never cut."""
+    SIDE = 140
+
+    def __init__(self, engine, person, people, parent=None):
+        from PySide6.QtWidgets import QDialogButtonBox, QLineEdit
+
+        super().__init__(parent)
+        self.engine, self.person = engine, person
+        self.setWindowTitle("Rename" if person.name else "Add a name")
+        layout = QHBoxLayout(self)
+        self.face = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self.face.setFixedSize(self.SIDE, self.SIDE)
+        self.face.setPixmap(_blank_icon(self.SIDE).pixmap(self.SIDE, self.SIDE))
+        layout.addWidget(self.face)
+        column = QVBoxLayout()
+        question = QLabel("Who is this?")
+        font = question.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.2)
+        question.setFont(font)
+        self.count = _muted(QLabel(files_of(person)))
+        self.line = QLineEdit(person.name or "", self)
+        self.line.setPlaceholderText("Name")
+        self.line.setMinimumWidth(240)
+        NameCompleter(self.line, whole_field=True, parent=self).set_entries(name_entries(people))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        for widget in (question, self.count, self.line):
+            column.addWidget(widget)
+        column.addStretch(1)
+        column.addWidget(buttons)
+        layout.addLayout(column, 1)
+        self._token, self._shown = None, False
+        face_id = person.cover_face
+        ensure = getattr(engine, "ensure_crop", None)
+        if face_id is not None and ensure:   # read, or made again from its file, on a pool thread
+            _crops_loaded().done.connect(self._crop_loaded)
+            self._token = load_crops(ensure, engine.crop_path, [face_id], self.SIDE)
+        elif face_id is not None:
+            self._show(QImage(str(engine.crop_path(face_id))))
+
+    def _crop_loaded(self, token: int, images: list) -> None:
+        if token == self._token:
+            for _, image in images:
+                self._show(image)
+
+    def _show(self, image: QImage) -> None:
+        if not image.isNull():
+            self.face.setPixmap(QPixmap.fromImage(image).scaled(
+                self.SIDE, self.SIDE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+            self._shown = True
+
+    def has_face(self) -> bool:
+        """The person's face is on screen (not the blank placeholder)."""
+        return self._shown
+
+    def ask(self) -> str | None:
+        if self.exec() == QDialog.DialogCode.Accepted and self.line.text().strip():
+            return self.line.text().strip()
+        return None
 
 
 def _counted(faces: int, files: int) -> str:

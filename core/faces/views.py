@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins  # inside PeopleViews, after its `list` method, `list[...]` would name the method
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from pathlib import Path
 
@@ -53,6 +53,18 @@ def identity(sighting: FaceSighting, evidence: np.ndarray) -> float:
 
 
 
+@dataclass(eq=False)
+class ListedPerson(Person):
+    """A person as the people list shows them: their files counted by kind too ("3 photos · 1 video"). Equal to
+    the Person it counts (the kinds are a breakdown of `media`, not another person)."""
+    photos: int = 0
+    videos: int = 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Person) and all(getattr(self, f.name) == getattr(other, f.name)
+                                                 for f in fields(Person))
+
+
 class PeopleViews:
     def __init__(self, catalog: Catalog, settings: Settings, crops: FaceCrops | None = None):
         self.catalog, self.settings, self.crops = catalog, settings, crops
@@ -65,7 +77,10 @@ class PeopleViews:
 
     # -- looking up -----------------------------------------------------------------------------------------------
     def list(self, include_hidden: bool = False, named_only: bool = False) -> list[Person]:
-        return self.rows.summaries(include_hidden, named_only)
+        kinds = self.rows.media_by_kind()
+        return [ListedPerson(**vars(p), photos=kinds.get(p.id, {}).get("image", 0),
+                             videos=kinds.get(p.id, {}).get("video", 0))
+                for p in self.rows.summaries(include_hidden, named_only)]
 
     def find(self, ref: str | int) -> Person:
         """A person by id, by name or by alias (in core.names' normal form: any script, any case)."""

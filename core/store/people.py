@@ -125,3 +125,12 @@ class PeopleRepository:
     def drop_empty_unnamed(self) -> None:
         self.db.execute("DELETE FROM people WHERE name IS NULL AND id NOT IN "
                         "(SELECT person_id FROM faces WHERE person_id IS NOT NULL)")
+
+    def media_by_kind(self) -> dict[int, dict[str, int]]:
+        """person id -> {kind ("image", "video"): how many files of that kind hold a face of theirs}."""
+        out: dict[int, dict[str, int]] = {}
+        for person_id, kind, n in self.db.execute(
+                "SELECT f.person_id, m.kind, count(DISTINCT f.media_id) FROM faces f JOIN media m ON m.id = f.media_id "
+                "WHERE f.person_id IS NOT NULL GROUP BY f.person_id, m.kind"):
+            out.setdefault(person_id, {})[kind] = n
+        return out
