@@ -322,6 +322,18 @@ def test_the_sidebar_browses_by_year_and_month(qtbot, tmp_path, qsettings):
     qtbot.waitUntil(lambda: set(labels()) == {"2019", "2019-07", "2019-12", "2020", "2020-02", "2021", "2021-03"},
                     timeout=30_000)
     assert labels()["2019"].text(0) == "2019 (3)" and labels()["2019-07"].text(0) == "July 2019 (2)"
+    # Sections open, the Dates tree closed (years of months would push People off screen); what the user opens
+    # stays open when the sidebar is filled again (after every index and decision), and a narrow window keeps it.
+    tops = {window.sidebar.topLevelItem(i).text(0).split(" (")[0]: window.sidebar.topLevelItem(i)
+            for i in range(window.sidebar.topLevelItemCount())}
+    assert not tops["Dates"].isExpanded() and tops["Library"].isExpanded()
+    tops["Dates"].setExpanded(True)
+    labels()["2019"].setExpanded(True)
+    window._fill_sidebar()
+    assert labels()["2019"].isExpanded() and not labels()["2021"].isExpanded()
+    assert labels()["2019"].parent().isExpanded()
+    window.resize(800, 600)
+    assert window.sidebar.minimumWidth() >= 180 and not window.splitter.isCollapsible(0)
     # The grid, newest first, marks where each month begins.
     from app.gui.results import month_label
 

@@ -117,6 +117,8 @@ class MainWindow(QMainWindow):
         self.sidebar = QTreeWidget(self)
         self.sidebar.setObjectName("sidebar")
         self.sidebar.setHeaderHidden(True)
+        self.sidebar.setMinimumWidth(180)  # a narrow window squeezes the results, never the sidebar to a sliver
+        self._sidebar_expanded: dict[str, bool] = {}  # section or year -> open, as the user left it
         self.sidebar.itemActivated.connect(self._sidebar_activated)
         self.sidebar.itemClicked.connect(self._sidebar_activated)
 
@@ -148,6 +150,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(self.stack)
         self.splitter.setStretchFactor(1, 1)
+        self.splitter.setCollapsible(0, False)
         self.splitter.setSizes([240, 900])
         self.setCentralWidget(self.splitter)
 
@@ -628,6 +631,11 @@ class MainWindow(QMainWindow):
         self._fill_sidebar()
 
     def _fill_sidebar(self) -> None:
+        # What the user opened or closed stays so across refills (they come after every index and decision); by
+        # default the sections are open and the Dates tree is closed, so ten years of months never push People off
+        # screen (Apple Photos and digiKam open their date views only on request).
+        for i in range(self.sidebar.topLevelItemCount()):
+            self._remember_expanded(self.sidebar.topLevelItem(i))
         self.sidebar.clear()
         counts = self.status.get("media", {})
         total = sum(sum(v.values()) for v in counts.values())
@@ -661,7 +669,26 @@ class MainWindow(QMainWindow):
         recent = QTreeWidgetItem(self.sidebar, ["Recent searches"])
         for text in self.recent:
             QTreeWidgetItem(recent, [text]).setData(0, Qt.ItemDataRole.UserRole, ("search", text))
-        self.sidebar.expandAll()
+        for i in range(self.sidebar.topLevelItemCount()):
+            self._restore_expanded(self.sidebar.topLevelItem(i))
+
+    @staticmethod
+    def _sidebar_key(item) -> str:
+        data = item.data(0, Qt.ItemDataRole.UserRole)
+        return repr(data) if data else item.text(0).split(" (")[0]  # "Library (12)" -> "Library"
+
+    def _remember_expanded(self, item) -> None:
+        if item.childCount():
+            self._sidebar_expanded[self._sidebar_key(item)] = item.isExpanded()
+        for i in range(item.childCount()):
+            self._remember_expanded(item.child(i))
+
+    def _restore_expanded(self, item) -> None:
+        if item.childCount():
+            default = item.parent() is None and self._sidebar_key(item) != "Dates"
+            item.setExpanded(self._sidebar_expanded.get(self._sidebar_key(item), default))
+        for i in range(item.childCount()):
+            self._restore_expanded(item.child(i))
 
     def _sidebar_activated(self, item, _column=0) -> None:
         kind, value = item.data(0, Qt.ItemDataRole.UserRole) or (None, None)
