@@ -327,12 +327,15 @@ def test_undo_takes_back_a_merge_a_rename_and_not_this_person(qtbot, window, alb
         window.people.name(a.id, "Zoë")
     qtbot.waitUntil(lambda: window.undo_action.isEnabled(), timeout=WAIT)
     assert window.undo_action.text() == "Undo naming Zoë"
+    # Every decision says what it did in the status bar (never "Ready"), and that it can be undone.
+    qtbot.waitUntil(lambda: window.message.text() == "Named Zoë · Ctrl+Z undoes it", timeout=WAIT)
     qtbot.waitUntil(lambda: window.undo_action.isEnabled(), timeout=WAIT)  # Undo's state follows the list
     with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
         window.undo_action.trigger()
     qtbot.waitUntil(lambda: all(p.name is None for p in window.people.model.people), timeout=WAIT)
     qtbot.waitUntil(lambda: not window.undo_action.isEnabled(), timeout=WAIT)
     assert window.redo_action.text() == "Redo naming Zoë"
+    qtbot.waitUntil(lambda: window.message.text() == "Undone: naming Zoë", timeout=WAIT)
     qtbot.waitUntil(lambda: window.redo_action.isEnabled(), timeout=WAIT)
     with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
         window.redo_action.trigger()
@@ -361,6 +364,7 @@ def test_undo_takes_back_a_merge_a_rename_and_not_this_person(qtbot, window, alb
         window.engine.reject_face(faces[0]["id"], person.id)
     qtbot.waitUntil(lambda: next(p for p in window.people.model.people if p.id == person.id).faces
                     == person.faces - 1, timeout=WAIT)
+    qtbot.waitUntil(lambda: window.message.text() == "Noted: not this person · Ctrl+Z undoes it", timeout=WAIT)
     qtbot.waitUntil(lambda: window.undo_action.isEnabled(), timeout=WAIT)  # Undo's state follows the list
     with qtbot.waitSignal(window.engine.peopleChanged, timeout=WAIT):
         window.undo_action.trigger()

@@ -71,6 +71,7 @@ class Engine(QObject):
     modelReady = Signal(str)                        # spec: weights present and loaded
     modelProgress = Signal(str, int, int)           # what, done, total (bytes while downloading)
     undoChanged = Signal(str, str)                  # what Undo / Redo would do ("" = nothing), from the journal
+    decided = Signal(str)                           # one line on what a decision, an undo or a redo just did
 
     def __init__(self, library_dir: str, model: str | None = None, parent=None):
         super().__init__(parent)
@@ -306,8 +307,14 @@ class Engine(QObject):
     # -- decisions (the journal: core.faces.people, many levels, the CLI's too) -------------------------------
     def decide(self, what: str, fn: Callable[[Library], object], on_done: Callable | None = None) -> None:
         """A decision about people. On the writer thread; while an index runs there, on the index's thread between
-        two files, so it shows within about a file's time instead of after the whole index."""
-        op = self._change(fn)
+        two files, so it shows within about a file's time instead of after the whole index. Each ends with one line
+        of feedback (`decided`): what it did, in the journal's words, and that it can be undone."""
+        def with_words(lib: Library):
+            before = lib.people.can_undo()
+            result = fn(lib)
+            self.decided.emit(feedback(what, result, before, lib.people.can_undo()))
+            return result
+        op = self._change(with_words)
 
         def run_now():
             self.submit(_Inline(), what, op, on_done)
@@ -385,3 +392,16 @@ class Engine(QObject):
         from core.settings import cache_dir
 
         return ThumbnailCache(cache_dir() / "thumbnails").path_for(fingerprint, timestamp)
+
+
+def feedback(what: str, result, before, after) -> str:
+    """The status line after a decision: "Moved a face to Ben · Ctrl+Z undoes it", "Undone: naming Anna"; `before`
+    and `after` are the journal's last decision before and after it (core.store.journal.Decision or None)."""
+    if what in ("undoing", "redoing"):
+        if result is None:
+            return "Nothing to undo" if what == "undoing" else "Nothing to redo"
+        return f"{'Undone' if what == 'undoing' else 'Redone'}: {result.title}"
+    if after is not None and (before is None or after.id != before.id):
+        return f"{after.done} · Ctrl+Z undoes it"
+    return "Nothing changed"
+

@@ -356,6 +356,7 @@ class MainWindow(QMainWindow):
         e.searchFinished.connect(self._search_finished)
         e.statusChanged.connect(self._status_changed)
         e.peopleChanged.connect(self._people_changed)
+        e.decided.connect(self.message.setText)  # every decision says what it did (never "Ready" after a move)
         e.browseReady.connect(self._browse_ready)
         e.failed.connect(self._failed)
         e.modelReady.connect(self._model_ready)

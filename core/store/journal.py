@@ -56,6 +56,21 @@ class Decision:
                 "restore": "restoring decisions from the log"}
         return what.get(self.kind, self.summary)
 
+    @property
+    def done(self) -> str:
+        """What it did, for the app's status line: "Moved a face to Ben", "Named Zoë" — no ids, unnamed people as
+        "this person"."""
+        names = [p.get("name") for p in self.people if isinstance(p, dict)]
+        last = names[-1] if names and names[-1] else None
+        first = names[0] if names and names[0] else None
+        done = {"name": f"Named {last}" if last else "Named", "rename": f"Renamed {last}" if last else "Renamed",
+                "merge": f"Merged into {first or last}" if first or last else "Merged",
+                "move": f"Moved a face to {last}" if last else "Moved a face", "reject": "Noted: not this person",
+                "split": "Split into a new person", "alias": "Changed the aliases",
+                "hide": "Hidden" if "hid " in self.summary else "Shown", "add": f"Added {last}" if last else "Added",
+                "import": "Imported names", "restore": "Restored decisions from the log"}
+        return done.get(self.kind, self.summary[:1].upper() + self.summary[1:])
+
     def to_json(self) -> dict:
         return {"id": self.id, "at": round(self.at, 3), "kind": self.kind, "summary": self.summary,
                 "title": self.title, "people": self.people, "undone": self.undone}
