@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+from PySide6.QtWidgets import (QComboBox, QDialog, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
                                QMainWindow, QMenu, QMessageBox, QProgressBar, QPushButton, QSplitter, QStackedWidget,
                                QToolBar, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
@@ -102,9 +102,7 @@ class MainWindow(QMainWindow):
         # People's names (any spelling: "zoe" offers Zoë; aliases offer their person) and recent searches.
         self.completer = NameCompleter(self.search_field, whole_field=False, parent=self)
         toolbar.addWidget(self.search_field)
-        from PySide6.QtWidgets import QComboBox
-
-        self.sort_box = QComboBox(self)
+        self.sort_box = SortBox(self)
         self.sort_box.setObjectName("sort")
         self.sort_box.addItems(["Best match", "Newest first", "Oldest first"])
         self.sort_box.setToolTip("Order of the search results")
@@ -132,6 +130,9 @@ class MainWindow(QMainWindow):
         self.grid.setSelectionMode(ResultsView.SelectionMode.ExtendedSelection)
         self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.grid.customContextMenuRequested.connect(self._grid_menu)
+        # Tab goes from the search field to the results, then to the sort box (Apple Photos: search, then grid).
+        QWidget.setTabOrder(self.search_field, self.grid)
+        QWidget.setTabOrder(self.grid, self.sort_box)
         self.people = PeoplePanel(self.engine, self)
         self.people.search_person.connect(self.search_for)
         self.viewer_page = ViewerPage(self.engine, self)
@@ -773,3 +774,20 @@ class MainWindow(QMainWindow):
         if what == "indexing":
             self.progress.setVisible(False)
             self.cancel_button.setVisible(False)
+
+
+class SortBox(QComboBox):
+    """The results' order. An arrow key or the wheel never changes it by itself (a Down meant for the grid once
+    switched every later search to "Newest first"): Up/Down open its list, as a popup button does in Apple Photos,
+    and the wheel scrolls the window under it."""
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() in (Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown,
+                           Qt.Key.Key_Home, Qt.Key.Key_End) and not event.modifiers():
+            self.showPopup()
+            return
+        super().keyPressEvent(event)
+
+    def wheelEvent(self, event) -> None:
+        event.ignore()
+

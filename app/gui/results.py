@@ -7,7 +7,7 @@ import logging
 from collections import OrderedDict
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QRect, QRunnable, QSize, Qt, QThreadPool, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate
 
 log = logging.getLogger(__name__)
@@ -207,6 +207,11 @@ class ResultDelegate(QStyledItemDelegate):
             painter.drawText(chip, Qt.AlignmentFlag.AlignCenter, label)
             font.setBold(False)
             painter.setFont(font)
+        if option.state & QStyle.StateFlag.State_HasFocus:  # the keyboard's place in the grid, always visible
+            ring = QPen(option.palette.highlight().color().darker(140) if option.state & QStyle.StateFlag.State_Selected
+                        else option.palette.highlight().color(), 3)
+            painter.setPen(ring)
+            painter.drawRect(option.rect.adjusted(2, 2, -3, -3))
         painter.setPen(option.palette.text().color())
         text_rect = QRect(rect.x(), rect.y() + THUMB + 4, rect.width(), 20)
         name = painter.fontMetrics().elidedText(index.data(Qt.ItemDataRole.DisplayRole) or "",
