@@ -358,17 +358,24 @@ def test_search_results_can_be_ordered_by_date(qtbot, tmp_path, qsettings):
         exif = Image.Exif()
         exif[0x0132] = when
         mf.photo(album / f"p{i}.jpg", 40 + i, exif=exif)
+    import datetime
+
+    mf.photo(album / "screenshot.png", 50)   # no capture date: dated by its file, in results as when browsing
+    stamp = datetime.datetime(2019, 3, 3, 12, 0).timestamp()
+    os.utime(album / "screenshot.png", (stamp, stamp))
     window = open_window(str(tmp_path / "lib"), "tiny-test", qsettings)
     qtbot.addWidget(window)
     with qtbot.waitSignal(window.engine.indexFinished, timeout=120_000):
         window.engine.index([str(album)])
     with qtbot.waitSignal(window.engine.searchFinished, timeout=60_000):
         window.search_for("a photo")
-    qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=30_000)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 4, timeout=30_000)
     window.sort_box.setCurrentIndex(1)
-    assert [r["captured_at"][:4] for r in window.model.rows] == ["2022", "2020", "2018"]
+    assert [r["captured_at"][:4] for r in window.model.rows] == ["2022", "2020", "2019", "2018"]
+    shot = next(r for r in window.model.rows if r["path"].endswith("screenshot.png"))
+    assert shot["dated_by"] == "file"
     window.sort_box.setCurrentIndex(2)
-    assert [r["captured_at"][:4] for r in window.model.rows] == ["2018", "2020", "2022"]
+    assert [r["captured_at"][:4] for r in window.model.rows] == ["2018", "2019", "2020", "2022"]
     window.close()
 
 

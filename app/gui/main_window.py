@@ -470,7 +470,9 @@ class MainWindow(QMainWindow):
     def _search_finished(self, request: int, outcome) -> None:
         if request != self.request:
             return  # an older search finished after a newer one started: drop it
-        rows = [r.to_json() for r in outcome.results]
+        # As the browsed grid has it (services.browse): `captured_at` is when it was taken — the capture date, else
+        # the file's date (marked by `dated_by`) — so results show a date, sort and fall under month headers alike.
+        rows = [{**r.to_json(), "captured_at": r.date} for r in outcome.results]
         self._search_rows = rows
         self._show_results()
         self.stack.setCurrentWidget(self.grid)
