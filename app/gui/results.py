@@ -47,8 +47,8 @@ class LoadThumbnail(QRunnable):
             path = str(made) if made else ""
         # Decoding happens here, on a pool thread; QImage is safe off the UI thread.
         image = QImage(path) if path else QImage()
-        if not image.isNull():
-            image = image.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+        if not image.isNull():  # the short side to the tile: the grid's square tiles are cropped to fill
+            image = image.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
                                  Qt.TransformationMode.SmoothTransformation)
         self.signal.done.emit(self.key, image)
 
@@ -164,25 +164,31 @@ def explain(row: dict) -> str:
 
 
 class ResultDelegate(QStyledItemDelegate):
-    """Thumbnail, name, and for videos a duration badge and the matched time."""
+    """A square tile, as in Apple Photos, Google Photos and Immich: the thumbnail cropped to fill it, for videos a
+    duration badge and the matched time, a month's name on its first tile. The file's name and date are in the
+    tooltip (explain) and the viewer's info panel, not under every tile."""
 
     def sizeHint(self, option, index):
-        return QSize(THUMB + 16, THUMB + 52)
+        return QSize(THUMB + 4, THUMB + 4)
 
     def paint(self, painter: QPainter, option, index):
         row = index.data(ResultRole)
         pix = index.data(Qt.ItemDataRole.DecorationRole)
         painter.save()
-        rect = option.rect.adjusted(6, 6, -6, -6)
-        if option.state & QStyle.StateFlag.State_Selected:
-            painter.fillRect(option.rect, option.palette.highlight())
-        thumb_rect = QRect(rect.x(), rect.y(), rect.width(), THUMB)
-        if pix is not None:
-            scaled = pix.scaled(thumb_rect.size(), Qt.AspectRatioMode.KeepAspectRatio,
+        rect = option.rect.adjusted(2, 2, -2, -2)
+        thumb_rect = QRect(rect.x(), rect.y(), rect.width(), rect.height())
+        if pix is not None and not pix.isNull():  # cropped to fill the square, centred
+            scaled = pix.scaled(thumb_rect.size(), Qt.AspectRatioMode.KeepAspectRatioByExpanding,
                                 Qt.TransformationMode.FastTransformation)
-            x = thumb_rect.x() + (thumb_rect.width() - scaled.width()) // 2
-            y = thumb_rect.y() + (thumb_rect.height() - scaled.height()) // 2
-            painter.drawPixmap(x, y, scaled)
+            source = QRect((scaled.width() - thumb_rect.width()) // 2, (scaled.height() - thumb_rect.height()) // 2,
+                           thumb_rect.width(), thumb_rect.height())
+            painter.drawPixmap(thumb_rect, scaled, source)
+        if option.state & QStyle.StateFlag.State_Selected:  # a tint and a frame over the picture, as photo apps do
+            tint = option.palette.highlight().color()
+            tint.setAlpha(90)
+            painter.fillRect(thumb_rect, tint)
+            painter.setPen(QPen(option.palette.highlight().color(), 3))
+            painter.drawRect(thumb_rect.adjusted(1, 1, -2, -2))
         if row and row.get("kind") == "video":
             badge = clock(row.get("duration"))
             if row.get("timestamp") is not None and row.get("score") is not None:
@@ -212,18 +218,6 @@ class ResultDelegate(QStyledItemDelegate):
                         else option.palette.highlight().color(), 3)
             painter.setPen(ring)
             painter.drawRect(option.rect.adjusted(2, 2, -3, -3))
-        painter.setPen(option.palette.text().color())
-        text_rect = QRect(rect.x(), rect.y() + THUMB + 4, rect.width(), 20)
-        name = painter.fontMetrics().elidedText(index.data(Qt.ItemDataRole.DisplayRole) or "",
-                                                Qt.TextElideMode.ElideMiddle, rect.width())
-        painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter, name)
-        when = taken(row)
-        if when:  # the date under the name, quieter: browsing is newest first
-            colour = option.palette.text().color()
-            colour.setAlpha(150)
-            painter.setPen(colour)
-            painter.drawText(QRect(rect.x(), rect.y() + THUMB + 22, rect.width(), 18),
-                             Qt.AlignmentFlag.AlignHCenter, when)
         painter.restore()
 
 
