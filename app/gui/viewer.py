@@ -37,6 +37,36 @@ class _LoadImage(QRunnable):
         self.signal.done.emit(reader.read())
 
 
+class _LoadFrame(QRunnable):
+    """A video's frame at `seconds`, decoded off the UI thread (PyAV, as the index reads videos): the still that
+    shows a video where Qt's player cannot load."""
+
+    def __init__(self, path: str, seconds: float, signal: _ImageLoaded):
+        super().__init__()
+        self.path, self.seconds, self.signal = path, seconds, signal
+
+    def run(self):
+        image = QImage()
+        try:
+            import av
+
+            with av.open(self.path) as container:
+                stream = container.streams.video[0]
+                if self.seconds > 0 and stream.time_base:
+                    container.seek(int(self.seconds / stream.time_base), stream=stream, backward=True)
+                frame = None
+                for frame in container.decode(stream):
+                    if frame.time is None or frame.time + 1e-3 >= self.seconds:
+                        break
+                if frame is not None:
+                    rgb = frame.to_ndarray(format="rgb24")
+                    height, width = rgb.shape[:2]
+                    image = QImage(rgb.tobytes(), width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+        except Exception as e:  # a file the decoder cannot read: the viewer says so
+            log.warning("no still of %s at %.1fs: %s", self.path, self.seconds, e)
+        self.signal.done.emit(image)
+
+
 class ZoomView(QGraphicsView):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -159,11 +189,7 @@ class Viewer(QWidget):
             except ImportError as e:  # QtMultimedia needs libpulse (Debian's libpulse0); photos work without it
                 log.warning("video playback is not available: %s", e)
                 self.player = None
-                note = QLabel(f"This video cannot be played here: Qt's video player could not load ({e}).\n"
-                              "“Open in system viewer” plays it; installing libpulse0 lets Idlens play it.")
-                note.setWordWrap(True)
-                note.setAlignment(Qt.AlignmentFlag.AlignCenter)
-                layout.addWidget(note, 1)
+                layout.addWidget(self._video_still(row, e), 1)
         else:
             layout.addWidget(self._photo(row), 1)
         buttons = QHBoxLayout()
@@ -232,11 +258,47 @@ class Viewer(QWidget):
         self.face_menu = menu
 
     # -- videos -----------------------------------------------------------------------------------------------------
+    def _video_still(self, row: dict, error: Exception) -> QWidget:
+        """Without QtMultimedia: the matched moment's frame, and a button that plays the video in the system's
+        player."""
+        box = QWidget(self)
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.scene = QGraphicsScene(self)
+        self.view = ZoomView(box)
+        self.view.setScene(self.scene)
+        self.view.setBackgroundBrush(QColor("#15171a"))
+        layout.addWidget(self.view, 1)
+        controls = QHBoxLayout()
+        self.system_play_button = QPushButton("Play in system player")
+        self.system_play_button.setObjectName("systemPlayButton")
+        self.system_play_button.clicked.connect(
+            lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(row["path"])))
+        note = QLabel(f"A still at {clock(row.get('timestamp') or 0)}: Qt's video player could not load here "
+                      f"({error}); installing Debian's libpulse0 lets Idlens play videos.")
+        note.setObjectName("videoStillNote")
+        note.setWordWrap(True)
+        controls.addWidget(self.system_play_button)
+        controls.addWidget(note, 1)
+        layout.addLayout(controls)
+        self.still_item: QGraphicsPixmapItem | None = None
+        self._loaded = _ImageLoaded()
+        self._loaded.done.connect(self._show_still)
+        QThreadPool.globalInstance().start(_LoadFrame(row["path"], float(row.get("timestamp") or 0), self._loaded))
+        return box
+
+    def _show_still(self, image: QImage) -> None:
+        if image.isNull():
+            self.scene.addText("This video's frame cannot be shown.").setDefaultTextColor(QColor("white"))
+            return
+        self.still_item = self.scene.addPixmap(QPixmap.fromImage(image))
+        self.view.fit()
+
     # Opens paused on the matched moment's frame (a person looks at it first); Space or Play plays from there. Every
     # moment button and timeline click seeks and plays, also after the end (a player that reached the end stops,
     # and some backends then ignore a seek: so play first, then seek). At the end the button offers Replay.
     def _video(self, row: dict) -> QWidget:
-        from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
+        from PySide6.QtMultimedia import QAudioOutput, QMediaDevices, QMediaPlayer
         from PySide6.QtMultimediaWidgets import QVideoWidget
 
         box = QWidget(self)
@@ -244,8 +306,15 @@ class Viewer(QWidget):
         self.video_widget = QVideoWidget(box)
         layout.addWidget(self.video_widget, 1)
         self.player = player = QMediaPlayer(self)
-        self.audio = QAudioOutput(self)
-        player.setAudioOutput(self.audio)
+        # No audio device (none installed, or the sound server is off): no audio output, the video plays silent.
+        # An output on no device is what Qt logs "No audio device detected" for, and its FFmpeg audio renderer can
+        # then keep the player from ever stopping (issue 21).
+        self.audio = None
+        if QMediaDevices.audioOutputs():
+            self.audio = QAudioOutput(self)
+            player.setAudioOutput(self.audio)
+        else:
+            log.info("no audio device: videos play without sound")
         player.setVideoOutput(self.video_widget)
         controls = QHBoxLayout()
         self.play_button = QPushButton("Play")
@@ -355,9 +424,26 @@ class Viewer(QWidget):
             self.timeline.setValue(ms)
         self.time_label.setText(clock(ms / 1000))
 
+    def release_player(self) -> None:
+        """Let go of the video player without waiting on it: its signals are disconnected, a playing video is paused,
+        and stop() is never called (on a machine without an audio device stop() can wait forever: issue 21). The
+        player goes with the viewer (deleteLater). Safe to call twice, and for a photo."""
+        player, self.player = self.player, None
+        if player is None:  # a photo, a video shown as a still, or released already: nothing of QtMultimedia
+            return
+        from PySide6.QtMultimedia import QMediaPlayer
+
+        for signal in (player.durationChanged, player.mediaStatusChanged, player.positionChanged,
+                       player.playbackStateChanged):
+            try:
+                signal.disconnect()
+            except (RuntimeError, TypeError):  # nothing connected
+                pass
+        if player.playbackState() == QMediaPlayer.PlaybackState.PlayingState:
+            player.pause()
+
     def closeEvent(self, event):
-        if self.player is not None:
-            self.player.stop()
+        self.release_player()
         super().closeEvent(event)
 
 
