@@ -331,3 +331,23 @@ def test_leaving_a_video_with_sound_returns_with_the_real_player(tmp_path, state
                           cwd=root, env=env, capture_output=True, text=True, timeout=100)
     left = [line for line in done.stdout.splitlines() if line.startswith("left by")]
     assert done.returncode == 0 and len(left) == 5, (done.stdout + done.stderr)[-4000:]
+
+
+def test_a_click_on_the_timeline_seeks_to_the_click(qtbot):
+    """Case 7: a click on the bar jumped one page step towards it; it now goes where it was clicked."""
+    from PySide6.QtCore import QPoint
+
+    from app.gui.viewer import TimelineSlider
+
+    bar = TimelineSlider()
+    qtbot.addWidget(bar)
+    bar.resize(600, 30)
+    bar.show()
+    bar.setRange(0, 10_000)
+    bar.duration_ms = 10_000
+    moved = []
+    bar.sliderMoved.connect(moved.append)
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=QPoint(int(bar.width() * 0.75), bar.height() // 2))
+    assert moved and abs(moved[-1] - 7_500) < 400, moved
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=QPoint(int(bar.width() * 0.2), bar.height() // 2))
+    assert abs(bar.value() - 2_000) < 400 and abs(moved[-1] - 2_000) < 400, moved

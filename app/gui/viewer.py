@@ -134,6 +134,26 @@ class TimelineSlider(QSlider):
         self.spans: list[tuple[float, float]] = []  # where the searched people are on screen (seconds)
         self.duration_ms = 0
 
+    def mousePressEvent(self, event):
+        """A click on the bar seeks to the click (as every video player does), not one page step towards it; the
+        handle itself still drags."""
+        if event.button() == Qt.MouseButton.LeftButton and self.maximum() > self.minimum():
+            opt = QStyleOptionSlider()
+            self.initStyleOption(opt)
+            handle = self.style().subControlRect(QStyle.ComplexControl.CC_Slider, opt,
+                                                 QStyle.SubControl.SC_SliderHandle, self)
+            if not handle.contains(event.position().toPoint()):
+                groove = self.style().subControlRect(QStyle.ComplexControl.CC_Slider, opt,
+                                                     QStyle.SubControl.SC_SliderGroove, self)
+                x = int(event.position().x()) - groove.left() - handle.width() // 2
+                value = QStyle.sliderValueFromPosition(self.minimum(), self.maximum(), x,
+                                                       max(1, groove.width() - handle.width()))
+                self.setValue(value)
+                self.sliderMoved.emit(value)
+                event.accept()
+                return
+        super().mousePressEvent(event)
+
     def paintEvent(self, event):
         super().paintEvent(event)
         if not self.duration_ms or not (self.moments or self.spans):
