@@ -153,6 +153,8 @@ def test_naming_a_face_in_the_viewer_shows_at_once_and_not_this_person_undoes_it
     viewer._name_face(viewer.face_boxes[0].face)
     qtbot.waitUntil(lambda: viewer.face_boxes[0].face["name"] == "Zoë", timeout=30_000)  # same viewer, no reopening
     assert viewer.face_boxes[0].label.text() == "Zoë"
+    # The info panel follows (issue 21, case 5): everyone named in the file, as the library has it now.
+    qtbot.waitUntil(lambda: "People: Zoë" in window.viewer_page.info.text(), timeout=30_000)
     face_on_screen = viewer._on_screen(viewer.face_boxes[0].face)
     assert asked["beside"] is not None and face_on_screen.width() > 0
     # Right-click: "Not Zoë".
@@ -160,6 +162,7 @@ def test_naming_a_face_in_the_viewer_shows_at_once_and_not_this_person_undoes_it
     not_her = next(a for a in viewer.face_menu.actions() if a.text() == "Not Zoë")
     not_her.trigger()
     qtbot.waitUntil(lambda: viewer.face_boxes[0].face["name"] is None, timeout=30_000)
+    qtbot.waitUntil(lambda: "People:" not in window.viewer_page.info.text(), timeout=30_000)
     viewer.close()
     window.close()
 

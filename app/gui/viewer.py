@@ -179,6 +179,7 @@ class Viewer(QWidget):
     """One photo or video, shown inside the main window (ViewerPage holds it, with the navigation and the info)."""
     step = Signal(int)  # -1 previous result, +1 next
     back = Signal()     # Escape: back to the grid
+    faces_known = Signal(list)  # the file's faces as the library has them now (after each naming too)
 
     def keyPressEvent(self, event):
         if event.key() in (Qt.Key.Key_Left, Qt.Key.Key_PageUp):
@@ -246,6 +247,7 @@ class Viewer(QWidget):
             self.engine.faces_in(self.row["media_id"], self._draw_faces)
 
     def _draw_faces(self, faces: list[dict]) -> None:
+        self.faces_known.emit(faces)
         for box in self.face_boxes:
             self.scene.removeItem(box)
         self.face_boxes = [FaceBox(f, self._name_face, self._face_menu) for f in faces if f["timestamp"] is None]
@@ -522,6 +524,14 @@ class ViewerPage(QWidget):
         self.next_button.setEnabled(number < total)
         self.title.setText(Path(row["path"]).name)
         self.info.setText(info_text(row))
+        viewer = self.viewer
+
+        def known(faces: list[dict]) -> None:  # everyone named in it, as the library has it now (after a naming too)
+            if self.viewer is viewer:
+                self.info.setText(info_text(row, faces))
+        viewer.faces_known.connect(known)
+        if row.get("media_id"):  # a video's people too (its faces have no boxes drawn)
+            self.engine.faces_in(row["media_id"], known)
         self.viewer.setFocus()
         return self.viewer
 
@@ -530,8 +540,9 @@ class ViewerPage(QWidget):
             self.viewer.close()
 
 
-def info_text(row: dict) -> str:
-    """The info panel: when, where, what, who, and why it matched."""
+def info_text(row: dict, faces: list[dict] | None = None) -> str:
+    """The info panel: when, where, what, who, and why it matched. `faces`: the file's faces as the library has
+    them (everyone named in it is listed); without them, the people the search matched."""
     import html
 
     from app.gui.results import explain
@@ -543,7 +554,10 @@ def info_text(row: dict) -> str:
     lines.append("Folder: " + html.escape(os.path.dirname(row["path"])))
     if row.get("kind") == "video" and row.get("duration"):
         lines.append("Video, " + clock(row["duration"]))
-    people = [p["name"] for p in (row.get("why") or {}).get("people", [])]
+    if faces is not None:
+        people = sorted({f["name"] for f in faces if f.get("name")}, key=str.casefold)
+    else:
+        people = [p["name"] for p in (row.get("why") or {}).get("people", [])]
     if people:
         lines.append("People: " + html.escape(", ".join(people)))
     why = explain(row).splitlines()[1:]  # without the path, said above
