@@ -20,6 +20,13 @@ MODELS = [
 ]
 
 
+def _research_tools() -> bool:
+    """Whether torch and open_clip are installed (`pip install 'idlens[research]'`), without importing them."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "open_clip"))
+
+
 class SettingsDialog(QDialog):
     def __init__(self, settings, library_dir: str, model_spec: str, parent=None):
         super().__init__(parent)
@@ -29,6 +36,8 @@ class SettingsDialog(QDialog):
         self.model = QComboBox(self)
         self.model.setEditable(True)
         for spec, label in MODELS:
+            if spec == "tiny-test" and not _research_tools():
+                continue  # made by converting a random open_clip model: needs the research extra (torch)
             self.model.addItem(label, spec)
         i = self.model.findData(model_spec)
         if i >= 0:

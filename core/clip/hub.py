@@ -77,8 +77,12 @@ def _open(url: str):
     except urllib.error.HTTPError as e:
         raise ModelUnavailable(f"{url}: the hub answered {e.code} {e.reason}") from e
     except (urllib.error.URLError, OSError) as e:
-        raise ModelUnavailable(f"cannot reach {endpoint()} ({getattr(e, 'reason', e)}); connect to the internet once "
-                               "so Idlens can download the model, or set IDLENS_HUB to a mirror") from e
+        host = urllib.parse.urlsplit(endpoint()).netloc or endpoint()
+        reason = getattr(e, "reason", e)
+        reason = getattr(reason, "strerror", None) or reason  # "Name or service not known", not "[Errno -2] …"
+        raise ModelUnavailable(f"Idlens needs to download its CLIP model once, and there is no connection to {host} "
+                               f"now ({reason}): connect to the internet and try again, or set IDLENS_HUB to a "
+                               "mirror") from e
 
 
 def _records(source: Source, folder: str) -> dict[str, dict]:
