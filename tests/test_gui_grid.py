@@ -3,9 +3,7 @@ tile — a panorama and a portrait alike — with no file name under it (it is i
 import os
 
 import pytest
-from PySide6.QtCore import QSettings
-
-from app.gui import open_window
+from tests.test_gui_keys import indexed_window
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -18,13 +16,7 @@ def window(qtbot, tmp_path):
     album.mkdir()
     Image.new("RGB", (1200, 300), (200, 40, 40)).save(album / "panorama.jpg")   # 4:1, red
     Image.new("RGB", (300, 900), (40, 40, 200)).save(album / "portrait.jpg")    # 1:3, blue
-    window = open_window(str(tmp_path / "lib"), "tiny-test", QSettings(str(tmp_path / "q.ini"),
-                                                                       QSettings.Format.IniFormat))
-    qtbot.addWidget(window)
-    window.show()
-    with qtbot.waitSignal(window.engine.indexFinished, timeout=120_000):
-        window.engine.index([str(album)])
-    qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=30_000)
+    window = indexed_window(qtbot, tmp_path, album, 2)
     yield window
     window.close()
 

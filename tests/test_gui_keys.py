@@ -11,18 +11,24 @@ from tests import media_factory as mf
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
-@pytest.fixture
-def window(qtbot, tmp_path):
+def indexed_window(qtbot, tmp_path, album, files: int):
+    """The real main window, shown, with `album` indexed and its `files` in the grid."""
     settings = QSettings(str(tmp_path / "app.ini"), QSettings.Format.IniFormat)
-    album = tmp_path / "album"
-    for i in range(4):
-        mf.photo(album / f"p{i}.jpg", 40 + i)
     window = open_window(str(tmp_path / "lib"), "tiny-test", settings)
     qtbot.addWidget(window)
     window.show()
     with qtbot.waitSignal(window.engine.indexFinished, timeout=120_000):
         window.engine.index([str(album)])
-    qtbot.waitUntil(lambda: window.model.rowCount() == 4, timeout=30_000)
+    qtbot.waitUntil(lambda: window.model.rowCount() == files, timeout=30_000)
+    return window
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    album = tmp_path / "album"
+    for i in range(4):
+        mf.photo(album / f"p{i}.jpg", 40 + i)
+    window = indexed_window(qtbot, tmp_path, album, 4)
     yield window
     window.close()
 

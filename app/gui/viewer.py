@@ -227,15 +227,20 @@ class Viewer(QWidget):
         layout.addLayout(buttons)
 
     # -- photos -----------------------------------------------------------------------------------------------------
-    def _photo(self, row: dict) -> QWidget:
+    def _picture(self, parent: QWidget, job, shown) -> ZoomView:
+        """The zoomable picture of a photo or of a video's still: `job(done)` decodes it on the pool, `shown(image)`
+        puts it in the scene on the UI thread."""
         self.scene = QGraphicsScene(self)
-        self.view = ZoomView(self)
+        self.view = ZoomView(parent)
         self.view.setScene(self.scene)
         self.view.setBackgroundBrush(QColor("#15171a"))
         self._loaded = _ImageLoaded()
-        self._loaded.done.connect(self._show_image)
-        QThreadPool.globalInstance().start(_LoadImage(row["path"], self._loaded))
+        self._loaded.done.connect(shown)
+        QThreadPool.globalInstance().start(job(self._loaded))
         return self.view
+
+    def _photo(self, row: dict) -> QWidget:
+        return self._picture(self, lambda done: _LoadImage(row["path"], done), self._show_image)
 
     def _show_image(self, image: QImage) -> None:
         if image.isNull():
@@ -286,11 +291,9 @@ class Viewer(QWidget):
         box = QWidget(self)
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.scene = QGraphicsScene(self)
-        self.view = ZoomView(box)
-        self.view.setScene(self.scene)
-        self.view.setBackgroundBrush(QColor("#15171a"))
-        layout.addWidget(self.view, 1)
+        self.still_item: QGraphicsPixmapItem | None = None
+        moment = float(row.get("timestamp") or 0)
+        layout.addWidget(self._picture(box, lambda done: _LoadFrame(row["path"], moment, done), self._show_still), 1)
         controls = QHBoxLayout()
         self.system_play_button = QPushButton("Play in system player")
         self.system_play_button.setObjectName("systemPlayButton")
@@ -303,10 +306,6 @@ class Viewer(QWidget):
         controls.addWidget(self.system_play_button)
         controls.addWidget(note, 1)
         layout.addLayout(controls)
-        self.still_item: QGraphicsPixmapItem | None = None
-        self._loaded = _ImageLoaded()
-        self._loaded.done.connect(self._show_still)
-        QThreadPool.globalInstance().start(_LoadFrame(row["path"], float(row.get("timestamp") or 0), self._loaded))
         return box
 
     def _show_still(self, image: QImage) -> None:
