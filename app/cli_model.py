@@ -10,24 +10,30 @@ from app.cli_common import JSON_SCHEMA, emit_json
 
 
 class InstallProgress:
-    """One tqdm bar per step of an install: bytes while downloading, steps while converting."""
+    """Two tqdm bars at most: the whole download in bytes (all its files), then the steps that follow (a
+    conversion, the int8 towers), the bar's label saying which step runs."""
 
     def __init__(self):
         self.bar = None
-        self.what = None
+        self.kind: str | None = None
 
     def __call__(self, what: str, done: int, total: int) -> None:
         from tqdm import tqdm
 
-        if what != self.what:
+        if what == "done":
             self.close()
-            self.what = what
-            if what == "done":
-                return
-            downloading = what.startswith("downloading")
-            self.bar = tqdm(total=total or None, desc=what, unit="B" if downloading else "step",
-                            unit_scale=downloading, unit_divisor=1024 if downloading else 1000, file=sys.stderr,
-                            disable=None, dynamic_ncols=True)
+            return
+        downloading = what.startswith("downloading")
+        kind = "download" if downloading else "steps"
+        if kind != self.kind:
+            self.close()
+            self.kind = kind
+            self.bar = tqdm(total=total or None, desc="downloading the CLIP model" if downloading else what,
+                            unit="B" if downloading else "step", unit_scale=downloading,
+                            unit_divisor=1024 if downloading else 1000, file=sys.stderr, disable=None,
+                            dynamic_ncols=True)
+        elif not downloading and self.bar is not None:
+            self.bar.set_description_str(what)
         if self.bar is not None:
             self.bar.update(done - self.bar.n)
 
@@ -35,6 +41,7 @@ class InstallProgress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+        self.kind = None
 
 
 def ensure_installed(lib) -> None:

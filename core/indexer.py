@@ -182,6 +182,8 @@ class IndexJob:
     def _embed(self, pending: list[Media]) -> Iterator[Progress]:
         lib = self.library
         yield Progress("model", total=len(pending))
+        if self.cancel.is_set():  # cancelled while the model was being installed (or it could not be): all wait
+            return
         model_id = lib.claim_model()
         embedder = lib.embedder
         embedder.load()

@@ -30,8 +30,8 @@ def status(lib: Library, model_files: bool = False) -> dict:
     folders = []
     offline = offline_roots(c)  # looked at now, not only at the last index: an unplugged drive shows at once
     for root in c.media.roots():
-        files, errors = c.media.folder_summary(root)
-        folders.append({"path": root, "files": files, "errors": errors, "offline": offline.get(root)})
+        summary = c.media.folder_summary(root)
+        folders.append({"path": root, **summary._asdict(), "offline": offline.get(root)})
     out = {"library": str(lib.folder), "model": lib.model_spec, "library_model": c.library_model,
            "test_model": lib.embedder.is_test_model, "media": c.media.counts(), "vectors": c.items.count(),
            "roots": [f["path"] for f in folders], "folders": folders, "schema_version": c.schema_version}

@@ -420,6 +420,10 @@ def test_a_model_download_the_index_started_shows_its_progress(qtbot, window):
     """The first index installs the model itself, before any Download button or Settings change: its progress
     reports reach a window that never started a download (its clock starts at the first report)."""
     window.engine.modelProgress.emit("downloading the CLIP model", 50_000_000, 600_000_000)
-    assert "50 of 600 MB" in window.message.text() and "MB/s" in window.message.text()
+    assert window.message.text() == "Downloading the CLIP model: 50 MB of 600 MB, starting…"
+    since, _ = window._download_clock
+    window._download_clock = (since - 10, 50_000_000)  # ten seconds later, 150 MB more: 15 MB/s, 0:27 left
+    window.engine.modelProgress.emit("downloading the CLIP model", 200_000_000, 600_000_000)
+    assert window.message.text().startswith("Downloading the CLIP model: 200 MB of 600 MB, 15.0 MB/s, about 0:2")
     window.engine.modelReady.emit("tiny-test")
     assert window._download_started is None

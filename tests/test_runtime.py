@@ -17,7 +17,7 @@ import pytest
 from core.clip import hub
 from core.clip.calibration import images, queries
 from core.clip.embedder import ClipEmbedder, ModelUnavailable
-from core.clip.install import installed
+from core.clip.install import QUANTISE_STEPS, installed
 from tests.conftest import ROOT
 
 torch = pytest.importorskip("torch")
@@ -164,6 +164,12 @@ def test_a_published_export_downloads_with_progress_and_runs(local_hub, tmp_path
     model.load(progress=lambda what, done, total: seen.append((what, done, total)))
     downloads = [s for s in seen if s[0].startswith("downloading")]
     assert downloads and all(0 < done <= total for _, done, total in downloads)
+    # One count for the whole model (its files one after the other), so a rate and a time left are the model's.
+    assert len({total for _, _, total in downloads}) == 1
+    assert [done for _, done, _ in downloads] == sorted(done for _, done, _ in downloads)
+    assert downloads[-1][1] == downloads[-1][2]
+    steps = [s for s in seen if not s[0].startswith("downloading")]
+    assert [s[0] for s in steps] == [*QUANTISE_STEPS, "done"] and [s[1] for s in steps] == [0, 1, 2]
     assert {"downloading visual.onnx", "downloading textual.onnx"} <= {s[0] for s in downloads}
     texts = queries()
     np.testing.assert_allclose(model.encode_texts(texts), exported.encode_texts(texts), atol=1e-5)
@@ -185,7 +191,8 @@ def test_a_download_that_does_not_match_the_hub_is_refused(local_hub, tmp_path):
 
 
 def test_offline_a_published_model_says_what_to_do(tmp_path):
-    with pytest.raises(ModelUnavailable, match="download its CLIP model once, and there is no connection to"):
+    with pytest.raises(ModelUnavailable, match=r"download its CLIP model once \(about 600 MB\), and there is no "
+                                               "connection to"):
         ClipEmbedder("ViT-B-32-256:datacomp_s34b_b86k", tmp_path).load()
 
 
@@ -216,3 +223,13 @@ def test_a_first_index_offline_ends_in_one_line_and_keeps_the_scan(tmp_path, pho
     status = json.loads(subprocess.run([sys.executable, "-m", "app", "--library", library, "status", "--json"],
                                        env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout)
     assert status["media"]["image"] == {"pending": 6}  # found, waiting for the model
+
+
+def test_a_conversion_says_each_step_by_name_and_number(tmp_path):
+    """Converting a model no one publishes (here the tiny random one) goes step by step, never "0 %" until done."""
+    from core.clip.export import EXPORT_STEPS
+
+    seen = []
+    ClipEmbedder("tiny-test", tmp_path).load(progress=lambda what, done, total: seen.append((what, done, total)))
+    steps = [*EXPORT_STEPS, *QUANTISE_STEPS]
+    assert seen == [(what, i, len(steps)) for i, what in enumerate(steps)] + [("done", len(steps), len(steps))]

@@ -21,6 +21,7 @@ import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from core import services
+from core.clip.spec import ModelUnavailable
 from core.faces.crops import FaceCrops
 from core.library import Library
 from core.settings import Settings
@@ -128,6 +129,13 @@ class Engine(QObject):
             self._generation += 1  # every thread opens the library again, with the new model
         self.write("changing the model", op, lambda _: self.index([]))
 
+    def use_model(self, spec: str) -> None:
+        """The model a library with no vectors yet will install and use (Settings on first run): nothing to
+        re-embed; every thread opens the library again, and the window shows the new model's first-run text."""
+        self.model = spec
+        self._generation += 1
+        self.refresh()
+
     def submit(self, pool: _Pool, what: str, fn: Callable, on_done: Callable | None = None,
                on_error: Callable[[str], None] | None = None):
         """Run `fn()` on `pool`; then `on_done(result)` on the UI thread, or on failure `on_error(message)` there
@@ -229,8 +237,15 @@ class Engine(QObject):
                     self.indexProgress.emit({"stage": p.stage, "done": p.done, "total": p.total, "rate": 0.0,
                                              "eta": None, "path": None, "errors": p.errors})
                     if p.stage == "model" and not lib.embedder.installed:  # a first install: show its progress
-                        lib.embedder.load(progress=lambda what, done, total:
-                                          self.modelProgress.emit(what, done, total))
+                        try:
+                            lib.embedder.load(progress=lambda what, done, total:
+                                              self.modelProgress.emit(what, done, total))
+                        except ModelUnavailable as e:
+                            # As the Download button says it; the files found stay waiting for the next try.
+                            self.failed.emit("downloading the model", str(e))
+                            self._cancel.set()
+                        else:
+                            self.modelReady.emit(lib.model_spec)
             if batch:
                 self.mediaIndexed.emit(batch)
         finally:

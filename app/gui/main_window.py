@@ -24,11 +24,17 @@ from app.gui.people_panel import PeoplePanel
 from app.gui.results import MONTH_NAMES, ResultRole, ResultsModel, ResultsView, clock
 from app.gui.viewer import Viewer, ViewerPage
 from core import logs
+from core.clip.hub import published
 from core.names import isolated
+from core.store.records import INDEXED, PENDING
+from core.wording import media_counts
 
 log = logging.getLogger(__name__)
 
 RECENT = 10
+DROP_TITLE = "Drop a folder of photos and videos here"
+DROP_TEXT = ("Idlens indexes them on this computer (nothing leaves it), finds the faces, and lets you\n"
+             "search in plain words — and by the names of the people you know.")
 
 
 def _action(parent: QWidget, text: str, slot: Callable[[], object],
@@ -74,6 +80,8 @@ class MainWindow(QMainWindow):
         self._months: dict[str, int] | None = None  # media per "YYYY-MM", as the last browse counted them
         self._search_rows: list[dict] = []          # the last search's results, in ranked order
         self._download_started: float | None = None  # time.monotonic() of the model download's start
+        self._download_clock: tuple[float, int] | None = None  # (monotonic time, bytes) at its first report
+        self._model_problem: str | None = None        # why the model could not be installed, until a new try
         self.viewer: Viewer | None = None           # the viewer page's current viewer, once a result is opened
         self.log_dialog: QDialog | None = None       # Help › Show log, once opened
         self.grid_menu: QMenu | None = None          # the grid's context menu, once opened
@@ -318,10 +326,10 @@ class MainWindow(QMainWindow):
         w.setObjectName("emptyState")
         layout = QVBoxLayout(w)
         layout.addStretch(1)
-        title = QLabel("<h1>Drop a folder of photos and videos here</h1>", w)
+        self.empty_title = title = QLabel(f"<h1>{DROP_TITLE}</h1>", w)
+        title.setObjectName("emptyTitle")
         title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        text = QLabel("Idlens indexes them on this computer (nothing leaves it), finds the faces, and lets you\n"
-                      "search in plain words — and by the names of the people you know.", w)
+        self.empty_text = text = QLabel(DROP_TEXT, w)
         text.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.model_note = QLabel("", w)
         self.model_note.setObjectName("modelNote")
@@ -333,10 +341,15 @@ class MainWindow(QMainWindow):
         self.download_button.setObjectName("downloadModel")
         self.download_button.setVisible(False)
         self.download_button.clicked.connect(self.download_model)
+        self.index_button = QPushButton("Index them now", w)  # files found while no model was installed
+        self.index_button.setObjectName("indexWaiting")
+        self.index_button.setVisible(False)
+        self.index_button.clicked.connect(lambda: self.index_paths([]))
         row = QHBoxLayout()
         row.addStretch(1)
         row.addWidget(button)
         row.addWidget(self.download_button)
+        row.addWidget(self.index_button)
         row.addStretch(1)
         for widget in (title, text):
             layout.addWidget(widget)
@@ -420,8 +433,9 @@ class MainWindow(QMainWindow):
         self.cancel_button.setVisible(True)
         self.cancel_button.setEnabled(True)
         self.message.setText("Looking for photos and videos…")
-        if self.stack.currentWidget() is self.empty:
-            self.stack.setCurrentWidget(self.grid)
+        self._show_first_run()
+        if self.stack.currentWidget() is self.empty and self.status.get("weights_available"):
+            self.stack.setCurrentWidget(self.grid)  # the grid fills as files are indexed
 
     def _index_progress(self, p: dict) -> None:
         if p["stage"] == "embed":
@@ -437,7 +451,7 @@ class MainWindow(QMainWindow):
             self.message.setText("Grouping faces into people…")
 
     def _index_finished(self, r: dict) -> None:
-        self._download_started = None  # a model the index installed first is done downloading
+        self._download_started = self._download_clock = None  # a model the index installed is done downloading
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
         self.rate.setText("")
@@ -445,8 +459,11 @@ class MainWindow(QMainWindow):
                 else self.tr("Done: %n file(s) indexed", "", r["indexed"]))
         if r["errors"]:
             text += self.tr(", %n could not be read", "", r["errors"])
+        if self._model_problem:  # stopped for want of a model: say that, not "Stopped"
+            text = "No CLIP model yet — the files found wait for it: " + self._model_problem
         self.message.setText(text)
         self.engine.refresh()
+        self._show_first_run()
 
     # -- search ---------------------------------------------------------------------------------------------------------
     def search_for(self, text: str) -> None:
@@ -593,16 +610,44 @@ class MainWindow(QMainWindow):
                 self.errors_list.item(self.errors_list.count() - 1).setToolTip(e["detail"])
         self.errors_button.setVisible(bool(errors))
         self.errors_button.setText(self.tr("⚠ %n file(s) could not be read — show", "", len(errors)))
-        if status.get("test_model"):
-            self.model_note.setText(f"Model: {status['model']} — random weights, useless for real search "
-                                    "(tests only). Choose a real model in Settings.")
-        elif status.get("weights_available"):
-            self.model_note.setText(f"Model: {status['model']} (ready).")
-        else:
-            self.model_note.setText(f"Model: {status['model']}. Its weights (about 600 MB) download once, into "
-                                    "your data folder — now, or when you add the first folder.")
-        self.download_button.setVisible(not status.get("weights_available", True))
+        self._show_first_run()
         self._fill_sidebar()
+
+    def _show_first_run(self) -> None:
+        """The empty page as the library stands: nothing yet (drop a folder), or files found that wait for the
+        model (how many, why, and the one button that goes on) — never "Drop a folder" beside "Library (12)"."""
+        status = self.status
+        counts = status.get("media", {})
+        waiting = {kind: by_status.get(PENDING, 0) for kind, by_status in counts.items()}
+        if sum(waiting.values()):
+            files = media_counts(waiting.get("image", 0), waiting.get("video", 0))
+            self.empty_title.setText(f"<h1>{html.escape(files)} found, waiting to be indexed</h1>")
+            self.empty_text.setText("Idlens indexes them once its CLIP model is on this computer."
+                                    if not status.get("weights_available") else
+                                    "Indexing stopped before them; it goes on from where it stopped.")
+        else:
+            self.empty_title.setText(f"<h1>{DROP_TITLE}</h1>")
+            self.empty_text.setText(DROP_TEXT)
+        model = status.get("model", "")
+        source = published(model) if model else None
+        size = f"about {source.megabytes} MB" if source else "converted here from open_clip"
+        if self._model_problem:
+            note = f"The model could not be installed: {self._model_problem}"
+        elif status.get("test_model"):
+            note = f"Model: {model} — random weights, useless for real search (tests only). Choose a real " \
+                   "model in Settings."
+        elif status.get("weights_available"):
+            note = f"Model: {model} (ready)."
+        else:
+            note = f"Model: {model}. It is installed once ({size}), into your data folder — now, or when you add " \
+                   "the first folder."
+        self.model_note.setText(note)
+        downloading = self._download_started is not None or self.engine.indexing
+        self.download_button.setVisible(bool(status) and not status.get("weights_available", True))
+        self.download_button.setEnabled(not downloading)
+        self.download_button.setText("Try again" if self._model_problem else "Download the CLIP model now")
+        self.index_button.setVisible(bool(sum(waiting.values())) and bool(status.get("weights_available"))
+                                     and not self.engine.indexing)
 
     def _selected_error_paths(self) -> list[str]:
         items = self.errors_list.selectedItems() or ([self.errors_list.currentItem()]
@@ -641,12 +686,16 @@ class MainWindow(QMainWindow):
         for i in range(self.sidebar.topLevelItemCount()):
             self._remember_expanded(self.sidebar.topLevelItem(i))
         self.sidebar.clear()
+        # Counts are what the grid shows (indexed files); files found but not indexed yet are said apart.
         counts = self.status.get("media", {})
-        total = sum(sum(v.values()) for v in counts.values())
-        library = QTreeWidgetItem(self.sidebar, [f"Library ({total})"])
+        shown = sum(v.get(INDEXED, 0) for v in counts.values())
+        waiting = sum(v.get(PENDING, 0) for v in counts.values())
+        library = QTreeWidgetItem(self.sidebar, [f"Library ({shown})" + (f" · {waiting} waiting" if waiting else "")])
         QTreeWidgetItem(library, ["All photos and videos"]).setData(0, Qt.ItemDataRole.UserRole, ("all", None))
         for root in self.status.get("folders", []):
-            label = f"{Path(root['path']).name or root['path']} ({root['files']})"
+            label = f"{Path(root['path']).name or root['path']} ({root.get('indexed', root['files'])})"
+            if root.get("waiting"):
+                label += f" · {root['waiting']} waiting"
             if root["errors"]:
                 label += " · " + self.tr("%n error(s)", "", root["errors"])
             if root.get("offline"):
@@ -717,65 +766,89 @@ class MainWindow(QMainWindow):
         if not dialog.exec():
             return
         dialog.apply()
-        new_model = dialog.model_spec()
-        self.engine.save_settings(settings)  # validated and written under the library's write lock
-        if new_model != self.status.get("model"):
-            files = sum(sum(v.values()) for v in self.status.get("media", {}).values())
+        new_model, old_model = dialog.model_spec(), self.status.get("model")
+        embedded = sum(v.get(INDEXED, 0) for v in self.status.get("media", {}).values())
+        if new_model != old_model and self.status.get("library_model") and old_model:
+            # Vectors of two models never mix: a new model means re-embedding; declined, the model stays.
             if QMessageBox.question(
                     self, "Change the model", self.tr("Re-embed the library's %n file(s) with %1 now? Names and faces "
-                                                      "stay; you can keep searching meanwhile.", "", files)
+                                                      "stay; you can keep searching meanwhile.", "", embedded)
                     .replace("%1", new_model)) == QMessageBox.StandardButton.Yes:
                 self.change_model(new_model)
+            else:
+                settings.model = old_model
+                self.message.setText(f"The model stays {old_model}")
+            self.engine.save_settings(settings)  # validated and written under the library's write lock
+        else:  # nothing embedded yet: the new model is simply the one to install
+            self.engine.save_settings(settings, lambda _: self.engine.use_model(new_model))
         if os.path.abspath(dialog.library.text()) != os.path.abspath(self.library_dir):
             self.open_library(dialog.library.text())
 
     def download_model(self) -> None:
-        self.download_button.setEnabled(False)
+        self._model_problem = None
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
         self.message.setText("Preparing the CLIP model…")
         self._download_started = time.monotonic()
+        self._show_first_run()
         self.engine.download_model()
 
     def _model_progress(self, what: str, done: int, total: int) -> None:
-        """Bytes and time left while downloading; steps while converting."""
+        """The whole download in megabytes, with its rate and time left; then each step by name and number. The
+        same whoever started it: the Download button, Settings, or the first folder added."""
+        self.progress.setVisible(True)
+        if what == "done":
+            self.progress.setRange(0, 0)
+            self.message.setText("Loading the CLIP model…")
+            return
         if total <= 0:
             self.progress.setRange(0, 0)
             self.message.setText(what[:1].upper() + what[1:] + "…")
             return
         if what.startswith("downloading"):
-            scale = max(1, total // 1_000_000)  # a QProgressBar counts in ints: megabytes
-            self.progress.setRange(0, total // scale)
-            self.progress.setValue(done // scale)
+            unit = 1_000_000 if total >= 1_000_000 else 1  # a QProgressBar counts in 32-bit ints: megabytes
+            self.progress.setRange(0, total // unit)
+            self.progress.setValue(done // unit)
             if self._download_started is None:  # a download the engine started itself (the first index)
                 self._download_started = time.monotonic()
-            elapsed = max(1e-3, time.monotonic() - self._download_started)
-            rate = done / elapsed
-            left = (total - done) / rate if rate > 0 else 0
-            self.message.setText(f"{what[:1].upper()}{what[1:]}: {done / 1e6:.0f} of {total / 1e6:.0f} MB, "
-                                 f"{rate / 1e6:.1f} MB/s, about {clock(left)} left")
-        else:
+                self._show_first_run()
+            if self._download_clock is None:  # the rate counts from the first bytes, not from the button
+                self._download_clock = (time.monotonic(), done)
+            since, before = self._download_clock
+            elapsed = time.monotonic() - since
+            rate = (done - before) / elapsed if elapsed >= 0.5 else 0.0
+            pace = (f"{rate / 1e6:.1f} MB/s, about {clock((total - done) / rate)} left" if rate > 0
+                    else "starting…")
+            self.message.setText(f"Downloading the CLIP model: {_megabytes(done)} of {_megabytes(total)}, {pace}")
+        else:  # a step: `done` steps are finished, this one starts
             self.progress.setRange(0, total)
             self.progress.setValue(done)
-            self.message.setText(what[:1].upper() + what[1:] + "…")
+            self.message.setText(f"{what[:1].upper()}{what[1:]} (step {done + 1} of {total})…")
 
     def _model_ready(self, spec: str) -> None:
-        self._download_started = None  # the next download, whoever starts it, has its own clock
-        self.progress.setVisible(False)
-        self.download_button.setVisible(False)
+        self._download_started = self._download_clock = None  # the next download has its own clock
+        self._model_problem = None
+        self.progress.setVisible(self.engine.indexing)
         self.message.setText(f"Model {spec} is ready")
+        waiting = sum(v.get(PENDING, 0) for v in self.status.get("media", {}).values())
+        if waiting and not self.engine.indexing:  # files found before the model came: index them now
+            self.index_paths([])
         self.engine.refresh()
 
     def _failed(self, what: str, message: str) -> None:
         if what == "downloading the model":
-            self._download_started = None
-            self.progress.setVisible(False)
-            self.download_button.setEnabled(True)
-            QMessageBox.warning(self, "The model is not available", message)
+            self._download_started = self._download_clock = None
+            self._model_problem = message  # in the empty page, in plain words, with "Try again"
+            self._show_first_run()
         self.message.setText(f"{what.capitalize()} failed: {message}")
-        if what == "indexing":
+        if not self.engine.indexing:  # whatever failed, no busy bar is left running after it
             self.progress.setVisible(False)
             self.cancel_button.setVisible(False)
+            self.rate.setText("")
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:.0f} MB" if n >= 10e6 else f"{n / 1e6:.1f} MB"
 
 
 class SortBox(QComboBox):

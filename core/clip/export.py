@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,9 @@ from .spec import ModelSpec, ModelUnavailable
 from .tokenizer import build_from_merges_file
 
 log = logging.getLogger(__name__)
+# What a conversion does, in order: each is said to the user as it starts (core.clip.install counts them as steps).
+EXPORT_STEPS = ("loading the open_clip weights", "exporting the image tower to ONNX",
+                "exporting the text tower to ONNX", "checking the export against open_clip")
 
 
 def research_stack_available() -> bool:
@@ -43,14 +47,19 @@ def _text_tower(model):
     return TextTower(model)
 
 
-def export(spec: ModelSpec, models_dir: Path, folder: Path, threads: int = 0) -> tuple[Manifest, float]:
+def export(spec: ModelSpec, models_dir: Path, folder: Path, threads: int = 0,
+           step: Callable[[str], None] | None = None) -> tuple[Manifest, float]:
     """Write visual.onnx, textual.onnx and bpe.npz into `folder`; returns the manifest and the smallest cosine
-    of the exported towers to open_clip on a few inputs (they must agree: same weights, same graph)."""
+    of the exported towers to open_clip on a few inputs (they must agree: same weights, same graph). `step(what)`
+    is told as each of EXPORT_STEPS starts."""
     import torch
     from open_clip.tokenizer import SimpleTokenizer, default_bpe
 
     from .openclip import load_model
 
+    say = iter(EXPORT_STEPS)
+    tell = step or (lambda what: None)
+    tell(next(say))
     model, cfg, tokenizer = load_model(spec, models_dir, threads)
     if not isinstance(tokenizer, SimpleTokenizer):
         raise ModelUnavailable(f"{spec}: its tokenizer ({type(tokenizer).__name__}) is not CLIP's BPE; Idlens runs "
@@ -63,10 +72,12 @@ def export(spec: ModelSpec, models_dir: Path, folder: Path, threads: int = 0) ->
     # The exporter's warnings (tracer notes, the argmax pooling's indexing) are about cases CLIP does not have.
     with torch.enable_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        tell(next(say))
         torch.onnx.export(model.visual.eval(), (torch.zeros(2, 3, h, w),), str(folder / "visual.onnx"),
                           input_names=["image"], output_names=["embedding"],
                           dynamic_axes={"image": {0: "batch"}, "embedding": {0: "batch"}}, opset_version=17,
                           dynamo=False)
+        tell(next(say))
         torch.onnx.export(_text_tower(model).eval(), (torch.zeros(2, context, dtype=torch.int64),),
                           str(folder / "textual.onnx"), input_names=["text"], output_names=["embedding"],
                           dynamic_axes={"text": {0: "batch"}, "embedding": {0: "batch"}}, opset_version=17,
@@ -75,6 +86,7 @@ def export(spec: ModelSpec, models_dir: Path, folder: Path, threads: int = 0) ->
     with torch.inference_mode():
         dim = int(model.encode_text(torch.zeros(1, context, dtype=torch.int64)).shape[1])
     manifest = Manifest(spec=str(spec), dim=dim, preprocess=preprocess, context_length=context, source="export")
+    tell(next(say))
     agreement = _agreement(model, tokenizer, folder, manifest)
     return manifest, agreement
 

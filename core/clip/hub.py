@@ -37,6 +37,7 @@ class Source:
     layout: str           # "rclip" or "immich"
     subdir: str = ""      # the model's folder inside a repository that holds several
     image_size: int = 0   # rclip's layout has no preprocessing config: the architecture's input size
+    megabytes: int = 600  # about what the download weighs (both fp32 towers), said before it starts
 
 
 PUBLISHED: dict[str, Source] = {
@@ -48,8 +49,8 @@ PUBLISHED: dict[str, Source] = {
     "ViT-B-32:laion400m_e32": Source("immich-app/ViT-B-32__laion400m_e32", "immich"),
     "ViT-B-16:openai": Source("immich-app/ViT-B-16__openai", "immich"),
     "ViT-B-16:laion400m_e32": Source("immich-app/ViT-B-16__laion400m_e32", "immich"),
-    "ViT-L-14:openai": Source("immich-app/ViT-L-14__openai", "immich"),
-    "ViT-L-14:laion2b_s32b_b82k": Source("immich-app/ViT-L-14__laion2b-s32b-b82k", "immich"),
+    "ViT-L-14:openai": Source("immich-app/ViT-L-14__openai", "immich", megabytes=1700),
+    "ViT-L-14:laion2b_s32b_b82k": Source("immich-app/ViT-L-14__laion2b-s32b-b82k", "immich", megabytes=1700),
 }
 
 
@@ -71,6 +72,19 @@ def _files(source: Source) -> list[tuple[str, str]]:
             ("visual/model.onnx", "visual.onnx")]
 
 
+class Offline(ModelUnavailable):
+    """The hub cannot be reached; `download` says it in a newcomer's words, with the model's size."""
+
+    def __init__(self, host: str, reason: str):
+        super().__init__(f"no connection to {host} now ({reason})")
+        self.host, self.reason = host, reason
+
+
+def offline_words(source: Source, e: Offline) -> str:
+    return (f"Idlens needs to download its CLIP model once (about {source.megabytes} MB), and there is no connection "
+            f"to {e.host} now ({e.reason}): connect to the internet and try again, or set IDLENS_HUB to a mirror")
+
+
 def _open(url: str):
     try:
         return urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": "idlens"}), timeout=30)
@@ -80,9 +94,7 @@ def _open(url: str):
         host = urllib.parse.urlsplit(endpoint()).netloc or endpoint()
         reason = getattr(e, "reason", e)
         reason = getattr(reason, "strerror", None) or reason  # "Name or service not known", not "[Errno -2] …"
-        raise ModelUnavailable(f"Idlens needs to download its CLIP model once, and there is no connection to {host} "
-                               f"now ({reason}): connect to the internet and try again, or set IDLENS_HUB to a "
-                               "mirror") from e
+        raise Offline(host, str(reason)) from e
 
 
 def _records(source: Source, folder: str) -> dict[str, dict]:
@@ -108,31 +120,46 @@ def _check(path: Path, record: dict) -> None:
         raise ModelUnavailable(f"{path.name} does not match the hub's checksum (a damaged download?); try again")
 
 
-def fetch(source: Source, path: str, dest: Path, record: dict, progress) -> None:
-    total = (record.get("lfs") or {}).get("size") or record.get("size") or 0
+def _size(record: dict) -> int:
+    return int((record.get("lfs") or {}).get("size") or record.get("size") or 0)
+
+
+def fetch(source: Source, path: str, dest: Path, record: dict, progress, before: int = 0, total: int = 0) -> int:
+    """Download one file, checked; progress counts the whole download (`before` bytes of it already fetched, of
+    `total`), so a bar, its rate and its time left are the model's, not one file's. Returns the bytes fetched."""
     url = f"{endpoint()}/{source.repo}/resolve/main/{urllib.parse.quote(path)}"
     tmp = dest.with_name(dest.name + ".tmp")
     done = 0
     with _open(url) as response, open(tmp, "wb") as out:
-        total = total or int(response.headers.get("Content-Length") or 0)
+        total = total or before + (_size(record) or int(response.headers.get("Content-Length") or 0))
         for chunk in iter(lambda: response.read(CHUNK), b""):
             out.write(chunk)
             done += len(chunk)
-            progress(f"downloading {dest.name}", done, total)
+            progress(f"downloading {dest.name}", before + done, max(total, before + done))
     tmp.replace(dest)
     _check(dest, record)
+    return done
 
 
 def download(source: Source, spec: ModelSpec, folder: Path, progress) -> Manifest:
     """Fetch the export into `folder` and describe it; raises ModelUnavailable when it cannot."""
+    try:
+        return _download(source, spec, folder, progress)
+    except Offline as e:
+        raise ModelUnavailable(offline_words(source, e)) from e
+
+
+def _download(source: Source, spec: ModelSpec, folder: Path, progress) -> Manifest:
     files = _files(source)
     records: dict[str, dict] = {}
     for directory in sorted({os.path.dirname(p) for p, _ in files}):
         records.update(_records(source, directory))
+    missing = [path for path, _ in files if path not in records]
+    if missing:
+        raise ModelUnavailable(f"{source.repo} has no {missing[0]}; its layout changed — choose another model")
+    total, fetched = sum(_size(records[path]) for path, _ in files), 0
     for path, name in files:
-        if path not in records:
-            raise ModelUnavailable(f"{source.repo} has no {path}; its layout changed — choose another model")
-        fetch(source, path, folder / name, records[path], progress)
+        fetched += fetch(source, path, folder / name, records[path], progress, fetched, total)
     if source.layout == "rclip":
         build_from_merges_file(folder / "bpe.txt.gz", folder / "bpe.npz")
         (folder / "bpe.txt.gz").unlink()

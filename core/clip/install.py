@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .export import EXPORT_STEPS
 from .package import Manifest, ModelPackage, folder_for
 from .spec import ModelSpec, ModelUnavailable
 
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 FAITHFUL = 0.99
 Progress = Callable[[str, int, int], None]   # (what, done, total): bytes while downloading, steps otherwise
+QUANTISE_STEPS = ("making the faster int8 image tower", "making the faster int8 text tower")
 
 
 def installed(spec: ModelSpec | str, models_dir: Path) -> ModelPackage | None:
@@ -40,12 +42,18 @@ def install(spec: ModelSpec, models_dir: Path, progress: Progress | None = None,
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     source = hub.published(spec)
+    # Steps after the bytes of a download, or all of a conversion: each is said as it starts ("step 2 of 6").
+    steps = list(QUANTISE_STEPS) if source is not None else [*EXPORT_STEPS, *QUANTISE_STEPS]
+    counter = iter(range(len(steps)))
+
+    def step(what: str) -> None:
+        progress(what, next(counter), len(steps))
+
     try:
         if source is not None:
             manifest = hub.download(source, spec, work, progress)
         elif research_stack_available():
-            progress("converting the model to ONNX", 0, 3)
-            manifest, agreement = export(spec, models_dir, work, threads)
+            manifest, agreement = export(spec, models_dir, work, threads, step)
             log.info("%s exported; cosine to open_clip %.5f", spec, agreement)
             manifest.open_clip_cosine = round(agreement, 6)
         else:
@@ -53,8 +61,8 @@ def install(spec: ModelSpec, models_dir: Path, progress: Progress | None = None,
             raise ModelUnavailable(
                 f"{spec} has no published ONNX export; converting it needs the research tools "
                 f"(pip install 'idlens[research]'), or choose a published model: {known}")
-        for i, tower in enumerate(("visual", "textual")):
-            progress(f"making the int8 {tower} tower", i + 1, 3)
+        for tower, what in zip(("visual", "textual"), QUANTISE_STEPS):
+            step(what)
             manifest.int8[tower] = quantise(work, tower, manifest)
         ModelPackage(work).write_manifest(manifest)
         if package.folder.exists():
@@ -62,7 +70,7 @@ def install(spec: ModelSpec, models_dir: Path, progress: Progress | None = None,
         work.rename(package.folder)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    progress("done", 3, 3)
+    progress("done", len(steps), len(steps))
     return package
 
 

@@ -5,6 +5,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 import sqlite_utils
 
@@ -12,6 +13,13 @@ from .paths import AT_OR_UNDER, at_or_under, chunks, db_path, marks
 from .records import ERROR, INDEXED, MISSING, OFFLINE, PENDING, Media, rowid
 
 log = logging.getLogger(__name__)
+
+
+class FolderSummary(NamedTuple):
+    files: int     # every file the catalog knows there, whatever its state
+    errors: int    # could not be read
+    indexed: int   # searchable, shown in the grid
+    waiting: int   # found, not indexed yet (no model yet, or an index still to run)
 
 
 class MediaRepository:
@@ -41,11 +49,11 @@ class MediaRepository:
     def excluded(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT path FROM excluded")}
 
-    def folder_summary(self, folder: str) -> tuple[int, int]:
-        """(files, files that could not be read) at or below a folder."""
-        n = self.db.execute(f"SELECT count(*), sum(status = ?) FROM media WHERE {AT_OR_UNDER}",
-                            [ERROR, *at_or_under(folder)]).fetchone()
-        return n[0] or 0, n[1] or 0
+    def folder_summary(self, folder: str) -> FolderSummary:
+        """What the catalog knows at or below a folder: every file, and how many are indexed, waiting, unreadable."""
+        n = self.db.execute(f"SELECT count(*), sum(status = ?), sum(status = ?), sum(status = ?) FROM media "
+                            f"WHERE {AT_OR_UNDER}", [ERROR, INDEXED, PENDING, *at_or_under(folder)]).fetchone()
+        return FolderSummary(n[0] or 0, n[1] or 0, n[2] or 0, n[3] or 0)
 
     # -- files ------------------------------------------------------------------------------------------------------
     def _row(self, row) -> Media:
