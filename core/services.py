@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 from .clip.embedder import weights_available
@@ -18,6 +19,7 @@ from .paths import not_regular
 from .settings import Settings, models_dir
 from .media.scanner import offline_roots
 from .store import ERROR, Media, Person
+from .store.faces import face_focus
 from .wording import plural
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ def status(lib: Library, model_files: bool = False) -> dict:
     offline = offline_roots(c)  # looked at now, not only at the last index: an unplugged drive shows at once
     for root in c.media.roots():
         summary = c.media.folder_summary(root)
-        folders.append({"path": root, **summary._asdict(), "offline": offline.get(root)})
+        folders.append({"path": root, **asdict(summary), "offline": offline.get(root)})
     out = {"library": str(lib.folder), "model": lib.model_spec, "library_model": c.library_model,
            "test_model": lib.embedder.is_test_model, "media": c.media.counts(), "vectors": c.items.count(),
            "roots": [f["path"] for f in folders], "folders": folders, "schema_version": c.schema_version}
@@ -82,13 +84,19 @@ def media_json(m: Media) -> dict:
 def browse(lib: Library) -> list[dict]:
     """Everything searchable, newest first, as result rows (the grid before any search). A file without a capture
     date (no EXIF, a screenshot, most videos) is placed by its file date, marked as such (`dated_by`); here
-    `captured_at` is that date too (`date`, as in search results)."""
+    `captured_at` is that date too (`date`, as in search results). `focus` is where its faces are (x, y as fractions
+    of the picture; None without faces), for the grid's square crop: a photo's faces, a video's earliest frame with
+    faces (its tile shows the poster frame); `focus_at` gives a video's per frame, for its search results' moments."""
+    focus = face_focus(lib.catalog.faces.db)  # one query for all media, never one per row
     rows = []
     for m in lib.catalog.media.browse():
         when = taken_of(m)
+        frames = focus.get(m.id, {})
+        first = frames[min(frames, key=lambda t: t or 0.0)] if frames else None  # a photo's own, or the earliest
         rows.append((when, {"media_id": m.id, "path": m.path, "kind": m.kind, "duration": m.duration,
                             "fingerprint": m.fingerprint, "captured_at": when.text if when else None, **dated(when),
-                            "timestamp": None, "score": None, "why": {}}))
+                            "timestamp": None, "score": None, "why": {}, "focus": first,
+                            **({"focus_at": frames} if m.kind == "video" and frames else {})}))
     rows.sort(key=lambda r: newest_first_key(r[0]), reverse=True)
     return [row for _, row in rows]
 

@@ -99,3 +99,63 @@ def test_choosing_another_model_before_anything_is_embedded_asks_nothing_and_nam
     qtbot.waitUntil(lambda: window.status.get("model") == "ViT-B-16:openai", timeout=30_000)
     qtbot.waitUntil(lambda: "ViT-B-16:openai" in window.model_note.text(), timeout=10_000)
     assert not asked
+
+
+def test_files_dragged_over_the_window_light_it_up_until_they_leave(qtbot, fresh, tmp_path):
+    from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent
+    from PySide6.QtWidgets import QApplication
+
+    window, album = fresh
+    window.resize(900, 600)
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(album))])
+    enter = QDragEnterEvent(QPoint(300, 300), Qt.DropAction.CopyAction, data, Qt.MouseButton.NoButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted() and window.drop_target.isVisible()
+    assert window.drop_target.geometry().width() > window.width() // 2
+    window.grab().save(os.path.join(os.environ.get("IDLENS_SCREENSHOTS") or str(tmp_path), "drop-target.png"))
+    QApplication.sendEvent(window, QDragLeaveEvent())
+    assert not window.drop_target.isVisible()
+    plain = QMimeData()
+    plain.setText("not a file")
+    QApplication.sendEvent(window, QDragEnterEvent(QPoint(300, 300), Qt.DropAction.CopyAction, plain,
+                                                   Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier))
+    assert not window.drop_target.isVisible()  # text is no folder: nothing lights up
+
+
+def test_try_again_downloads_the_whole_model_then_indexes_the_files_that_waited(qtbot, tmp_path, monkeypatch,
+                                                                                shared_models):
+    """The path a newcomer takes offline, then online: add a folder (no connection), Try again once connected —
+    the download shows the whole model's megabytes, then the three photos that waited are indexed by themselves."""
+    from tests import hub_factory
+
+    hub = hub_factory.build(tmp_path / "hub", hub_factory.tiny_package(shared_models), rclip=None,
+                            immich="immich-app/ViT-B-32__openai")
+    monkeypatch.setenv("IDLENS_MODELS", str(tmp_path / "models"))
+    album = tmp_path / "album"
+    for i in range(3):
+        mf.photo(album / f"p{i}.jpg", 70 + i)
+    settings = QSettings(str(tmp_path / "app.ini"), QSettings.Format.IniFormat)
+    window = open_window(str(tmp_path / "lib"), "ViT-B-32:openai", settings)
+    qtbot.addWidget(window)
+    try:
+        qtbot.waitUntil(lambda: bool(window.status), timeout=30_000)
+        with qtbot.waitSignal(window.engine.indexFinished, timeout=60_000):
+            window.index_paths([str(album)])  # offline (conftest's hub is a closed port)
+        qtbot.waitUntil(lambda: window.download_button.text() == "Try again", timeout=10_000)
+        server = hub_factory.serve(hub)
+        monkeypatch.setenv("IDLENS_HUB", server.url)
+        messages: list[str] = []
+        window.engine.modelProgress.connect(lambda *_: messages.append(window.message.text()))
+        with qtbot.waitSignal(window.engine.indexFinished, timeout=120_000):
+            window.download_button.click()
+        qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=30_000)
+        qtbot.waitUntil(lambda: "Library (3)" in _sidebar_texts(window), timeout=30_000)
+        assert any(m.startswith("Downloading the CLIP model: ") and " of " in m for m in messages), messages
+        assert window.stack.currentWidget() is window.grid
+        assert not window.download_button.isVisibleTo(window) and "ready" in window.model_note.text()
+        server.shutdown()
+    finally:
+        window.close()

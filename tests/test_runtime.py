@@ -1,14 +1,10 @@
 """CLIP on ONNX Runtime: the installed towers agree with open_clip on the same weights, an install happens once and
 its int8 verdicts are kept, published exports download (both layouts, checked against the hub's checksums) from a
 local hub, and a search never imports torch or open_clip."""
-import hashlib
-import http.server
 import json
 import os
-import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +14,7 @@ from core.clip import hub
 from core.clip.calibration import images, queries
 from core.clip.embedder import ClipEmbedder, ModelUnavailable
 from core.clip.install import QUANTISE_STEPS, installed
+from tests import hub_factory
 from tests.conftest import ROOT
 
 torch = pytest.importorskip("torch")
@@ -79,79 +76,15 @@ def test_a_model_is_installed_once_and_its_verdicts_kept(tmp_path, monkeypatch):
 
 
 # -- a local hub in both published layouts ---------------------------------------------------------------------------
-class _Hub(http.server.SimpleHTTPRequestHandler):
-    """/<repo>/resolve/main/<path> serves the file; /api/models/<repo>/tree/main/<dir> lists it as the hub does."""
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        root = Path(self.server.root)
-        parts = self.path.split("?")[0].strip("/").split("/")
-        if parts[:2] == ["api", "models"]:
-            repo, folder = "/".join(parts[2:4]), "/".join(parts[6:])
-            base = root / repo / folder
-            entries = []
-            for f in sorted(base.iterdir()) if base.is_dir() else []:
-                if f.is_file():
-                    data = f.read_bytes()
-                    path = f"{folder}/{f.name}" if folder else f.name
-                    if f.suffix in (".onnx", ".gz"):
-                        sha = self.server.lie.get(path) or hashlib.sha256(data).hexdigest()
-                        entries.append({"type": "file", "path": path, "size": len(data),
-                                        "lfs": {"oid": sha, "size": len(data)}})
-                    else:
-                        oid = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-                        entries.append({"type": "file", "path": path, "size": len(data), "oid": oid})
-            body = json.dumps(entries).encode()
-        else:
-            repo, path = "/".join(parts[:2]), "/".join(parts[4:])
-            target = root / repo / path
-            if not target.is_file():
-                self.send_error(404)
-                return
-            body = target.read_bytes()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture
 def local_hub(tmp_path, shared_models, monkeypatch):
-    """The tiny-test export laid out as rclip's and as Immich's repositories, served over HTTP."""
-    from open_clip.tokenizer import SimpleTokenizer, default_bpe
-
-    ClipEmbedder("tiny-test", shared_models).load()
-    package = installed("tiny-test", shared_models)
-    root = tmp_path / "hub"
-    rclip = root / "test" / "rclip-models"
-    (rclip / "tiny" ).mkdir(parents=True)
-    (rclip / "tokenizer").mkdir()
-    for name in ("visual.onnx", "textual.onnx"):
-        shutil.copy(package.folder / name, rclip / "tiny" / name)
-    shutil.copy(default_bpe(), rclip / "tokenizer" / "bpe_simple_vocab_16e6.txt.gz")
-    immich = root / "test" / "immich-tiny"
-    (immich / "visual").mkdir(parents=True)
-    (immich / "textual").mkdir()
-    shutil.copy(package.folder / "visual.onnx", immich / "visual" / "model.onnx")
-    shutil.copy(package.folder / "textual.onnx", immich / "textual" / "model.onnx")
-    (immich / "config.json").write_text(json.dumps({"embed_dim": 64, "text_cfg": {"context_length": 77}}))
-    (immich / "visual" / "preprocess_cfg.json").write_text(json.dumps(
-        {"size": [64, 64], "mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711],
-         "interpolation": "bicubic", "resize_mode": "shortest"}))
-    t = SimpleTokenizer()
-    vocab = dict(t.encoder)
-    vocab["<|startoftext|>"], vocab["<|endoftext|>"] = vocab.pop("<start_of_text>"), vocab.pop("<end_of_text>")
-    merges = [f"{a} {b}" for (a, b), _ in sorted(t.bpe_ranks.items(), key=lambda kv: kv[1])]
-    (immich / "textual" / "tokenizer.json").write_text(json.dumps({"model": {"vocab": vocab, "merges": merges}}))
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
-    server.root, server.lie = str(root), {}
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("IDLENS_HUB", f"http://127.0.0.1:{server.server_address[1]}")
-    monkeypatch.setitem(hub.PUBLISHED, "tiny-test:rclip-layout", hub.Source("test/rclip-models", "rclip", "tiny", 64))
-    monkeypatch.setitem(hub.PUBLISHED, "tiny-test:immich-layout", hub.Source("test/immich-tiny", "immich"))
+    """The tiny-test export laid out as rclip's and as Immich's repositories, served over HTTP (tests/hub_factory)."""
+    root = hub_factory.build(tmp_path / "hub", hub_factory.tiny_package(shared_models))
+    server = hub_factory.serve(root)
+    monkeypatch.setenv("IDLENS_HUB", server.url)
+    monkeypatch.setitem(hub.PUBLISHED, "tiny-test:rclip-layout",
+                        hub.Source(hub_factory.RCLIP_REPO, "rclip", hub_factory.RCLIP_SUBDIR, 64))
+    monkeypatch.setitem(hub.PUBLISHED, "tiny-test:immich-layout", hub.Source(hub_factory.IMMICH_REPO, "immich"))
     yield server, ClipEmbedder("tiny-test", shared_models, int8=False)
     server.shutdown()
 

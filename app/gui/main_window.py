@@ -138,6 +138,11 @@ class MainWindow(QMainWindow):
         self.grid.setSelectionMode(ResultsView.SelectionMode.ExtendedSelection)
         self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.grid.customContextMenuRequested.connect(self._grid_menu)
+        from app.gui.grid_zoom import zoom_slider
+
+        # The tiles' size (remembered), in the status bar as digiKam's zoom; Ctrl+= and Ctrl+- too.
+        self.zoom = zoom_slider(self, self.grid, self.qsettings)
+        self.statusBar().addPermanentWidget(self.zoom)
         # Tab goes from the search field to the results, then to the sort box (Apple Photos: search, then grid).
         QWidget.setTabOrder(self.search_field, self.grid)
         QWidget.setTabOrder(self.grid, self.sort_box)
@@ -204,6 +209,13 @@ class MainWindow(QMainWindow):
         self.errors_dock.setWidget(panel)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.errors_dock)
         self.errors_dock.setVisible(False)
+        self.drop_target = QLabel("Drop to add to the library", self)
+        self.drop_target.setObjectName("dropTarget")
+        self.drop_target.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.drop_target.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)  # the drop is the window's
+        self.drop_target.setStyleSheet("QLabel#dropTarget { border: 3px dashed palette(highlight); border-radius: 12px;"
+                                       " background: palette(window); font-size: 22px; font-weight: bold; }")
+        self.drop_target.setVisible(False)
         self._browse_timer = QTimer(self, singleShot=True, interval=800)
         self._browse_timer.timeout.connect(self.engine.refresh)
 
@@ -404,8 +416,21 @@ class MainWindow(QMainWindow):
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
             event.acceptProposedAction()
+            self._show_drop_target(True)
+
+    def dragLeaveEvent(self, event) -> None:
+        self._show_drop_target(False)
+        super().dragLeaveEvent(event)
+
+    def _show_drop_target(self, shown: bool) -> None:
+        """While files are dragged over the window, it says where they go (Apple Photos and Immich light up)."""
+        if shown:
+            self.drop_target.setGeometry(self.splitter.geometry().adjusted(8, 8, -8, -8))
+            self.drop_target.raise_()
+        self.drop_target.setVisible(shown)
 
     def dropEvent(self, event) -> None:
+        self._show_drop_target(False)
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if paths:
             event.acceptProposedAction()
@@ -520,6 +545,7 @@ class MainWindow(QMainWindow):
         self.model.set_rows(rows, by_date=bool(choice))
 
     def _browse_ready(self, rows: list[dict]) -> None:
+        self.model.remember_focus(rows)  # where each file's faces are, for search results' tiles too
         if self.query is not None:
             return
         self.sort_box.setEnabled(False)  # browsing is by date, newest first; the choice orders search results
@@ -678,6 +704,11 @@ class MainWindow(QMainWindow):
         self.completer.set_entries(name_entries(people), self.recent)
         self._people = people
         self._fill_sidebar()
+        # After every decision — the viewer's, the panel's, an undo, or the command line's (seen when the window
+        # comes back to the front) — the open file's boxes and info panel show the library as it is now.
+        viewer = self.viewer_page.viewer
+        if viewer is not None and self.stack.currentWidget() is self.viewer_page:
+            viewer.refresh_faces()
 
     def _fill_sidebar(self) -> None:
         # What the user opened or closed stays so across refills (they come after every index and decision); by

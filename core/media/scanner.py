@@ -238,7 +238,7 @@ LEFT_EMPTY = "not there, and no file of the library is left in it"
 
 def left_empty(catalog: Catalog, root: str) -> bool:
     """Whether a library folder is not there and the catalog holds no file at or below it (LEFT_EMPTY)."""
-    return not os.path.lexists(root) and not catalog.media.folder_summary(root)[0]
+    return not os.path.lexists(root) and not catalog.media.folder_summary(root).files
 
 
 def folder_warning(folder: str, why: str) -> str:
@@ -256,7 +256,7 @@ def offline_roots(catalog: Catalog) -> dict[str, str]:
     out = {}
     for root in catalog.media.roots():
         why = unreachable(root, {})  # the stat alone
-        if why is None and _empty_folder(root) and catalog.media.folder_summary(root)[0]:
+        if why is None and _empty_folder(root) and catalog.media.folder_summary(root).files:
             why = EMPTY
         elif why is not None and left_empty(catalog, root):
             why = LEFT_EMPTY
@@ -268,7 +268,7 @@ def offline_roots(catalog: Catalog) -> dict[str, str]:
 def offline_files(catalog: Catalog, roots: dict[str, str]) -> int:
     """Files kept but not searched now: marked offline by an index, or under `roots` (offline_roots) since."""
     marked = catalog.media.count_status(OFFLINE)
-    live = sum(catalog.media.folder_summary(r)[0] for r in outermost(roots))  # not marked yet: no index since
+    live = sum(catalog.media.folder_summary(r).files for r in outermost(roots))  # not marked yet: no index since
     return max(marked, live)
 
 

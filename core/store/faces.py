@@ -344,3 +344,18 @@ def face_for_crop(catalog_path: Path, face_id: int) -> tuple | None:
             "FROM faces f LEFT JOIN media m ON m.id = f.media_id WHERE f.id = ?", [int(face_id)]).fetchone()
     finally:
         conn.close()
+
+
+def face_focus(db: sqlite_utils.Database) -> dict[int, dict[float | None, tuple[float, float]]]:
+    """media id -> {timestamp (None for a photo): (x, y)}: the centre of the box enclosing the faces of each photo
+    and video frame, as fractions of the upright picture (faces are stored in its pixels, as media.width and height
+    are), for the grid to keep faces in its square crops. Usable faces only where a picture has any: a blurred face
+    in the background does not move the crop. One query for the whole library."""
+    out: dict[int, dict[float | None, tuple[float, float]]] = {}
+    rows = db.execute(
+        "SELECT f.media_id, f.timestamp, (min(f.x) + max(f.x + f.w)) / 2.0 / m.width, "
+        "(min(f.y) + max(f.y + f.h)) / 2.0 / m.height FROM faces f JOIN media m ON m.id = f.media_id "
+        "WHERE m.width > 0 AND m.height > 0 GROUP BY f.media_id, f.timestamp, f.usable ORDER BY f.usable")
+    for media_id, timestamp, x, y in rows:  # usable last: where a picture has them, they win
+        out.setdefault(media_id, {})[timestamp] = (min(1.0, max(0.0, x)), min(1.0, max(0.0, y)))
+    return out

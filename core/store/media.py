@@ -5,7 +5,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import sqlite_utils
 
@@ -15,7 +15,8 @@ from .records import ERROR, INDEXED, MISSING, OFFLINE, PENDING, Media, rowid
 log = logging.getLogger(__name__)
 
 
-class FolderSummary(NamedTuple):
+@dataclass(frozen=True)
+class FolderSummary:
     files: int     # every file the catalog knows there, whatever its state
     errors: int    # could not be read
     indexed: int   # searchable, shown in the grid

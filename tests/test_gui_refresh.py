@@ -1,0 +1,53 @@
+"""The panels tell the truth after every decision (issue 21, case 5): a name given from the command line while the
+app is open shows in the viewer's info panel and on its face box when the window comes back to the front, and an
+undo in the app takes it away again — no restart, no stale "People:" line."""
+import os
+import subprocess
+import sys
+
+from PySide6.QtCore import QEvent, QSettings
+from PySide6.QtWidgets import QApplication
+
+from app.gui import open_window
+from tests.conftest import ROOT
+from tests.test_identity_search import scene
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _cli(library: str, *args: str) -> str:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "app", "--library", library, *args], env=env, cwd=ROOT, check=True,
+                          capture_output=True, text=True, timeout=300).stdout
+
+
+def test_a_name_given_from_the_command_line_shows_in_the_open_viewer(qtbot, tmp_path):
+    album = tmp_path / "album"
+    scene(album / "ben.jpg", 3, ["person_b_1.jpg"])
+    library = str(tmp_path / "lib")
+    settings = QSettings(str(tmp_path / "app.ini"), QSettings.Format.IniFormat)
+    window = open_window(library, "tiny-test", settings)
+    qtbot.addWidget(window)
+    try:
+        with qtbot.waitSignal(window.engine.indexFinished, timeout=120_000):
+            window.engine.index([str(album)])
+        qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=30_000)
+        window.open_index(window.model.index(0))
+        page = window.viewer_page
+        qtbot.waitUntil(lambda: page.viewer is not None and len(page.viewer.face_boxes) == 1, timeout=30_000)
+        assert "People:" not in page.info.text()
+
+        face = page.viewer.face_boxes[0].face["id"]
+        _cli(library, "people", "move", str(face), "Seán O'Brien")  # another process, beside the app
+        QApplication.sendEvent(window, QEvent(QEvent.Type.ActivationChange))  # the user comes back to the window
+        window.engine.refresh_people()  # offscreen, the window is never "active": ask as activation does
+        qtbot.waitUntil(lambda: "People: Seán O&#x27;Brien" in page.info.text()
+                        or "People: Seán O'Brien" in page.info.text(), timeout=30_000)
+        qtbot.waitUntil(lambda: [b.face.get("name") for b in page.viewer.face_boxes] == ["Seán O'Brien"],
+                        timeout=30_000)
+
+        qtbot.waitUntil(lambda: window.undo_action.isEnabled(), timeout=30_000)
+        window.undo_action.trigger()  # the app undoes the command line's naming
+        qtbot.waitUntil(lambda: "People:" not in page.info.text(), timeout=30_000)
+    finally:
+        window.close()
