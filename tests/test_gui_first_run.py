@@ -159,3 +159,38 @@ def test_try_again_downloads_the_whole_model_then_indexes_the_files_that_waited(
         server.shutdown()
     finally:
         window.close()
+
+
+def test_a_folder_added_before_the_model_shows_on_the_page_while_the_model_downloads(qtbot, tmp_path, monkeypatch,
+                                                                                     shared_models):
+    """No "Drop a folder" while the first folder waits for the model: the page counts what was found and says the
+    download's progress in the middle of the window, not only in the status line."""
+    from tests import hub_factory
+
+    hub = hub_factory.build(tmp_path / "hub", hub_factory.tiny_package(shared_models), rclip=None,
+                            immich="immich-app/ViT-B-32__openai")
+    server = hub_factory.serve(hub, rate=8e6)
+    monkeypatch.setenv("IDLENS_HUB", server.url)
+    monkeypatch.setenv("IDLENS_MODELS", str(tmp_path / "models"))
+    album = tmp_path / "album"
+    for i in range(3):
+        mf.photo(album / f"p{i}.jpg", 80 + i)
+    settings = QSettings(str(tmp_path / "app.ini"), QSettings.Format.IniFormat)
+    window = open_window(str(tmp_path / "lib"), "ViT-B-32:openai", settings)
+    qtbot.addWidget(window)
+    seen: list[tuple[str, str, str]] = []
+    window.engine.modelProgress.connect(lambda what, *_: seen.append(
+        (what, window.empty_title.text(), window.model_note.text())))
+    try:
+        qtbot.waitUntil(lambda: bool(window.status), timeout=30_000)
+        with qtbot.waitSignal(window.engine.indexFinished, timeout=120_000):
+            window.index_paths([str(album)])
+        downloading = [(title, note) for what, title, note in seen if what.startswith("downloading")]
+        assert downloading, seen
+        assert all("Drop a folder" not in title for title, _ in downloading)
+        assert any("3 photos found, waiting to be indexed" in title for title, _ in downloading), downloading
+        assert any(note.startswith("Downloading the CLIP model: ") and " left" in note for _, note in downloading)
+        qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=30_000)
+    finally:
+        window.close()
+        server.shutdown()

@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import QPoint, QSettings, Qt
 
 from app.gui.grid_view import HEADER, GridLayout, crop_source
+from app.gui.results import taken
 from tests import media_factory as mf
 from tests.test_gui_keys import indexed_window
 
@@ -94,7 +95,9 @@ def test_tiles_are_square_and_filled_by_their_picture(qtbot, window):
     qtbot.waitUntil(lambda: filled(0) and filled(1), timeout=20_000)
     window.grid.viewport().grab().save(os.path.join(SHOTS, "grid-square.png"))
     tip = window.model.data(window.model.index(0, 0), Qt.ItemDataRole.ToolTipRole)  # the name is there
-    assert window.model.rows[0]["path"] in tip and "taken " in tip
+    row = window.model.rows[0]
+    assert row["path"] in tip and taken(row) in tip  # "12 Jul 2019", or "3 Dec 2026 (file date)"
+    assert ("(file date)" in tip) == (row["dated_by"] == "file")
     # ...and shows on hover: the view finds the tile under the pointer (its own layout, not QListView's).
     from PySide6.QtCore import QEvent
     from PySide6.QtGui import QHelpEvent

@@ -147,7 +147,9 @@ class Engine(QObject):
             try:
                 result = fn()
             except Exception as e:
-                log.warning("%s failed", what, exc_info=True)
+                # An expected condition (no connection for the model) is one line in the log, not a traceback.
+                log.warning("%s failed%s", what, f": {e}" if isinstance(e, ModelUnavailable) else "",
+                            exc_info=not isinstance(e, ModelUnavailable))
                 message = str(e) or type(e).__name__
                 if on_error is not None:
                     self._deliver.call.emit(on_error, message)
@@ -236,6 +238,8 @@ class Engine(QObject):
                 else:
                     self.indexProgress.emit({"stage": p.stage, "done": p.done, "total": p.total, "rate": 0.0,
                                              "eta": None, "path": None, "errors": p.errors})
+                    if p.stage == "scan" and p.total:  # what was found shows at once (the sidebar, the page),
+                        self.statusChanged.emit(self._status(lib))  # not only after a first-run download
                     if p.stage == "model" and not lib.embedder.installed:  # a first install: show its progress
                         try:
                             lib.embedder.load(progress=lambda what, done, total:

@@ -485,7 +485,8 @@ class MainWindow(QMainWindow):
         if r["errors"]:
             text += self.tr(", %n could not be read", "", r["errors"])
         if self._model_problem:  # stopped for want of a model: say that, not "Stopped"
-            text = "No CLIP model yet — the files found wait for it: " + self._model_problem
+            text = "No CLIP model yet: the files found wait for it (why: on the page, and in this tooltip)"
+            self.message.setToolTip(self._model_problem)
         self.message.setText(text)
         self.engine.refresh()
         self._show_first_run()
@@ -645,19 +646,26 @@ class MainWindow(QMainWindow):
         status = self.status
         counts = status.get("media", {})
         waiting = {kind: by_status.get(PENDING, 0) for kind, by_status in counts.items()}
+        downloading = self._download_started is not None
         if sum(waiting.values()):
             files = media_counts(waiting.get("image", 0), waiting.get("video", 0))
             self.empty_title.setText(f"<h1>{html.escape(files)} found, waiting to be indexed</h1>")
-            self.empty_text.setText("Idlens indexes them once its CLIP model is on this computer."
+            self.empty_text.setText("They are indexed as soon as the CLIP model is on this computer." if downloading
+                                    else "Idlens indexes them once its CLIP model is on this computer."
                                     if not status.get("weights_available") else
                                     "Indexing stopped before them; it goes on from where it stopped.")
+        elif downloading:
+            self.empty_title.setText("<h1>Getting the CLIP model ready</h1>")
+            self.empty_text.setText("Idlens downloads it once; then add a folder, or drop one here, and it is indexed.")
         else:
             self.empty_title.setText(f"<h1>{DROP_TITLE}</h1>")
             self.empty_text.setText(DROP_TEXT)
         model = status.get("model", "")
         source = published(model) if model else None
         size = f"about {source.megabytes} MB" if source else "converted here from open_clip"
-        if self._model_problem:
+        if downloading:
+            note = self.message.text()  # the download's megabytes, rate and time left, as the status line has them
+        elif self._model_problem:
             note = f"The model could not be installed: {self._model_problem}"
         elif status.get("test_model"):
             note = f"Model: {model} — random weights, useless for real search (tests only). Choose a real " \
@@ -668,9 +676,8 @@ class MainWindow(QMainWindow):
             note = f"Model: {model}. It is installed once ({size}), into your data folder — now, or when you add " \
                    "the first folder."
         self.model_note.setText(note)
-        downloading = self._download_started is not None or self.engine.indexing
         self.download_button.setVisible(bool(status) and not status.get("weights_available", True))
-        self.download_button.setEnabled(not downloading)
+        self.download_button.setEnabled(not downloading and not self.engine.indexing)
         self.download_button.setText("Try again" if self._model_problem else "Download the CLIP model now")
         self.index_button.setVisible(bool(sum(waiting.values())) and bool(status.get("weights_available"))
                                      and not self.engine.indexing)
@@ -851,6 +858,7 @@ class MainWindow(QMainWindow):
             pace = (f"{rate / 1e6:.1f} MB/s, about {clock((total - done) / rate)} left" if rate > 0
                     else "starting…")
             self.message.setText(f"Downloading the CLIP model: {_megabytes(done)} of {_megabytes(total)}, {pace}")
+            self.model_note.setText(self.message.text())  # the page says it too, in the middle of the window
         else:  # a step: `done` steps are finished, this one starts
             self.progress.setRange(0, total)
             self.progress.setValue(done)
@@ -867,11 +875,15 @@ class MainWindow(QMainWindow):
         self.engine.refresh()
 
     def _failed(self, what: str, message: str) -> None:
+        self.message.setToolTip(message)  # the whole of it, where the status line cuts it
         if what == "downloading the model":
             self._download_started = self._download_clock = None
             self._model_problem = message  # in the empty page, in plain words, with "Try again"
+            self.message.setText("The CLIP model could not be installed" + (" (why: on the page)" if
+                                 self.stack.currentWidget() is self.empty else f": {message}"))
             self._show_first_run()
-        self.message.setText(f"{what.capitalize()} failed: {message}")
+        else:
+            self.message.setText(f"{what.capitalize()} failed: {message}")
         if not self.engine.indexing:  # whatever failed, no busy bar is left running after it
             self.progress.setVisible(False)
             self.cancel_button.setVisible(False)

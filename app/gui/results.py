@@ -212,7 +212,9 @@ class ResultsModel(QAbstractListModel):
                 self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
 
 
-def explain(row: dict) -> str:
+def explain(row: dict, with_date: bool = True) -> str:
+    """A tile's tooltip: the file, why it matched, and (`with_date`) when it was taken, said as the info panel says
+    it ("12 Jul 2019", or "3 Dec 2026 (file date)" for a file with no capture date)."""
     lines = [row["path"]]
     why = row.get("why") or {}
     for p in why.get("people", []):
@@ -227,8 +229,9 @@ def explain(row: dict) -> str:
         lines.append(f"Id-CLIP: {why['idclip']:.3f}")
     if row.get("kind") == "video" and row.get("timestamp") is not None:
         lines.append("best moment " + clock(row["timestamp"]))
-    if row.get("captured_at"):
-        lines.append("taken " + row["captured_at"].replace("T", " "))
+    when = taken(row)
+    if with_date and when:
+        lines.append(f"{when} (file date)" if row.get("dated_by") == "file" else f"taken {when}")
     return "\n".join(lines)
 
 
