@@ -11,10 +11,12 @@ from PySide6.QtCore import Qt
 from app.gui import install_translations
 from app.gui.people_panel import FaceStrip, ReviewDialog, SamePersonDialog
 from core.library import Library
+from core.wording import media_counts
 from tests import media_factory as mf
 from tests.test_gui import WAIT, album, index_and_wait, shot, window  # noqa: F401  (fixtures)
 
 FACES = Path(__file__).parent / "data" / "faces"
+SHOTS = Path("/tmp/shots-people")
 
 
 def truth(tmp_path, fn):
@@ -42,11 +44,12 @@ def test_the_merge_dialog_shows_every_face_of_both(qtbot, window, album, tmp_pat
         qtbot.waitUntil(lambda: strip.loaded() == len(strip.face_ids), timeout=WAIT)  # every crop on screen
         assert strip.more == 0 and strip.count() == len(faces[person.id])
     for header, person in zip(dialog.headers, (a, b)):
-        files = len({f["path"] for f in faces[person.id] if f["path"]})
+        # By kind, a video's many frames being one video: "5 faces in 3 photos · 1 video", never "4 files".
+        photos = len({f["path"] for f in faces[person.id] if f["path"] and f["timestamp"] is None})
+        videos = len({f["path"] for f in faces[person.id] if f["path"] and f["timestamp"] is not None})
         n = len(faces[person.id])
-        assert header.text() == f"<b>An unnamed group</b> of {n} faces in {files} files" or \
-            header.text() == f"<b>An unnamed group</b> of {n} faces in 1 file"
-        assert "#" not in header.text()
+        assert header.text() == f"<b>An unnamed group</b> of {n} faces in {media_counts(photos, videos)}"
+        assert "#" not in header.text() and "file" not in header.text()
     assert dialog.note.isVisibleTo(dialog) and "offered in Review" in dialog.note.text()
     assert "#" not in dialog.question.text()
     shot(dialog, "review-01-merge-two-groups")
@@ -100,8 +103,8 @@ def test_a_big_group_shows_its_first_faces_and_how_many_more(qtbot, qapp, tmp_pa
     strip = dialog.strips[0]
     assert len(strip.face_ids) == FaceStrip.CAP and strip.more == 50
     assert strip.item(strip.count() - 1).text() == "and 50 more"
-    assert dialog.headers[0].text() == "<b>An unnamed group</b> of 350 faces in 100 files"
-    assert dialog.headers[1].text() == "<b>Anna</b> — 2 faces in 2 files"
+    assert dialog.headers[0].text() == "<b>An unnamed group</b> of 350 faces in 100 photos"
+    assert dialog.headers[1].text() == "<b>Anna</b> — 2 faces in 2 videos"
     assert "0:04" in dialog.strips[1].item(0).toolTip()
     strip.scrollToItem(strip.item(strip.count() - 1))
     qtbot.wait(50)   # the layout takes in the scroll bar
@@ -109,7 +112,7 @@ def test_a_big_group_shows_its_first_faces_and_how_many_more(qtbot, qapp, tmp_pa
 
 
 def test_review_keys_and_the_count_with_an_engine_that_answers_later(qtbot, qapp, tmp_path):
-    """Y, N, S and Done; after a Yes the dialog waits for the decision and the review after it (no face is asked
+    """Y, N, S and Close; after a Yes the dialog waits for the decision and the review after it (no face is asked
     twice, even while the engine still lists it), and the count is the new one."""
     install_translations(qapp)
     asked, decided = [], []
@@ -153,14 +156,47 @@ def test_review_keys_and_the_count_with_an_engine_that_answers_later(qtbot, qapp
     assert decided[-1][:2] == ("no", 6)
     decided[-1][2](None)
     asked.pop()(review(4))                            # only the skipped face is left: not asked again
-    assert dialog.current is None and "Nothing more" in dialog.face.text()
-    assert not dialog.yes.isEnabled() and "1 skipped" in dialog.caption.text()
-    dialog.done_button.click()
+    assert dialog.current is None and dialog.face.text() == "Nothing more to review for Łukasz."
+    assert dialog.heading.text() == dialog.windowTitle() == "All done" and dialog.count.text() == ""
+    assert not dialog.yes.isVisible() and not dialog.no.isVisible() and not dialog.skip.isVisible()
+    assert dialog.caption.text() == "You answered 2 faces; 1 skipped, to review another time."
+    assert dialog.focusWidget() is dialog.done_button and dialog.done_button.text() == "Close"
+    qtbot.keyClick(dialog, Qt.Key.Key_Y)              # nothing left to answer: the keys do nothing
+    assert len(decided) == 2 and dialog.isVisible()
+    qtbot.wait(50)   # the layout takes in the hidden buttons
+    shot(dialog, "review-07-all-done")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    dialog.grab().save(str(SHOTS / "review-all-done.png"))
+    qtbot.keyClick(dialog.done_button, Qt.Key.Key_Return)   # Enter closes: Close has the focus
     assert not dialog.isVisible()
     # An unnamed group is asked about as "the same person", never by an internal id.
     group = open_dialog(qtbot, ReviewDialog(Engine(), SimpleNamespace(id=12, name=None, label="Unnamed #12")))
     assert group.windowTitle() == group.heading.text() == "Is this the same person?"
     assert "#" not in group.reference_label.text()
+
+
+def test_a_review_with_nothing_to_ask_says_so_and_offers_close(qtbot, qapp, tmp_path):
+    """Zero faces at open: no "0 of 0" and no buttons to answer with; the words say there is nothing, and Close
+    has the focus."""
+    class Engine:
+        people: list = []
+
+        def review(self, person_id, on_done):
+            on_done(SimpleNamespace(total=0, suggestions=[]))
+
+        def crop_path(self, face_id):
+            return tmp_path / f"{face_id}.jpg"
+
+    dialog = open_dialog(qtbot, ReviewDialog(Engine(), SimpleNamespace(id=3, name="Anna", label="Anna")))
+    qtbot.waitUntil(lambda: dialog.focusWidget() is dialog.done_button)
+    assert dialog.heading.text() == "Nothing to review" and dialog.count.text() == ""
+    assert dialog.face.text() == "No faces to review for Anna now. New photos may bring some."
+    assert not any(b.isVisible() for b in (dialog.yes, dialog.no, dialog.skip)) and dialog.caption.text() == ""
+    dialog.resize(520, 360)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    dialog.grab().save(str(SHOTS / "review-nothing-to-review.png"))
+    qtbot.keyClick(dialog.done_button, Qt.Key.Key_Return)
+    assert not dialog.isVisible()
 
 
 def review_album(folder: Path) -> Path:
@@ -246,6 +282,9 @@ def test_review_count_stays_the_librarys_as_answers_come_in(qtbot, window, tmp_p
     assert skipped not in shown[2:] and len(shown) == len(set(shown))
     assert totals[-1] < start.total          # a Yes let the rule place faces like it: they left the list
     assert truth(tmp_path, lambda lib: lib.people.find("Anna").confirmed) > 1
-    assert "Nothing more" in dialog.face.text() and not dialog.yes.isEnabled()
+    assert dialog.face.text() == "Nothing more to review for Anna." and dialog.heading.text() == "All done"
+    assert not dialog.yes.isVisible() and dialog.focusWidget() is dialog.done_button
     shot(dialog, "review-05-done")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    dialog.grab().save(str(SHOTS / "review-all-done-real-engine.png"))
     dialog.done_button.click()

@@ -147,7 +147,7 @@ def test_the_name_dialog_shows_the_face_under_a_short_title(qtbot, window, monke
     dialog.grab().save("/tmp/words-name-dialog.png")
     dialog.close()
 
-    # Through the panel (what a double-click on an unnamed group opens): the name typed is given to the group.
+    # Through the panel (F2, the menu's "Add a name…" or the person page's button): the name typed is the group's.
     def answer(self):
         assert self.windowTitle() == "Add a name" and self.person.id == group.id
         self.line.setText("Ben")

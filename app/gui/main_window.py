@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDockWidget, QFileDialog, QHB
 import app.gui.libraries as libraries
 from app.gui.completion import NameCompleter, name_entries
 from app.gui.engine import Engine
+from app.gui.grid_zoom import zoom_slider
 from app.gui.people_panel import PeoplePanel
 from app.gui.results import MONTH_NAMES, ResultRole, ResultsModel, ResultsView, clock
 from app.gui.viewer import Viewer, ViewerPage
@@ -138,8 +139,6 @@ class MainWindow(QMainWindow):
         self.grid.setSelectionMode(ResultsView.SelectionMode.ExtendedSelection)
         self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.grid.customContextMenuRequested.connect(self._grid_menu)
-        from app.gui.grid_zoom import zoom_slider
-
         # The tiles' size (remembered), in the status bar as digiKam's zoom; Ctrl+= and Ctrl+- too.
         self.zoom = zoom_slider(self, self.grid, self.qsettings)
         self.statusBar().addPermanentWidget(self.zoom)
@@ -158,6 +157,9 @@ class MainWindow(QMainWindow):
         # Leaving the viewer page by any way (a new search, People, the sidebar) stops a playing video.
         self.stack.currentChanged.connect(
             lambda i: self.viewer_page.leave() if self.stack.widget(i) is not self.viewer_page else None)
+        # The tile-size slider only where there are tiles to size.
+        self.stack.currentChanged.connect(lambda i: self.zoom.setVisible(self.stack.widget(i) is self.grid))
+        self.zoom.setVisible(False)
 
         self.splitter = QSplitter(self)
         self.splitter.setObjectName("splitter")

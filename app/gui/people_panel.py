@@ -1,19 +1,22 @@
-"""The face panel: people as a grid of faces (named first, then unnamed groups, biggest first). Name or rename
-with completion, drag one person onto another to merge, hide, see a person's faces (move one, or "not this
-person"), and review suggested faces with yes/no."""
+"""The face panel: people as a grid of faces (named first, then unnamed groups, biggest first); a double-click
+opens anyone's page, their photos and videos. Name or rename with completion (the page's button, F2, the menu),
+drag one person onto another to merge, hide, see a person's faces (move one, or "not this person"), and review
+suggested faces with yes/no."""
 from __future__ import annotations
 
 import functools
 import itertools
 import logging
 
-from PySide6.QtCore import (QAbstractListModel, QCoreApplication, QMimeData, QModelIndex, QObject, QRunnable, QSize,
-                            Qt, Signal)
-from PySide6.QtGui import QColor, QIcon, QImage, QPalette, QPixmap
+from PySide6.QtCore import (QAbstractListModel, QCoreApplication, QItemSelectionModel, QMimeData, QModelIndex, QObject,
+                            QRect, QRunnable, QSize, Qt, Signal)
+from PySide6.QtGui import QColor, QIcon, QImage, QKeySequence, QPalette, QPen, QPixmap, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QLabel, QListView, QListWidget,
-                               QListWidgetItem, QMenu, QMessageBox, QPushButton, QStyle, QVBoxLayout, QWidget)
+                               QListWidgetItem, QMenu, QMessageBox, QPushButton, QStackedWidget, QStyle,
+                               QStyledItemDelegate, QVBoxLayout, QWidget)
 
 from app.gui.completion import NameCompleter, ask_name, name_entries
+from app.gui.results import ResultRole, clock   # one rounding of times for the whole app
 from core.names import isolated
 from core.wording import media_counts, plural
 
@@ -29,8 +32,13 @@ def face_icon(path) -> QIcon:
     if pix.isNull():
         pix = QPixmap(FACE, FACE)
         pix.fill(QColor("#3a3f47"))
-    return QIcon(pix.scaled(FACE, FACE, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
-                            Qt.TransformationMode.SmoothTransformation))
+    return QIcon(_square(pix, FACE))
+
+
+def _square(pix: QPixmap, side: int) -> QPixmap:
+    """The crop filling a `side` square, centred: every face in a grid is the same size, so the columns line up."""
+    pix = pix.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatioByExpanding, Qt.TransformationMode.SmoothTransformation)
+    return pix.copy((pix.width() - side) // 2, (pix.height() - side) // 2, side, side)
 
 
 class PeopleModel(QAbstractListModel):
@@ -82,9 +90,9 @@ class PeopleModel(QAbstractListModel):
                 return self._blank
             return icon
         if role == Qt.ItemDataRole.ToolTipRole:
-            text = QCoreApplication.translate("PeopleModel", "%n face(s)", "", p.faces) + " " + \
-                QCoreApplication.translate("PeopleModel", "in %n file(s)", "", p.media)
-            return f"{isolated(p.name) if p.name else 'Not named yet'}: {text}" + (" (hidden)" if p.hidden else "")
+            faces = QCoreApplication.translate("PeopleModel", "%n face(s)", "", p.faces)
+            return f"{isolated(p.name) if p.name else 'Not named yet'}: {faces} in {files_of(p)}" + \
+                (" (hidden)" if p.hidden else "")
         if role == PersonRole:
             return p
         return None
@@ -93,8 +101,7 @@ class PeopleModel(QAbstractListModel):
         if image.isNull():
             return
         face_id = int(key)
-        self._icons[face_id] = QIcon(QPixmap.fromImage(image).scaled(
-            FACE, FACE, Qt.AspectRatioMode.KeepAspectRatioByExpanding, Qt.TransformationMode.SmoothTransformation))
+        self._icons[face_id] = QIcon(_square(QPixmap.fromImage(image), FACE))
         for i, p in enumerate(self.people):
             if p.cover_face == face_id:
                 self.dataChanged.emit(self.index(i), self.index(i), [Qt.ItemDataRole.DecorationRole])
@@ -126,38 +133,116 @@ class PeopleModel(QAbstractListModel):
         return False  # the engine merges; the list refreshes from it
 
 
+class PersonDelegate(QStyledItemDelegate):
+    """A person as their face with the name and the counts under it, each line cut (…) to the face's width: Qt's icon
+    mode centres text wider than the icon, so names stuck out past the faces and the columns did not line up."""
+    PAD = 8
+
+    @classmethod
+    def cell(cls, metrics) -> QSize:
+        """The face, two lines of text under it, and a margin: no wider than the face and its margin."""
+        return QSize(FACE + 2 * cls.PAD, FACE + 2 * metrics.height() + 2 * cls.PAD)
+
+    def sizeHint(self, option, index):
+        return self.cell(option.fontMetrics)
+
+    def paint(self, painter, option, index):
+        person = index.data(PersonRole)
+        name, counts = (index.data(Qt.ItemDataRole.DisplayRole) or "\n").split("\n", 1)
+        rect = option.rect
+        face = QRect(rect.x() + (rect.width() - FACE) // 2, rect.y() + self.PAD // 2, FACE, FACE)
+        painter.save()
+        if getattr(person, "hidden", False):
+            painter.setOpacity(0.45)   # hidden: still listed (to show again), but set back
+        icon = index.data(Qt.ItemDataRole.DecorationRole)
+        if icon is not None:
+            painter.drawPixmap(face, icon.pixmap(FACE, FACE))
+        palette = option.palette
+        if option.state & QStyle.StateFlag.State_Selected:   # a ring round the face, as photo apps select
+            painter.setPen(QPen(palette.highlight().color(), 4))
+            painter.drawRect(face.adjusted(-2, -2, 2, 2))
+        line = option.fontMetrics.height()
+        font = option.font
+        font.setBold(bool(getattr(person, "name", None)))
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        centre = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+        # "Add a name" in the link colour: it reads as something to do, not as a name.
+        painter.setPen(palette.text().color() if getattr(person, "name", None) else palette.link().color())
+        painter.drawText(QRect(face.x(), face.bottom() + 4, FACE, line), centre,
+                         metrics.elidedText(name, Qt.TextElideMode.ElideRight, FACE))
+        font.setBold(False)
+        painter.setFont(font)
+        painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+        painter.drawText(QRect(face.x(), face.bottom() + 4 + line, FACE, line), centre,
+                         painter.fontMetrics().elidedText(counts, Qt.TextElideMode.ElideRight, FACE))
+        painter.restore()
+
+
 class PeoplePanel(QWidget):
-    search_person = Signal(str)
+    """People as a grid of faces. Double-click (or Enter) opens anyone's photos, named or not, as Apple Photos'
+    People does; naming is its own action: the person page's button, F2, or the context menu."""
+    search_person = Signal(str)   # "Search for NAME" in a named person's menu: the main window searches
 
     def __init__(self, engine, parent=None):
         super().__init__(parent)
         self.engine = engine
-        layout = QVBoxLayout(self)
+        self.browsed: list[dict] = []   # the library's files as the grid browses them (services.browse), newest first
+        if hasattr(engine, "browseReady"):
+            engine.browseReady.connect(self._browsed)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.pages = QStackedWidget(self)
+        outer.addWidget(self.pages)
+        self.list_page = QWidget(self)
+        layout = QVBoxLayout(self.list_page)
         header = QHBoxLayout()
         title = QLabel("<h3>People</h3>")
-        self.hint = QLabel("Name a group to find them by name. Drag one group onto another to merge them.")
+        self.hint = QLabel("Double-click someone to see their photos. F2 or right-click to name them; drag one "
+                           "onto another to merge them.")
         self.hint.setObjectName("hint")
+        self.hint.setWordWrap(True)
         header.addWidget(title)
         header.addWidget(self.hint, 1)
         layout.addLayout(header)
         self.model = PeopleModel(engine.crop_path, self, getattr(engine, "ensure_crop", None))
         self.model.merge_requested.connect(self.merge)
-        self.view = QListView(self)
+        self.view = QListView(self.list_page)
         self.view.setObjectName("peopleView")
         self.view.setViewMode(QListView.ViewMode.IconMode)
         self.view.setIconSize(QSize(FACE, FACE))
-        self.view.setGridSize(QSize(FACE + 40, FACE + 50))
+        self.view.setItemDelegate(PersonDelegate(self.view))
+        # The same cell for everyone, as wide as a face and its margin: faces and names line up in columns.
+        self.view.setGridSize(PersonDelegate.cell(self.view.fontMetrics()) + QSize(8, 4))
+        self.view.setUniformItemSizes(True)
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
         self.view.setMovement(QListView.Movement.Snap)
         self.view.setDragDropMode(QListView.DragDropMode.DragDrop)
         self.view.setDefaultDropAction(Qt.DropAction.MoveAction)
-        self.view.setWordWrap(True)
         self.view.setModel(self.model)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._menu)
-        self.view.doubleClicked.connect(self._open)
+        self.view.activated.connect(self._open)   # double-click, and Enter: the same for everyone
+        self.name_key = QShortcut(QKeySequence(Qt.Key.Key_F2), self.view, self._name_current,
+                                  context=Qt.ShortcutContext.WidgetShortcut)
         layout.addWidget(self.view, 1)
-        engine.peopleChanged.connect(self.model.set_people)
+        self.page = PersonPage(self)
+        self.page.back.connect(self.show_list)
+        self.pages.addWidget(self.list_page)
+        self.pages.addWidget(self.page)
+        engine.peopleChanged.connect(self._people_changed)
+
+    def _browsed(self, rows: list[dict]) -> None:
+        self.browsed = rows
+
+    def _people_changed(self, people) -> None:
+        self.model.set_people(people)
+        if self.pages.currentWidget() is self.page and self.page.person is not None:
+            same = next((p for p in people if p.id == self.page.person.id), None)
+            if same is None:    # merged into someone else: back to everyone
+                self.show_list()
+            else:               # renamed, or faces moved in or out: the page as the library has it now
+                self.page.show_person(same)
 
     def person_at(self, row: int):
         return self.model.people[row]
@@ -166,6 +251,11 @@ class PeoplePanel(QWidget):
         idx = self.view.currentIndex()
         return self.model.people[idx.row()] if idx.isValid() else None
 
+    def _name_current(self) -> None:
+        person = self._selected()
+        if person is not None:
+            self.ask_name(person)
+
     def _menu(self, pos):
         person = self._selected()
         if person is None:
@@ -173,24 +263,38 @@ class PeoplePanel(QWidget):
         self.menu_for(person).exec(self.view.viewport().mapToGlobal(pos))
 
     def menu_for(self, person) -> QMenu:
-        """The person's context menu (its entries never name an internal id)."""
+        """The person's context menu (its entries never name an internal id); opening them comes first, as a
+        double-click does it."""
         menu = QMenu(self)
-        menu.addAction("Rename…" if person.name else "Name…", lambda: self.ask_name(person))
+        show = menu.addAction(f"Show {kinds_of(person)}", lambda: self.open_person(person))
+        menu.setDefaultAction(show)
+        naming = menu.addAction("Rename…" if person.name else "Add a name…", lambda: self.ask_name(person))
+        naming.setShortcut(QKeySequence(Qt.Key.Key_F2))   # shown in the menu; the view's F2 does it
+        if person.name:
+            menu.addAction(f"Search for {isolated(person.name)}", lambda: self.search_person.emit(person.name))
         menu.addAction("Merge with…", lambda: self.merge_with(person))
         menu.addAction("Review suggested faces…", lambda: self.review(person))
         menu.addAction("Show faces…", lambda: self.show_faces(person))
-        menu.addAction("Show photos", lambda: self._open(self.view.currentIndex()))
         menu.addAction("Show again" if person.hidden else "Hide", lambda: self.engine.hide_person(
             person.id, not person.hidden))
         self.person_menu = menu
         return menu
 
     def _open(self, index):
-        person = self.model.people[index.row()]
-        if person.name:
-            self.search_person.emit(person.name)
-        else:
-            self.ask_name(person)
+        if index.isValid():
+            self.open_person(self.model.people[index.row()])
+
+    def open_person(self, person) -> None:
+        """The person's page: their photos and videos, and the button that names them."""
+        self.page.show_person(person)
+        self.pages.setCurrentWidget(self.page)
+        self.page.grid.setFocus()
+
+    def show_list(self) -> None:
+        self.page.leave_viewer()
+        self.page.person = None
+        self.pages.setCurrentWidget(self.list_page)
+        self.view.setFocus()
 
     def ask_name(self, person) -> None:
         dialog = NameDialog(self.engine, person, self.model.people, self)
@@ -248,6 +352,129 @@ class PeoplePanel(QWidget):
         dialog.open()
 
 
+class PersonPage(QWidget):
+    """One person's photos and videos, named or not (the person page of Apple Photos and Immich): their face, their
+    name or "Add a name…", and a grid of the files their faces are in, newest first. A file opens in the viewer
+    (Back or Escape comes back to the grid); Back or Escape on the grid goes back to everyone."""
+    back = Signal()
+    FACE = 56
+
+    def __init__(self, panel: PeoplePanel):
+        from app.gui.results import ResultsModel, ResultsView
+        from app.gui.viewer import ViewerPage
+
+        super().__init__(panel)
+        self.panel, self.engine, self.person = panel, panel.engine, None
+        layout = QVBoxLayout(self)
+        bar = QHBoxLayout()
+        self.back_button = QPushButton("← People")
+        self.back_button.setToolTip("Back to everyone (Esc)")
+        self.back_button.clicked.connect(self.back.emit)
+        self.face = QLabel()
+        self.face.setFixedSize(self.FACE, self.FACE)
+        self.title = QLabel()
+        font = self.title.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        self.title.setFont(font)
+        self.counts = _muted(QLabel())
+        words = QVBoxLayout()
+        words.addWidget(self.title)
+        words.addWidget(self.counts)
+        self.name_button = QPushButton()
+        self.name_button.setToolTip("F2")
+        self.name_button.clicked.connect(lambda: self.panel.ask_name(self.person))
+        QShortcut(QKeySequence(Qt.Key.Key_F2), self, self.name_button.click,
+                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.review_button = QPushButton("Review suggested faces…")
+        self.review_button.clicked.connect(lambda: self.panel.review(self.person))
+        bar.addWidget(self.back_button)
+        bar.addSpacing(8)
+        bar.addWidget(self.face)
+        bar.addLayout(words, 1)
+        bar.addWidget(self.name_button)
+        bar.addWidget(self.review_button)
+        layout.addLayout(bar)
+        self.stack = QStackedWidget(self)
+        self.files = ResultsModel(self.engine.thumbnail_path, self)
+        self.grid = ResultsView(self)
+        self.grid.setModel(self.files)
+        self.grid.activated.connect(self.open_index)   # double-click or Enter, as in the main grid
+        self.viewer_page = ViewerPage(self.engine, self)
+        self.viewer_page.back.connect(self.leave_viewer)
+        self.viewer_page.step.connect(self._step)
+        self.stack.addWidget(self.grid)
+        self.stack.addWidget(self.viewer_page)
+        layout.addWidget(self.stack, 1)
+
+    def show_person(self, person) -> None:
+        self.person = person
+        self.title.setText(person.name or "Not named yet")
+        self.counts.setText(files_of(person))
+        self.name_button.setText("Rename…" if person.name else "Add a name…")
+        model = self.panel.model
+        row = next((i for i, p in enumerate(model.people) if p.id == person.id), None)
+        icon = model.data(model.index(row), Qt.ItemDataRole.DecorationRole) if row is not None else None
+        self.face.setPixmap(icon.pixmap(self.FACE, self.FACE) if icon is not None else QPixmap())
+        person_id = person.id
+        self.engine.faces_of(person_id, lambda faces: self._fill(person_id, faces))
+
+    def _fill(self, person_id: int, faces: list[dict]) -> None:
+        if self.person is None or self.person.id != person_id:
+            return   # a late answer about someone no longer shown
+        first: dict[str, float | None] = {}   # each file, and for a video the first moment they are in it
+        for f in sorted(faces, key=lambda f: f["timestamp"] or 0.0):
+            if f["path"]:
+                first.setdefault(f["path"], f["timestamp"])
+        # As the main grid browses them (their dates, thumbnails, media ids for the face boxes); a video opens where
+        # they first appear.
+        rows = [dict(r, timestamp=first[r["path"]]) for r in self.panel.browsed if r["path"] in first]
+        known = {r["path"] for r in rows}
+        rows += [{"path": path, "kind": "image" if moment is None else "video", "timestamp": moment, "why": {}}
+                 for path, moment in first.items() if path not in known]   # indexed since the grid last browsed
+        current = self.grid.currentIndex().data(ResultRole) if self.grid.currentIndex().isValid() else None
+        self.files.set_rows(rows, by_date=True)
+        at = next((i for i, r in enumerate(rows) if current and r["path"] == current["path"]), 0 if rows else None)
+        if at is not None:   # the keyboard's place, on the same file (the viewer's ◀ ▶ go on from it); not selected
+            self.grid.selectionModel().setCurrentIndex(self.files.index(at), QItemSelectionModel.SelectionFlag.NoUpdate)
+
+    def open_index(self, index) -> None:
+        row = index.data(ResultRole)
+        if row:
+            self.grid.setCurrentIndex(index)
+            self.viewer_page.show_row(row, index.row() + 1, self.files.rowCount())
+            self.stack.setCurrentWidget(self.viewer_page)
+
+    def _step(self, delta: int) -> None:
+        row = self.grid.currentIndex().row() + delta
+        if 0 <= row < self.files.rowCount():
+            self.open_index(self.files.index(row))
+
+    def leave_viewer(self) -> None:
+        self.viewer_page.leave()   # a video lets go of its player
+        self.stack.setCurrentWidget(self.grid)
+        self.grid.setFocus()
+
+    def keyPressEvent(self, event):
+        if event.key() == Qt.Key.Key_Escape:
+            self.back.emit()
+        else:
+            super().keyPressEvent(event)
+
+    def hideEvent(self, event):
+        """Left for another page of the window: a video playing here stops with it (not a minimised window)."""
+        if not event.spontaneous() and self.stack.currentWidget() is self.viewer_page:
+            self.leave_viewer()
+        super().hideEvent(event)
+
+
+def kinds_of(person) -> str:
+    """What a person's files are, for the menu's "Show photos", "Show videos", "Show photos and videos"."""
+    kinds = [word for word, n in (("photos", getattr(person, "photos", 1)), ("videos", getattr(person, "videos", 0)))
+             if n]
+    return " and ".join(kinds) or "photos"
+
+
 class FacesDialog(QDialog):
     """A person's faces: "not this person" or move to someone else."""
 
@@ -277,8 +504,11 @@ class FacesDialog(QDialog):
         self.faces = faces
         ensure = getattr(self.engine, "ensure_crop", None)
         for f in faces:
+            where = (f["path"] or "a reference photo").rsplit("/", 1)[-1]
+            if f.get("timestamp") is not None:   # one of a video's frames: which moment
+                where += f" at {clock(f['timestamp'])}"
             item = QStandardItem(face_icon(None if ensure else self.engine.crop_path(f["id"])),
-                                 ("\u2713 " if f["confirmed"] else "") + (f["path"] or "reference").rsplit("/", 1)[-1])
+                                 ("\u2713 " if f["confirmed"] else "") + where)
             item.setData(f["id"], PersonRole)
             item.setEditable(False)
             self.model.appendRow(item)
@@ -400,12 +630,17 @@ class NameDialog(QDialog):
         return None
 
 
-def _counted(faces: int, files: int) -> str:
-    """ "12 faces in 9 files" (Qt's plural forms); faces from reference photos only: "2 faces"."""
+def _counted(faces: int, files: str) -> str:
+    """ "12 faces in 8 photos · 1 video" (`files` by kind, files_of); faces from reference photos only: "2 faces"."""
     text = QCoreApplication.translate("PeopleModel", "%n face(s)", "", faces)
-    if files:
-        text += " " + QCoreApplication.translate("PeopleModel", "in %n file(s)", "", files)
-    return text
+    return f"{text} in {files}" if files else text
+
+
+def _files_in(faces: list[dict]) -> str:
+    """The files a list of faces is in, by kind: a face with a moment is a video's frame (many frames, one video)."""
+    photos = {f["path"] for f in faces if f["path"] and f.get("timestamp") is None}
+    videos = {f["path"] for f in faces if f["path"] and f.get("timestamp") is not None}
+    return media_counts(len(photos), len(videos)) if photos or videos else ""
 
 
 def _derived(person) -> bool:
@@ -478,7 +713,7 @@ class FaceStrip(QListWidget):
             item.setSizeHint(QSize(self.SIDE + 8, self.SIDE + 8))
             where = (f["path"] or "").rsplit("/", 1)[-1] or QCoreApplication.translate("People", "a reference photo")
             if f.get("timestamp") is not None:
-                where += f" ({_clock(f['timestamp'])})"
+                where += f" ({clock(f['timestamp'])})"
             item.setToolTip(where + "\n" + (QCoreApplication.translate("People", "You said this is them")
                                               if f["confirmed"] else
                                               QCoreApplication.translate("People", "Placed automatically")))
@@ -575,11 +810,6 @@ def _blank_icon(side: int) -> QIcon:
     return QIcon(pix)
 
 
-def _clock(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 60}:{seconds % 60:02}"
-
-
 def _muted(label: QLabel) -> QLabel:
     palette = label.palette()
     palette.setColor(QPalette.ColorRole.WindowText, palette.color(QPalette.ColorRole.PlaceholderText))
@@ -601,7 +831,7 @@ class SamePersonDialog(QDialog):
         self.headers: list[QLabel] = []
         self.people = (a, b)
         for person in (a, b):
-            header = QLabel(self._header(person, person.faces, person.media))
+            header = QLabel(self._header(person, person.faces, files_of(person) if person.media else ""))
             header.setTextFormat(Qt.TextFormat.RichText)
             header.setWordWrap(True)
             strip = FaceStrip(engine.crop_path, self, getattr(engine, "ensure_crop", None))
@@ -635,7 +865,7 @@ class SamePersonDialog(QDialog):
         engine.faces_of(b.id, self._faces_of_b)
 
     @staticmethod
-    def _header(person, faces: int, files: int) -> str:
+    def _header(person, faces: int, files: str) -> str:
         import html
 
         count = _counted(faces, files)
@@ -650,8 +880,7 @@ class SamePersonDialog(QDialog):
         self._show(1, faces)
 
     def _show(self, side: int, faces: list[dict]) -> None:
-        files = len({f["path"] for f in faces if f["path"]})
-        self.headers[side].setText(self._header(self.people[side], len(faces), files))
+        self.headers[side].setText(self._header(self.people[side], len(faces), _files_in(faces)))
         self.strips[side].set_faces(faces)
 
     def ask(self) -> bool:
@@ -765,7 +994,7 @@ class ReviewDialog(QDialog):
         self.yes = QPushButton("Yes (Y)")
         self.no = QPushButton("No (N)")
         skip = QPushButton("Skip (S)")
-        done = QPushButton("Done")
+        done = QPushButton("Close")   # answers are saved as they are given: closing keeps them
         self.yes.setShortcut("Y")
         self.no.setShortcut("N")
         skip.setShortcut("S")
@@ -775,8 +1004,10 @@ class ReviewDialog(QDialog):
         self.no.clicked.connect(lambda: self._answer(False))
         skip.clicked.connect(self._skip)
         done.clicked.connect(self.accept)
+        buttons.addStretch(1)   # at their own size, centred: Close alone at the end is not a bar across the dialog
         for b in (self.yes, self.no, skip, done):
             buttons.addWidget(b)
+        buttons.addStretch(1)
         layout.addLayout(buttons)
         self.queue: list = []        # the latest review's faces not yet seen in this session, most likely first
         self.seen: set[int] = set()  # answered or skipped in this session: never shown again
@@ -784,6 +1015,7 @@ class ReviewDialog(QDialog):
         self.answered = 0
         self.remaining = 0           # faces still to ask about in this session, the one on screen included
         self.current = None
+        self._crop_token: int | None = None   # the crops on their way for the face on screen
         self.pending = True          # waiting for the engine (the first review, or a decision and the review after)
         self._before, self._said_yes = None, False   # what was left after the answer being saved, and what it was
         self._set_enabled(False)
@@ -877,19 +1109,7 @@ class ReviewDialog(QDialog):
 
     def _next(self) -> None:
         if not self.queue:
-            self.current = None
-            self._crop_token = None   # a crop still on its way is no longer wanted
-            self.face.setText("Nothing more to review.")
-            self.reference.clear()
-            self.boxes[1].hide()   # the message alone, across the dialog
-            self.face_label.hide()
-            self.count.setText("")
-            done = f"You answered {self.answered}" if self.answered else ""
-            if self.skipped:
-                done += ("; " if done else "") + f"{len(self.skipped)} skipped, to review another time"
-            self.caption.setText(done + "." if done else "")
-            self._set_enabled(False)
-            self.done_button.setDefault(True)
+            self._finished()
             return
         self.current = self.queue.pop(0)
         self.count.setText(f"{self.position} of {self.total}")
@@ -911,11 +1131,38 @@ class ReviewDialog(QDialog):
                                 if face_id is not None}
         where = (self.current.path or "").rsplit("/", 1)[-1]
         if getattr(self.current, "timestamp", None) is not None:
-            where += f" at {_clock(self.current.timestamp)}"
+            where += f" at {clock(self.current.timestamp)}"
         other = self._now_of(getattr(self.current, "current_person", None))
         self.caption.setText(where + (f" — now {other}'s" if other else "")
                              + f" — similarity {self.current.similarity:.2f}")
         self._set_enabled(True)
+
+    def _finished(self) -> None:
+        """Nothing left to ask: the dialog says so in words (not a stale "2 of 2"), the answers go, and Close has
+        the focus (Enter closes), as Apple Photos' review ends."""
+        self.current = None
+        self._crop_token = None   # a crop still on its way is no longer wanted
+        whom = f" for {self.who}" if self.who else ""
+        if self.shown:
+            self.heading.setText("All done")
+            self.face.setText(f"Nothing more to review{whom}.")
+        else:   # nothing to ask about from the start
+            self.heading.setText("Nothing to review")
+            self.face.setText(f"No faces to review{whom} now. New photos may bring some.")
+        self.setWindowTitle(self.heading.text())
+        self.reference.clear()
+        self.boxes[1].hide()   # the message alone, across the dialog
+        self.face_label.hide()
+        self.count.setText("")
+        done = f"You answered {plural(self.answered, 'face')}" if self.answered else ""
+        if self.skipped:
+            done += ("; " if done else "") + f"{len(self.skipped)} skipped, to review another time"
+        self.caption.setText(done + "." if done else "")
+        self._set_enabled(False)
+        for button in (self.yes, self.no, self.skip):
+            button.hide()
+        self.done_button.setDefault(True)
+        self.done_button.setFocus()
 
     def _crops_arrived(self, token: int, images: list) -> None:
         if token != getattr(self, "_crop_token", None):  # another dialog's, or a face no longer on screen

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QGraphicsPixmapItem, QGraphicsRectItem, QGraphics
                                QStyleOptionSlider, QVBoxLayout, QWidget)
 
 from app.gui.completion import ask_name
-from app.gui.results import clock
+from app.gui.results import clock, taken
 
 if TYPE_CHECKING:  # QtMultimedia is imported when a video is shown: it needs libpulse, photos do not
     from PySide6.QtMultimedia import QMediaPlayer
@@ -93,7 +93,8 @@ class ZoomView(QGraphicsView):
 
 
 class FaceBox(QGraphicsRectItem):
-    """A face on the photo: click to name it; right-click for "Not NAME" and "Someone else…"."""
+    """A face on the photo: click to say who it is (a named face's name is offered, to keep or change for this face
+    alone); right-click for "Not NAME" and "Someone else…"."""
 
     def __init__(self, face: dict, on_click, on_menu=None):
         super().__init__(QRectF(face["x"], face["y"], face["w"], face["h"]))
@@ -101,7 +102,7 @@ class FaceBox(QGraphicsRectItem):
         named = face.get("name")
         self.setPen(QPen(QColor("#4cc38a" if named else "#f5c542"), 3))
         self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.setToolTip(named or "Unnamed: click to name")
+        self.setToolTip(f"{named} — click to change who this is" if named else "Unnamed — click to name")
         # A name chip under the face, on a dark background, sized to the face (scene pixels: it zooms with the photo).
         chip = QGraphicsRectItem(self)
         chip.setBrush(QBrush(QColor(20, 22, 26, 200)))
@@ -346,6 +347,7 @@ class Viewer(QWidget):
         self.timeline.spans = [(s["start"], s["end"]) for s in row.get("spans") or []]
         self.timeline.sliderMoved.connect(lambda ms: self.seek(ms / 1000, play=False))
         self.time_label = QLabel("0:00")
+        self.time_label.setObjectName("timeLabel")
         controls.addWidget(self.play_button)
         controls.addWidget(self.timeline, 1)
         controls.addWidget(self.time_label)
@@ -416,6 +418,22 @@ class Viewer(QWidget):
         self.timeline.setRange(0, ms)
         self.timeline.duration_ms = ms
         self.timeline.update()
+        self._show_time(self.player.position() if self.player is not None else 0)
+
+    @property
+    def length(self) -> float:
+        """The video's length in seconds: the library's (what the grid's badge and the info panel say), else the
+        player's."""
+        return float(self.row.get("duration") or 0) or self.timeline.duration_ms / 1000
+
+    def _show_time(self, ms: int) -> None:
+        """ "0:03 / 0:10": where it is and how long it is, both by results.clock (the badge's and the info panel's
+        rounding); at the end (the player stops a few frames short) it says the whole length."""
+        if not self.length:
+            self.time_label.setText(clock(ms / 1000))
+            return
+        at = self.length if self._at_end else min(ms / 1000, self.length)
+        self.time_label.setText(f"{clock(at)} / {clock(self.length)}")
 
     def _status(self, status):
         from PySide6.QtMultimedia import QMediaPlayer
@@ -428,6 +446,7 @@ class Viewer(QWidget):
         elif status == QMediaPlayer.MediaStatus.EndOfMedia:
             self._at_end = True
             self.play_button.setText("Replay")
+            self._show_time(self.timeline.duration_ms)
 
     def _position(self, ms: int):
         from PySide6.QtMultimedia import QMediaPlayer
@@ -443,7 +462,7 @@ class Viewer(QWidget):
             self.play_button.setText("Replay")
         if not self.timeline.isSliderDown():
             self.timeline.setValue(ms)
-        self.time_label.setText(clock(ms / 1000))
+        self._show_time(ms)
 
     def release_player(self) -> None:
         """Let go of the video player without waiting on it: its signals are disconnected, a playing video is paused,
@@ -539,6 +558,19 @@ class ViewerPage(QWidget):
             self.viewer.close()
 
 
+def when_taken(row: dict) -> str:
+    """When it was taken, as people write it ("12 Jul 2019, 14:03"); a file without a capture date is shown by its
+    file date, marked as such ("3 Dec 2026, 09:15 (file date)"), as the grid places it. `date` is the date a
+    listing shows (core.services.browse and search results: the capture date, else the file date); rows that only
+    carry `captured_at` (the main window's search rows set it to `date`) use that."""
+    value = row.get("date") or row.get("captured_at") or ""
+    day = taken({"captured_at": value})
+    if not day:
+        return ""
+    text = f"{day}, {value[11:16]}" if len(value) >= 16 else day   # a date alone has no time to show
+    return text + (" (file date)" if row.get("dated_by") == "file" else "")
+
+
 def info_text(row: dict, faces: list[dict] | None = None) -> str:
     """The info panel: when, where, what, who, and why it matched. `faces`: the file's faces as the library has
     them (everyone named in it is listed); without them, the people the search matched."""
@@ -547,9 +579,9 @@ def info_text(row: dict, faces: list[dict] | None = None) -> str:
     from app.gui.results import explain
 
     lines = [f"<b>{html.escape(Path(row['path']).name)}</b>"]
-    if row.get("captured_at"):
-        word = "File date " if row.get("dated_by") == "file" else "Taken "  # no capture date in the file
-        lines.append(word + html.escape(row["captured_at"].replace("T", " ")))
+    when = when_taken(row)
+    if when:
+        lines.append(html.escape(when))
     lines.append("Folder: " + html.escape(os.path.dirname(row["path"])))
     if row.get("kind") == "video" and row.get("duration"):
         lines.append("Video, " + clock(row["duration"]))
@@ -559,7 +591,8 @@ def info_text(row: dict, faces: list[dict] | None = None) -> str:
         people = [p["name"] for p in (row.get("why") or {}).get("people", [])]
     if people:
         lines.append("People: " + html.escape(", ".join(people)))
-    why = explain(row).splitlines()[1:]  # without the path, said above
+    # Without the path and the date, said above: a browsed file has no reasons, so no "Why it matched" at all.
+    why = explain(dict(row, captured_at=None)).splitlines()[1:]
     if why:
         lines.append("<br><i>Why it matched</i><br>" + "<br>".join(html.escape(w) for w in why))
     return "<br>".join(lines)
