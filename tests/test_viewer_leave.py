@@ -125,6 +125,8 @@ def _leave(page, qtbot, how):
         qtbot.keyClick(page.viewer, Qt.Key.Key_Escape)
     elif how == "back":
         page.back_button.click()
+    elif how == "alt+left":  # "back", as in browsers: never the previous result
+        qtbot.keyClick(page.viewer, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
     elif how == "previous":
         page.previous_button.click()
     elif how == "next":
@@ -137,7 +139,7 @@ def _leave(page, qtbot, how):
 
 
 @pytest.mark.timeout(60, method="thread")
-@pytest.mark.parametrize("how", ["escape", "back", "previous", "next", "close window"])
+@pytest.mark.parametrize("how", ["escape", "back", "alt+left", "previous", "next", "close window"])
 @pytest.mark.parametrize("state", ["unplayed", "playing", "ended"])
 def test_leaving_a_video_returns_at_once(qtbot, results, hanging_stop, state, how):
     page = _page(qtbot, results)
@@ -300,6 +302,8 @@ for how in ("escape", "back", "previous", "next", "close window"):
         QTest.keyClick(viewer, Qt.Key.Key_Escape)
     elif how == "back":
         page.back_button.click()
+    elif how == "alt+left":  # "back", as in browsers: never the previous result
+        qtbot.keyClick(page.viewer, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
     elif how == "previous":
         page.previous_button.click()
     elif how == "next":

@@ -183,7 +183,12 @@ class Viewer(QWidget):
     faces_known = Signal(list)  # the file's faces as the library has them now (after each naming too)
 
     def keyPressEvent(self, event):
-        if event.key() in (Qt.Key.Key_Left, Qt.Key.Key_PageUp):
+        mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if event.key() == Qt.Key.Key_Left and mods == Qt.KeyboardModifier.AltModifier:
+            self.back.emit()  # Alt+Left is "back" in every browser and file manager, never "previous"
+        elif mods != Qt.KeyboardModifier.NoModifier and event.key() in (Qt.Key.Key_Left, Qt.Key.Key_Right):
+            super().keyPressEvent(event)  # Ctrl/Shift+arrows are not steps (the system's, or nobody's)
+        elif event.key() in (Qt.Key.Key_Left, Qt.Key.Key_PageUp):
             self.step.emit(-1)
         elif event.key() in (Qt.Key.Key_Right, Qt.Key.Key_PageDown):
             self.step.emit(1)
