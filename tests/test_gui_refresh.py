@@ -51,3 +51,19 @@ def test_a_name_given_from_the_command_line_shows_in_the_open_viewer(qtbot, tmp_
         qtbot.waitUntil(lambda: "People:" not in page.info.text(), timeout=30_000)
     finally:
         window.close()
+
+
+def test_naming_a_group_says_when_only_its_surest_faces_became_theirs():
+    """Naming a group of 2 faces confirms its core (the one rule); when that is fewer faces than the group showed,
+    the status line says where the others are, instead of the group seeming to shrink for no reason."""
+    from app.gui.engine import Named, feedback
+    from core.store.journal import Decision
+    from core.store.records import Person
+
+    before = Decision(1, 0.0, "move", "moved a face", [], False)
+    after = Decision(2, 1.0, "name", "named a group of 2 faces Anna", [{"id": 3, "name": "Anna"}], False)
+    anna = Person(3, "Anna", False, faces=1, media=1, confirmed=1, cover_face=9)
+    line = feedback("naming", Named(anna, seen=2, to_review=1), before, after)
+    assert line == f"{after.done} — 1 face sure, 1 more in Review suggested faces · Ctrl+Z undoes it"
+    whole = Person(3, "Anna", False, faces=2, media=2, confirmed=2, cover_face=9)
+    assert feedback("naming", Named(whole, seen=2, to_review=0), before, after) == f"{after.done} · Ctrl+Z undoes it"

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Protocol
 
 import shiboken6
@@ -23,8 +24,10 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from core import services
 from core.clip.spec import ModelUnavailable
 from core.faces.crops import FaceCrops
+from core.faces.views import Person
 from core.library import Library
 from core.settings import Settings
+from core.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -356,7 +359,11 @@ class Engine(QObject):
         self.decide("redoing", lambda lib: lib.people.redo())
 
     def name_person(self, person_id: int, name: str) -> None:
-        self.decide("naming", lambda lib: lib.people.name(person_id, name))
+        def op(lib: Library) -> Named:
+            seen = lib.people.find(person_id).faces  # the group as the user saw it when naming it
+            person = lib.people.name(person_id, name)
+            return Named(person, seen, lib.people.review(person.id, 1).total)
+        self.decide("naming", op)
 
     def merge_people(self, target: int, source: int) -> None:
         self.decide("merging", lambda lib: lib.people.merge(target, source))
@@ -421,6 +428,20 @@ def feedback(what: str, result, before, after) -> str:
             return "Nothing to undo" if what == "undoing" else "Nothing to redo"
         return f"{'Undone' if what == 'undoing' else 'Redone'}: {result.title}"
     if after is not None and (before is None or after.id != before.id):
-        return f"{after.done} · Ctrl+Z undoes it"
+        outcome = ""
+        if isinstance(result, Named) and result.person.faces < result.seen:
+            # Naming a group confirms its surest faces only (core.faces.people.name): say so, or the group seems
+            # to have shrunk for no reason.
+            outcome = f" — {plural(result.person.faces, 'face')} sure" + (
+                f", {plural(result.to_review, 'more')} in Review suggested faces" if result.to_review else "")
+        return f"{after.done}{outcome} · Ctrl+Z undoes it"
     return "Nothing changed"
+
+
+@dataclass(frozen=True)
+class Named:
+    """What naming did: the person now, how many faces the named group had, how many wait in review."""
+    person: Person
+    seen: int
+    to_review: int
 
