@@ -20,18 +20,42 @@ from app.cli_idclip import idclip
 from app.cli_people import people
 from core import logs, services
 from core.media.scanner import folder_warning
-from core.settings import default_library_dir
+from core.settings import DEFAULT_MODEL, default_library_dir
 from core.wording import plural
 
 log = logging.getLogger(__name__)
 
+
+def _library_default() -> str:
+    """The folder the commands use when neither --library nor IDLENS_LIBRARY names one (core.settings)."""
+    return str(default_library_dir())
+
+
+def _home_as_tilde(path: str) -> str:
+    home = os.path.expanduser("~")
+    return "~" + path[len(home):] if home not in ("", "/") and (path + "/").startswith(home + "/") else path
+
+
+class _LibraryOption(click.Option):
+    """--library, whose help shows the folder `_library_default` gives for this user, worked out when the help is
+    shown (it depends on the user's data folder), never a copy of it."""
+
+    def get_help_record(self, ctx):
+        default, self.default, self.show_default = self.default, _home_as_tilde(_library_default()), True
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.default = default
+
+
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--library", "library_dir", envvar="IDLENS_LIBRARY", type=click.Path(file_okay=False),
-              default=lambda: str(default_library_dir()), show_default="the user data folder",
-              help="Library folder (env IDLENS_LIBRARY).")
+@click.option("--library", "library_dir", cls=_LibraryOption, envvar="IDLENS_LIBRARY",
+              type=click.Path(file_okay=False), default=_library_default,
+              help="Library folder (env IDLENS_LIBRARY). Without a command, the app opens the library it had open "
+                   "last, unless --library or IDLENS_LIBRARY names one.")
 @click.option("--model", envvar="IDLENS_MODEL", default=None,
               help="CLIP model as NAME:PRETRAINED or NAME:/path/to/checkpoint (env IDLENS_MODEL); "
-                   "default: the library's model, else ViT-B-32:datacomp_xl_s13b_b90k.")
+                   f"default: the library's model, else {DEFAULT_MODEL}.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Show debug lines on stderr and write them to the log file (see README, \"Logs\").")
 @click.version_option(package_name="idlens")
@@ -138,7 +162,7 @@ def _print_index_report(r) -> None:
 @click.argument("query", required=False)
 @click.option("--image", "image_path", type=click.Path(dir_okay=False), help="Find photos and moments like this one.")
 @click.option("-k", "--limit", "k", type=click.IntRange(1, 10000), default=20, show_default=True,
-              help="Number of results.")
+              help="Number of results, at most.")
 @click.option("--kind", type=click.Choice(["image", "video"]), help="Only photos or only videos.")
 @click.option("--only", is_flag=True, help="Only media where the named people are the only ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
@@ -238,7 +262,7 @@ def status(obj: Context, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def errors(obj: Context, as_json):
-    """Files that could not be indexed, each with its reason."""
+    """Files that could not be indexed, and files whose faces could not be analysed, each with its reason."""
     found = services.errors(obj.library)
     if as_json:
         emit_json({"schema": JSON_SCHEMA, "errors": found})
@@ -264,7 +288,8 @@ def forget(obj: Context, paths, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def reembed(ctx, as_json):
-    """Re-embed the whole library with --model (e.g. after choosing another CLIP model)."""
+    """Re-embed every file with the model named by --model or IDLENS_MODEL (without either, the library's own):
+    how a library switches to another CLIP model. A backup is taken first; names and faces stay."""
     lib = ctx.obj.library
     n = lib.reembed()
     if not as_json:

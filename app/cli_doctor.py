@@ -10,8 +10,11 @@ MARKS = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
 
 
 @click.command()
-@click.option("--repair", is_flag=True, help="Move a damaged catalog aside, restore the newest good backup, rebuild "
-                                             "the vector index and scan the folders again.")
+@click.option("--repair", is_flag=True,
+              help="A damaged catalog is moved aside (never deleted), the newest backup that passes its check "
+                   "restored (none: an empty catalog) and the decisions logged after it replayed; then, as for a "
+                   "vector index that disagrees with a healthy catalog, the index is rebuilt and the folders scanned "
+                   "again. A healthy library is left as it is.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def doctor(ctx, repair, as_json):

@@ -1,6 +1,7 @@
 """`idlens idclip …`: train and evaluate the Id-CLIP translator, and use it in search."""
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -11,8 +12,16 @@ from pathlib import Path
 import click
 
 from app.cli_common import ctrl_c_stops
+from core.idclip.adapt import adapt as adapt_job
+from core.idclip.evaluate import evaluate as evaluate_job
+from core.idclip.train import train as train_job
 
 log = logging.getLogger(__name__)
+
+
+def _default(job, name: str):
+    """The default of `job`'s parameter `name`: the command's default is the core job's own, never a copy."""
+    return inspect.signature(job).parameters[name].default
 
 
 @click.group()
@@ -32,14 +41,18 @@ def _dataset(path, lib):
 @click.argument("dataset")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
               help="Checkpoint file; an existing one is resumed.")
-@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
-@click.option("--batch", "batch_size", type=click.IntRange(2), default=32, show_default=True)
-@click.option("--lr", type=float, default=5e-5, show_default=True)
-@click.option("--hidden", type=click.IntRange(1), default=None, help="Hidden width of the translator (default: text width).")
+@click.option("--epochs", type=click.IntRange(1), default=_default(train_job, "epochs"), show_default=True,
+              help="Passes over the train split.")
+@click.option("--batch", "batch_size", type=click.IntRange(2), default=_default(train_job, "batch_size"),
+              show_default=True, help="Captions per training step.")
+@click.option("--lr", type=float, default=_default(train_job, "lr"), show_default=True, help="AdamW's learning rate.")
+@click.option("--hidden", type=click.IntRange(1), default=None,
+              help="Hidden width of the translator (default: the width of CLIP's text tower).")
 @click.option("--vpt", "vpt_tokens", type=click.IntRange(0), default=0, show_default=True,
               help="Learnable visual prompt tokens (shallow VPT).")
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda, or auto (a GPU when there is one).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--device", default="auto", show_default=True,
+              help="cpu, cuda, or auto (cuda when torch finds a GPU, else cpu).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
 def train_cmd(obj, dataset, out, epochs, batch_size, lr, hidden, vpt_tokens, device, as_json):
     """Train the translator on DATASET (COCO Person FaceSwap layout, see README)."""
@@ -80,9 +93,11 @@ def train_cmd(obj, dataset, out, epochs, batch_size, lr, hidden, vpt_tokens, dev
 
 @idclip.command(name="eval")
 @click.argument("dataset")
-@click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True), help="A trained translator.")
-@click.option("--split", default="test", show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True),
+              help="A trained translator (without one: plain CLIP and CLIP with names only).")
+@click.option("--split", default=_default(evaluate_job, "split"), show_default=True,
+              help="Which captions to evaluate on (their split in captions.jsonl: train, val or test).")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.pass_obj
 def eval_cmd(obj, dataset, checkpoint, split, as_json):
     """The paper's metrics: text->image R@1/5/10/50 and identity kmin-R@k / AP@10, for plain CLIP, CLIP with
@@ -139,9 +154,10 @@ def use(obj, checkpoint, off):
 
 @idclip.command()
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Checkpoint file.")
-@click.option("--epochs", type=click.IntRange(1), default=20, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--epochs", type=click.IntRange(1), default=_default(adapt_job, "epochs"), show_default=True,
+              help="Passes over your people's training photos.")
+@click.option("--lr", type=float, default=_default(adapt_job, "lr"), show_default=True, help="AdamW's learning rate.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
 def adapt(obj, out, epochs, lr, as_json):
     """Train Id-CLIP on your own named people and report, on a held-out part of their photos, whether it helped."""

@@ -7,6 +7,7 @@ import sys
 import click
 
 from app.cli_common import JSON_SCHEMA, emit_json
+from core.clip.install import FAITHFUL
 
 
 class InstallProgress:
@@ -62,11 +63,11 @@ def model():
     """The CLIP model: install it ahead of time, or see what is installed."""
 
 
-@model.command()
+@model.command(help="Download (or convert) the library's model now, with progress, and make its int8 towers (each "
+                    f"kept only where it stays within cosine {FAITHFUL} of fp32 on the calibration set).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
 def install(obj, as_json):
-    """Download (or convert) the library's model now, with progress, and make its int8 towers."""
     lib = obj.creating_library
     ensure_installed(lib)
     _show(lib, as_json)

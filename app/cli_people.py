@@ -47,7 +47,7 @@ def people():
 
 @people.command(name="list")
 @click.option("--all", "show_all", is_flag=True, help="Include hidden people.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def list_people(obj, show_all, as_json):
     """Named people first, then unnamed groups, biggest first."""
@@ -64,11 +64,11 @@ def list_people(obj, show_all, as_json):
 @people.command()
 @click.argument("pairs", nargs=-1, required=True)
 @click.option("--yes", is_flag=True, help="Do not ask when a named person is given another person's name.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def name(obj, pairs, as_json, yes):
-    """Name people: `idlens people name 3 Anna 7 "Ben Okafor"`. A name someone already has merges the group into
-    them (renaming a named person to another person's name is refused: use `people merge`)."""
+    """Name people: `idlens people name 3 Anna 7 "Ben Okafor"`. A name (or alias) someone already has merges the
+    group into them, keeping their spelling; when both already have names, it asks first (--yes does not ask)."""
     if len(pairs) % 2:
         raise click.UsageError("give pairs of ID NAME")
     pe = _people(obj)
@@ -93,7 +93,7 @@ def name(obj, pairs, as_json, yes):
 @people.command()
 @click.argument("person_name")
 @click.option("--photo", "photo", required=True, type=click.Path(dir_okay=False), help="A photo of them.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def add(obj, person_name, photo, as_json):
     """Add a person from a reference photo (its largest face)."""
@@ -114,7 +114,7 @@ def add(obj, person_name, photo, as_json):
 @click.argument("target")
 @click.argument("source")
 @click.option("--yes", is_flag=True, help="Do not ask when both have names.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def merge(obj, target, source, as_json, yes):
     """SOURCE is the same person as TARGET: SOURCE's faces join TARGET (ids or names), TARGET's name is kept,
@@ -134,7 +134,7 @@ def merge(obj, target, source, as_json, yes):
 @people.command()
 @click.argument("face_id", type=int)
 @click.argument("person")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def move(obj, face_id, person, as_json):
     """This face is PERSON (id or name; a new name creates the person)."""
@@ -145,7 +145,7 @@ def move(obj, face_id, person, as_json):
 @people.command()
 @click.argument("face_id", type=int)
 @click.argument("person")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def reject(obj, face_id, person, as_json):
     """This face is not PERSON: remembered, it will not come back to them."""
@@ -159,7 +159,7 @@ def reject(obj, face_id, person, as_json):
 @click.argument("person")
 @click.argument("face_ids", type=int, nargs=-1, required=True)
 @click.option("--name", "new_name", help="Name for the new person.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def split(obj, person, face_ids, new_name, as_json):
     """Move some of PERSON's faces into a new person."""
@@ -171,7 +171,7 @@ def split(obj, person, face_ids, new_name, as_json):
 @click.argument("person")
 @click.argument("aliases", nargs=-1, required=True)
 @click.option("--remove", is_flag=True, help="Remove these aliases instead.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def alias(obj, person, aliases, remove, as_json):
     """Other names PERSON is found by: `idlens people alias Aleksandra Sasha "Aunt Sasha"`."""
@@ -185,7 +185,7 @@ def alias(obj, person, aliases, remove, as_json):
 @people.command()
 @click.argument("person")
 @click.option("--show", is_flag=True, help="Show a hidden person again.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def hide(obj, person, show, as_json):
     """Hide a person from the people list (their faces stay)."""
@@ -195,7 +195,7 @@ def hide(obj, person, show, as_json):
 
 @people.command()
 @click.argument("person")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def faces(obj, person, as_json):
     """The faces of PERSON, with the ids that move, reject and split take."""
@@ -212,8 +212,9 @@ def faces(obj, person, as_json):
 
 @people.command()
 @click.argument("person")
-@click.option("-k", "--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("-k", "--limit", type=click.IntRange(1, 1000), default=20, show_default=True,
+              help="How many faces to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def suggest(obj, person, limit, as_json):
     """Faces that may be PERSON, most likely first: answer with `move FACE PERSON` or `reject FACE PERSON`."""
@@ -233,7 +234,7 @@ def suggest(obj, person, limit, as_json):
 
 
 @people.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def recluster(obj, as_json):
     """Work out every automatic placement again from your decisions alone (names and decisions stay). Every
@@ -257,7 +258,7 @@ def _decision_line(d) -> str:
 
 
 @people.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def undo(obj, as_json):
     """Take back the last decision about people (a name, merge, move, "not this person", split, alias, hide,
@@ -273,7 +274,7 @@ def undo(obj, as_json):
 
 
 @people.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def redo(obj, as_json):
     """Make again the decision that was undone last (until a new decision is made)."""
@@ -287,8 +288,9 @@ def redo(obj, as_json):
 
 
 @people.command()
-@click.option("-n", "--limit", type=click.IntRange(1, 100000), default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("-n", "--limit", type=click.IntRange(1, 100000), default=20, show_default=True,
+              help="How many decisions to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def history(obj, limit, as_json):
     """Your decisions about people, newest first (undone ones can be redone)."""
@@ -317,7 +319,7 @@ def export_cmd(obj, file):
 
 @people.command(name="import")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def import_cmd(obj, file, as_json):
     """Apply names and decisions from an export (checked whole first: a malformed file changes nothing)."""
