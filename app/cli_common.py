@@ -92,10 +92,14 @@ def classify(e: BaseException) -> tuple[str, str, int, str | None]:
 
 
 def fail(e: BaseException, as_json: bool) -> int:
-    """Report an error that ends the command: one line on stderr, and under --json the same as a JSON object on
-    stdout (a script reading stdout never gets nothing). Returns the exit status."""
+    """Report an error that ends the command: its line on stderr (a message in two parts — what to do, then the
+    system's details — in two lines), and under --json the same as a JSON object on stdout (a script reading stdout
+    never gets nothing). Returns the exit status."""
     code, message, status, detail = classify(e)
-    click.echo(f"idlens: error: {printable(message)}", err=True)  # a name or a path in it never drives the terminal
+    first, *rest = message.split("\n")
+    click.echo(f"idlens: error: {printable(first)}", err=True)  # a name or a path in it never drives the terminal
+    for line in rest:
+        click.echo(f"  {printable(line)}", err=True)
     if as_json:
         error = {"code": code, "message": message}
         if detail:

@@ -95,6 +95,7 @@ class Engine(QObject):
         self._urgent: list[Callable[[], None]] = []
         self._urgent_lock = threading.Lock()
         self._index_running = False
+        self._watching = False  # a check_outside is queued or running (never two at once)
         self._opened: list[Library] = []  # every thread's library, closed at shutdown (the day's backup follows)
         self._crops: FaceCrops | None = None  # the library's face crops, from the first Library a thread opened
         self.people: list = []  # the latest people list, kept on the UI thread (name completion reads it)
@@ -300,6 +301,33 @@ class Engine(QObject):
             self.browseReady.emit(services.browse(lib))
         self.read("refresh", op)
 
+    def check_outside(self) -> None:
+        """Asked every few seconds: if anyone committed to the catalog since the last look (the command line beside
+        the app, or this app's own writer), the people, Undo/Redo, the sidebar — and the grid, when files came or
+        went — show the library as it is now, without waiting for the window to be activated."""
+        if self._watching or self.closed:
+            return
+        self._watching = True
+
+        def op(lib: Library) -> None:
+            try:
+                version, last = lib.catalog.data_version(), getattr(self._local, "version", None)
+                self._local.version = version
+                if last is None:  # the first look: what is there now is what the window was shown
+                    self._local.media = lib.catalog.media.counts()
+                if last is None or version == last:
+                    return
+                self.peopleChanged.emit(lib.people.list())
+                self._journal_changed(lib)
+                status = self._status(lib)
+                self.statusChanged.emit(status)
+                if status["media"] != getattr(self._local, "media", status["media"]):
+                    self.browseReady.emit(services.browse(lib))
+                self._local.media = status["media"]
+            finally:
+                self._watching = False
+        self.read("watching the library", op)
+
     def refresh_people(self) -> None:
         """The people list and what Undo/Redo would do: cheap, asked when the window comes back to the front (the
         user may have named someone from a terminal meanwhile)."""
@@ -433,7 +461,7 @@ def feedback(what: str, result, before, after) -> str:
             # Naming a group confirms its surest faces only (core.faces.people.name): say so, or the group seems
             # to have shrunk for no reason.
             outcome = f" — {plural(result.person.faces, 'face')} sure" + (
-                f", {plural(result.to_review, 'more')} in Review suggested faces" if result.to_review else "")
+                f", {result.to_review} more in Review suggested faces" if result.to_review else "")
         return f"{after.done}{outcome} · Ctrl+Z undoes it"
     return "Nothing changed"
 

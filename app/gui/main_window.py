@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         self._download_started: float | None = None  # time.monotonic() of the model download's start
         self._download_clock: tuple[float, int] | None = None  # (monotonic time, bytes) at its first report
         self._model_problem: str | None = None        # why the model could not be installed, until a new try
+        self._model_tried = ""                         # when that was ("14:05:09"): a new try shows as new
         self.viewer: Viewer | None = None           # the viewer page's current viewer, once a result is opened
         self.log_dialog: QDialog | None = None       # Help › Show log, once opened
         self.grid_menu: QMenu | None = None          # the grid's context menu, once opened
@@ -90,6 +91,11 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore()
         self.engine.refresh()
+        # Decisions and indexing from the command line beside the app show within seconds (Immich and digiKam
+        # update live), not only when the window is activated again.
+        self._watch = QTimer(self, interval=2000)
+        self._watch.timeout.connect(self.engine.check_outside)
+        self._watch.start()
 
     # -- layout -------------------------------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -411,6 +417,7 @@ class MainWindow(QMainWindow):
         self.qsettings.setValue("splitter", self.splitter.saveState())
         libraries.save_searches(self.qsettings, self.library_dir, self.recent)
         self._browse_timer.stop()
+        self._watch.stop()
         self.engine.shutdown()
         super().closeEvent(event)
 
@@ -487,7 +494,7 @@ class MainWindow(QMainWindow):
         if r["errors"]:
             text += self.tr(", %n could not be read", "", r["errors"])
         if self._model_problem:  # stopped for want of a model: say that, not "Stopped"
-            text = "No CLIP model yet: the files found wait for it (why: on the page, and in this tooltip)"
+            text = "No CLIP model yet: the files found wait for it (why: on the page)"
             self.message.setToolTip(self._model_problem)
         self.message.setText(text)
         self.engine.refresh()
@@ -655,7 +662,7 @@ class MainWindow(QMainWindow):
             self.empty_text.setText("They are indexed as soon as the CLIP model is on this computer." if downloading
                                     else "Idlens indexes them once its CLIP model is on this computer."
                                     if not status.get("weights_available") else
-                                    "Indexing stopped before them; it goes on from where it stopped.")
+                                    "They are not indexed yet: Index them now goes on with them.")
         elif downloading:
             self.empty_title.setText("<h1>Getting the CLIP model ready</h1>")
             self.empty_text.setText("Idlens downloads it once; then add a folder, or drop one here, and it is indexed.")
@@ -667,8 +674,9 @@ class MainWindow(QMainWindow):
         size = f"about {source.megabytes} MB" if source else "converted here from open_clip"
         if downloading:
             note = self.message.text()  # the download's megabytes, rate and time left, as the status line has them
-        elif self._model_problem:
-            note = f"The model could not be installed: {self._model_problem}"
+        elif self._model_problem:  # its first line: what and what to do; the system's words are in the tooltip
+            note = f"The model could not be installed (tried at {self._model_tried}). " \
+                   f"{self._model_problem.splitlines()[0]}"
         elif status.get("test_model"):
             note = f"Model: {model} — random weights, useless for real search (tests only). Choose a real " \
                    "model in Settings."
@@ -678,6 +686,7 @@ class MainWindow(QMainWindow):
             note = f"Model: {model}. It is installed once ({size}), into your data folder — now, or when you add " \
                    "the first folder."
         self.model_note.setText(note)
+        self.model_note.setToolTip(self._model_problem or "")
         self.download_button.setVisible(bool(status) and not status.get("weights_available", True))
         self.download_button.setEnabled(not downloading and not self.engine.indexing)
         self.download_button.setText("Try again" if self._model_problem else "Download the CLIP model now")
@@ -881,9 +890,12 @@ class MainWindow(QMainWindow):
         if what == "downloading the model":
             self._download_started = self._download_clock = None
             self._model_problem = message  # in the empty page, in plain words, with "Try again"
+            self._model_tried = time.strftime("%H:%M:%S")
             self.message.setText("The CLIP model could not be installed" + (" (why: on the page)" if
-                                 self.stack.currentWidget() is self.empty else f": {message}"))
+                                 self.stack.currentWidget() is self.empty else f": {message.splitlines()[0]}"))
             self._show_first_run()
+            if self.download_button.isVisible():
+                self.download_button.setFocus()  # Try again is where the user left it
         else:
             self.message.setText(f"{what.capitalize()} failed: {message}")
         if not self.engine.indexing:  # whatever failed, no busy bar is left running after it

@@ -19,8 +19,8 @@ from .tokenizer import build_from_merges_file
 
 log = logging.getLogger(__name__)
 # What a conversion does, in order: each is said to the user as it starts (core.clip.install counts them as steps).
-EXPORT_STEPS = ("loading the open_clip weights", "exporting the image tower to ONNX",
-                "exporting the text tower to ONNX", "checking the export against open_clip")
+EXPORT_STEPS = ("loading the model's weights", "converting the image model", "converting the text model",
+                "checking the converted model")
 
 
 def research_stack_available() -> bool:

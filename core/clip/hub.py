@@ -81,8 +81,11 @@ class Offline(ModelUnavailable):
 
 
 def offline_words(source: Source, e: Offline) -> str:
-    return (f"Idlens needs to download its CLIP model once (about {source.megabytes} MB), and there is no connection "
-            f"to {e.host} now ({e.reason}): connect to the internet and try again, or set IDLENS_HUB to a mirror")
+    """A newcomer's words first (what, how big, what to do); the system's own reason and the mirror setting on a
+    second line, for whoever wants them (the app shows the first line, the rest in a tooltip)."""
+    return (f"Idlens needs to download its CLIP model once (about {source.megabytes} MB), and this computer cannot "
+            f"reach {e.host} now. Connect to the internet, then try again.\n"
+            f"Details: {e.reason}; IDLENS_HUB can name a mirror to download from.")
 
 
 def _open(url: str):

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 FAITHFUL = 0.99
 Progress = Callable[[str, int, int], None]   # (what, done, total): bytes while downloading, steps otherwise
-QUANTISE_STEPS = ("making the faster int8 image tower", "making the faster int8 text tower")
+QUANTISE_STEPS = ("making a faster copy of the image model", "making a faster copy of the text model")
 
 
 def installed(spec: ModelSpec | str, models_dir: Path) -> ModelPackage | None:

@@ -148,6 +148,11 @@ class Catalog:
     def schema_version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]
 
+    def data_version(self) -> int:
+        """A number that changes when another connection (another thread, the CLI beside the app) has committed
+        since this connection last looked: cheap enough to ask every few seconds (SQLite's data_version)."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0]
+
     def backup(self, reason: str) -> Backup | None:
         """A verified copy of the catalog before a risky operation (`reason`: "before-<what>"). None for a library
         without a backups folder (tests of the store alone); raises CatalogError when the copy cannot be made, so the
