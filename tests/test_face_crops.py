@@ -170,3 +170,22 @@ def test_a_reference_photos_crop_is_made_again_from_the_photo(make_library, tmp_
     shutil.rmtree(cache_dir() / "faces")
     made = lib.people.crop_path(face)
     assert made is not None and diff(pixels(made), saved) < 3
+
+
+def test_a_face_at_the_pictures_edge_is_shown_with_plain_grey_not_smeared_edges():
+    """A photo cropped tight on a face (a profile picture): the aligned crop reaches past the picture. People see
+    plain grey there (SHOWN_FILL), as a photo app's frame; the recogniser still gets what it was measured with."""
+    from core.faces.detection import SHOWN_FILL
+
+    backend = face_backend()
+    whole = Image.open(FACES / "person_a_2.jpg").convert("RGB")
+    face = max(backend.analyse(pil_to_bgr(whole)), key=lambda f: f.size)
+    x, y, w, h = (int(v) for v in face.box)
+    tight = whole.crop((x, y, x + w, y + h))  # nothing around the face
+    found = max(backend.analyse(pil_to_bgr(tight)), key=lambda f: f.size)
+    assert found.shown is not None and found.crop is not None
+    corners = [found.shown[0, 0], found.shown[0, -1], found.shown[-1, 0], found.shown[-1, -1]]
+    assert sum(tuple(int(v) for v in c) == SHOWN_FILL for c in corners) >= 2, corners
+    assert not any(tuple(int(v) for v in c) == SHOWN_FILL for c in (found.crop[0, 0], found.crop[0, -1]))
+    inside = found.shown[40:72, 40:72].astype(int) - found.crop[40:72, 40:72].astype(int)
+    assert np.abs(inside).max() == 0  # the face itself is the same pixels

@@ -28,7 +28,7 @@ from core import logs
 from core.clip.hub import published
 from core.names import isolated
 from core.store.records import INDEXED, PENDING
-from core.wording import media_counts
+from core.wording import media_counts, plural
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,7 @@ class MainWindow(QMainWindow):
         self.sidebar.setHeaderHidden(True)
         self.sidebar.setMinimumWidth(180)  # a narrow window squeezes the results, never the sidebar to a sliver
         self._sidebar_expanded: dict[str, bool] = {}  # section or year -> open, as the user left it
+        self._sidebar_current: tuple | None = ("all", None)  # the entry of what the window shows
         self.sidebar.itemActivated.connect(self._sidebar_activated)
         self.sidebar.itemClicked.connect(self._sidebar_activated)
 
@@ -510,6 +511,7 @@ class MainWindow(QMainWindow):
             self.stack.setCurrentWidget(self.grid)
             return
         self.query = text
+        self._sidebar_current = ("search", text)  # a person's entry or a recent search, when there is one
         if text in self.recent:
             self.recent.remove(text)
         self.recent.insert(0, text)
@@ -574,6 +576,10 @@ class MainWindow(QMainWindow):
         elif self.date_filter:  # a year or a month chosen in the sidebar
             rows = [r for r in rows if (r.get("captured_at") or "").startswith(self.date_filter)]
             self.message.setText(self.tr("%n file(s) from %1", "", len(rows)).replace("%1", _period(self.date_filter)))
+        if not self.folder_filter and not self.date_filter and not self.engine.indexing \
+                and self.stack.currentWidget() is self.grid:  # what the grid shows, not the last search's count
+            self.message.setText(media_counts(sum(r["kind"] == "image" for r in rows),
+                                              sum(r["kind"] == "video" for r in rows)))
         self.model.set_rows(rows, by_date=True)
         if rows and self.stack.currentWidget() is self.empty:
             self.stack.setCurrentWidget(self.grid)
@@ -633,7 +639,14 @@ class MainWindow(QMainWindow):
 
     # -- sidebar, people, status ----------------------------------------------------------------------------------------
     def show_people(self) -> None:
+        """The People overview (never the last person's page: the toolbar's People is the way back to everyone)."""
+        self.people.show_list()
         self.stack.setCurrentWidget(self.people)
+        self._sidebar_current = ("people", None)
+        self._mark_sidebar()
+        named = sum(1 for p in self._people if p.name)
+        self.message.setText(f"{plural(named, 'person', 'people')} named, "
+                             f"{plural(len(self._people) - named, 'group')} to name")
 
     def _status_changed(self, status: dict) -> None:
         self.status = status
@@ -773,6 +786,19 @@ class MainWindow(QMainWindow):
             QTreeWidgetItem(recent, [text]).setData(0, Qt.ItemDataRole.UserRole, ("search", text))
         for i in range(self.sidebar.topLevelItemCount()):
             self._restore_expanded(self.sidebar.topLevelItem(i))
+        self._mark_sidebar()
+
+    def _mark_sidebar(self) -> None:
+        """The sidebar shows where the window is (All, a folder, a month, People, the search shown), refills too."""
+        self.sidebar.blockSignals(True)
+        self.sidebar.setCurrentItem(None)
+        self.sidebar.clearSelection()
+        found = self.sidebar.findItems("*", Qt.MatchFlag.MatchWildcard | Qt.MatchFlag.MatchRecursive)
+        for item in found:
+            if item.data(0, Qt.ItemDataRole.UserRole) == self._sidebar_current:
+                self.sidebar.setCurrentItem(item)
+                break
+        self.sidebar.blockSignals(False)
 
     @staticmethod
     def _sidebar_key(item) -> str:
@@ -794,6 +820,8 @@ class MainWindow(QMainWindow):
 
     def _sidebar_activated(self, item, _column=0) -> None:
         kind, value = item.data(0, Qt.ItemDataRole.UserRole) or (None, None)
+        if kind is not None:
+            self._sidebar_current = (kind, value)
         if kind == "search" and value:
             self.search_for(value)
         elif kind == "people":

@@ -207,7 +207,7 @@ class CropSource:
         offline, or changed since it was indexed (its landmarks may no longer be on the face)."""
         from core.store.records import INDEXED
 
-        from .detection import align, pil_to_bgr
+        from .detection import SHOWN_FILL, align, pil_to_bgr
 
         if not face.path:
             return None
@@ -218,7 +218,7 @@ class CropSource:
             from core.media.images import decode_image
 
             detail = decode_image(face.path, settings.decode_min_side, settings.face_detail).detail
-            return align(pil_to_bgr(detail), face.landmarks)
+            return align(pil_to_bgr(detail), face.landmarks, fill=SHOWN_FILL)
         if face.status != INDEXED:  # missing, offline, waiting to be indexed again: its landmarks may be stale
             return None
         try:
@@ -238,7 +238,7 @@ class CropSource:
             detail, width = img.detail, img.width
         if detail is None:
             return None
-        return align(pil_to_bgr(detail), face.landmarks * np.float32(detail.width / max(1, width)))
+        return align(pil_to_bgr(detail), face.landmarks * np.float32(detail.width / max(1, width)), fill=SHOWN_FILL)
 
 
 def _video_frame(path: str, timestamp: float, detail_side: int):

@@ -61,7 +61,8 @@ class Face:
     score: float                              # detector confidence, 0..1
     embedding: np.ndarray | None = None       # unit vector
     sharpness: float = 0.0                    # variance of the Laplacian of the aligned grey crop
-    crop: np.ndarray | None = None            # aligned 112x112 BGR crop
+    crop: np.ndarray | None = None            # aligned 112x112 BGR crop, as the recogniser saw it
+    shown: np.ndarray | None = None           # the same crop for people to see (SHOWN_FILL outside the picture)
     turned: int = 0  # degrees clockwise the image was turned for this face to be upright (crop and embedding come
                      # from the turned image; box and landmarks are mapped back to the image as given)
 
@@ -156,6 +157,7 @@ class OpenCVFaces:
         for face, crop, vec in zip(faces, crops, self.recognise(crops)):
             face.embedding = vec
             face.crop = crop
+            face.shown = align(bgr, face.landmarks, fill=SHOWN_FILL)  # 0.05 ms: a second warp, no second model run
             face.sharpness = float(cv2.Laplacian(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
 
     def recognise(self, crops: list[np.ndarray]) -> np.ndarray:
@@ -253,8 +255,14 @@ def unturn(points: np.ndarray, turn: int, width: int, height: int) -> np.ndarray
     return np.stack([x, y], axis=1).astype(np.float32)
 
 
-def align(bgr: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
-    """Similarity transform (rotation, scale, shift) of the landmarks onto the template, then warp."""
+SHOWN_FILL = (64, 64, 64)  # where a shown crop reaches past the picture (a face at its edge): plain grey
+
+
+def align(bgr: np.ndarray, landmarks: np.ndarray, size: int = 112,
+          fill: tuple[int, int, int] | None = None) -> np.ndarray:
+    """Similarity transform (rotation, scale, shift) of the landmarks onto the template, then warp. Past the
+    picture's edge the recogniser gets its edge pixels repeated (what SFace was measured with); a crop for people
+    to see gets `fill` there instead of smeared streaks."""
     import cv2
 
     matrix, _ = cv2.estimateAffinePartial2D(np.asarray(landmarks, np.float32), ARCFACE_TEMPLATE * (size / 112),
@@ -265,7 +273,10 @@ def align(bgr: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray
         pad = max(x1 - x0, y1 - y0)
         src = np.float32([[x0 - pad / 2, y0 - pad / 2], [x1 + pad / 2, y0 - pad / 2], [x0 - pad / 2, y1 + pad / 2]])
         matrix = cv2.getAffineTransform(src, np.float32([[0, 0], [size, 0], [0, size]]))
-    return cv2.warpAffine(bgr, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if fill is None:
+        return cv2.warpAffine(bgr, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(bgr, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=fill)
 
 
 def pil_to_bgr(image) -> np.ndarray:

@@ -86,7 +86,8 @@ class FoundFaces:
                     landmarks=face.landmarks * k, score=face.score, size=face.size, sharpness=face.sharpness,
                     usable=good[i] and i == best, voter=good[i], embedding=face.embedding, backend=backend)
                 if self.crops:  # signed with the landmarks as stored, so a crop is never shown for another face
-                    self.crops.save(ids[i], face.crop, face.landmarks * k)
+                    self.crops.save(ids[i], face.shown if face.shown is not None else face.crop,
+                                    face.landmarks * k)
         return ids
 
     def replace(self, media_id: int, found: list[FoundFace], backend: str, frame_ids: dict[float, int]) -> list[int]:

@@ -1,0 +1,50 @@
+"""The sidebar says where the window is, and the status line says what it shows (issue 21, from a newcomer's day):
+the entry clicked stays highlighted across the refills that follow every index and decision, People in the toolbar
+always goes back to everyone, and browsing never keeps the last search's "1 result for …"."""
+import os
+
+from PySide6.QtCore import QSettings, Qt
+
+from app.gui import open_window
+from tests import media_factory as mf
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _entry(window, kind):
+    for item in window.sidebar.findItems("*", Qt.MatchFlag.MatchWildcard | Qt.MatchFlag.MatchRecursive):
+        data = item.data(0, Qt.ItemDataRole.UserRole)
+        if data and data[0] == kind:
+            return item
+    raise AssertionError(f"no {kind} entry")
+
+
+def test_the_sidebar_marks_where_the_window_is_and_the_status_line_what_it_shows(qtbot, tmp_path):
+    album = tmp_path / "album"
+    for i in range(3):
+        mf.photo(album / f"p{i}.jpg", 90 + i)
+    window = open_window(str(tmp_path / "lib"), "tiny-test",
+                         QSettings(str(tmp_path / "app.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    try:
+        with qtbot.waitSignal(window.engine.indexFinished, timeout=120_000):
+            window.engine.index([str(album)])
+        qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=30_000)
+        window.search_for("a photo")
+        qtbot.waitUntil(lambda: "result" in window.message.text(), timeout=30_000)
+        folder = _entry(window, "folder")
+        window.sidebar.itemClicked.emit(folder, 0)
+        qtbot.waitUntil(lambda: window.message.text() == "3 files in album", timeout=30_000)
+        window.engine.refresh()  # a refill, as after every index and decision
+        qtbot.waitUntil(lambda: window.sidebar.currentItem() is not None
+                        and window.sidebar.currentItem().data(0, Qt.ItemDataRole.UserRole)[0] == "folder",
+                        timeout=30_000)
+        window.sidebar.itemClicked.emit(_entry(window, "all"), 0)
+        qtbot.waitUntil(lambda: window.message.text() == "3 photos", timeout=30_000)  # not "3 results for …"
+        window.people.pages.setCurrentWidget(window.people.page)  # the last person's page, left open
+        window.show_people()
+        assert window.people.pages.currentWidget() is window.people.list_page
+        assert window.sidebar.currentItem().data(0, Qt.ItemDataRole.UserRole) == ("people", None)
+        assert "named" in window.message.text() and "to name" in window.message.text()
+    finally:
+        window.close()
