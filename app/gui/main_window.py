@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDialog, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
                                QMainWindow, QMenu, QMessageBox, QProgressBar, QPushButton, QSplitter, QStackedWidget,
@@ -791,7 +791,7 @@ class MainWindow(QMainWindow):
     def _mark_sidebar(self) -> None:
         """The sidebar shows where the window is (All, a folder, a month, People, the search shown), refills too."""
         self.sidebar.blockSignals(True)
-        self.sidebar.setCurrentItem(None)
+        self.sidebar.setCurrentIndex(QModelIndex())
         self.sidebar.clearSelection()
         found = self.sidebar.findItems("*", Qt.MatchFlag.MatchWildcard | Qt.MatchFlag.MatchRecursive)
         for item in found:
