@@ -249,7 +249,8 @@ def status(obj: Context, as_json):
     say(f"model    {data['model']}" + ("  (random weights: tests only)" if data["test_model"] else ""))
     for kind, by_status in sorted(data["media"].items()):
         parts = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()))
-        click.echo(f"{kind + 's':8} {sum(by_status.values())} ({parts})")
+        label = {"image": "photos", "video": "videos"}.get(kind, kind + "s")  # the app's words (JSON keeps "image")
+        click.echo(f"{label:8} {sum(by_status.values())} ({parts})")
     click.echo(f"vectors  {data['vectors']}")
     for folder in data["folders"]:
         say(f"folder   {folder['path']}" + (f"  (offline: {folder['offline']})" if folder["offline"] else ""))

@@ -194,3 +194,15 @@ def terminate_like_interrupt() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handler)
+
+
+def columns(text: str) -> int:
+    """How many terminal columns `text` takes: a CJK character two, a combining mark none (str.ljust counts code
+    points, so "李小龙" would push the next column three to the right)."""
+    import unicodedata
+
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def padded(text: str, width: int) -> str:
+    return text + " " * max(0, width - columns(text))

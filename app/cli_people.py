@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from app.cli_common import JSON_SCHEMA, dump_json, printable, say
+from app.cli_common import JSON_SCHEMA, dump_json, padded, printable, say
 from core import services
 from core.faces.export_format import read_export
 from core.faces.portability import export_decisions, import_decisions
@@ -32,7 +32,7 @@ def _confirm(question: str) -> None:
 def _person_line(p) -> str:
     flags = " (hidden)" if p.hidden else ""
     aliases = f"  also: {', '.join(p.aliases)}" if p.aliases else ""
-    return (f"{p.id:5}  {p.label:30} {p.media:5} {'file ' if p.media == 1 else 'files'} {p.faces:5} "
+    return (f"{p.id:5}  {padded(p.label, 30)} {p.media:5} {'file ' if p.media == 1 else 'files'} {p.faces:5} "
             f"{'face ' if p.faces == 1 else 'faces'}{flags}{aliases}")
 
 

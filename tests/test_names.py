@@ -401,3 +401,12 @@ def test_a_first_or_last_name_of_one_person_is_found_in_any_case(name, last, cas
         return
     q = parse(f"{case_of(part.text)} at the beach", [(7, name, name, "name")], TODAY)
     assert [m.person_id for m in q.people] == [7], (name, part.text)
+
+
+def test_the_people_list_keeps_its_columns_for_names_in_any_script():
+    """`idlens people list` pads by terminal columns: 李小龙 takes six, Zoë (with a combining accent) three."""
+    from app.cli_common import columns, padded
+
+    assert columns("李小龙") == 6 and columns("Zoe\u0308") == 3 and columns("Αθηνά") == 5
+    for name in ("李小龙", "Zoe\u0308", "Seán O'Brien", "Αθηνά"):
+        assert columns(padded(name, 30)) == 30
