@@ -48,3 +48,21 @@ def test_the_sidebar_marks_where_the_window_is_and_the_status_line_what_it_shows
         assert "named" in window.message.text() and "to name" in window.message.text()
     finally:
         window.close()
+
+
+def test_help_about_says_what_and_where(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    window = open_window(str(tmp_path / "lib"), "tiny-test",
+                         QSettings(str(tmp_path / "app.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    shown = []
+    monkeypatch.setattr(QMessageBox, "about", lambda parent, title, text: shown.append((title, text)))
+    try:
+        about = next(a for m in window.menuBar().actions() if m.text() == "&Help" for a in m.menu().actions()
+                     if a.text() == "About Idlens")
+        about.trigger()
+        title, text = shown[0]
+        assert title == "About Idlens" and str(tmp_path / "lib") in text and "YuNet" in text
+    finally:
+        window.close()

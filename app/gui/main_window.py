@@ -260,6 +260,28 @@ class MainWindow(QMainWindow):
         self.show_log_action = _action(self, "Show log", self.show_log)
         self.show_log_action.setStatusTip(str(logs.log_file()))
         help_menu.addAction(self.show_log_action)
+        help_menu.addSeparator()
+        help_menu.addAction(_action(self, "About Idlens", self.show_about))
+
+    def show_about(self) -> None:
+        """Help › About: what this is, which version, where its files are, and whose work it runs on."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        from core.settings import models_dir
+
+        try:
+            release = version("idlens")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            release = "(not installed)"
+        QMessageBox.about(self, "About Idlens", (
+            f"<h3>Idlens {html.escape(release)}</h3>"
+            "<p>Finds the people you know in your photos and videos, in plain words. Everything runs on this "
+            "computer; your photos, faces and names never leave it.</p>"
+            f"<p>Library: {html.escape(self.library_dir)}<br>Model: {html.escape(self.status.get('model', ''))}"
+            f"<br>Models folder: {html.escape(str(models_dir()))}<br>Log: {html.escape(str(logs.log_file()))}</p>"
+            "<p>Runs on the work of others: CLIP models trained by OpenAI, LAION and DataComp (open_clip; ONNX "
+            "exports published by rclip and Immich), the YuNet face detector and SFace recogniser of OpenCV Zoo, "
+            "ONNX Runtime, hnswlib, SQLite, PyAV (FFmpeg), Pillow and Qt (PySide6). Each keeps its own licence.</p>"))
 
     def show_log(self) -> None:
         """Help › Show log: the log file's place and its last lines, and a button that opens it (attach it to a bug

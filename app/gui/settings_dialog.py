@@ -6,18 +6,30 @@ import logging
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QWidget)
 
+from core.clip.hub import published
+
 log = logging.getLogger(__name__)
 
-# Ready-made ONNX exports (no conversion needed). Sizes are the download, about; speeds are photos per second on
-# two laptop cores (the default measured here, the others scaled by their compute): to help choose, not promises.
-MODELS = [
-    ("ViT-B-32-256:datacomp_s34b_b86k", "ViT-B/32-256 DataComp (default) — about 600 MB, ~15 photos/s on 2 cores"),
-    ("ViT-B-32:laion2b_s34b_b79k", "ViT-B/32 LAION-2B — about 600 MB, ~18 photos/s"),
-    ("ViT-B-32:openai", "ViT-B/32 OpenAI — about 600 MB, ~18 photos/s"),
-    ("ViT-B-16:openai", "ViT-B/16 OpenAI — about 600 MB, ~5 photos/s, finds more"),
-    ("ViT-L-14:openai", "ViT-L/14 OpenAI — about 1.7 GB, ~1 photo/s; for a GPU or patience"),
-    ("tiny-test", "tiny-test — random weights: for tests only, useless for search"),
+# Ready-made ONNX exports (no conversion needed), each with its download size (core.clip.hub) and its speed in
+# photos per second on two cores: the default's measured here, the others estimated from their compute — to help
+# choose, not promises.
+_CHOICES = [
+    ("ViT-B-32-256:datacomp_s34b_b86k", "ViT-B/32-256 DataComp (default)", "~15 photos/s on 2 cores, measured"),
+    ("ViT-B-32:laion2b_s34b_b79k", "ViT-B/32 LAION-2B", "~18 photos/s on 2 cores, estimated"),
+    ("ViT-B-32:openai", "ViT-B/32 OpenAI", "~18 photos/s on 2 cores, estimated"),
+    ("ViT-B-16:openai", "ViT-B/16 OpenAI", "~5 photos/s on 2 cores, estimated; finds more"),
+    ("ViT-L-14:openai", "ViT-L/14 OpenAI", "~1 photo/s on 2 cores, estimated; for a GPU or patience"),
 ]
+
+
+def _size(spec: str) -> str:
+    source = published(spec)
+    mb = source.megabytes if source else 0
+    return f"about {mb / 1000:.1f} GB" if mb >= 1000 else f"about {mb} MB"
+
+
+MODELS = [(spec, f"{name} — {_size(spec)}, {speed}") for spec, name, speed in _CHOICES] + [
+    ("tiny-test", "tiny-test — random weights: for tests only, useless for search")]
 
 
 def _research_tools() -> bool:
@@ -62,12 +74,17 @@ class SettingsDialog(QDialog):
         self.max_frames = QSpinBox(self, minimum=10, maximum=5000)
         self.max_frames.setValue(settings.video_max_frames)
         form.addRow("Video: at most frames", self.max_frames)
-        self.face_size = QDoubleSpinBox(self, minimum=8, maximum=400, suffix=" px")
+        self.face_size = QDoubleSpinBox(self, minimum=8, maximum=400, decimals=0, suffix=" pixels")
         self.face_size.setValue(settings.face_min_size)
-        form.addRow("Faces: smallest that counts", self.face_size)
+        self.face_size.setToolTip("Faces smaller than this (the short side of the face, in the photo) are left out: "
+                                  "too small to tell who they are.")
+        form.addRow("Faces: ignore smaller than", self.face_size)
         self.face_match = QDoubleSpinBox(self, minimum=0.2, maximum=0.9, singleStep=0.02, decimals=2)
         self.face_match.setValue(settings.face_match)
-        form.addRow("Faces: same person at similarity", self.face_match)
+        self.face_match.setToolTip("How alike two faces must be to be put together as one person (0.2 loose – 0.9 "
+                                   f"strict; default {type(settings)().face_match:.2f}). Stricter: fewer wrong "
+                                   "people, more faces left for you to review.")
+        form.addRow("Faces: how alike for one person", self.face_match)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
