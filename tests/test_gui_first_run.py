@@ -42,7 +42,7 @@ def test_before_anything_the_page_says_what_the_model_is_and_weighs(fresh):
     window, _ = fresh
     assert window.stack.currentWidget() is window.empty
     assert "Drop a folder" in window.empty_title.text()
-    assert PUBLISHED in window.model_note.text() and "about 600 MB" in window.model_note.text()
+    assert "ViT-B/32-256 DataComp" in window.model_note.text() and "about 600 MB" in window.model_note.text()
     assert window.download_button.isVisibleTo(window) and window.download_button.isEnabled()
     assert not window.index_button.isVisibleTo(window)
 
@@ -98,7 +98,7 @@ def test_choosing_another_model_before_anything_is_embedded_asks_nothing_and_nam
     monkeypatch.setattr(dialog_module.SettingsDialog, "model_spec", lambda self: "ViT-B-16:openai")
     window.open_settings()
     qtbot.waitUntil(lambda: window.status.get("model") == "ViT-B-16:openai", timeout=30_000)
-    qtbot.waitUntil(lambda: "ViT-B-16:openai" in window.model_note.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "ViT-B/16 OpenAI" in window.model_note.text(), timeout=10_000)
     assert not asked
 
 
@@ -191,6 +191,8 @@ def test_a_folder_added_before_the_model_shows_on_the_page_while_the_model_downl
         assert all("Drop a folder" not in title for title, _ in downloading)
         assert any("3 photos found, waiting to be indexed" in title for title, _ in downloading), downloading
         assert any(note.startswith("Downloading the CLIP model: ") and " left" in note for _, note in downloading)
+        steps = [(title, note) for what, title, note in seen if what.startswith("making a faster copy")]
+        assert steps and all("(step " in note and "waiting to be indexed" in title for title, note in steps), steps
         qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=30_000)
     finally:
         window.close()

@@ -22,6 +22,7 @@ from app.gui.completion import NameCompleter, name_entries
 from app.gui.engine import Engine
 from app.gui.grid_zoom import zoom_slider
 from app.gui.people_panel import PeoplePanel
+from app.gui.settings_dialog import model_name
 from app.gui.results import MONTH_NAMES, ResultRole, ResultsModel, ResultsView, clock
 from app.gui.viewer import Viewer, ViewerPage
 from core import logs
@@ -490,9 +491,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.setVisible(True)
         self.cancel_button.setEnabled(True)
         self.message.setText("Looking for photos and videos…")
-        self._show_first_run()
-        if self.stack.currentWidget() is self.empty and self.status.get("weights_available"):
-            self.stack.setCurrentWidget(self.grid)  # the grid fills as files are indexed
+        self._show_first_run()  # the page counts what waits; the grid takes over with the first files indexed
 
     def _index_progress(self, p: dict) -> None:
         if p["stage"] == "embed":
@@ -695,7 +694,9 @@ class MainWindow(QMainWindow):
             files = media_counts(waiting.get("image", 0), waiting.get("video", 0))
             self.empty_title.setText(f"<h1>{html.escape(files)} found, waiting to be indexed</h1>")
             self.empty_text.setText("They are indexed as soon as the CLIP model is on this computer." if downloading
-                                    else "Idlens indexes them once its CLIP model is on this computer."
+                                    else "Indexing them now: they show here as they are done."
+                                    if self.engine.indexing else
+                                    "Idlens indexes them once its CLIP model is on this computer."
                                     if not status.get("weights_available") else
                                     "They are not indexed yet: Index them now goes on with them.")
         elif downloading:
@@ -706,6 +707,7 @@ class MainWindow(QMainWindow):
             self.empty_text.setText(DROP_TEXT)
         model = status.get("model", "")
         source = published(model) if model else None
+        named = model_name(model)
         size = f"about {source.megabytes} MB" if source else "converted here from open_clip"
         if downloading:
             note = self.message.text()  # the download's megabytes, rate and time left, as the status line has them
@@ -713,12 +715,12 @@ class MainWindow(QMainWindow):
             note = f"The model could not be installed (tried at {self._model_tried}). " \
                    f"{self._model_problem.splitlines()[0]}"
         elif status.get("test_model"):
-            note = f"Model: {model} — random weights, useless for real search (tests only). Choose a real " \
+            note = f"Model: {named} — random weights, useless for real search (tests only). Choose a real " \
                    "model in Settings."
         elif status.get("weights_available"):
-            note = f"Model: {model} (ready)."
+            note = f"Model: {named} (ready)."
         else:
-            note = f"Model: {model}. It is installed once ({size}), into your data folder — now, or when you add " \
+            note = f"Model: {named}. It is installed once ({size}), into your data folder — now, or when you add " \
                    "the first folder."
         self.model_note.setText(note)
         self.model_note.setToolTip(self._model_problem or "")
@@ -924,6 +926,9 @@ class MainWindow(QMainWindow):
             self.progress.setRange(0, total)
             self.progress.setValue(done)
             self.message.setText(f"{what[:1].upper()}{what[1:]} (step {done + 1} of {total})…")
+            if self._download_started is None:  # a conversion, or the steps after a download: the model is coming
+                self._download_started = time.monotonic()
+            self._show_first_run()  # the page says the step too
 
     def _model_ready(self, spec: str) -> None:
         self._download_started = self._download_clock = None  # the next download has its own clock

@@ -28,6 +28,11 @@ def _size(spec: str) -> str:
     return f"about {mb / 1000:.1f} GB" if mb >= 1000 else f"about {mb} MB"
 
 
+def model_name(spec: str) -> str:
+    """A model as people read it ("ViT-B/32-256 DataComp"), its id in Settings' list of choices; else the id."""
+    return next((name.replace(" (default)", "") for s, name, _ in _CHOICES if s == spec), spec)
+
+
 MODELS = [(spec, f"{name} — {_size(spec)}, {speed}") for spec, name, speed in _CHOICES] + [
     ("tiny-test", "tiny-test — random weights: for tests only, useless for search")]
 
