@@ -66,3 +66,28 @@ def test_help_about_says_what_and_where(qtbot, tmp_path, monkeypatch):
         assert title == "About Idlens" and str(tmp_path / "lib") in text and "YuNet" in text
     finally:
         window.close()
+
+
+def test_find_similar_photos_searches_by_the_photo(qtbot, tmp_path):
+    album = tmp_path / "album"
+    for i in range(3):
+        mf.photo(album / f"p{i}.jpg", 95 + i)
+    window = open_window(str(tmp_path / "lib"), "tiny-test",
+                         QSettings(str(tmp_path / "app.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    try:
+        with qtbot.waitSignal(window.engine.indexFinished, timeout=120_000):
+            window.engine.index([str(album)])
+        qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=30_000)
+        first = window.model.rows[0]["path"]
+        window.grid.setCurrentIndex(window.model.index(0))
+        window.grid.selectionModel().select(window.model.index(0), window.grid.selectionModel().SelectionFlag.Select)
+        window._grid_menu(window.grid.visualRect(window.model.index(0)).center())
+        similar = next(a for a in window.grid_menu.actions() if a.text() == "Find similar photos")
+        similar.trigger()
+        qtbot.waitUntil(lambda: "result" in window.message.text() and "like p" in window.message.text(),
+                        timeout=30_000)
+        assert window.model.rows[0]["path"] == first  # the photo itself is the most like itself
+        window.grid_menu.close()
+    finally:
+        window.close()

@@ -542,6 +542,14 @@ class MainWindow(QMainWindow):
         self.message.setText(f"Searching “{text}”…")
         self.request = self.engine.search(text)
 
+    def find_similar(self, path: str) -> None:
+        """Photos and videos that look like this one (CLIP's image search, as `idlens search --image`)."""
+        self.query = f"like {Path(path).name}"
+        self._sidebar_current = None
+        self.search_field.clear()
+        self.message.setText(f"Looking for photos like {Path(path).name}…")
+        self.request = self.engine.search(None, image=path)
+
     def _search_finished(self, request: int, outcome) -> None:
         if request != self.request:
             return  # an older search finished after a newer one started: drop it
@@ -636,6 +644,8 @@ class MainWindow(QMainWindow):
         menu = QMenu(self)
         if len(rows) == 1:
             menu.addAction("Open", lambda: self.open_index(self.grid.currentIndex()))
+            if rows[0]["kind"] == "image":  # Immich's "find similar": the search by an example photo
+                menu.addAction("Find similar photos", lambda: self.find_similar(rows[0]["path"]))
         menu.addAction("Show in folder", lambda: self.show_in_folder([r["path"] for r in rows]))
         menu.addAction(self.tr("Remove %n file(s) from the library…", "", len(rows)), self.forget_selected)
         menu.popup(self.grid.viewport().mapToGlobal(pos))
