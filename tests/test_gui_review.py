@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 from PIL import Image, ImageEnhance, ImageOps
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 
 from app.gui import install_translations
 from app.gui.people_panel import FaceStrip, ReviewDialog, SamePersonDialog
@@ -43,15 +44,18 @@ def test_the_merge_dialog_shows_every_face_of_both(qtbot, window, album, tmp_pat
         qtbot.waitUntil(lambda: strip.face_ids == [f["id"] for f in faces[person.id]], timeout=WAIT)
         qtbot.waitUntil(lambda: strip.loaded() == len(strip.face_ids), timeout=WAIT)  # every crop on screen
         assert strip.more == 0 and strip.count() == len(faces[person.id])
-    for header, person in zip(dialog.headers, (a, b)):
+    for header, person, which in zip(dialog.headers, (a, b), ("This", "Another")):
         # By kind, a video's many frames being one video: "5 faces in 3 photos · 1 video", never "4 files".
         photos = len({f["path"] for f in faces[person.id] if f["path"] and f["timestamp"] is None})
         videos = len({f["path"] for f in faces[person.id] if f["path"] and f["timestamp"] is not None})
         n = len(faces[person.id])
-        assert header.text() == f"<b>An unnamed group</b> of {n} faces in {media_counts(photos, videos)}"
+        assert header.text() == f"<b>{which} unnamed person</b> — {n} faces in {media_counts(photos, videos)}"
         assert "#" not in header.text() and "file" not in header.text()
     assert dialog.note.isVisibleTo(dialog) and "offered in Review" in dialog.note.text()
     assert "#" not in dialog.question.text()
+    # Both unnamed: the question reads as a question, each side as the user knows it.
+    assert dialog.question.text() == (f"Is this unnamed person ({media_counts(a.photos, a.videos)}) the same person "
+                                      f"as another unnamed person ({media_counts(b.photos, b.videos)})?")
     shot(dialog, "review-01-merge-two-groups")
     dialog.reject()
 
@@ -95,7 +99,7 @@ def test_a_big_group_shows_its_first_faces_and_how_many_more(qtbot, qapp, tmp_pa
     big = SimpleNamespace(id=1, name=None, faces=350, media=120, confirmed=0)
     anna = SimpleNamespace(id=2, name="Anna", faces=2, media=2, confirmed=2)
     dialog = open_dialog(qtbot, SamePersonDialog(engine, big, anna))
-    assert dialog.headers[0].text() == "<b>An unnamed group</b> of 350 faces in 120 files"  # before the list
+    assert dialog.headers[0].text() == "<b>This unnamed person</b> — 350 faces in 120 files"  # before the list
     assert dialog.strips[0].item(0).text() == "Loading faces…"
     engine.asked[0][1]([{"id": i, "path": f"/p/{i % 100}.jpg", "timestamp": None, "confirmed": 0}
                         for i in range(350)])
@@ -103,7 +107,7 @@ def test_a_big_group_shows_its_first_faces_and_how_many_more(qtbot, qapp, tmp_pa
     strip = dialog.strips[0]
     assert len(strip.face_ids) == FaceStrip.CAP and strip.more == 50
     assert strip.item(strip.count() - 1).text() == "and 50 more"
-    assert dialog.headers[0].text() == "<b>An unnamed group</b> of 350 faces in 100 photos"
+    assert dialog.headers[0].text() == "<b>This unnamed person</b> — 350 faces in 100 photos"
     assert dialog.headers[1].text() == "<b>Anna</b> — 2 faces in 2 videos"
     assert "0:04" in dialog.strips[1].item(0).toolTip()
     strip.scrollToItem(strip.item(strip.count() - 1))
@@ -173,6 +177,74 @@ def test_review_keys_and_the_count_with_an_engine_that_answers_later(qtbot, qapp
     group = open_dialog(qtbot, ReviewDialog(Engine(), SimpleNamespace(id=12, name=None, label="Unnamed #12")))
     assert group.windowTitle() == group.heading.text() == "Is this the same person?"
     assert "#" not in group.reference_label.text()
+
+
+def test_a_suggested_face_says_when_it_was_taken_and_a_no_says_who_it_is_not(qtbot, qapp, tmp_path):
+    """Under the suggested face: "Suggested" and its file's date (no score, no file name: that is the tooltip),
+    each caption centred under its own face, both on one line; a No says whom it is not ("Noted: not Anna")."""
+    install_translations(qapp)
+    asked, decided = [], []
+    faces = {1: FACES / "person_a_2.jpg", 2: FACES / "person_b_1.jpg", 99: FACES / "person_a_1.jpg"}
+
+    class Engine:
+        people = [SimpleNamespace(id=5, name="Ben")]
+
+        def review(self, person_id, on_done):
+            asked.append(on_done)
+
+        def crop_path(self, face_id):
+            return faces[face_id]
+
+        def reject_face(self, face_id, person, on_done=None):
+            decided.append((face_id, on_done))
+
+    files = [{"path": "/photos/IMG_0042.jpg", "captured_at": "2019-06-15T12:00:00"},
+             {"path": "/photos/party.mp4", "captured_at": "2021-12-31"}]
+    dialog = open_dialog(qtbot, ReviewDialog(Engine(), SimpleNamespace(id=3, name="Anna", label="Anna"),
+                                             files=files))
+    dialog.resize(560, 440)
+    asked.pop()(SimpleNamespace(total=2, suggestions=[
+        SimpleNamespace(face_id=1, reference_face=99, path="/photos/IMG_0042.jpg", timestamp=None,
+                        current_person=None, similarity=0.5),
+        SimpleNamespace(face_id=2, reference_face=99, path="/photos/party.mp4", timestamp=4.0, current_person=5,
+                        similarity=0.41)]))
+    qtbot.wait(50)
+    words = [w.text() for w in dialog.findChildren(QLabel) if w.isVisible()]
+    assert dialog.face_label.text() == "Suggested" and dialog.when.text() == "15 Jun 2019"
+    assert not any("similarity" in w or "0.50" in w or "IMG_0042" in w for w in words), words
+    assert dialog.face.toolTip() == "IMG_0042.jpg"
+
+    def centre(widget):
+        return widget.mapTo(dialog, widget.rect().center())
+
+    for image, caption in ((dialog.face, dialog.face_label), (dialog.reference, dialog.reference_label)):
+        assert abs(centre(image).x() - centre(caption).x()) <= 1   # each caption under its own face
+    assert centre(dialog.face_label).y() == centre(dialog.reference_label).y()   # on one line
+    assert dialog.face.mapTo(dialog, dialog.face.rect().bottomLeft()).y() == \
+        dialog.reference.mapTo(dialog, dialog.reference.rect().bottomLeft()).y()   # the faces on one baseline
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    Path("/tmp/shots-people2").mkdir(parents=True, exist_ok=True)
+    dialog.grab().save("/tmp/shots-people2/review-suggested-dated.png")
+
+    qtbot.keyClick(dialog, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: bool(decided))   # the button's shortcut clicks it a moment later
+    decided.pop()[1](None)
+    asked.pop()(SimpleNamespace(total=1, suggestions=[
+        SimpleNamespace(face_id=2, reference_face=99, path="/photos/party.mp4", timestamp=4.0, current_person=5,
+                        similarity=0.41)]))
+    assert dialog.note.text() == "Noted: not Anna."
+    assert dialog.when.text() == "31 Dec 2021 · at 0:04 in the video\nNow with Ben"
+    assert dialog.face.toolTip() == "party.mp4 at 0:04"
+    qtbot.wait(50)   # the layout takes in the new words
+    dialog.grab().save("/tmp/shots-people2/review-after-a-no.png")
+    qtbot.keyClick(dialog, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: bool(decided))
+    decided.pop()[1](None)
+    asked.pop()(SimpleNamespace(total=0, suggestions=[]))
+    assert dialog.note.text() == "Noted: not Anna." and dialog.heading.text() == "All done"
+    assert not dialog.when.isVisible() and not dialog.face_label.isVisible()
+    qtbot.wait(50)   # the layout takes in the new words
+    dialog.grab().save("/tmp/shots-people2/review-done-after-no.png")
 
 
 def test_a_review_with_nothing_to_ask_says_so_and_offers_close(qtbot, qapp, tmp_path):

@@ -8,15 +8,15 @@ import functools
 import itertools
 import logging
 
-from PySide6.QtCore import (QAbstractListModel, QCoreApplication, QItemSelectionModel, QMimeData, QModelIndex, QObject,
-                            QRect, QRunnable, QSize, Qt, Signal)
+from PySide6.QtCore import (QAbstractListModel, QCoreApplication, QEvent, QItemSelectionModel, QMimeData, QModelIndex,
+                            QObject, QPoint, QRect, QRunnable, QSize, Qt, QTimer, Signal)
 from PySide6.QtGui import QColor, QIcon, QImage, QKeySequence, QPalette, QPen, QPixmap, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QLabel, QListView, QListWidget,
-                               QListWidgetItem, QMenu, QMessageBox, QPushButton, QStackedWidget, QStyle,
+                               QListWidgetItem, QMenu, QPushButton, QStackedWidget, QStyle,
                                QStyledItemDelegate, QVBoxLayout, QWidget)
 
 from app.gui.completion import NameCompleter, ask_name, name_entries
-from app.gui.results import ResultRole, clock   # one rounding of times for the whole app
+from app.gui.results import ResultRole, clock, taken   # one rounding of times for the whole app
 from core.names import isolated
 from core.wording import media_counts, plural
 
@@ -135,28 +135,53 @@ class PeopleModel(QAbstractListModel):
 
 class PersonDelegate(QStyledItemDelegate):
     """A person as their face with the name and the counts under it, each line cut (…) to the face's width: Qt's icon
-    mode centres text wider than the icon, so names stuck out past the faces and the columns did not line up."""
+    mode centres text wider than the icon, so names stuck out past the faces and the columns did not line up.
+    `side`: the face's size; `link`: an unnamed person's first line ("Add a name") is drawn in the link colour, as
+    something to click (the panel opens the name dialog on it)."""
     PAD = 8
 
+    def __init__(self, parent=None, side: int = FACE, link: bool = True):
+        super().__init__(parent)
+        self.side, self.link = side, link
+
     @classmethod
-    def cell(cls, metrics) -> QSize:
+    def cell(cls, metrics, side: int = FACE) -> QSize:
         """The face, two lines of text under it, and a margin: no wider than the face and its margin."""
-        return QSize(FACE + 2 * cls.PAD, FACE + 2 * metrics.height() + 2 * cls.PAD)
+        return QSize(side + 2 * cls.PAD, side + 2 * metrics.height() + 2 * cls.PAD)
 
     def sizeHint(self, option, index):
-        return self.cell(option.fontMetrics)
+        return self.cell(option.fontMetrics, self.side)
+
+    def lines(self, index) -> tuple[str, str]:
+        """The two lines under the face: the name (or "Add a name") and the counts."""
+        name, counts = (index.data(Qt.ItemDataRole.DisplayRole) or "\n").split("\n", 1)
+        return name, counts
+
+    def _face(self, rect: QRect) -> QRect:
+        return QRect(rect.x() + (rect.width() - self.side) // 2, rect.y() + self.PAD // 2, self.side, self.side)
+
+    def link_rect(self, rect: QRect, metrics, index) -> QRect | None:
+        """Where an unnamed person's "Add a name" is drawn in the cell `rect` (the text itself, not the whole line),
+        or None when the first line is no link (a named person)."""
+        person = index.data(PersonRole)
+        name = self.lines(index)[0]
+        if not self.link or getattr(person, "name", None) or not name:
+            return None
+        face = self._face(rect)
+        width = min(metrics.horizontalAdvance(name), self.side)
+        return QRect(face.x() + (self.side - width) // 2, face.bottom() + 4, width, metrics.height())
 
     def paint(self, painter, option, index):
         person = index.data(PersonRole)
-        name, counts = (index.data(Qt.ItemDataRole.DisplayRole) or "\n").split("\n", 1)
-        rect = option.rect
-        face = QRect(rect.x() + (rect.width() - FACE) // 2, rect.y() + self.PAD // 2, FACE, FACE)
+        name, counts = self.lines(index)
+        side = self.side
+        face = self._face(option.rect)
         painter.save()
         if getattr(person, "hidden", False):
             painter.setOpacity(0.45)   # hidden: still listed (to show again), but set back
         icon = index.data(Qt.ItemDataRole.DecorationRole)
         if icon is not None:
-            painter.drawPixmap(face, icon.pixmap(FACE, FACE))
+            painter.drawPixmap(face, icon.pixmap(side, side))
         palette = option.palette
         if option.state & QStyle.StateFlag.State_Selected:   # a ring round the face, as photo apps select
             painter.setPen(QPen(palette.highlight().color(), 4))
@@ -168,14 +193,15 @@ class PersonDelegate(QStyledItemDelegate):
         metrics = painter.fontMetrics()
         centre = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
         # "Add a name" in the link colour: it reads as something to do, not as a name.
-        painter.setPen(palette.text().color() if getattr(person, "name", None) else palette.link().color())
-        painter.drawText(QRect(face.x(), face.bottom() + 4, FACE, line), centre,
-                         metrics.elidedText(name, Qt.TextElideMode.ElideRight, FACE))
+        named = getattr(person, "name", None) or not self.link
+        painter.setPen(palette.text().color() if named else palette.link().color())
+        painter.drawText(QRect(face.x(), face.bottom() + 4, side, line), centre,
+                         metrics.elidedText(name, Qt.TextElideMode.ElideRight, side))
         font.setBold(False)
         painter.setFont(font)
         painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
-        painter.drawText(QRect(face.x(), face.bottom() + 4 + line, FACE, line), centre,
-                         painter.fontMetrics().elidedText(counts, Qt.TextElideMode.ElideRight, FACE))
+        painter.drawText(QRect(face.x(), face.bottom() + 4 + line, side, line), centre,
+                         painter.fontMetrics().elidedText(counts, Qt.TextElideMode.ElideRight, side))
         painter.restore()
 
 
@@ -198,8 +224,8 @@ class PeoplePanel(QWidget):
         layout = QVBoxLayout(self.list_page)
         header = QHBoxLayout()
         title = QLabel("<h3>People</h3>")
-        self.hint = QLabel("Double-click someone to see their photos. F2 or right-click to name them; drag one "
-                           "onto another to merge them.")
+        self.hint = QLabel("Double-click someone to see their photos. Click “Add a name”, press F2 or right-click "
+                           "to name them; drag one onto another to merge them.")
         self.hint.setObjectName("hint")
         self.hint.setWordWrap(True)
         header.addWidget(title)
@@ -211,7 +237,8 @@ class PeoplePanel(QWidget):
         self.view.setObjectName("peopleView")
         self.view.setViewMode(QListView.ViewMode.IconMode)
         self.view.setIconSize(QSize(FACE, FACE))
-        self.view.setItemDelegate(PersonDelegate(self.view))
+        self.delegate = PersonDelegate(self.view)
+        self.view.setItemDelegate(self.delegate)
         # The same cell for everyone, as wide as a face and its margin: faces and names line up in columns.
         self.view.setGridSize(PersonDelegate.cell(self.view.fontMetrics()) + QSize(8, 4))
         self.view.setUniformItemSizes(True)
@@ -225,6 +252,13 @@ class PeoplePanel(QWidget):
         self.view.activated.connect(self._open)   # double-click, and Enter: the same for everyone
         self.name_key = QShortcut(QKeySequence(Qt.Key.Key_F2), self.view, self._name_current,
                                   context=Qt.ShortcutContext.WidgetShortcut)
+        # "Add a name" under an unnamed face is a link: a click on it names them (as Immich's does); a click
+        # elsewhere on the tile selects it, as before. The hand shows over it.
+        self._link_pressed: int | None = None
+        self.same_dialog: SamePersonDialog | None = None   # the "Same person?" question while it is asked
+        self.chooser: ChoosePersonDialog | None = None     # "Merge with…" while it is open
+        self.view.viewport().setMouseTracking(True)
+        self.view.viewport().installEventFilter(self)
         layout.addWidget(self.view, 1)
         self.page = PersonPage(self)
         self.page.back.connect(self.show_list)
@@ -234,6 +268,39 @@ class PeoplePanel(QWidget):
 
     def _browsed(self, rows: list[dict]) -> None:
         self.browsed = rows
+
+    def link_at(self, pos: QPoint):
+        """The unnamed person whose "Add a name" is under `pos` (viewport coordinates), or None."""
+        index = self.view.indexAt(pos)
+        if not index.isValid():
+            return None
+        rect = self.delegate.link_rect(self.view.visualRect(index), self.view.fontMetrics(), index)
+        return self.model.people[index.row()] if rect is not None and rect.adjusted(-3, -2, 3, 2).contains(pos) \
+            else None
+
+    def eventFilter(self, watched, event):
+        if watched is self.view.viewport():
+            kind = event.type()
+            if kind == QEvent.Type.MouseButtonPress and event.button() == Qt.MouseButton.LeftButton:
+                person = self.link_at(event.position().toPoint())
+                self._link_pressed = person.id if person is not None else None
+            elif kind == QEvent.Type.MouseButtonRelease and event.button() == Qt.MouseButton.LeftButton:
+                person, pressed = self.link_at(event.position().toPoint()), self._link_pressed
+                self._link_pressed = None
+                if person is not None and person.id == pressed:   # pressed and let go on the same link
+                    # After the view has selected the tile; the dialog's own loop is not run inside the click.
+                    QTimer.singleShot(0, functools.partial(self._name_by_id, person.id))
+            elif kind == QEvent.Type.MouseMove and not event.buttons():
+                if self.link_at(event.position().toPoint()) is not None:
+                    self.view.viewport().setCursor(Qt.CursorShape.PointingHandCursor)
+                else:
+                    self.view.viewport().unsetCursor()
+        return super().eventFilter(watched, event)
+
+    def _name_by_id(self, person_id: int) -> None:
+        person = next((p for p in self.model.people if p.id == person_id), None)
+        if person is not None:   # still there (the list may have changed meanwhile)
+            self.ask_name(person)
 
     def _people_changed(self, people) -> None:
         self.model.set_people(people)
@@ -308,17 +375,37 @@ class PeoplePanel(QWidget):
             self.name(person.id, name)
 
     def name(self, person_id: int, name: str) -> None:
-        from core.names import key
-
+        """Name (or rename) a person. A name (or alias) someone else already has makes the two one person (the core
+        merges them, as Apple Photos and Immich do): that is asked first, every time, named or not, with both faces
+        and names, as a merge is; Cancel changes nothing. Every way of naming from the panel comes here (F2, the
+        page's button, the menu, a click on "Add a name", the name dialog's completion)."""
         person = next((p for p in self.model.people if p.id == person_id), None)
-        other = next((p for p in self.model.people if p.id != person_id and p.name and key(name) in
-                      {key(p.name), *(key(a) for a in p.aliases)}), None)
-        if person is not None and person.name and other is not None and QMessageBox.question(
-                self, "Same person?", f"{isolated(other.label)} is someone already. Are {isolated(person.label)} and "
-                f"{isolated(other.label)} the same person? ({isolated(other.label)}'s name is kept.)") \
-                != QMessageBox.StandardButton.Yes:
+        other = self.taken_by(person_id, name)
+        if person is not None and other is not None and not self._confirm_taken(person, other, name):
             return
         self.engine.name_person(person_id, name)
+
+    def taken_by(self, person_id: int, name: str):
+        """The other person listed with this name or alias (in core.names' normal form), as the core compares them
+        (core.faces.people.name_taken_by), or None."""
+        from core.names import BadName, clean, key
+
+        try:
+            wanted = key(clean(name))
+        except BadName:
+            return None   # the core refuses it, and says why
+        return next((p for p in self.model.people if p.id != person_id and wanted in
+                     {key(p.name or ""), *(key(a) for a in getattr(p, "aliases", []))}), None)
+
+    def _confirm_taken(self, person, other, name: str) -> bool:
+        dialog = SamePersonDialog(self.engine, person, other, self, question=taken_question(person, other, name),
+                                  yes="Same person", no="Cancel")
+        self.same_dialog = dialog
+        try:
+            return dialog.ask()
+        finally:
+            self.same_dialog = None
+            dialog.deleteLater()
 
     def merge(self, target: int, source: int, confirm: bool = True) -> None:
         people = {p.id: p for p in self.model.people}
@@ -326,18 +413,25 @@ class PeoplePanel(QWidget):
             return
         if confirm:
             dialog = SamePersonDialog(self.engine, people[source], people[target], self)
+            self.same_dialog = dialog
             try:
                 if not dialog.ask():
                     return
             finally:
+                self.same_dialog = None
                 dialog.deleteLater()
         self.engine.merge_people(target, source)
 
     def merge_with(self, person) -> None:
         """The context menu's "Merge with…": choose the other person by their face and name."""
         chooser = ChoosePersonDialog(self.engine, [p for p in self.model.people if p.id != person.id],
-                                     f"Who else is {spoken(person)}?", self)
-        other = chooser.choose()
+                                     f"Who is the same person as {spoken(person)}?", self, about=person)
+        self.chooser = chooser
+        try:
+            other = chooser.choose()
+        finally:
+            self.chooser = None
+            chooser.deleteLater()
         if other is not None:
             # The named one keeps the name (both named: the one chosen is kept, as Apple Photos does).
             target, source = (other, person) if other.name or not person.name else (person, other)
@@ -347,7 +441,7 @@ class PeoplePanel(QWidget):
         FacesDialog(self.engine, person, self).open()
 
     def review(self, person) -> None:
-        dialog = ReviewDialog(self.engine, person, self)
+        dialog = ReviewDialog(self.engine, person, self, files=self.browsed)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 
@@ -408,6 +502,9 @@ class PersonPage(QWidget):
         layout.addWidget(self.stack, 1)
 
     def show_person(self, person) -> None:
+        if self.person is None or self.person.id != person.id:   # someone else: offered until the engine says
+            self.review_button.setEnabled(True)
+            self.review_button.setToolTip("")
         self.person = person
         self.title.setText(person.name or "Not named yet")
         self.counts.setText(files_of(person))
@@ -418,6 +515,20 @@ class PersonPage(QWidget):
         self.face.setPixmap(icon.pixmap(self.FACE, self.FACE) if icon is not None else QPixmap())
         person_id = person.id
         self.engine.faces_of(person_id, lambda faces: self._fill(person_id, faces))
+        review = getattr(self.engine, "review", None)
+        if review is not None:   # "Review suggested faces…" only when there is something to review
+            review(person_id, lambda answer: self._reviewable(person_id, answer))
+
+    def _reviewable(self, person_id: int, review) -> None:
+        if self.person is None or self.person.id != person_id:
+            return   # a late answer about someone no longer shown
+        who = isolated(self.person.name) if self.person.name else "this person"
+        self.review_button.setEnabled(review.total > 0)
+        if review.total:
+            faces = QCoreApplication.translate("PeopleModel", "%n face(s)", "", review.total)
+            self.review_button.setToolTip(f"{faces} to review for {who}")
+        else:
+            self.review_button.setToolTip(f"Nothing to review for {who} now")
 
     def _fill(self, person_id: int, faces: list[dict]) -> None:
         if self.person is None or self.person.id != person_id:
@@ -550,11 +661,59 @@ class FacesDialog(QDialog):
             self.model.removeRow(row)
 
 
-def spoken(person) -> str:
-    """A person as the user knows them: the name, or the unnamed group by its size (never an internal id)."""
+def spoken(person, before=None) -> str:
+    """A person as the user knows them, inside a sentence: the name, or an unnamed group by its size (never an
+    internal id): "this unnamed person (2 photos)"; "another unnamed person (6 photos)" when `before`, the person
+    spoken of earlier in the same sentence, is unnamed too."""
     if person.name:
-        return person.name
-    return f"this unnamed person ({files_of(person)})"
+        return isolated(person.name)
+    which = "another" if before is not None and not before.name else "this"
+    return f"{which} unnamed person ({files_of(person)})"
+
+
+def _possessive(person) -> str:
+    """ "Anna's", "this unnamed person's" (a group's count stays out of it: it was said in the question)."""
+    return f"{isolated(person.name)}'s" if person.name else "this unnamed person's"
+
+
+def same_person_question(source, target) -> str:
+    """The merge's question, `source` joining `target`: "Is this unnamed person (2 photos) the same person as Seán
+    O'Brien?", "Is Anna the same person as Ben?", "Is this unnamed person (2 photos) the same person as another
+    unnamed person (6 photos)?"."""
+    return f"Is {spoken(source)} the same person as {spoken(target, source)}?"
+
+
+def merged_outcome(target, source) -> str:
+    """What merging `source` into `target` does, in words: whose photos join whose, and which name is kept (the
+    target's; an unnamed target takes the source's name; a second name stays as an alias: core.store.people)."""
+    from core.names import key
+
+    if target.name and source.name:
+        if key(target.name) == key(source.name):
+            return f"Their photos join {_possessive(target)}."
+        return (f"{_possessive(source)} photos join {_possessive(target)}; “{isolated(source.name)}” stays as another "
+                f"name for {isolated(target.name)}.")
+    if target.name:
+        return f"Their photos join {_possessive(target)}."
+    if source.name:
+        return f"The unnamed person's photos join {_possessive(source)}."
+    return "The two become one person."
+
+
+def taken_question(person, other, name: str) -> str:
+    """Naming `person` with a name (or alias) `other` already has makes them one person: "Zoë Kowalski already has
+    this name. Is this unnamed person (8 photos) Zoë Kowalski?"; "Is Anna the same person as Zoë Kowalski?" when
+    `person` has a name of their own."""
+    from core.names import key
+
+    owner = spoken(other, person)
+    if other.name and key(name.strip()) == key(other.name):
+        has = f"{owner} already has this name."
+    else:   # one of their other names (an alias)
+        has = f"“{isolated(name.strip())}” is already a name of {owner}."
+    if person.name:
+        return f"{has} Is {spoken(person)} the same person as {owner}?"
+    return f"{has} Is {spoken(person)} {owner}?"
 
 
 def files_of(person) -> str:
@@ -799,9 +958,8 @@ def load_crops(ensure, crop_path, face_ids: list[int], side: int) -> int:
 
 
 def face_icon_of(image: QImage) -> QIcon:
-    """A loaded crop as face_icon makes it from a file (QPixmap: on the UI thread only)."""
-    return QIcon(QPixmap.fromImage(image).scaled(FACE, FACE, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
-                                                 Qt.TransformationMode.SmoothTransformation))
+    """A loaded crop as face_icon makes it from a file, the same square (QPixmap: on the UI thread only)."""
+    return QIcon(_square(QPixmap.fromImage(image), FACE))
 
 
 def _blank_icon(side: int) -> QIcon:
@@ -818,10 +976,13 @@ def _muted(label: QLabel) -> QLabel:
 
 
 class SamePersonDialog(QDialog):
-    """"Are these the same person?" with every face of both (each as a scrollable strip, with how many and the name
-    the user knows them by, never an internal id): a merge moves faces, so the user sees which."""
+    """"Is this unnamed person the same person as Anna?" with every face of both (each as a scrollable strip, with
+    how many and the name the user knows them by, never an internal id): a merge moves faces, so the user sees
+    which. `a` joins `b` (the merge's source and target). Naming someone with a name another person has asks here
+    too (`question`, and the buttons' words: "Same person", "Cancel")."""
 
-    def __init__(self, engine, a, b, parent=None):
+    def __init__(self, engine, a, b, parent=None, question: str | None = None, yes: str = "Yes, merge",
+                 no: str = "No"):
         super().__init__(parent)
         self.engine = engine
         self.setWindowTitle("Same person?")
@@ -831,7 +992,8 @@ class SamePersonDialog(QDialog):
         self.headers: list[QLabel] = []
         self.people = (a, b)
         for person in (a, b):
-            header = QLabel(self._header(person, person.faces, files_of(person) if person.media else ""))
+            header = QLabel(self._header(person, person.faces, files_of(person) if person.media else "",
+                                         a if person is b else None))
             header.setTextFormat(Qt.TextFormat.RichText)
             header.setWordWrap(True)
             strip = FaceStrip(engine.crop_path, self, getattr(engine, "ensure_crop", None))
@@ -844,19 +1006,23 @@ class SamePersonDialog(QDialog):
         self.note.setWordWrap(True)
         self.note.setVisible(any(_derived(p) for p in (a, b)))
         layout.addWidget(self.note)
-        self.question = QLabel(f"Are {spoken(a)} and {spoken(b)} the same person?",
-                               alignment=Qt.AlignmentFlag.AlignCenter)
+        self.question = QLabel(question or same_person_question(a, b), alignment=Qt.AlignmentFlag.AlignCenter)
         self.question.setWordWrap(True)
         self.question.setTextFormat(Qt.TextFormat.PlainText)   # a name is never markup
         font = self.question.font()
         font.setBold(True)
         self.question.setFont(font)
+        self.outcome = _muted(QLabel(merged_outcome(b, a), alignment=Qt.AlignmentFlag.AlignCenter))
+        self.outcome.setWordWrap(True)
+        self.outcome.setTextFormat(Qt.TextFormat.PlainText)
         layout.addSpacing(6)
         layout.addWidget(self.question)
+        layout.addWidget(self.outcome)
         buttons = QHBoxLayout()
-        self.yes_button, self.no_button = QPushButton("Yes, merge"), QPushButton("No")
+        self.yes_button, self.no_button = QPushButton(yes), QPushButton(no)
         self.yes_button.clicked.connect(self.accept)
         self.no_button.clicked.connect(self.reject)
+        self.no_button.setDefault(True)   # Enter, or an Enter meant for the dialog before, never merges
         buttons.addStretch(1)
         buttons.addWidget(self.no_button)
         buttons.addWidget(self.yes_button)
@@ -865,13 +1031,16 @@ class SamePersonDialog(QDialog):
         engine.faces_of(b.id, self._faces_of_b)
 
     @staticmethod
-    def _header(person, faces: int, files: str) -> str:
+    def _header(person, faces: int, files: str, before=None) -> str:
+        """ "<b>Anna</b> — 3 faces in 2 photos"; an unnamed group as the question says it: "This unnamed person",
+        "Another unnamed person" (below another one)."""
         import html
 
         count = _counted(faces, files)
         if person.name:
-            return f"<b>{html.escape(person.name)}</b> — {count}"
-        return f"<b>An unnamed group</b> of {count}"
+            return f"<b>{html.escape(isolated(person.name))}</b> — {count}"
+        which = "Another" if before is not None and not before.name else "This"
+        return f"<b>{which} unnamed person</b> — {count}"
 
     def _faces_of_a(self, faces: list[dict]) -> None:
         self._show(0, faces)
@@ -880,7 +1049,8 @@ class SamePersonDialog(QDialog):
         self._show(1, faces)
 
     def _show(self, side: int, faces: list[dict]) -> None:
-        self.headers[side].setText(self._header(self.people[side], len(faces), _files_in(faces)))
+        self.headers[side].setText(self._header(self.people[side], len(faces), _files_in(faces),
+                                                self.people[0] if side else None))
         self.strips[side].set_faces(faces)
 
     def ask(self) -> bool:
@@ -888,25 +1058,44 @@ class SamePersonDialog(QDialog):
 
 
 class ChoosePersonDialog(QDialog):
-    """Pick a person from their faces (named first), for "Merge with…"."""
+    """Pick a person by their face (named first), for "Merge with…": a regular grid of equal cells, every face the
+    same size with the name under it (cut with … to the face's width) and how many photos; an unnamed group is its
+    face and its count. Cancel and Choose (Choose once a face is chosen; a double-click chooses; Escape cancels).
+    `about`: the person the question is about (an unnamed one makes the others "another unnamed person")."""
+    SIDE = FACE   # as in the People grid: "2 photos · 1 video" fits under a face
 
-    def __init__(self, engine, people, title: str, parent=None):
-        from PySide6.QtWidgets import QListWidget, QListWidgetItem
+    def __init__(self, engine, people, title: str, parent=None, about=None, window_title: str = "Merge with…"):
+        from PySide6.QtWidgets import QDialogButtonBox, QListWidget, QListWidgetItem
 
         super().__init__(parent)
-        self.setWindowTitle(title)
+        self.setWindowTitle(window_title)
         self.people = list(people)
         layout = QVBoxLayout(self)
+        self.heading = QLabel(title)
+        self.heading.setTextFormat(Qt.TextFormat.PlainText)   # a name is never markup
+        self.heading.setWordWrap(True)
+        font = self.heading.font()
+        font.setBold(True)
+        self.heading.setFont(font)
         self.list = QListWidget(self)
         self.list.setViewMode(QListView.ViewMode.IconMode)
-        self.list.setIconSize(QSize(96, 96))
+        self.list.setIconSize(QSize(self.SIDE, self.SIDE))
+        self.delegate = _ChooserDelegate(self.list, self.SIDE)
+        self.list.setItemDelegate(self.delegate)
+        # One cell for everyone, as in the People grid: the faces and the names under them line up in columns.
+        self.list.setGridSize(PersonDelegate.cell(self.list.fontMetrics(), self.SIDE) + QSize(8, 4))
+        self.list.setUniformItemSizes(True)
+        self.list.setMovement(QListView.Movement.Static)
         self.list.setResizeMode(QListView.ResizeMode.Adjust)
-        self.list.setMinimumSize(520, 360)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.list.setMinimumSize(4 * self.list.gridSize().width() + 40, 2 * self.list.gridSize().height() + 24)
         ensure = getattr(engine, "ensure_crop", None)
         self._items: dict[int, list] = {}
         for person in self.people:
-            item = QListWidgetItem(face_icon(engine.crop_path(person.cover_face)
-                                             if person.cover_face and not ensure else None), spoken(person))
+            path = engine.crop_path(person.cover_face) if person.cover_face and not ensure else None
+            item = QListWidgetItem(face_icon(path), spoken(person, about))
+            item.setData(PersonRole, person)
+            item.setToolTip(f"{spoken(person, about)}: {files_of(person)}" if person.name else spoken(person, about))
             self.list.addItem(item)
             if person.cover_face:
                 self._items.setdefault(person.cover_face, []).append(item)
@@ -914,12 +1103,18 @@ class ChoosePersonDialog(QDialog):
         if ensure and self._items:  # read, or made again from the file, on pool threads
             _crops_loaded().done.connect(self._icons_loaded)
             self._token = load_crops(ensure, engine.crop_path, list(self._items), FACE)
-        self.list.itemDoubleClicked.connect(lambda *_: self.accept())
-        layout.addWidget(QLabel(title))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)
+        self.choose_button = buttons.addButton("Choose", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.cancel_button = buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        self.choose_button.setEnabled(False)   # until a face is chosen
+        buttons.accepted.connect(self._choose)
+        buttons.rejected.connect(self.reject)
+        self.list.itemSelectionChanged.connect(
+            lambda: self.choose_button.setEnabled(bool(self.list.selectedItems())))
+        self.list.itemDoubleClicked.connect(lambda *_: self._choose())
+        layout.addWidget(self.heading)
         layout.addWidget(self.list, 1)
-        ok = QPushButton("Choose")
-        ok.clicked.connect(self.accept)
-        layout.addWidget(ok)
+        layout.addWidget(buttons)
 
     def _icons_loaded(self, token: int, images: list) -> None:
         if token != self._token:
@@ -928,10 +1123,32 @@ class ChoosePersonDialog(QDialog):
             for item in self._items.get(face_id, []) if not image.isNull() else []:
                 item.setIcon(face_icon_of(image))
 
+    def chosen(self):
+        """The person whose face is chosen, or None."""
+        selected = self.list.selectedItems()
+        return self.people[self.list.row(selected[0])] if selected else None
+
+    def _choose(self) -> None:
+        if self.chosen() is not None:
+            self.accept()
+
     def choose(self):
-        if self.exec() != QDialog.DialogCode.Accepted or self.list.currentRow() < 0:
+        if self.exec() != QDialog.DialogCode.Accepted:
             return None
-        return self.people[self.list.currentRow()]
+        return self.chosen()
+
+
+class _ChooserDelegate(PersonDelegate):
+    """The chooser's cells: the name (none for an unnamed group: its face and count say it) and the counts."""
+
+    def __init__(self, parent, side: int):
+        super().__init__(parent, side=side, link=False)
+
+    def lines(self, index) -> tuple[str, str]:
+        person = index.data(PersonRole)
+        if person is None:
+            return super().lines(index)
+        return (isolated(person.name) if person.name else ""), files_of(person)
 
 
 class ReviewDialog(QDialog):
@@ -943,9 +1160,12 @@ class ReviewDialog(QDialog):
     the next face from that: the count is always the library's. A face answered or skipped is never shown again in
     this session; a skipped one stays undecided (it is offered again in a later review)."""
 
-    def __init__(self, engine, person, parent=None):
+    def __init__(self, engine, person, parent=None, files=None):
+        """`files`: the library's files as the grid browses them (services.browse): each suggested face is dated
+        by its file."""
         super().__init__(parent)
         self.engine, self.person = engine, person
+        self.files = {r["path"]: r for r in files or []}
         # How the user knows them: the name, else "the same person" (an unnamed group has no name; never its id).
         self.who = isolated(person.name or "") if hasattr(person, "name") else isolated(person.label)
         question = f"Is this {self.who}?" if self.who else "Is this the same person?"
@@ -958,7 +1178,6 @@ class ReviewDialog(QDialog):
         font.setPointSizeF(font.pointSizeF() * 1.2)
         self.heading.setFont(font)
         self.count = _muted(QLabel(alignment=Qt.AlignmentFlag.AlignCenter))
-        faces = QHBoxLayout()
         self.face = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.face.setMinimumSize(240, 240)
         self.face.setWordWrap(True)
@@ -970,17 +1189,26 @@ class ReviewDialog(QDialog):
         self.reference_label = _muted(QLabel(f"{self.who}, to compare" if self.who else "One of theirs, to compare",
                                              alignment=Qt.AlignmentFlag.AlignCenter))
         self.reference_label.setWordWrap(True)
-        self.boxes = []
-        for widget, label, stretch in ((self.face, self.face_label, 3), (self.reference, self.reference_label, 2)):
-            box = QWidget(self)
-            column = QVBoxLayout(box)
-            column.setContentsMargins(0, 0, 0, 0)
-            column.addStretch(1)
-            column.addWidget(widget)
-            column.addWidget(label)
-            column.addStretch(1)
-            faces.addWidget(box, stretch)
-            self.boxes.append(box)
+        # When the suggested face was taken (its file's date), and whose it is now: never a score or a file name
+        # (the file's name is the face's tooltip).
+        self.when = _muted(QLabel(alignment=Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop))
+        self.when.setTextFormat(Qt.TextFormat.PlainText)
+        # The two faces side by side on one baseline, each caption centred under its own face, the pair centred.
+        from PySide6.QtWidgets import QGridLayout
+
+        faces = QGridLayout()
+        faces.setHorizontalSpacing(32)
+        bottom, top = (Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom,
+                       Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        faces.addWidget(self.face, 0, 1, bottom)
+        faces.addWidget(self.reference, 0, 2, bottom)
+        faces.addWidget(self.face_label, 1, 1, top)
+        faces.addWidget(self.reference_label, 1, 2, top)
+        faces.addWidget(self.when, 2, 1, top)
+        faces.setColumnStretch(0, 1)
+        faces.setColumnStretch(3, 1)
+        faces.setRowStretch(0, 1)
+        self.faces_layout = faces
         self.caption = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.caption.setWordWrap(True)
         self.note = _muted(QLabel(alignment=Qt.AlignmentFlag.AlignCenter))
@@ -1099,12 +1327,13 @@ class ReviewDialog(QDialog):
         self.pending, self._before = False, None
         settled = before - self.remaining if before is not None else 0
         faces = QCoreApplication.translate("PeopleModel", "%n face(s)", "", settled)
+        noted = "" if before is None or self._said_yes else f"Noted: not {self.who or 'this person'}."
         if settled <= 0:
-            self.note.setText("")
+            self.note.setText(noted)
         elif self._said_yes:  # the rule placed faces like it with them: they left the list
             self.note.setText(f"{self.who or 'They'} also got {faces} like it, placed automatically.")
         else:
-            self.note.setText(f"{faces} more left the list.")
+            self.note.setText(f"{noted} {plural(settled, 'more face', 'more faces')} like it left the list.")
         self._next()
 
     def _next(self) -> None:
@@ -1129,12 +1358,16 @@ class ReviewDialog(QDialog):
             self._crop_token = load_crops(ensure, self.engine.crop_path, ids, 220)
             self._crop_sides = {face_id: (label, side) for label, face_id, side in reversed(shown)
                                 if face_id is not None}
-        where = (self.current.path or "").rsplit("/", 1)[-1]
-        if getattr(self.current, "timestamp", None) is not None:
-            where += f" at {clock(self.current.timestamp)}"
+        path = self.current.path or ""
+        moment = getattr(self.current, "timestamp", None)
+        where = path.rsplit("/", 1)[-1] + (f" at {clock(moment)}" if moment is not None and path else "")
+        self.face.setToolTip(where)   # the file's name, for whoever wants it; the caption says when, in words
+        self.when.setToolTip(where)
+        parts = [taken(self.files.get(path))] + ([f"at {clock(moment)} in the video"] if moment is not None else [])
         other = self._now_of(getattr(self.current, "current_person", None))
-        self.caption.setText(where + (f" — now {other}'s" if other else "")
-                             + f" — similarity {self.current.similarity:.2f}")
+        self.when.setText("\n".join(line for line in (" · ".join(p for p in parts if p),
+                                                       f"Now with {isolated(other)}" if other else "") if line))
+        self.caption.setText("")
         self._set_enabled(True)
 
     def _finished(self) -> None:
@@ -1151,8 +1384,12 @@ class ReviewDialog(QDialog):
             self.face.setText(f"No faces to review{whom} now. New photos may bring some.")
         self.setWindowTitle(self.heading.text())
         self.reference.clear()
-        self.boxes[1].hide()   # the message alone, across the dialog
-        self.face_label.hide()
+        self.face.setToolTip("")
+        for widget in (self.reference, self.reference_label, self.face_label, self.when):
+            widget.hide()   # the message alone, across the dialog
+        for column, stretch in ((0, 0), (1, 1), (3, 0)):
+            self.faces_layout.setColumnStretch(column, stretch)
+        self.faces_layout.setAlignment(self.face, Qt.AlignmentFlag(0))   # the whole width, the words centred
         self.count.setText("")
         done = f"You answered {plural(self.answered, 'face')}" if self.answered else ""
         if self.skipped:
