@@ -88,3 +88,12 @@ def test_naming_a_group_says_when_only_its_surest_faces_became_theirs():
     assert "7 faces sure, 2 more in Review" in feedback("naming", Named(many, seen=9, to_review=2), before, after)
     whole = Person(3, "Anna", False, faces=2, media=2, confirmed=2, cover_face=9)
     assert feedback("naming", Named(whole, seen=2, to_review=0), before, after) == f"{after.done} · Ctrl+Z undoes it"
+
+
+def test_a_no_says_whom_the_face_is_not():
+    from core.store.journal import Decision
+
+    assert Decision(1, 0.0, "reject", "face 3 is not Anna", [{"id": 2, "name": "Anna"}], False).done == \
+        "Noted: not Anna"
+    assert Decision(1, 0.0, "reject", "face 3 is not a group", [{"id": 2, "name": None}], False).done == \
+        "Noted: not this person"

@@ -65,7 +65,8 @@ class Decision:
         first = names[0] if names and names[0] else None
         done = {"name": f"Named {last}" if last else "Named", "rename": f"Renamed {last}" if last else "Renamed",
                 "merge": f"Merged into {first or last}" if first or last else "Merged",
-                "move": f"Moved a face to {last}" if last else "Moved a face", "reject": "Noted: not this person",
+                "move": f"Moved a face to {last}" if last else "Moved a face",
+                "reject": f"Noted: not {last}" if last else "Noted: not this person",
                 "split": "Split into a new person", "alias": "Changed the aliases",
                 "hide": "Hidden" if "hid " in self.summary else "Shown", "add": f"Added {last}" if last else "Added",
                 "import": "Imported names", "restore": "Restored decisions from the log"}
