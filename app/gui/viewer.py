@@ -7,13 +7,15 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QPointF, QRectF, QRunnable, Qt, QThreadPool, QUrl, Signal
+from PySide6.QtCore import QObject, QPoint, QPointF, QRect, QRectF, QRunnable, QSize, Qt, QThreadPool, QUrl, Signal
 from PySide6.QtGui import QBrush, QColor, QDesktopServices, QImage, QImageReader, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import (QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem,
-                               QGraphicsView, QHBoxLayout, QLabel, QMenu, QPushButton, QSlider, QStyle,
+from PySide6.QtWidgets import (QAbstractButton, QAbstractSlider, QFrame, QGraphicsItem, QGraphicsPixmapItem,
+                               QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView, QHBoxLayout,
+                               QLabel, QMenu, QPushButton, QScrollArea, QSizePolicy, QSlider, QStyle,
                                QStyleOptionSlider, QVBoxLayout, QWidget)
 
-from app.gui.completion import ask_name
+from app.gui import completion
+from app.gui.people_panel import NameDialog, files_of
 from app.gui.results import clock, taken
 
 if TYPE_CHECKING:  # QtMultimedia is imported when a video is shown: it needs libpulse, photos do not
@@ -68,11 +70,16 @@ class _LoadFrame(QRunnable):
 
 
 class ZoomView(QGraphicsView):
+    """The zoomable picture. It never takes the keyboard (NoFocus): a click on it leaves Left/Right, Space and
+    Escape with the viewer, as in Apple Photos, instead of scrolling the picture."""
+    transformed = Signal()  # zoomed or fitted again: the name chips are laid out again
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setRenderHints(QPainter.RenderHint.SmoothPixmapTransform | QPainter.RenderHint.Antialiasing)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
     zoomed = False  # the user zoomed: a resize no longer fits the photo to the view
 
@@ -80,11 +87,19 @@ class ZoomView(QGraphicsView):
         factor = 1.25 if event.angleDelta().y() > 0 else 0.8
         self.zoomed = True
         self.scale(factor, factor)
+        self.transformed.emit()
 
     def fit(self):
-        """The whole photo in view (a portrait one too), however the page is sized."""
-        if self.scene() is not None and not self.scene().itemsBoundingRect().isEmpty():
-            self.fitInView(self.scene().itemsBoundingRect(), Qt.AspectRatioMode.KeepAspectRatio)
+        """The whole photo in view (a portrait one too), however the page is sized. The picture alone sets the
+        rectangle (name chips below the faces at the bottom edge would shrink it)."""
+        scene = self.scene()
+        if scene is None:
+            return
+        pictures = [i for i in scene.items() if isinstance(i, QGraphicsPixmapItem)]
+        rect = pictures[0].sceneBoundingRect() if pictures else scene.itemsBoundingRect()
+        if not rect.isEmpty():
+            self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+            self.transformed.emit()
 
     def resizeEvent(self, event):
         super().resizeEvent(event)
@@ -92,38 +107,95 @@ class ZoomView(QGraphicsView):
             self.fit()
 
 
+CHIP_CHARS = 14  # a longer name is cut on its chip ("Alexandra Kon…"); the tooltip has it whole
+
+
+def short(name: str, chars: int = CHIP_CHARS) -> str:
+    return name if len(name) <= chars else name[:chars - 1].rstrip() + "…"
+
+
+class NameChip(QGraphicsRectItem):
+    """A face's name under its box, on a dark background: one readable size on screen whatever the face's size and
+    the zoom (it ignores the view's scale), centred under the face; `place` moves it down a row where the chip of
+    a face beside it is already (lay_out_chips, after each zoom). A click on it is a click on the face."""
+    GAP = 3  # screen pixels between the box and its chip
+
+    def __init__(self, box: FaceBox, text: str):
+        super().__init__(box)
+        self.box = box
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.setBrush(QBrush(QColor(20, 22, 26, 215)))
+        self.setPen(QPen(Qt.PenStyle.NoPen))
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.label = QGraphicsSimpleTextItem(short(text), self)
+        self.label.setBrush(QBrush(QColor("white")))
+        text_rect = self.label.boundingRect()
+        self.pad = max(4.0, text_rect.height() * 0.3)
+        self.size = QSize(int(text_rect.width() + 2 * self.pad + 0.999), int(text_rect.height() + self.pad / 2 + 0.999))
+        face = box.face
+        self.setPos(face["x"] + face["w"] / 2, face["y"] + face["h"])  # under the face's centre (scene pixels)
+        self.row, self.shift = -1, 0.0
+        self.place(0)
+
+    def place(self, row: int, shift: float = 0.0) -> None:
+        """`row` rows below the face, `shift` screen pixels sideways (a face at the photo's edge keeps its chip on
+        the photo)."""
+        if (row, shift) == (self.row, self.shift):
+            return
+        self.row, self.shift = row, shift
+        top = self.GAP + row * (self.size.height() + 2)
+        left = shift - self.size.width() / 2
+        self.setRect(QRectF(left, top, self.size.width(), self.size.height()))
+        self.label.setPos(left + self.pad, top + self.pad / 4)
+
+    def mousePressEvent(self, event):
+        self.box.mousePressEvent(event)
+
+
 class FaceBox(QGraphicsRectItem):
     """A face on the photo: click to say who it is (a named face's name is offered, to keep or change for this face
-    alone); right-click for "Not NAME" and "Someone else…"."""
+    alone); right-click for "Not NAME" and "Someone else…". Its line is as thick on screen however big the photo."""
 
     def __init__(self, face: dict, on_click, on_menu=None):
         super().__init__(QRectF(face["x"], face["y"], face["w"], face["h"]))
         self.face, self.on_click, self.on_menu = face, on_click, on_menu
         named = face.get("name")
-        self.setPen(QPen(QColor("#4cc38a" if named else "#f5c542"), 3))
+        pen = QPen(QColor("#4cc38a" if named else "#f5c542"), 2.5)
+        pen.setCosmetic(True)  # screen pixels: a 4000 px photo fitted in the window still shows its boxes
+        self.setPen(pen)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip(f"{named} — click to change who this is" if named else "Unnamed — click to name")
-        # A name chip under the face, on a dark background, sized to the face (scene pixels: it zooms with the photo).
-        chip = QGraphicsRectItem(self)
-        chip.setBrush(QBrush(QColor(20, 22, 26, 200)))
-        chip.setPen(QPen(Qt.PenStyle.NoPen))
-        label = QGraphicsSimpleTextItem(named or "?", chip)
-        label.setBrush(QBrush(QColor("white")))
-        font = label.font()
-        font.setPixelSize(max(12, int(face["h"] / 6)))
-        label.setFont(font)
-        text = label.boundingRect()
-        pad = text.height() * 0.25
-        chip.setRect(QRectF(0, 0, text.width() + 2 * pad, text.height() + pad))
-        label.setPos(pad, pad / 2)
-        chip.setPos(face["x"] + (face["w"] - chip.rect().width()) / 2, face["y"] + face["h"] + pad)
-        self.label = label
+        self.chip = NameChip(self, named or "?")
+        self.chip.setToolTip(self.toolTip())
+        self.label = self.chip.label
 
     def mousePressEvent(self, event):
         if event.button() == Qt.MouseButton.RightButton and self.on_menu is not None:
             self.on_menu(self.face, event.screenPos())
         else:
             self.on_click(self.face)
+
+
+def lay_out_chips(view: QGraphicsView, boxes: list[FaceBox]) -> None:
+    """Each chip under its face, a row lower where it would lie on the chip of a face beside it (faces close
+    together, or a photo zoomed out): top to bottom, left to right, as people read a group photo. A chip stays
+    on the photo's width (a face at its edge)."""
+    placed: list[QRectF] = []
+    viewport = view.viewportTransform()
+    photo = viewport.mapRect(view.sceneRect())
+    for box in sorted(boxes, key=lambda b: (b.face["y"] + b.face["h"], b.face["x"])):
+        chip = box.chip
+        chip.place(0)
+        centred = chip.deviceTransform(viewport).mapRect(chip.rect())
+        shift = 0.0
+        if centred.width() <= photo.width():
+            shift = max(0.0, photo.left() - centred.left()) - max(0.0, centred.right() - photo.right())
+        for row in range(len(boxes)):
+            chip.place(row, shift)
+            rect = chip.deviceTransform(viewport).mapRect(chip.rect())
+            if not any(rect.intersects(other) for other in placed):
+                break
+        placed.append(rect)
 
 
 class TimelineSlider(QSlider):
@@ -176,6 +248,135 @@ class TimelineSlider(QSlider):
             painter.drawLine(QPointF(x, groove.top() - 4), QPointF(x, groove.bottom() + 4))
 
 
+class ElidedLabel(QLabel):
+    """One line of text cut to the width it is given ("IMG_2019…final.jpg"), the whole of it in the tooltip: a
+    long file name never makes the window wider."""
+
+    def __init__(self, text: str = "", mode=Qt.TextElideMode.ElideMiddle, parent=None):
+        super().__init__(parent)
+        self.mode, self.full = mode, ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        self.full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def _elide(self) -> None:
+        super().setText(self.fontMetrics().elidedText(self.full, self.mode, max(0, self.contentsRect().width())))
+
+    def text(self) -> str:
+        """The whole text (what is on screen may be cut: `shown`)."""
+        return self.full
+
+    def shown(self) -> str:
+        return super().text()
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        return QSize(self.fontMetrics().horizontalAdvance(self.full) + 4, hint.height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(self.fontMetrics().horizontalAdvance("…") * 4, super().minimumSizeHint().height())
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._elide()
+
+
+class MomentStrip(QScrollArea):
+    """The matched moments' buttons in one row that scrolls sideways when they do not all fit."""
+
+    def __init__(self, strip: QWidget, parent=None):
+        super().__init__(parent)
+        self.setWidget(strip)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self._fit()
+
+    def _fit(self) -> None:
+        strip = self.widget()
+        needed = strip is not None and strip.sizeHint().width() > self.viewport().width()
+        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent) if needed else 0
+        self.setFixedHeight((strip.sizeHint().height() if strip is not None else 0) + bar)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, super().minimumSizeHint().height())
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._fit()
+
+
+def place_beside(size: QSize, face: QRect, faces: list[QRect], area: QRect, window: QRect) -> QPoint:
+    """Where a dialog of `size` goes (its top-left, global): beside `face` (on its right, else its left, below,
+    above), inside `area` (the screen) and on none of `faces` (every face of the photo, on screen); else the free
+    spot nearest the face; else the middle of `window`."""
+    gap = 16
+
+    def inside(x: int, y: int) -> QRect:
+        x = max(area.left(), min(x, area.right() - size.width() + 1))
+        y = max(area.top(), min(y, area.bottom() - size.height() + 1))
+        return QRect(QPoint(x, y), size)
+
+    def free(rect: QRect) -> bool:
+        return area.contains(rect) and not any(rect.intersects(f.adjusted(-4, -4, 4, 4)) for f in faces)
+
+    sides = [inside(face.right() + 1 + gap, face.top()), inside(face.left() - gap - size.width(), face.top()),
+             inside(face.center().x() - size.width() // 2, face.bottom() + 1 + gap),
+             inside(face.center().x() - size.width() // 2, face.top() - gap - size.height())]
+    for rect in sides:
+        if free(rect):
+            return rect.topLeft()
+    step = 24
+    spots = [inside(x, y) for x in range(area.left(), area.right() - size.width() + 2, step)
+             for y in range(area.top(), area.bottom() - size.height() + 2, step)]
+    free_spots = [r for r in spots if free(r)]
+    if free_spots:
+        middle = face.center()
+        return min(free_spots, key=lambda r: (r.center() - middle).manhattanLength()).topLeft()
+    rect = QRect(QPoint(0, 0), size)
+    rect.moveCenter(window.center())
+    return rect.topLeft()
+
+
+def ask_name(viewer: Viewer, title: str, label: str, people, text: str = "", beside=None) -> str | None:
+    """Who the face `viewer.naming` is, asked as the people panel asks it (NameDialog: "Who is this?", the face's
+    crop, completion of names and aliases), placed beside the face (`beside`, global) and off the photo's other
+    faces. The tests answer in its place."""
+    face = getattr(viewer, "naming", None)
+    if face is None:  # no face to show: the plain question
+        return completion.ask_name(viewer, title, label, people, text, beside)
+    listed = next((p for p in people if face.get("name") and p.id == face.get("person_id")), None)
+    dialog = NameDialog(viewer.engine, _Asked(face.get("person_id"), text or None, face["id"]), people, viewer)
+    dialog.setWindowTitle(title)
+    dialog.count.setText(files_of(listed) if listed is not None else "")
+    dialog.count.setVisible(listed is not None)
+    if beside is not None:
+        dialog.adjustSize()
+        frame = dialog.size() + QSize(8, 40)  # a window manager's frame and title bar come round it
+        screen = (viewer.screen() or dialog.screen()).availableGeometry()
+        window = viewer.window().frameGeometry()
+        dialog.move(place_beside(frame, beside, viewer.faces_on_screen() or [beside], screen, window))
+    try:
+        return dialog.ask()
+    finally:
+        dialog.deleteLater()
+
+
+class _Asked:
+    """The person a face's NameDialog asks about: this face (its crop) and the name offered."""
+
+    photos = videos = 0  # files_of() reads them: the dialog then says the named person's own
+
+    def __init__(self, id: int | None, name: str | None, cover_face: int):
+        self.id, self.name, self.cover_face = id, name, cover_face
+
+
 class Viewer(QWidget):
     """One photo or video, shown inside the main window (ViewerPage holds it, with the navigation and the info)."""
     step = Signal(int)  # -1 previous result, +1 next
@@ -183,11 +384,19 @@ class Viewer(QWidget):
     faces_known = Signal(list)  # the file's faces as the library has them now (after each naming too)
 
     def keyPressEvent(self, event):
+        if not self.navigate(event):
+            super().keyPressEvent(event)
+
+    def navigate(self, event) -> bool:
+        """The viewer's keys, wherever in it the user clicked (the page hands on those its labels and buttons do
+        not use): Left/Right and PageUp/PageDown step, Escape and Alt+Left go back, Space plays. True: it was one."""
         mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
         if event.key() == Qt.Key.Key_Left and mods == Qt.KeyboardModifier.AltModifier:
             self.back.emit()  # Alt+Left is "back" in every browser and file manager, never "previous"
         elif mods != Qt.KeyboardModifier.NoModifier and event.key() in (Qt.Key.Key_Left, Qt.Key.Key_Right):
-            super().keyPressEvent(event)  # Ctrl/Shift+arrows are not steps (the system's, or nobody's)
+            return False  # Ctrl/Shift+arrows are not steps (the system's, or nobody's)
+        elif mods != Qt.KeyboardModifier.NoModifier:
+            return False
         elif event.key() in (Qt.Key.Key_Left, Qt.Key.Key_PageUp):
             self.step.emit(-1)
         elif event.key() in (Qt.Key.Key_Right, Qt.Key.Key_PageDown):
@@ -197,7 +406,18 @@ class Viewer(QWidget):
         elif event.key() == Qt.Key.Key_Space and self.player is not None:
             self.toggle_playback()
         else:
-            super().keyPressEvent(event)
+            return False
+        return True
+
+    def _keys_stay_here(self) -> None:
+        """A click anywhere in the viewer leaves the keyboard with it: the picture and the video never take the
+        focus, its buttons and the timeline only by Tab (a click on them gives the viewer the focus: Qt gives it to
+        the first parent that takes a click's focus)."""
+        for widget in self.findChildren(QWidget):
+            if isinstance(widget, (QAbstractButton, QAbstractSlider)):
+                widget.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+            elif widget.focusPolicy() != Qt.FocusPolicy.NoFocus and not isinstance(widget, QLabel):
+                widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
     def __init__(self, row: dict, engine, parent=None):
         super().__init__(parent)
@@ -220,7 +440,7 @@ class Viewer(QWidget):
         else:
             layout.addWidget(self._photo(row), 1)
         buttons = QHBoxLayout()
-        info = QLabel(row["path"])
+        info = ElidedLabel(row["path"], Qt.TextElideMode.ElideLeft)  # "…/Holidays/IMG_2041.jpg"
         info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         buttons.addWidget(info, 1)
         open_button = QPushButton("Open in system viewer")
@@ -231,6 +451,8 @@ class Viewer(QWidget):
         buttons.addWidget(open_button)
         buttons.addWidget(folder_button)
         layout.addLayout(buttons)
+        self.naming: dict | None = None  # the face being named, while its dialog is open
+        self._keys_stay_here()
 
     # -- photos -----------------------------------------------------------------------------------------------------
     def _picture(self, parent: QWidget, job, shown) -> ZoomView:
@@ -240,6 +462,7 @@ class Viewer(QWidget):
         self.view = ZoomView(parent)
         self.view.setScene(self.scene)
         self.view.setBackgroundBrush(QColor("#15171a"))
+        self.view.transformed.connect(self._lay_out_chips)
         self._loaded = _ImageLoaded()
         self._loaded.done.connect(shown)
         QThreadPool.globalInstance().start(job(self._loaded))
@@ -253,6 +476,7 @@ class Viewer(QWidget):
             self.scene.addText("This file cannot be shown.").setDefaultTextColor(QColor("white"))
             return
         self.pixmap_item = self.scene.addPixmap(QPixmap.fromImage(image))
+        self.scene.setSceneRect(self.pixmap_item.sceneBoundingRect())  # the chips below the faces add no margin
         self.view.fit()
         if self.row.get("media_id"):
             self.engine.faces_in(self.row["media_id"], self._draw_faces)
@@ -264,6 +488,11 @@ class Viewer(QWidget):
         self.face_boxes = [FaceBox(f, self._name_face, self._face_menu) for f in faces if f["timestamp"] is None]
         for box in self.face_boxes:
             self.scene.addItem(box)
+        self._lay_out_chips()
+
+    def _lay_out_chips(self) -> None:
+        if self.face_boxes:
+            lay_out_chips(self.view, self.face_boxes)
 
     def refresh_faces(self, *_) -> None:
         """Redraw the boxes from the library: after a naming, the box shows the name at once."""
@@ -275,9 +504,24 @@ class Viewer(QWidget):
         rect = self.view.mapFromScene(QRectF(face["x"], face["y"], face["w"], face["h"])).boundingRect()
         return rect.translated(self.view.viewport().mapToGlobal(rect.topLeft()) - rect.topLeft())
 
+    def faces_on_screen(self) -> list[QRect]:
+        """Every face box of the photo with its name chip, in screen coordinates (the naming dialog keeps off
+        them)."""
+        viewport = self.view.viewportTransform()
+        out = []
+        for box in self.face_boxes:
+            chip = box.chip.deviceTransform(viewport).mapRect(box.chip.rect()).toAlignedRect()
+            chip.moveTopLeft(self.view.viewport().mapToGlobal(chip.topLeft()))
+            out.append(self._on_screen(box.face).united(chip))
+        return out
+
     def _name_face(self, face: dict) -> None:
-        name = ask_name(self, "Who is this?", "Name:", self.engine.people, face.get("name") or "",
-                        beside=self._on_screen(face))
+        self.naming = face
+        try:
+            name = ask_name(self, "Who is this?", "Name:", self.engine.people, face.get("name") or "",
+                            beside=self._on_screen(face))
+        finally:
+            self.naming = None
         if name:
             self.engine.move_face(face["id"], name, on_done=self.refresh_faces)
 
@@ -357,16 +601,21 @@ class Viewer(QWidget):
         controls.addWidget(self.timeline, 1)
         controls.addWidget(self.time_label)
         layout.addLayout(controls)
-        moments = QHBoxLayout()
+        strip = QWidget()
+        moments = QHBoxLayout(strip)
+        moments.setContentsMargins(0, 0, 0, 0)
         self.moment_buttons = []
         for m in sorted(row.get("moments") or [], key=lambda m: m["timestamp"]):
             b = QPushButton(clock(m["timestamp"]))
             b.setToolTip("play from this matched moment")
             b.clicked.connect(lambda _=False, t=m["timestamp"]: self.seek(t))
+            b.setMinimumWidth(b.fontMetrics().horizontalAdvance(b.text()) + 24)   # not the style's 80 px each
+            b.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
             self.moment_buttons.append(b)
             moments.addWidget(b)
         moments.addStretch(1)
-        layout.addLayout(moments)
+        if self.moment_buttons:  # many moments scroll sideways: they never widen the window
+            layout.addWidget(MomentStrip(strip, box))
         player.durationChanged.connect(self._duration)
         player.mediaStatusChanged.connect(self._status)
         player.positionChanged.connect(self._position)
@@ -513,12 +762,16 @@ class ViewerPage(QWidget):
         self.next_button = QPushButton("▶", self)
         self.next_button.setToolTip("Next (Right)")
         self.next_button.clicked.connect(lambda: self.step.emit(1))
+        for arrow in (self.previous_button, self.next_button):   # one glyph: not the style's 80 px
+            arrow.setFixedWidth(max(36, arrow.fontMetrics().horizontalAdvance(arrow.text()) + 20))
         self.position = QLabel("", self)
         self.position.setObjectName("viewerPosition")
-        self.title = QLabel("", self)
+        self.title = ElidedLabel("", Qt.TextElideMode.ElideMiddle, self)
         self.title.setObjectName("viewerTitle")
         for w in (self.back_button, self.previous_button, self.position, self.next_button):
             bar.addWidget(w)
+        for button in (self.back_button, self.previous_button, self.next_button):
+            button.setFocusPolicy(Qt.FocusPolicy.TabFocus)  # a click on them leaves the keys with the viewer
         bar.addSpacing(12)
         bar.addWidget(self.title, 1)
         layout.addLayout(bar)
@@ -529,10 +782,22 @@ class ViewerPage(QWidget):
         self.info.setObjectName("viewerInfo")
         self.info.setWordWrap(True)
         self.info.setAlignment(Qt.AlignmentFlag.AlignTop)
-        self.info.setFixedWidth(260)
+        self.info.setFixedWidth(self.INFO_WIDTH)
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         body.addWidget(self.info)
         layout.addLayout(body, 1)
+
+    INFO_WIDTH, INFO_MIN = 260, 170  # the info panel: a third of a narrow page, never under INFO_MIN
+
+    def resizeEvent(self, event):
+        """The info panel gives room to the picture on a narrow page (an 800 px window: ~600 px for the page)."""
+        self.info.setFixedWidth(max(self.INFO_MIN, min(self.INFO_WIDTH, event.size().width() // 3)))
+        super().resizeEvent(event)
+
+    def keyPressEvent(self, event):
+        """The keys its labels and buttons leave (a click on the info panel, Tab to ◀): the viewer's."""
+        if self.viewer is None or not self.viewer.navigate(event):
+            super().keyPressEvent(event)
 
     def show_row(self, row: dict, number: int, total: int) -> Viewer:
         if self.viewer is not None:
@@ -548,6 +813,7 @@ class ViewerPage(QWidget):
         self.title.setText(Path(row["path"]).name)
         self.info.setText(info_text(row))
         viewer = self.viewer
+        viewer.show()  # shown now, so that it takes the focus below (a hidden widget does not)
 
         def known(faces: list[dict]) -> None:  # everyone named in it, as the library has it now (after a naming too)
             if self.viewer is viewer:
@@ -576,6 +842,19 @@ def when_taken(row: dict) -> str:
     return text + (" (file date)" if row.get("dated_by") == "file" else "")
 
 
+def breakable(text: str, run: int = 20) -> str:
+    """A long file or folder name that the narrow info panel can wrap (it cuts what it cannot): a zero-width space
+    after each "_", "-" or "." of a word longer than `run`, and inside a word that has none of them every `run`
+    characters. Qt already breaks after "/"."""
+    import re
+
+    def soften(match: re.Match) -> str:
+        word = re.sub(r"(?<=[_.\-])(?=.)", "\u200b", match.group())
+        return re.sub(rf"[^\u200b]{{{run}}}(?=[^\u200b])", lambda m: m.group() + "\u200b", word)
+
+    return re.sub(rf"[^\s/]{{{run + 1},}}", soften, text)
+
+
 def info_text(row: dict, faces: list[dict] | None = None) -> str:
     """The info panel: when, where, what, who, and why it matched. `faces`: the file's faces as the library has
     them (everyone named in it is listed); without them, the people the search matched."""
@@ -583,11 +862,11 @@ def info_text(row: dict, faces: list[dict] | None = None) -> str:
 
     from app.gui.results import explain
 
-    lines = [f"<b>{html.escape(Path(row['path']).name)}</b>"]
+    lines = [f"<b>{html.escape(breakable(Path(row['path']).name))}</b>"]
     when = when_taken(row)
     if when:
         lines.append(html.escape(when))
-    lines.append("Folder: " + html.escape(os.path.dirname(row["path"])))
+    lines.append("Folder: " + html.escape(breakable(os.path.dirname(row["path"]))))
     if row.get("kind") == "video" and row.get("duration"):
         lines.append("Video, " + clock(row["duration"]))
     if faces is not None:
