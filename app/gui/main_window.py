@@ -372,9 +372,11 @@ class MainWindow(QMainWindow):
         layout.addStretch(1)
         self.empty_title = title = QLabel(f"<h1>{DROP_TITLE}</h1>", w)
         title.setObjectName("emptyTitle")
+        title.setWordWrap(True)  # "63 photos · 2 videos found, waiting…" never widens an 800 px window
         title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_text = text = QLabel(DROP_TEXT, w)
         text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        text.setWordWrap(True)
         self.model_note = QLabel("", w)
         self.model_note.setObjectName("modelNote")
         self.model_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
