@@ -113,7 +113,7 @@ def test_a_crop_left_by_another_face_is_never_shown_for_this_one(two):
 
 def test_the_apps_crop_path_is_the_librarys_and_its_loader_makes_missing_crops(qtbot, two):
     from app.gui.engine import Engine
-    from app.gui.people_panel import LoadCrops, _crops_loaded
+    from app.gui.naming import LoadCrops, crops_loaded
 
     one, anna, other, ben = two
     face = face_of(other, ben)
@@ -127,11 +127,11 @@ def test_the_apps_crop_path_is_the_librarys_and_its_loader_makes_missing_crops(q
         def loaded(token, images):
             got.extend(images)
 
-        _crops_loaded().done.connect(loaded)
+        crops_loaded().done.connect(loaded)
         try:
             LoadCrops(-1, [(face, str(engine.crop_path(face)))], 72, engine.ensure_crop).run()  # a pool thread's work
         finally:
-            _crops_loaded().done.disconnect(loaded)
+            crops_loaded().done.disconnect(loaded)
         assert [f for f, image in got if not image.isNull()] == [face]
         assert diff(pixels(engine.crop_path(face)), own_crop(ben)) < 4
     finally:

@@ -14,6 +14,7 @@ from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QApplication, QDialog, QInputDialog, QLabel
 
 from app.gui import people_panel
+from app.gui.completion import NameCompleter
 from app.gui import viewer as viewer_module
 from app.gui.viewer import ViewerPage
 from core.faces.views import ListedPerson
@@ -290,7 +291,7 @@ def dialogs(monkeypatch):
         painter = QPainter(picture)
         painter.drawPixmap(self.pos() - window.pos(), self.grab())
         painter.end()
-        completer = self.findChild(people_panel.NameCompleter)
+        completer = self.findChild(NameCompleter)
         seen.append({"title": self.windowTitle(), "labels": [label.text() for label in self.findChildren(QLabel)],
                      "offered": self.line.text(), "face": self.has_face(), "crop": self.face.pixmap().toImage(),
                      "where": self.frameGeometry(), "picture": picture,

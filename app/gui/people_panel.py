@@ -5,17 +5,18 @@ suggested faces with yes/no."""
 from __future__ import annotations
 
 import functools
-import itertools
 import logging
 
 from PySide6.QtCore import (QAbstractListModel, QCoreApplication, QEvent, QItemSelectionModel, QMimeData, QModelIndex,
-                            QObject, QPoint, QRect, QRunnable, QSize, Qt, QTimer, Signal)
+                            QPoint, QRect, QSize, Qt, QTimer, Signal)
 from PySide6.QtGui import QColor, QIcon, QImage, QKeySequence, QPalette, QPen, QPixmap, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QLabel, QListView, QListWidget,
                                QListWidgetItem, QMenu, QPushButton, QStackedWidget, QStyle,
                                QStyledItemDelegate, QVBoxLayout, QWidget)
 
-from app.gui.completion import NameCompleter, ask_name, name_entries
+from app.gui.completion import ask_name
+from app.gui.naming import (LoadCrops, NameDialog, blank_icon, crops_loaded, files_of, load_crops,  # noqa: F401
+                             muted, next_token)
 from app.gui.results import ResultRole, clock, taken   # one rounding of times for the whole app
 from core.names import isolated
 from core.wording import media_counts, plural
@@ -471,7 +472,7 @@ class PersonPage(QWidget):
         font.setBold(True)
         font.setPointSizeF(font.pointSizeF() * 1.3)
         self.title.setFont(font)
-        self.counts = _muted(QLabel())
+        self.counts = muted(QLabel())
         words = QVBoxLayout()
         words.addWidget(self.title)
         words.addWidget(self.counts)
@@ -624,7 +625,7 @@ class FacesDialog(QDialog):
             item.setEditable(False)
             self.model.appendRow(item)
         if ensure:  # read, or made again from the file, on pool threads
-            _crops_loaded().done.connect(self._icons_loaded)
+            crops_loaded().done.connect(self._icons_loaded)
             self._token = load_crops(ensure, self.engine.crop_path, [f["id"] for f in faces], FACE)
 
     def _icons_loaded(self, token: int, images: list) -> None:
@@ -716,79 +717,6 @@ def taken_question(person, other, name: str) -> str:
     return f"{has} Is {spoken(person)} {owner}?"
 
 
-def files_of(person) -> str:
-    """A person's files by kind ("1 photo", "3 photos · 1 video"); by the number of files where the kinds are
-    not known (a person from before the counts by kind)."""
-    if hasattr(person, "photos"):
-        return media_counts(person.photos, person.videos)
-    return plural(person.media, "file")
-
-
-class NameDialog(QDialog):
-    """ "Who is this?" beside the person's face, with completion of the names (and aliases) of the library's people;
-    a short title that is never cut."""
-    SIDE = 140
-
-    def __init__(self, engine, person, people, parent=None):
-        from PySide6.QtWidgets import QDialogButtonBox, QLineEdit
-
-        super().__init__(parent)
-        self.engine, self.person = engine, person
-        self.setWindowTitle("Rename" if person.name else "Add a name")
-        layout = QHBoxLayout(self)
-        self.face = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
-        self.face.setFixedSize(self.SIDE, self.SIDE)
-        self.face.setPixmap(_blank_icon(self.SIDE).pixmap(self.SIDE, self.SIDE))
-        layout.addWidget(self.face)
-        column = QVBoxLayout()
-        question = QLabel("Who is this?")
-        font = question.font()
-        font.setBold(True)
-        font.setPointSizeF(font.pointSizeF() * 1.2)
-        question.setFont(font)
-        self.count = _muted(QLabel(files_of(person)))
-        self.line = QLineEdit(person.name or "", self)
-        self.line.setPlaceholderText("Name")
-        self.line.setMinimumWidth(240)
-        NameCompleter(self.line, whole_field=True, parent=self).set_entries(name_entries(people))
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        for widget in (question, self.count, self.line):
-            column.addWidget(widget)
-        column.addStretch(1)
-        column.addWidget(buttons)
-        layout.addLayout(column, 1)
-        self._token, self._shown = None, False
-        face_id = person.cover_face
-        ensure = getattr(engine, "ensure_crop", None)
-        if face_id is not None and ensure:   # read, or made again from its file, on a pool thread
-            _crops_loaded().done.connect(self._crop_loaded)
-            self._token = load_crops(ensure, engine.crop_path, [face_id], self.SIDE)
-        elif face_id is not None:
-            self._show(QImage(str(engine.crop_path(face_id))))
-
-    def _crop_loaded(self, token: int, images: list) -> None:
-        if token == self._token:
-            for _, image in images:
-                self._show(image)
-
-    def _show(self, image: QImage) -> None:
-        if not image.isNull():
-            self.face.setPixmap(QPixmap.fromImage(image).scaled(
-                self.SIDE, self.SIDE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
-            self._shown = True
-
-    def has_face(self) -> bool:
-        """The person's face is on screen (not the blank placeholder)."""
-        return self._shown
-
-    def ask(self) -> str | None:
-        if self.exec() == QDialog.DialogCode.Accepted and self.line.text().strip():
-            return self.line.text().strip()
-        return None
-
-
 def _counted(faces: int, files: str) -> str:
     """ "12 faces in 8 photos · 1 video" (`files` by kind, files_of); faces from reference photos only: "2 faces"."""
     text = QCoreApplication.translate("PeopleModel", "%n face(s)", "", faces)
@@ -834,9 +762,9 @@ class FaceStrip(QListWidget):
         self.face_ids: list[int] = []   # the faces shown, in order
         self.more = 0                   # faces not shown ("and N more")
         self._items: dict[int, QListWidgetItem] = {}
-        self._blank = _blank_icon(self.SIDE)
+        self._blank = blank_icon(self.SIDE)
         self._token = 0
-        _crops_loaded().done.connect(self._icons_loaded)
+        crops_loaded().done.connect(self._icons_loaded)
         self._note(QCoreApplication.translate("People", "Loading faces…"))
 
     def _fit(self) -> None:
@@ -879,7 +807,7 @@ class FaceStrip(QListWidget):
             self.addItem(item)
             self._items[f["id"]] = item
         crops = [(f["id"], str(self.crop_path(f["id"]))) for f in shown]
-        self._token = next(_tokens)
+        self._token = next_token()
         for i in range(0, len(crops), LoadCrops.BATCH):   # a few signals, not one per face
             pool.start(LoadCrops(self._token, crops[i:i + LoadCrops.BATCH], self.SIDE, self.ensure))
         if self.more:
@@ -901,78 +829,9 @@ class FaceStrip(QListWidget):
         return sum(1 for item in self._items.values() if item.icon().cacheKey() != self._blank.cacheKey())
 
 
-class CropsLoaded(QObject):
-    done = Signal(int, object)   # the strip's token, [(face id, QImage)]
-
-
-_loaded_crops: list[CropsLoaded] = []
-_tokens = itertools.count(1)
-
-
-def _crops_loaded() -> CropsLoaded:
-    """One for the process, made on the UI thread and never deleted (a runnable may finish after its dialog)."""
-    if not _loaded_crops:
-        _loaded_crops.append(CropsLoaded())
-    return _loaded_crops[0]
-
-
-class LoadCrops(QRunnable):
-    """Face crops read and scaled on a pool thread, a batch at a time (QImage is safe off the UI thread)."""
-    BATCH = 24
-
-    def __init__(self, token: int, crops: list[tuple[int, str]], side: int, ensure=None):
-        """`ensure(face_id)`, when given, gives each crop's file (made again when missing or stale) or None."""
-        super().__init__()
-        self.token, self.crops, self.side, self.signal = token, crops, side, _crops_loaded()
-        self.ensure = ensure
-
-    def run(self):
-        out = []
-        for face_id, path in self.crops:
-            if self.ensure is not None:
-                try:
-                    made = self.ensure(face_id)
-                except Exception:
-                    log.warning("could not make the crop of face %s", face_id, exc_info=True)
-                    made = None
-                path = str(made) if made else ""
-            image = QImage(path) if path else QImage()
-            if not image.isNull():
-                image = image.scaled(self.side, self.side, Qt.AspectRatioMode.KeepAspectRatio,
-                                     Qt.TransformationMode.SmoothTransformation)
-            out.append((face_id, image))
-        self.signal.done.emit(self.token, out)
-
-
-def load_crops(ensure, crop_path, face_ids: list[int], side: int) -> int:
-    """Start reading the crops of `face_ids` (made again from the file when missing or stale: `ensure`) and scaling
-    them to `side`, on pool threads; they come back on `_crops_loaded().done` with the token returned."""
-    from PySide6.QtCore import QThreadPool
-
-    token = next(_tokens)
-    crops = [(face_id, str(crop_path(face_id))) for face_id in face_ids]
-    pool = QThreadPool.globalInstance()
-    for i in range(0, len(crops), LoadCrops.BATCH):
-        pool.start(LoadCrops(token, crops[i:i + LoadCrops.BATCH], side, ensure))
-    return token
-
-
 def face_icon_of(image: QImage) -> QIcon:
     """A loaded crop as face_icon makes it from a file, the same square (QPixmap: on the UI thread only)."""
     return QIcon(_square(QPixmap.fromImage(image), FACE))
-
-
-def _blank_icon(side: int) -> QIcon:
-    pix = QPixmap(side, side)
-    pix.fill(QColor("#3a3f47"))
-    return QIcon(pix)
-
-
-def _muted(label: QLabel) -> QLabel:
-    palette = label.palette()
-    palette.setColor(QPalette.ColorRole.WindowText, palette.color(QPalette.ColorRole.PlaceholderText))
-    label.setPalette(palette)
-    return label
 
 
 class SamePersonDialog(QDialog):
@@ -1002,7 +861,7 @@ class SamePersonDialog(QDialog):
             self.headers.append(header)
             self.strips.append(strip)
         # Merging an unnamed group confirms only its core; the rest are the rule's to place, or offered in review.
-        self.note = _muted(QLabel("Faces that are not clearly the same person will be offered in Review instead."))
+        self.note = muted(QLabel("Faces that are not clearly the same person will be offered in Review instead."))
         self.note.setWordWrap(True)
         self.note.setVisible(any(_derived(p) for p in (a, b)))
         layout.addWidget(self.note)
@@ -1012,7 +871,7 @@ class SamePersonDialog(QDialog):
         font = self.question.font()
         font.setBold(True)
         self.question.setFont(font)
-        self.outcome = _muted(QLabel(merged_outcome(b, a), alignment=Qt.AlignmentFlag.AlignCenter))
+        self.outcome = muted(QLabel(merged_outcome(b, a), alignment=Qt.AlignmentFlag.AlignCenter))
         self.outcome.setWordWrap(True)
         self.outcome.setTextFormat(Qt.TextFormat.PlainText)
         layout.addSpacing(6)
@@ -1101,7 +960,7 @@ class ChoosePersonDialog(QDialog):
                 self._items.setdefault(person.cover_face, []).append(item)
         self._token = None
         if ensure and self._items:  # read, or made again from the file, on pool threads
-            _crops_loaded().done.connect(self._icons_loaded)
+            crops_loaded().done.connect(self._icons_loaded)
             self._token = load_crops(ensure, engine.crop_path, list(self._items), FACE)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)
         self.choose_button = buttons.addButton("Choose", QDialogButtonBox.ButtonRole.AcceptRole)
@@ -1177,7 +1036,7 @@ class ReviewDialog(QDialog):
         font.setBold(True)
         font.setPointSizeF(font.pointSizeF() * 1.2)
         self.heading.setFont(font)
-        self.count = _muted(QLabel(alignment=Qt.AlignmentFlag.AlignCenter))
+        self.count = muted(QLabel(alignment=Qt.AlignmentFlag.AlignCenter))
         self.face = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.face.setMinimumSize(240, 240)
         self.face.setWordWrap(True)
@@ -1185,13 +1044,13 @@ class ReviewDialog(QDialog):
         self.reference.setMinimumSize(160, 160)
         self.reference.setToolTip(f"One of {self.who}'s faces, to compare" if self.who else
                                   "One of their faces, to compare")
-        self.face_label = _muted(QLabel("Suggested", alignment=Qt.AlignmentFlag.AlignCenter))
-        self.reference_label = _muted(QLabel(f"{self.who}, to compare" if self.who else "One of theirs, to compare",
+        self.face_label = muted(QLabel("Suggested", alignment=Qt.AlignmentFlag.AlignCenter))
+        self.reference_label = muted(QLabel(f"{self.who}, to compare" if self.who else "One of theirs, to compare",
                                              alignment=Qt.AlignmentFlag.AlignCenter))
         self.reference_label.setWordWrap(True)
         # When the suggested face was taken (its file's date), and whose it is now: never a score or a file name
         # (the file's name is the face's tooltip).
-        self.when = _muted(QLabel(alignment=Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop))
+        self.when = muted(QLabel(alignment=Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop))
         self.when.setTextFormat(Qt.TextFormat.PlainText)
         # The two faces side by side on one baseline, each caption centred under its own face, the pair centred.
         from PySide6.QtWidgets import QGridLayout
@@ -1211,7 +1070,7 @@ class ReviewDialog(QDialog):
         self.faces_layout = faces
         self.caption = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.caption.setWordWrap(True)
-        self.note = _muted(QLabel(alignment=Qt.AlignmentFlag.AlignCenter))
+        self.note = muted(QLabel(alignment=Qt.AlignmentFlag.AlignCenter))
         self.note.setWordWrap(True)
         layout.addWidget(self.heading)
         layout.addWidget(self.count)
@@ -1352,7 +1211,7 @@ class ReviewDialog(QDialog):
                                        Qt.TransformationMode.SmoothTransformation) if not pix.isNull() else pix)
         if ensure:
             if not getattr(self, "_crops_connected", False):
-                _crops_loaded().done.connect(self._crops_arrived)
+                crops_loaded().done.connect(self._crops_arrived)
                 self._crops_connected = True
             ids = [face_id for _, face_id, _ in shown if face_id is not None]
             self._crop_token = load_crops(ensure, self.engine.crop_path, ids, 220)

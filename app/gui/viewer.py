@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractButton, QAbstractSlider, QFrame, QGraphi
                                QStyleOptionSlider, QVBoxLayout, QWidget)
 
 from app.gui import completion
-from app.gui.people_panel import NameDialog, files_of
+from app.gui.naming import NameDialog, files_of
 from app.gui.results import clock, taken
 
 if TYPE_CHECKING:  # QtMultimedia is imported when a video is shown: it needs libpulse, photos do not
