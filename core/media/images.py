@@ -76,7 +76,8 @@ def decode_image(path: str, min_side: int = 256, detail_side: int | None = None,
             OSError, SyntaxError, ValueError, EOFError) as e:  # Pillow reports truncated/unknown files as OSError
         raise MediaError(*explain(e, path, "image")) from e  # in plain words, Pillow's own kept as the detail
     try:
-        img = ImageOps.exif_transpose(img)
+        # In place: without it Pillow returns a copy of an upright photo (24 ms and 36 MB for 12 MP, for nothing).
+        ImageOps.exif_transpose(img, in_place=True)
     except Exception as e:  # a broken EXIF block must not cost the photo
         log.debug("%s: EXIF orientation ignored: %s", path, e)
     img = source = _to_rgb(img)
