@@ -21,7 +21,7 @@ from app.cli_people import people
 from core import logs, services
 from core.media.scanner import folder_warning
 from core.settings import DEFAULT_MODEL, default_library_dir
-from core.wording import plural
+from core.wording import clock, plural
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +112,17 @@ def index(obj: Context, paths, as_json):
                     say(f"{p.total} files to index; loading {lib.model_spec}…", err=True)
                 ensure_installed(lib)  # the job waits here: a first install shows its own progress
             elif p.stage == "embed":
+                # Counted in pictures (a photo, a video frame), not files: a long video moves the bar, the rate
+                # and the time left as its frames are sampled; the files done are said beside it.
                 if bar is None:
                     warn_test_model(lib)
-                    bar = tqdm(total=p.total, unit="file", desc="indexing", file=sys.stderr, disable=None,
-                               dynamic_ncols=True)
-                bar.update(p.done - bar.n)
-                bar.set_postfix(vectors=p.items, errors=p.errors, refresh=False)
+                    bar = tqdm(total=round(p.work_total) or p.total, unit="picture", desc="indexing",
+                               file=sys.stderr, disable=None, dynamic_ncols=True)
+                bar.update((round(p.work_done) if p.work_total else p.done) - bar.n)
+                post = {"files": f"{p.done}/{p.total}"}
+                if p.video_seconds:
+                    post["video"] = clock(p.video_seconds)
+                bar.set_postfix(post, errors=p.errors, refresh=False)
     if bar is not None:
         bar.close()
     r = job.report

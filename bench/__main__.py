@@ -60,6 +60,9 @@ elif len(sys.argv) > 1 and sys.argv[1] == "idclip":
 elif len(sys.argv) > 1 and sys.argv[1] == "peers":
     from bench import peers
     peers.main(sys.argv[2:])
+elif len(sys.argv) > 1 and sys.argv[1] == "video":
+    from bench import video
+    video.main(sys.argv[2:])
 elif len(sys.argv) > 1 and sys.argv[1] == "safety":
     from bench import safety
     safety.main(sys.argv[2:])

@@ -12,25 +12,27 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .faces.detection import Face, analyse_any_orientation, pil_to_bgr
+from .faces.detection import analyse_any_orientation, pil_to_bgr
 from .faces.found import FoundFace
 from .library import Library
 from .media.images import MediaError, decode_image
 from .media.reasons import explain
 from .media.scanner import ScanReport, scan
-from .media.video import sample_video
+from .media.video import planned_frames, sample_video
 from .paths import is_under_any
 from .store import ERROR, INDEXED, Media
 
 log = logging.getLogger(__name__)
 
 INDEX_SAVE_EVERY = 300.0  # seconds; the catalog holds every vector anyway, the index is a cache
+VIDEO_FACES_AHEAD = 4  # frames of a video waiting for their faces at most (each up to face_detail px)
+HEARTBEAT_S = 0.5  # while a long video is sampled: how often progress (and a moment for the user's decisions) comes
 
 
 @dataclass
@@ -42,6 +44,11 @@ class Progress:
     path: str | None = None    # the file just finished
     items: int = 0             # vectors stored so far (photos + video frames)
     errors: int = 0
+    # The work in pictures ("embed" only): a photo counts 1, a video the frames it will yield (from its header).
+    # Frames count as they are sampled, so the rate and the time left stay true during a long video.
+    work_done: float = 0.0
+    work_total: float = 0.0
+    video_seconds: float = 0.0  # seconds of video indexed so far (of the files finished, and the one in progress)
 
 
 @dataclass
@@ -95,6 +102,12 @@ class IndexJob:
         self._stage_lock = threading.Lock()
         self._seen: set[int] = set()   # media handled by this run's pipeline
         self._min_side = library.settings.decode_min_side  # raised to the model's input size once it is loaded
+        self._work: dict[int, float] = {}      # media id -> its weight in Progress.work_*
+        self._video_s: dict[int, float] = {}   # media id -> its duration (videos)
+        self._sampled: dict[int, tuple[int, float]] = {}  # video in progress -> (frames sampled, last time)
+        self._work_finished = 0.0
+        self._face_pool: ThreadPoolExecutor | None = None  # while the job decodes (_faces_beside)
+        self._video_finished = 0.0
 
     @contextmanager
     def _stage(self, name: str):
@@ -155,9 +168,11 @@ class IndexJob:
                        items=vectors, errors=self.report.errors)
 
     # -- the pipeline -----------------------------------------------------------------------------------------------
-    def _prefetch(self, pool: ThreadPoolExecutor, fn: Callable, items: Iterable) -> Iterator:
+    def _prefetch(self, pool: ThreadPoolExecutor, fn: Callable, items: Iterable, heartbeat: bool = False
+                  ) -> Iterator:
         """fn(item) on the pool, a few items ahead of the consumer, results in order; stops submitting on cancel
-        (what was submitted still comes back)."""
+        (what was submitted still comes back). With `heartbeat`, None comes every HEARTBEAT_S while the next
+        result is not ready (a long video)."""
         lookahead = max(2, self.library.settings.decode_workers * 2)
         queue: deque[Future] = deque()
         todo = iter(items)
@@ -174,6 +189,12 @@ class IndexJob:
             while queue:
                 future = queue.popleft()
                 refill()  # the workers stay `lookahead` ahead while the consumer works on this one
+                while heartbeat:
+                    try:
+                        future.result(timeout=HEARTBEAT_S)
+                        break
+                    except TimeoutError:
+                        yield None
                 yield future.result()
         finally:
             for future in queue:
@@ -202,17 +223,22 @@ class IndexJob:
         stored: dict[int, int] = {}      # media id -> vectors stored in this run
 
         with ThreadPoolExecutor(max_workers=max(1, settings.decode_workers),
-                                thread_name_prefix="idlens-decode") as pool:
+                                thread_name_prefix="idlens-decode") as pool, self._faces_beside():
+
+            work_total = self._plan(pool, pending)
 
             def progress(paths: list[str]) -> Iterator[Progress]:
                 for path in paths:
                     self._done += 1
-                    yield Progress("embed", self._done, total, path, self.report.embedded_items, self.report.errors)
-                if not paths:  # a batch of a long video's frames: no file finished, but a moment between batches
-                    # (the app runs a decision the user just made here, not after the whole video)
-                    yield Progress("embed", self._done, total, None, self.report.embedded_items, self.report.errors)
+                    yield self._progress(total, work_total, path)
+                if not paths:  # a batch of a long video's frames, or a heartbeat: no file finished, but a moment
+                    # between batches (the app runs a decision the user just made here, not after the whole video)
+                    yield self._progress(total, work_total, None)
 
-            for decoded in self._prefetch(pool, self._decode, pending):
+            for decoded in self._prefetch(pool, self._decode, pending, heartbeat=True):
+                if decoded is None:
+                    yield from progress([])
+                    continue
                 self._seen.add(decoded.media.id)
                 if decoded.error:
                     with lib.catalog.transaction():
@@ -220,6 +246,7 @@ class IndexJob:
                         lib.catalog.media.update(decoded.media.id, status=ERROR, error=decoded.error,
                                                  error_detail=decoded.error_detail)
                     self.report.errors += 1
+                    self._finished(decoded.media.id)
                     yield from progress([decoded.media.path])
                     continue
                 remaining[decoded.media.id] = len(decoded.tensors)
@@ -238,14 +265,57 @@ class IndexJob:
                 yield from progress(self._flush(batch, model_id, index, remaining, stored))
         self.report.pipeline_seconds = time.perf_counter() - started
 
+    @contextmanager
+    def _faces_beside(self):
+        """The pool that looks for faces in video frames while the video's decoder goes on."""
+        with ThreadPoolExecutor(max_workers=max(1, self.library.settings.decode_workers),
+                                thread_name_prefix="idlens-video-faces") as pool:
+            self._face_pool = pool
+            try:
+                yield pool
+            finally:
+                self._face_pool = None
+
+    def _plan(self, pool: ThreadPoolExecutor, pending: list[Media]) -> float:
+        """Each file's weight in the progress: 1 for a photo, the frames a video will yield (its header read on
+        the pool: a few ms a video, nothing decoded). The total work."""
+        settings = self.library.settings
+        videos = [m for m in pending if m.kind != "image"]
+        plans = pool.map(lambda m: planned_frames(m.path, settings.video_interval, settings.video_max_frames),
+                         videos)
+        for m, (duration, frames) in zip(videos, plans):
+            self._work[m.id], self._video_s[m.id] = float(frames), duration
+        return float(sum(self._work.get(m.id, 1.0) for m in pending))
+
+    def _sampled_frame(self, media_id: int, t: float) -> None:
+        """On a decode worker: one more frame of a video in progress."""
+        with self._stage_lock:
+            n, _ = self._sampled.get(media_id, (0, 0.0))
+            self._sampled[media_id] = (n + 1, t)
+
+    def _finished(self, media_id: int, duration: float | None = None) -> None:
+        with self._stage_lock:
+            self._sampled.pop(media_id, None)
+        self._work_finished += self._work.get(media_id, 1.0)
+        self._video_finished += duration or 0.0
+
+    def _progress(self, total: int, work_total: float, path: str | None) -> Progress:
+        with self._stage_lock:  # frames of videos still in progress count, each up to its video's weight
+            live = sum(min(n, self._work.get(mid, 1.0)) for mid, (n, _) in self._sampled.items())
+            live_s = sum(t for _, t in self._sampled.values())
+        return Progress("embed", self._done, total, path, self.report.embedded_items, self.report.errors,
+                        work_done=min(work_total, self._work_finished + live), work_total=work_total,
+                        video_seconds=self._video_finished + live_s)
+
     def _analyse_faces(self, todo: list[Media]) -> Iterator[Progress]:
         """Faces alone, for files already searchable: decoded again at the detail faces need, no CLIP."""
         lib = self.library
         name = lib.face_backend.name
         yield Progress("faces", 0, len(todo))
         with ThreadPoolExecutor(max_workers=max(1, lib.settings.decode_workers),
-                                thread_name_prefix="idlens-faces") as pool:
+                                thread_name_prefix="idlens-faces") as pool, self._faces_beside():
             for n, decoded in enumerate(self._prefetch(pool, lambda m: self._decode(m, faces_only=True), todo), 1):
+                assert decoded is not None  # no heartbeat asked
                 with lib.catalog.transaction():
                     self._store_faces(decoded, name)
                     lib.catalog.media.update(decoded.media.id, faces_backend=decoded.metadata["faces_backend"],
@@ -298,17 +368,33 @@ class IndexJob:
                 out.scene_changes.append(False)
                 out.metadata = dict(width=img.width, height=img.height, captured_at=img.captured_at)
             else:
-                seen: list[tuple[float, int, list[Face]]] = []  # (time, frame width, its faces)
+                # A video's frames come one after the other from one decoder; their faces are looked for on the
+                # face pool meanwhile, so a long video keeps both cores busy (decoding is a third of the work).
+                seen: list[tuple[float, int, Future]] = []  # (time, frame width, its faces)
+
+                def on_frame(t, image):
+                    pending = [f for _, _, f in seen if not f.done()]
+                    if len(pending) >= VIDEO_FACES_AHEAD:  # bounded: frames wait here, not in memory
+                        pending[0].result()
+                    assert self._face_pool is not None, "videos are decoded inside _faces_beside"
+                    seen.append((t, image.width, self._face_pool.submit(self._faces, backend, image, t)))
+
                 started = time.perf_counter()
-                video = sample_video(media.path, settings.video_interval, settings.video_max_frames,
-                                     settings.video_scene_threshold, settings.decode_min_side, detail,
-                                     (lambda t, image: seen.append((t, image.width, self._faces(backend, image, t))))
-                                     if backend else None, model_input=lib.embedder.preprocess)
+                try:
+                    video = sample_video(media.path, settings.video_interval, settings.video_max_frames,
+                                         settings.video_scene_threshold, settings.decode_min_side, detail,
+                                         on_frame if backend else None, model_input=lib.embedder.preprocess,
+                                         on_sample=None if faces_only else
+                                         (lambda t: self._sampled_frame(media.id, t)))
+                    found_by_time = [(t, w, f.result()) for t, w, f in seen]  # a failure raises here, as before
+                finally:
+                    for _, _, f in seen:
+                        f.cancel()
                 with self._stage_lock:  # sampling and the faces seen on the way, as one video stage
                     self.report.stages["video"] = self.report.stages.get("video", 0.0) + time.perf_counter() - started
                 if backend:
-                    kept = {f.timestamp for f in video.frames}  # a frame looked at but not kept has no row
-                    out.faces = [FoundFace(f, t, video.width / w) for t, w, found in seen if t in kept
+                    kept = {f.timestamp for f in video.frames}  # only kept frames are shown to on_frame (video.py)
+                    out.faces = [FoundFace(f, t, video.width / w) for t, w, found in found_by_time if t in kept
                                  for f in found]
                 if faces_only:
                     return out
@@ -393,6 +479,7 @@ class IndexJob:
                                              indexed_at=time.time(),
                                              **decoded.metadata)
                     finished.append(media.path)
+                    self._finished(media.id, decoded.metadata.get("duration"))
                     self.report.embedded_files += 1
                     decoded.tensors = []  # free the inputs of a long video as soon as it is stored
         catalog_done = time.perf_counter()

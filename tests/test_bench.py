@@ -29,16 +29,28 @@ def test_peers_measures_a_child_not_the_parent_and_prints_its_table():
     assert small["peak_rss_mb"] < 100 and small["first_result_s"] is not None and small["seconds"] > 0
     big = peers.measure([sys.executable, "-c", "b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096])"])
     assert big["peak_rss_mb"] > 190 and big["first_result_s"] is None
-    run = {"seconds": 2.0, "first_result_s": 1.0, "cpu_s": 3.0, "peak_rss_mb": 200.0}
-    slow = dict(run, seconds=4.0, first_result_s=2.0)
-    out = {"photos": {"small_job": 8, "big_job": 100}, "rclip": {"available": True}, "rounds": 3, "big_rounds": 1,
+    run = peers.spread([{"seconds": 2.0, "first_result_s": 1.0, "cpu_s": 3.0, "peak_rss_mb": 150.0},
+                        {"seconds": 2.5, "first_result_s": 1.2, "cpu_s": 3.5, "peak_rss_mb": 160.0},
+                        {"seconds": 1.5, "first_result_s": 0.9, "cpu_s": 2.5, "peak_rss_mb": 140.0}])
+    assert (run["seconds"], run["seconds_min"], run["seconds_max"], run["n"]) == (2.0, 1.5, 2.5, 3)
+    slow = dict(run, seconds=4.0, first_result_s=2.0, peak_rss_mb=1100.0)
+    out = {"photos": {"small_job": 8, "big_job": 100}, "rclip": {"available": True}, "rounds": 3, "big_rounds": 3,
            "idlens_model_prep": "idlens model install", "idlens_model_prep_s": 40.0, "machine": {"cores": 2},
-           "jobs": {"cold_search": {"idlens": run, "rclip": slow}, "small_job": {"idlens": slow, "rclip": run},
-                    "index_faces_off": {"idlens": run, "rclip": run}, "index_faces_on": {"idlens": slow, "rclip": run}},
+           "seed": 7,
+           "jobs": {"cold_search": {"idlens_int8": run, "idlens_fp32": run, "rclip": slow},
+                    "small_job": {"idlens_int8": slow, "idlens_fp32": slow, "rclip": run},
+                    "index_faces_off": {"idlens_int8": run, "idlens_fp32": run, "rclip": run},
+                    "index_faces_on": {"idlens_int8": run, "idlens_fp32": slow, "rclip": run}},
            "install_mb": {"idlens": 900.0, "rclip": 250.0}}
     peers.summarise(out)
     assert out["cold_search_s"] == 1.0 and out["cold_search_vs_rclip"] == 0.5
-    assert [t["met"] for t in out["targets"]] == [True, False, False, True, True]
+    assert out["index_faces_on_vs_rclip_int8"] == 1.0 and out["index_faces_on_vs_rclip_fp32"] == 2.0
+    met = {t["target"]: t["met"] for t in out["targets"]}
+    assert met["cold search <= 0.5x rclip (Idlens fp32)"] is True
+    assert met["small job <= 0.7x rclip (Idlens int8)"] is False
+    assert met["100 photos with faces <= 0.6x rclip without (Idlens int8)"] is False
+    assert met["indexing peak <= 1024 MB (Idlens fp32, faces on)"] is False
+    assert met["indexing peak <= 1024 MB (Idlens int8, faces on)"] is True
     text = peers.table(out)
-    assert "0.50" in text and "NOT met" in text
+    assert "2.00 [1.50-2.50]" in text and "NOT met" in text and "seed 7" in text and "fp32" in text
     del ballast

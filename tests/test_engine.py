@@ -338,3 +338,38 @@ def test_vectors_are_unit_length_and_deterministic(make_library):
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(a, b, atol=1e-6)
     assert e.encode_texts(["one", "two"]).shape == (2, e.dim)
+
+
+def test_progress_counts_the_frames_of_a_long_video_as_they_are_sampled(make_library, tmp_path, monkeypatch):
+    """The bar, the rate and the time left are in pictures (a photo 1, a video the frames its header promises):
+    while a video is sampled, progress comes (heartbeats, no file finished) and grows, frame by frame, and it
+    ends at the total with the seconds of video indexed."""
+    import core.indexer as indexer
+    from core.media import video as video_mod
+
+    folder = tmp_path / "media"
+    mf.photo(folder / "a.jpg", 1)
+    mf.photo(folder / "b.jpg", 2)
+    mf.video(folder / "programme.mp4", list(range(10)), scene_seconds=4.0, fps=5, size=(160, 120))
+    real = video_mod._Sampler._convert_full  # the indexer asks for model inputs: each frame converted in full
+
+    def slow(self, frame, t):  # a long programme's frames, in miniature: each takes a moment
+        import time
+        time.sleep(0.03)
+        return real(self, frame, t)
+
+    monkeypatch.setattr(video_mod._Sampler, "_convert_full", slow)
+    monkeypatch.setattr(indexer, "HEARTBEAT_S", 0.01)
+    lib = make_library()
+    lib.settings.video_interval = 2.0
+    lib.settings.decode_workers = 1  # files one after the other: the video's frames are all the work in progress
+    job = IndexJob(lib, [str(folder)])
+    seen = [p for p in job.run() if p.stage == "embed"]
+    planned = video_mod.planned_frames(str(folder / "programme.mp4"), 2.0, lib.settings.video_max_frames)[1]
+    assert seen[-1].work_total == 2 + planned and planned >= 15
+    assert seen[-1].work_done == seen[-1].work_total
+    assert [p.work_done for p in seen] == sorted(p.work_done for p in seen)
+    during = [p for p in seen if p.path is None and 0 < p.work_done < p.work_total and p.done < 3]
+    assert len({p.work_done for p in during}) >= 3  # moved within the video, before it finished
+    assert seen[-1].video_seconds == pytest.approx(40.0, abs=0.5)
+

@@ -172,3 +172,40 @@ def test_newest_first_puts_undated_files_last():
              taken("2019-06-01T00:00:00+02:00", 0)]
     ordered = sorted(dates, key=newest_first_key, reverse=True)
     assert [d.text[:4] if d else None for d in ordered] == ["2020", "2019", "2018", None]
+
+
+@pytest.mark.parametrize("kind", ["cuts", "sparse_keyframes", "dense", "low_frame_rate"])
+def test_faces_are_looked_for_only_in_the_frames_that_are_kept(tmp_path, kind):
+    """Each frame shown to `on_frame` (the face stage) is a frame of the result, once: a frame sampled and then
+    dropped (a scene-change candidate too near a sample, a seek landing on a frame already kept) costs no faces."""
+    if kind == "cuts":
+        path = mf.video(tmp_path / "v.mp4", [1, 2, 3, 4, 5, 6, 7, 8], scene_seconds=3, fps=5, size=(160, 120), gop=15)
+        args = dict(interval=4.0, scene_threshold=0.02)
+    elif kind == "sparse_keyframes":
+        path = mf.video(tmp_path / "v.mp4", [1, 2, 3, 4], scene_seconds=5, fps=10, size=(160, 120), gop=100)
+        args = dict(interval=0.7, scene_threshold=0.02)
+    elif kind == "dense":
+        path = mf.video(tmp_path / "v.mp4", [1, 2, 3], scene_seconds=2, fps=25, size=(160, 120), gop=5)
+        args = dict(interval=0.3, scene_threshold=0.02)
+    else:  # 2 fps sampled every 0.3 s: several targets fall on one frame (before: 39 frames looked at, 24 kept)
+        path = mf.video(tmp_path / "v.mp4", [1, 2, 3, 4], scene_seconds=3, fps=2, size=(160, 120), gop=6)
+        args = dict(interval=0.3, scene_threshold=0.02)
+    shown, heard = [], []
+    v = sample_video(str(path), **args, detail_side=120, on_frame=lambda t, image: shown.append(t),
+                     on_sample=heard.append)
+    kept = [f.timestamp for f in v.frames]
+    assert sorted(shown) == kept == sorted(heard)
+    assert len(set(kept)) == len(kept)
+
+
+def test_the_planned_frames_are_the_regular_samples_taken(tmp_path):
+    from core.media.video import planned_frames
+
+    for i, (seconds, interval, cap) in enumerate([(10, 2.0, 300), (24, 1.0, 20), (3, 5.0, 300)]):
+        path = mf.video(tmp_path / f"v{i}.mp4", list(range(seconds // 2 or 1)), scene_seconds=2, fps=5,
+                        size=(96, 64))
+        v = sample_video(str(path), interval=interval, max_frames=cap, scene_threshold=1.0)  # no scene frames
+        duration, planned = planned_frames(str(path), interval, cap)
+        assert duration == pytest.approx(v.duration, abs=0.01)
+        assert abs(planned - len(v.frames)) <= 1, (seconds, interval, planned, len(v.frames))
+    assert planned_frames(str(tmp_path / "missing.mp4")) == (0.0, 1)

@@ -230,11 +230,15 @@ class Engine(QObject):
                     started = started or now
                     if p.path:
                         batch.append(p.path)
-                    rate = p.done / (now - started) if now > started else 0.0
-                    eta = (p.total - p.done) / rate if rate > 0 else None
+                    # Rate and time left in pictures (photos and video frames), so they stay true in a long video
+                    work, work_total = (p.work_done, p.work_total) if p.work_total else (p.done, p.total)
+                    rate = work / (now - started) if now > started else 0.0
+                    eta = (work_total - work) / rate if rate > 0 else None
                     if now - last_emit > 0.15 or p.done == p.total:
                         self.indexProgress.emit({"stage": "embed", "done": p.done, "total": p.total, "rate": rate,
-                                                 "eta": eta, "path": p.path, "errors": p.errors})
+                                                 "eta": eta, "path": p.path, "errors": p.errors,
+                                                 "work": work, "work_total": work_total,
+                                                 "video_seconds": p.video_seconds})
                         if batch:
                             self.mediaIndexed.emit(batch)
                             batch = []

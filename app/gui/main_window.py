@@ -497,10 +497,12 @@ class MainWindow(QMainWindow):
 
     def _index_progress(self, p: dict) -> None:
         if p["stage"] == "embed":
-            self.progress.setRange(0, max(1, p["total"]))
-            self.progress.setValue(p["done"])
+            # The bar moves by pictures (a photo, a video frame): a long video fills it as its frames are sampled
+            self.progress.setRange(0, max(1, round(p.get("work_total") or p["total"])))
+            self.progress.setValue(round(p.get("work") or p["done"]) if p.get("work_total") else p["done"])
             eta = f" · {clock(p['eta'])} left" if p.get("eta") is not None else ""
-            self.rate.setText(f"{p['done']}/{p['total']} · {p['rate']:.1f} files/s{eta}")
+            video = f" · {clock(p['video_seconds'])} of video" if p.get("video_seconds") else ""
+            self.rate.setText(f"{p['done']}/{p['total']} files{video} · {p['rate']:.1f} pictures/s{eta}")
             if p.get("path"):
                 self.message.setText(f"Indexing {Path(p['path']).name}")
         elif p["stage"] == "model":

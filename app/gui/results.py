@@ -12,20 +12,13 @@ from PySide6.QtGui import QColor, QImage, QImageIOHandler, QImageReader, QPainte
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate
 
 from app.gui.grid_view import GridView, crop_source
+from core.wording import clock  # noqa: F401  (the app imports it from here; one rounding of times everywhere)
 
 log = logging.getLogger(__name__)
 
 THUMB = 180  # the people panel's face icons; the grid loads at its tiles' size (ResultsModel.set_side)
 CACHE_BYTES = 300 << 20  # pixmaps kept, by size; older ones are reloaded from disk when scrolled back to
 ResultRole = Qt.ItemDataRole.UserRole + 1
-
-
-def clock(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    m, s = divmod(int(round(seconds)), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 class Loaded(QObject):

@@ -48,13 +48,33 @@ class SampledVideo:
     frames: list[SampledFrame]
 
 
+def planned_frames(path: str, interval: float = 2.0, max_frames: int = 300) -> tuple[float, int]:
+    """(duration in seconds, regular samples `sample_video` will take) from the container's header alone (a few
+    ms, nothing decoded): what a progress bar counts a video as before it is indexed. (0, 1) if unknown."""
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                return 0.0, 1
+            duration = _duration(container, container.streams.video[0])
+    except Exception:  # the index itself says what is wrong with the file
+        return 0.0, 1
+    if duration <= 0:
+        return 0.0, 1
+    regular = max(1, int(max_frames * (1 - SCENE_BUDGET)))
+    step = max(interval, duration / regular)
+    return duration, max(1, min(regular, int(max(duration - 0.05, 0.0) / step) + 1))
+
+
 def sample_video(path: str, interval: float = 2.0, max_frames: int = 300, scene_threshold: float = 0.12,
                  min_side: int = 256, detail_side: int | None = None,
                  on_frame: Callable[[float, Image.Image], None] | None = None,
-                 model_input: Callable[[Image.Image], object] | None = None) -> SampledVideo:
-    """Sample `path`. With `on_frame`, each sampled frame is also shown to it at up to `detail_side` pixels
-    (face detection) before being reduced to `min_side`: no long video keeps hundreds of large frames. With
-    `model_input`, each frame's model input is made from the full frame (one resize, as open_clip would)."""
+                 model_input: Callable[[Image.Image], object] | None = None,
+                 on_sample: Callable[[float], None] | None = None) -> SampledVideo:
+    """Sample `path`. With `on_frame`, each frame that is kept is also shown to it at up to `detail_side` pixels
+    (face detection) before being reduced to `min_side`: no long video keeps hundreds of large frames, and no
+    face is looked for in a frame that is then dropped. With `model_input`, each frame's model input is made from
+    the full frame (one resize, as open_clip would). `on_sample(t)` hears of each frame kept, as it is kept
+    (progress within a long video)."""
     try:
         container = av.open(path)
     except (FileNotFoundError, PermissionError):
@@ -69,7 +89,7 @@ def sample_video(path: str, interval: float = 2.0, max_frames: int = 300, scene_
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         duration = _duration(container, stream)
-        sampler = _Sampler(container, stream, min_side, detail_side, on_frame, model_input)
+        sampler = _Sampler(container, stream, min_side, detail_side, on_frame, model_input, on_sample)
         try:
             frames = sampler.sample(duration, interval, max_frames, scene_threshold)
         except av.FFmpegError as e:
@@ -90,9 +110,10 @@ def sample_video(path: str, interval: float = 2.0, max_frames: int = 300, scene_
 
 class _Sampler:
     def __init__(self, container, stream, min_side: int, detail_side: int | None = None, on_frame=None,
-                 model_input=None):
+                 model_input=None, on_sample=None):
         self.container, self.stream, self.min_side = container, stream, min_side
         self.detail_side, self.on_frame, self.model_input = detail_side, on_frame, model_input
+        self.on_sample = on_sample
         self.frames: list[SampledFrame] = []
         self._decoder: Iterator[av.VideoFrame] | None = None  # decoding on from the last seek
         self._pos = -1.0  # time of the last decoded frame
@@ -106,9 +127,16 @@ class _Sampler:
         targets = list(np.arange(0.0, max(duration - 0.05, 0.0) + 1e-9, step)) or [0.0]
         targets = targets[:regular]
         for t in targets:
-            frame = self._frame_at(float(t), step)
-            if frame is not None and (not self.frames or frame.timestamp > self.frames[-1].timestamp):
-                self.frames.append(frame)
+            last = self.frames[-1].timestamp if self.frames else float("-inf")
+            if last + 1e-3 >= t:  # a low frame rate: the frame kept last already stands for this time (seeking
+                continue          # back to its keyframe would only find it again)
+
+            def after_last(at: float, last: float = last) -> bool:
+                return round(at, 3) > last
+
+            frame = self._frame_at(float(t), step, accept=after_last)
+            if frame is not None:
+                self._keep(frame)
         self._add_scene_changes(max_frames, scene_threshold)
         return self.frames
 
@@ -117,13 +145,21 @@ class _Sampler:
         for frame in self.container.decode(self.stream):
             t = _frame_time(frame)
             if t is not None and t + 1e-6 >= next_t:
-                self.frames.append(self._convert(frame, t))
+                self._keep(self._convert(frame, t))
                 next_t = t + interval
                 if len(self.frames) >= max_frames:
                     break
         return self.frames
 
-    def _frame_at(self, target: float, step: float) -> SampledFrame | None:
+    def _keep(self, frame: SampledFrame) -> None:
+        self.frames.append(frame)
+        if self.on_sample is not None:
+            self.on_sample(frame.timestamp)
+
+    def _frame_at(self, target: float, step: float, accept: Callable[[float], bool] | None = None
+                  ) -> SampledFrame | None:
+        """The frame for `target`, converted (and shown to `on_frame`) only if `accept(its time)`: a frame that
+        would be dropped costs its decode, never its conversion or its faces."""
         seek_beyond = SEEK_BEYOND_SPARSE if self._sparse_keyframes else SEEK_BEYOND
         if self._decoder is None or target - self._pos > seek_beyond or target < self._pos:
             self.container.seek(int(target / self.stream.time_base), stream=self.stream, backward=True)
@@ -139,7 +175,7 @@ class _Sampler:
             self._pos = t
             # The keyframe a seek lands on is the sample if it is new; otherwise decode on to the target.
             if (first and t > last_sampled + step / 2) or t + 1e-3 >= target:
-                return self._convert(frame, t)
+                return self._convert(frame, t) if accept is None or accept(t) else None
             if first and t <= last_sampled:
                 self._sparse_keyframes = True  # seeking lands behind the last sample: decoding on is cheaper
             first = False
@@ -157,10 +193,17 @@ class _Sampler:
             if _difference(a.signature, b.signature) > threshold:
                 mid = (a.timestamp + b.timestamp) / 2
                 self._pos = float("inf")  # force a seek
-                frame = self._frame_at(mid, b.timestamp - a.timestamp)
-                if frame and a.timestamp + MIN_SCENE_GAP <= frame.timestamp <= b.timestamp - MIN_SCENE_GAP:
+                lo, hi = a.timestamp + MIN_SCENE_GAP, b.timestamp - MIN_SCENE_GAP
+
+                def between(at: float, lo: float = lo, hi: float = hi) -> bool:
+                    return lo <= round(at, 3) <= hi
+
+                frame = self._frame_at(mid, b.timestamp - a.timestamp, accept=between)
+                if frame:
                     frame.scene_change = True
                     extra.append(frame)
+                    if self.on_sample is not None:
+                        self.on_sample(frame.timestamp)
         self.frames = sorted(base + extra, key=lambda f: f.timestamp)
 
     def _convert(self, frame: av.VideoFrame, t: float) -> SampledFrame:
