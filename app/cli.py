@@ -150,7 +150,8 @@ def _print_index_report(r) -> None:
     click.echo(f"{plural(s.found, 'file')} found: {', '.join(parts)}; {', '.join(tail)}")
     rate = ""
     if r.embedded_files and r.pipeline_seconds:
-        rate = f"; {r.embedded_files / r.pipeline_seconds:.1f} files/s once the model was loaded"
+        # In pictures (photos and video frames), as the bar counts: files/s says nothing of a folder of films
+        rate = f"; {r.embedded_items / r.pipeline_seconds:.1f} pictures/s once the model was loaded"
     resumed = f" ({r.resumed} of them left from an earlier run)" if r.resumed else ""
     unreadable = r.errors + s.unreadable
     click.echo(f"indexed {plural(r.embedded_files, 'file')}{resumed} into {plural(r.embedded_items, 'vector')} in "
