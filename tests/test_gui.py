@@ -427,3 +427,17 @@ def test_a_model_download_the_index_started_shows_its_progress(qtbot, window):
     assert window.message.text().startswith("Downloading the CLIP model: 200 MB of 600 MB, 15.0 MB/s, about 0:2")
     window.engine.modelReady.emit("tiny-test")
     assert window._download_started is None
+
+
+def test_the_index_bar_moves_by_pictures_during_a_long_video(qtbot, window):
+    """The bar and its line count pictures (a photo, a video frame), with the files and the minutes of video
+    beside them: 1 of 3 files done but 150 of 302 pictures is half way, not a third (and not 'files/s')."""
+    window.progress.setVisible(True)
+    window._index_progress({"stage": "embed", "done": 1, "total": 3, "rate": 12.5, "eta": 12.0, "path": None,
+                            "errors": 0, "work": 150.0, "work_total": 302.0, "video_seconds": 372.0})
+    assert (window.progress.maximum(), window.progress.value()) == (302, 150)
+    assert window.rate.text() == "1/3 files · 6:12 of video · 12.5 pictures/s · 0:12 left"
+    window._index_progress({"stage": "embed", "done": 2, "total": 4, "rate": 3.0, "eta": None, "path": None,
+                            "errors": 0})  # no plan of the work (work_total 0): by files
+    assert (window.progress.maximum(), window.progress.value()) == (4, 2)
+    assert window.rate.text() == "2/4 files · 3.0 pictures/s"
