@@ -111,11 +111,10 @@ def index_once(path: Path, model: str) -> dict:
         lib = Library(Path(tmp) / "lib", model)
         lib.embedder.load()  # installing and opening the model is not indexing time
         job = IndexJob(lib, [str(folder)])
-        heartbeats, last_work = 0, 0.0
+        heartbeats = 0
         for p in job.run():
             if p.stage == "embed" and p.path is None:
                 heartbeats += 1
-                last_work = max(last_work, getattr(p, "work_done", 0.0))  # (older versions: none)
         r = job.report
         row = lib.catalog.media.by_path(str(folder / path.name))
         frames = len(lib.catalog.media.frame_ids(row.id))

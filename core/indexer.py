@@ -103,7 +103,6 @@ class IndexJob:
         self._seen: set[int] = set()   # media handled by this run's pipeline
         self._min_side = library.settings.decode_min_side  # raised to the model's input size once it is loaded
         self._work: dict[int, float] = {}      # media id -> its weight in Progress.work_*
-        self._video_s: dict[int, float] = {}   # media id -> its duration (videos)
         self._sampled: dict[int, tuple[int, float]] = {}  # video in progress -> (frames sampled, last time)
         self._work_finished = 0.0
         self._face_pool: ThreadPoolExecutor | None = None  # while the job decodes (_faces_beside)
@@ -283,8 +282,8 @@ class IndexJob:
         videos = [m for m in pending if m.kind != "image"]
         plans = pool.map(lambda m: planned_frames(m.path, settings.video_interval, settings.video_max_frames),
                          videos)
-        for m, (duration, frames) in zip(videos, plans):
-            self._work[m.id], self._video_s[m.id] = float(frames), duration
+        for m, (_, frames) in zip(videos, plans):
+            self._work[m.id] = float(frames)
         return float(sum(self._work.get(m.id, 1.0) for m in pending))
 
     def _sampled_frame(self, media_id: int, t: float) -> None:
@@ -373,9 +372,8 @@ class IndexJob:
                 seen: list[tuple[float, int, Future]] = []  # (time, frame width, its faces)
 
                 def on_frame(t, image):
-                    pending = [f for _, _, f in seen if not f.done()]
-                    if len(pending) >= VIDEO_FACES_AHEAD:  # bounded: frames wait here, not in memory
-                        pending[0].result()
+                    if len(seen) >= VIDEO_FACES_AHEAD:  # bounded: frames wait here, not in memory
+                        seen[-VIDEO_FACES_AHEAD][2].result()
                     assert self._face_pool is not None, "videos are decoded inside _faces_beside"
                     seen.append((t, image.width, self._face_pool.submit(self._faces, backend, image, t)))
 

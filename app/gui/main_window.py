@@ -23,7 +23,8 @@ from app.gui.engine import Engine
 from app.gui.grid_zoom import zoom_slider
 from app.gui.people_panel import PeoplePanel
 from app.gui.settings_dialog import model_name
-from app.gui.results import MONTH_NAMES, ResultRole, ResultsModel, ResultsView, clock
+from app.gui.results import MONTH_NAMES, ResultRole, ResultsModel, ResultsView
+from core.wording import clock
 from app.gui.viewer import Viewer, ViewerPage
 from core import logs
 from core.clip.hub import published

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QLabel, 
 from app.gui.completion import ask_name
 from app.gui.naming import (LoadCrops, NameDialog, blank_icon, crops_loaded, files_of, load_crops,  # noqa: F401
                              muted, next_token)
-from app.gui.results import ResultRole, clock, taken   # one rounding of times for the whole app
+from app.gui.results import ResultRole, taken
+from core.wording import clock   # one rounding of times for the whole app
 from core.names import isolated
 from core.wording import media_counts, plural
 

@@ -12,7 +12,7 @@ from PySide6.QtGui import QColor, QImage, QImageIOHandler, QImageReader, QPainte
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate
 
 from app.gui.grid_view import GridView, crop_source
-from core.wording import clock  # noqa: F401  (the app imports it from here; one rounding of times everywhere)
+from core.wording import clock
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (QAbstractButton, QAbstractSlider, QFrame, QGraphi
 
 from app.gui import completion
 from app.gui.naming import NameDialog, files_of
-from app.gui.results import clock, taken
+from app.gui.results import taken
+from core.wording import clock
 
 if TYPE_CHECKING:  # QtMultimedia is imported when a video is shown: it needs libpulse, photos do not
     from PySide6.QtMultimedia import QMediaPlayer

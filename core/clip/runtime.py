@@ -60,11 +60,6 @@ def open_session(path, threads: int, cache: bool = False, prepack: bool = True):
     return ort.InferenceSession(str(path), options, providers=providers)
 
 
-def _is_int8(path) -> bool:
-    """A tower file other than the fp32 one ("visual.onnx", "textual.onnx") is its int8 version (package.tower)."""
-    return Path(path).name not in ("visual.onnx", "textual.onnx")
-
-
 def normalise(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
@@ -91,18 +86,21 @@ class OnnxClip:
     def tower_file(self, name: str):
         return self.package.tower(name, self.manifest) if self.int8 else self.package.folder / f"{name}.onnx"
 
+    def _is_fp32(self, name: str) -> bool:
+        return self.tower_file(name) == self.package.folder / f"{name}.onnx"
+
     def _visual_session(self):
         with self._lock:
             if self._visual is None:
-                path = self.tower_file("visual")
-                self._visual = open_session(path, self.threads, cache=True, prepack=_is_int8(path))
+                self._visual = open_session(self.tower_file("visual"), self.threads, cache=True,
+                                            prepack=not self._is_fp32("visual"))
             return self._visual
 
     def _text_session(self):
         with self._lock:
             if self._textual is None:
-                path = self.tower_file("textual")
-                self._textual = open_session(path, self.threads, cache=True, prepack=_is_int8(path))
+                self._textual = open_session(self.tower_file("textual"), self.threads, cache=True,
+                                             prepack=not self._is_fp32("textual"))
                 self._tokenizer = ClipTokenizer(self.package.folder / "bpe.npz", self.manifest.context_length)
             return self._textual, self._tokenizer
 
