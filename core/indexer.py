@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
 from collections import deque
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 
 INDEX_SAVE_EVERY = 300.0  # seconds; the catalog holds every vector anyway, the index is a cache
 VIDEO_FACES_AHEAD = 4  # frames of a video waiting for their faces at most (each up to face_detail px)
+VIDEO_FRAMES_AHEAD = 32  # a video's model inputs waiting for the image tower at most (0.8 MB each at 256 px)
 HEARTBEAT_S = 0.5  # while a long video is sampled: how often progress (and a moment for the user's decisions) comes
 
 
@@ -84,6 +87,17 @@ class _Decoded:
     faces: list | None = None      # FoundFace list when faces were analysed in this run
     faces_error: str | None = None  # the face analysis failed (the file itself is fine)
     faces_error_detail: str | None = None
+    # A video's kept frames, (model input, time, scene change), handed over by its decoder as they are sampled, so
+    # the image tower works on a long video while it is still decoded; _END closes it. None for a photo.
+    stream: queue.Queue | None = None
+    complete: bool = True          # every model input is in `tensors` (a stream: once _END came)
+
+
+_END = object()  # the end of a video's stream: its faces and metadata are set
+
+
+class _Stopped(Exception):
+    """The job was cancelled or its consumer went away while a video was sampled: stop decoding it."""
 
 
 class _FaceAnalysisFailed(Exception):
@@ -106,6 +120,7 @@ class IndexJob:
         self._sampled: dict[int, tuple[int, float]] = {}  # video in progress -> (frames sampled, last time)
         self._work_finished = 0.0
         self._face_pool: ThreadPoolExecutor | None = None  # while the job decodes (_faces_beside)
+        self._stopping = threading.Event()  # the consumer left: decoders stop handing frames over
         self._video_finished = 0.0
 
     @contextmanager
@@ -167,27 +182,31 @@ class IndexJob:
                        items=vectors, errors=self.report.errors)
 
     # -- the pipeline -----------------------------------------------------------------------------------------------
-    def _prefetch(self, pool: ThreadPoolExecutor, fn: Callable, items: Iterable, heartbeat: bool = False
-                  ) -> Iterator:
+    def _prefetch(self, pool: ThreadPoolExecutor, fn: Callable, items: Iterable, heartbeat: bool = False,
+                  early: Callable[[Any], bool] = lambda item: False) -> Iterator:
         """fn(item) on the pool, a few items ahead of the consumer, results in order; stops submitting on cancel
         (what was submitted still comes back). With `heartbeat`, None comes every HEARTBEAT_S while the next
-        result is not ready (a long video)."""
+        result is not ready (a long video). An item for which `early(item)` holds comes as soon as it is its
+        turn, itself, while fn fills it in place (a video's stream)."""
         lookahead = max(2, self.library.settings.decode_workers * 2)
-        queue: deque[Future] = deque()
+        waiting: deque[tuple[object, Future]] = deque()
         todo = iter(items)
 
         def refill():
-            while len(queue) < lookahead and not self.cancel.is_set():
+            while len(waiting) < lookahead and not self.cancel.is_set():
                 item = next(todo, None)
                 if item is None:
                     return
-                queue.append(pool.submit(fn, item))
+                waiting.append((item, pool.submit(fn, item)))
 
         refill()
         try:
-            while queue:
-                future = queue.popleft()
+            while waiting:
+                item, future = waiting.popleft()
                 refill()  # the workers stay `lookahead` ahead while the consumer works on this one
+                if early(item):
+                    yield item
+                    continue
                 while heartbeat:
                     try:
                         future.result(timeout=HEARTBEAT_S)
@@ -196,7 +215,7 @@ class IndexJob:
                         yield None
                 yield future.result()
         finally:
-            for future in queue:
+            for _, future in waiting:
                 future.cancel()
 
     def _embed(self, pending: list[Media]) -> Iterator[Progress]:
@@ -234,35 +253,103 @@ class IndexJob:
                     # between batches (the app runs a decision the user just made here, not after the whole video)
                     yield self._progress(total, work_total, None)
 
-            for decoded in self._prefetch(pool, self._decode, pending, heartbeat=True):
-                if decoded is None:
-                    yield from progress([])
-                    continue
-                self._seen.add(decoded.media.id)
-                if decoded.error:
-                    with lib.catalog.transaction():
-                        index.remove(lib.catalog.items.clear(decoded.media.id))  # leftovers of a cut-short run
-                        lib.catalog.media.update(decoded.media.id, status=ERROR, error=decoded.error,
-                                                 error_detail=decoded.error_detail)
-                    self.report.errors += 1
-                    self._finished(decoded.media.id)
-                    yield from progress([decoded.media.path])
-                    continue
-                remaining[decoded.media.id] = len(decoded.tensors)
-                for i in range(len(decoded.tensors)):
-                    batch.append((decoded, i))
-                    if len(batch) >= batch_size:
-                        yield from progress(self._flush(batch, model_id, index, remaining, stored))
-                        batch = []
-                if self.cancel.is_set():
-                    break
-                if time.perf_counter() - last_save > INDEX_SAVE_EVERY:
-                    lib.save_index()
-                    lib.mark_index_dirty()
-                    last_save = time.perf_counter()
-            if batch:  # also when cancelled: a second of work that is already decoded
-                yield from progress(self._flush(batch, model_id, index, remaining, stored))
+            def add(decoded: _Decoded, picture: tuple) -> Iterator[Progress]:
+                nonlocal batch
+                tensor, timestamp, scene_change = picture
+                decoded.tensors.append(tensor)
+                decoded.timestamps.append(timestamp)
+                decoded.scene_changes.append(scene_change)
+                remaining[decoded.media.id] = remaining.get(decoded.media.id, 0) + 1
+                batch.append((decoded, len(decoded.tensors) - 1))
+                if len(batch) >= batch_size:
+                    yield from progress(self._flush(batch, model_id, index, remaining, stored))
+                    batch = []
+
+            items = [_Decoded(m, stream=queue.Queue(VIDEO_FRAMES_AHEAD), complete=False) if m.kind != "image"
+                     else _Decoded(m) for m in pending]
+            try:
+                for decoded in self._prefetch(pool, self._decode_into, items, heartbeat=True,
+                                              early=lambda d: d.stream is not None):
+                    if decoded is None:
+                        yield from progress([])
+                        continue
+                    self._seen.add(decoded.media.id)
+                    if decoded.stream is not None:
+                        # A video: its frames join the batches as they are sampled. The last one is held back
+                        # until the stream ends, so the batch that stores it also finishes the video.
+                        held = None
+                        for picture in self._stream_of(decoded):
+                            if picture is None:
+                                yield from progress([])
+                            else:
+                                if held is not None:
+                                    yield from add(decoded, held)
+                                held = picture
+                            if self.cancel.is_set():
+                                break
+                        if self.cancel.is_set():
+                            break
+                        decoded.complete = True
+                        if held is None and not decoded.error:
+                            decoded.error = "damaged video (no frame of it could be decoded)"
+                    if decoded.error:
+                        batch = [(d, i) for d, i in batch if d is not decoded]  # frames of it not stored yet
+                        remaining.pop(decoded.media.id, None)
+                        stored.pop(decoded.media.id, None)
+                        with lib.catalog.transaction():
+                            index.remove(lib.catalog.items.clear(decoded.media.id))  # stored ones, or a cut run's
+                            lib.catalog.media.update(decoded.media.id, status=ERROR, error=decoded.error,
+                                                     error_detail=decoded.error_detail)
+                        self.report.errors += 1
+                        self._finished(decoded.media.id)
+                        yield from progress([decoded.media.path])
+                        continue
+                    if decoded.stream is not None:
+                        assert held is not None  # else it is an error, above
+                        yield from add(decoded, held)
+                    else:
+                        pictures = list(zip(decoded.tensors, decoded.timestamps, decoded.scene_changes))
+                        decoded.tensors, decoded.timestamps, decoded.scene_changes = [], [], []
+                        for picture in pictures:
+                            yield from add(decoded, picture)
+                    if self.cancel.is_set():
+                        break
+                    if time.perf_counter() - last_save > INDEX_SAVE_EVERY:
+                        lib.save_index()
+                        lib.mark_index_dirty()
+                        last_save = time.perf_counter()
+                # Also when cancelled: a second of work that is already decoded (not a video cut short: it waits).
+                batch = [(d, i) for d, i in batch if d.complete]
+                if batch:
+                    yield from progress(self._flush(batch, model_id, index, remaining, stored))
+            finally:
+                self._stopping.set()  # a video still sampled on a worker stops at its next frame
         self.report.pipeline_seconds = time.perf_counter() - started
+
+    def _stream_of(self, decoded: _Decoded) -> Iterator[tuple | None]:
+        """A video's pictures as its decoder hands them over; None every HEARTBEAT_S while none comes."""
+        assert decoded.stream is not None
+        while True:
+            try:
+                picture = decoded.stream.get(timeout=HEARTBEAT_S)
+            except queue.Empty:
+                yield None
+                continue
+            if picture is _END:
+                return
+            yield picture
+
+    def _hand_over(self, decoded: _Decoded, picture: object) -> None:
+        """On a decode worker: one more picture of a video for the consumer, waiting while it has enough; gives up
+        (raises _Stopped) when the job is cancelled or its consumer left."""
+        assert decoded.stream is not None
+        while not (self.cancel.is_set() or self._stopping.is_set()):
+            try:
+                decoded.stream.put(picture, timeout=HEARTBEAT_S)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
 
     @contextmanager
     def _faces_beside(self):
@@ -342,12 +429,17 @@ class IndexJob:
             decoded.metadata.setdefault("faces_error", decoded.media.faces_error)
             decoded.metadata.setdefault("faces_error_detail", decoded.media.faces_error_detail)
 
-    def _decode(self, media: Media, faces_only: bool = False, with_faces: bool = True) -> _Decoded:
+    def _decode_into(self, decoded: _Decoded) -> _Decoded:
+        return self._decode(decoded.media, into=decoded)
+
+    def _decode(self, media: Media, faces_only: bool = False, with_faces: bool = True,
+                into: _Decoded | None = None) -> _Decoded:
         """Runs on a worker thread: decode once at the size needed, faces and thumbnail from that decode, then
-        the model input (not when only the faces are wanted)."""
+        the model input (not when only the faces are wanted). `into` (a video's, with its stream): filled in
+        place, its frames handed over as they are sampled."""
         lib = self.library
         settings = lib.settings
-        out = _Decoded(media)
+        out = into if into is not None else _Decoded(media)
         backend = lib.face_backend if with_faces and settings.faces and media.faces_backend is None else None
         detail = settings.face_detail if backend else None
         try:
@@ -367,50 +459,15 @@ class IndexJob:
                 out.scene_changes.append(False)
                 out.metadata = dict(width=img.width, height=img.height, captured_at=img.captured_at)
             else:
-                # A video's frames come one after the other from one decoder; their faces are looked for on the
-                # face pool meanwhile, so a long video keeps both cores busy (decoding is a third of the work).
-                seen: list[tuple[float, int, Future]] = []  # (time, frame width, its faces)
-
-                def on_frame(t, image):
-                    if len(seen) >= VIDEO_FACES_AHEAD:  # bounded: frames wait here, not in memory
-                        seen[-VIDEO_FACES_AHEAD][2].result()
-                    assert self._face_pool is not None, "videos are decoded inside _faces_beside"
-                    seen.append((t, image.width, self._face_pool.submit(self._faces, backend, image, t)))
-
-                started = time.perf_counter()
-                try:
-                    video = sample_video(media.path, settings.video_interval, settings.video_max_frames,
-                                         settings.video_scene_threshold, settings.decode_min_side, detail,
-                                         on_frame if backend else None, model_input=lib.embedder.preprocess,
-                                         on_sample=None if faces_only else
-                                         (lambda t: self._sampled_frame(media.id, t)))
-                    found_by_time = [(t, w, f.result()) for t, w, f in seen]  # a failure raises here, as before
-                finally:
-                    for _, _, f in seen:
-                        f.cancel()
-                with self._stage_lock:  # sampling and the faces seen on the way, as one video stage
-                    self.report.stages["video"] = self.report.stages.get("video", 0.0) + time.perf_counter() - started
-                if backend:
-                    kept = {f.timestamp for f in video.frames}  # only kept frames are shown to on_frame (video.py)
-                    out.faces = [FoundFace(f, t, video.width / w) for t, w, found in found_by_time if t in kept
-                                 for f in found]
-                if faces_only:
-                    return out
-                self._thumbnail(video.frames[0].image, media.fingerprint)  # the poster frame
-                for frame in video.frames:
-                    self._thumbnail(frame.image, media.fingerprint, frame.timestamp)
-                    out.tensors.append(frame.model_input)
-                    frame.model_input = None
-                    out.timestamps.append(frame.timestamp)
-                    out.scene_changes.append(frame.scene_change)
-                out.metadata = dict(width=video.width, height=video.height, duration=video.duration,
-                                    captured_at=video.captured_at)
-        except _FaceAnalysisFailed as e:
+                self._sample(out, backend, detail, faces_only)
+        except _FaceAnalysisFailed as e:  # a photo's (a video's are recorded by _sample, its frames kept)
             out.faces, out.faces_error, out.faces_error_detail = None, str(e), e.detail
             if not faces_only:  # the file is fine: decode it again without faces, for CLIP and the thumbnail
                 retry = self._decode(media, with_faces=False)
                 retry.faces, retry.faces_error, retry.faces_error_detail = None, out.faces_error, e.detail
                 return retry
+        except _Stopped:
+            out.error = "indexing stopped while the video was sampled"  # not stored: the file stays pending
         except FileNotFoundError:
             out.error = "file vanished while being indexed"
         except MediaError as e:
@@ -420,7 +477,74 @@ class IndexJob:
                 log.warning("unexpected error indexing %s: %s: %s", media.path, type(e).__name__, e)
                 log.debug("unexpected error", exc_info=True)
             out.error, out.error_detail = explain(e, media.path, media.kind)
+        finally:
+            if out.stream is not None:
+                try:
+                    self._hand_over(out, _END)
+                except _Stopped:
+                    pass  # nobody reads it any more
         return out
+
+    def _sample(self, out: _Decoded, backend, detail: int | None, faces_only: bool) -> None:
+        """A video's frames come one after the other from one decoder. Their faces are looked for on the face
+        pool meanwhile, and each kept frame's model input goes to the consumer (out.stream) as soon as it is made,
+        so a long video keeps both cores busy: the image tower, the faces and the decoder work side by side.
+        A face analysis that fails is recorded (retried by the next index); the frames still go on to CLIP."""
+        lib, settings, media = self.library, self.library.settings, out.media
+        seen: list[tuple[float, int, Future]] = []  # (time, frame width, its faces)
+        failed: list[_FaceAnalysisFailed] = []
+
+        def on_frame(t, image):
+            if failed:
+                return
+            if len(seen) >= VIDEO_FACES_AHEAD:  # bounded: frames wait here, not in memory
+                try:
+                    seen[-VIDEO_FACES_AHEAD][2].result()
+                except _FaceAnalysisFailed as e:
+                    failed.append(e)
+                    return
+            assert self._face_pool is not None, "videos are decoded inside _faces_beside"
+            seen.append((t, image.width, self._face_pool.submit(self._faces, backend, image, t)))
+
+        poster = [True]
+
+        def on_sample(frame):
+            self._sampled_frame(media.id, frame.timestamp)
+            if poster:
+                self._thumbnail(frame.image, media.fingerprint)  # the poster frame: the first one kept
+                poster.clear()
+            self._thumbnail(frame.image, media.fingerprint, frame.timestamp)
+            picture, frame.model_input = (frame.model_input, frame.timestamp, frame.scene_change), None
+            self._hand_over(out, picture)
+
+        started = time.perf_counter()
+        try:
+            video = sample_video(media.path, settings.video_interval, settings.video_max_frames,
+                                 settings.video_scene_threshold, settings.decode_min_side, detail,
+                                 on_frame if backend else None,
+                                 model_input=lib.embedder.preprocess,  # also faces alone: the same faces
+                                 on_sample=None if faces_only else on_sample)
+            found_by_time = []
+            for t, w, f in seen:
+                if failed:
+                    break
+                try:
+                    found_by_time.append((t, w, f.result()))
+                except _FaceAnalysisFailed as e:
+                    failed.append(e)
+        finally:
+            for _, _, f in seen:
+                f.cancel()
+            with self._stage_lock:  # sampling, the faces seen on the way and the thumbnails, as one video stage
+                self.report.stages["video"] = self.report.stages.get("video", 0.0) + time.perf_counter() - started
+        if failed:
+            out.faces, out.faces_error, out.faces_error_detail = None, str(failed[0]), failed[0].detail
+        elif backend:
+            kept = {f.timestamp for f in video.frames}  # only kept frames are shown to on_frame (video.py)
+            out.faces = [FoundFace(f, t, video.width / w) for t, w, found in found_by_time if t in kept
+                         for f in found]
+        out.metadata = dict(width=video.width, height=video.height, duration=video.duration,
+                            captured_at=video.captured_at)
 
     def _thumbnail(self, image, fingerprint: str, timestamp: float | None = None) -> None:
         """Thumbnails are a cache: a full disk or a read-only cache folder costs the thumbnail, not the file."""
@@ -454,6 +578,8 @@ class IndexJob:
         t0 = time.perf_counter()
         with self._stage("clip"):
             vectors = lib.embedder.encode_images([d.tensors[i] for d, i in batch])
+        for d, i in batch:
+            d.tensors[i] = None  # a long video's inputs go as they are embedded, not when it is complete
         self.report.embed_seconds += time.perf_counter() - t0
         t1 = time.perf_counter()
         labels, finished = [], []
@@ -471,7 +597,7 @@ class IndexJob:
                 labels.append(lib.catalog.items.add(media.id, frame_id, model_id, vector))
                 stored[media.id] += 1
                 remaining[media.id] -= 1
-                if remaining[media.id] == 0:
+                if remaining[media.id] == 0 and decoded.complete:  # a video still sampled has more to come
                     self._store_faces(decoded, lib.face_backend.name)
                     lib.catalog.media.update(media.id, status=INDEXED, error=None, error_detail=None,
                                              indexed_at=time.time(),
@@ -479,13 +605,12 @@ class IndexJob:
                     finished.append(media.path)
                     self._finished(media.id, decoded.metadata.get("duration"))
                     self.report.embedded_files += 1
-                    decoded.tensors = []  # free the inputs of a long video as soon as it is stored
         catalog_done = time.perf_counter()
         with self._stage_lock:
             self.report.stages["catalog"] = self.report.stages.get("catalog", 0.0) + catalog_done - t1
         index.remove(stale)
         # Only vectors of finished media are searchable; a half-stored video joins when it completes.
-        done_ids = {d.media.id for d, _ in batch if remaining[d.media.id] == 0}
+        done_ids = {d.media.id for d, _ in batch if remaining[d.media.id] == 0 and d.complete}
         keep = [j for j, (d, _) in enumerate(batch) if d.media.id in done_ids]
         if keep:
             index.add(np.asarray([labels[j] for j in keep]), vectors[keep])

@@ -18,7 +18,7 @@ from .tokenizer import ClipTokenizer
 log = logging.getLogger(__name__)
 
 
-def open_session(path, threads: int, cache: bool = False, prepack: bool = True):
+def open_session(path, threads: int, cache: bool = False, prepack: bool = True, spin: bool = True):
     """An ONNX Runtime session on the CPU. With `cache`, the graph optimisations ONNX Runtime makes at every load are
     made once and kept beside the model, per ONNX Runtime version (measured: the int8 image tower of ViT-B-32-256
     opens in 0.18 s instead of 0.27 s, the text tower in 0.07 s instead of 0.16 s — what a cold search waits for).
@@ -30,6 +30,11 @@ def open_session(path, threads: int, cache: bool = False, prepack: bool = True):
     options.intra_op_num_threads = threads or (os.cpu_count() or 1)
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # warnings about unused initialisers are not the user's business
+    if not spin:
+        # The image tower runs beside the decoders and the face threads: its idle threads spinning for the next
+        # batch took the cores they need (a 10-minute video: 33-36 CPU-s indexed with spinning, 29-33 without,
+        # bench/video in 3 alternating rounds). The text tower answers one query at a time and keeps spinning.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if not prepack:
         # fp32 towers: ONNX Runtime's prepacked copy of the weights cost ViT-B-32-256's image tower 215 MB for no
         # speed (25.7 against 26.7 images/s without it, batches of 16, 2 cores); int8 ones keep it (60 against
@@ -93,7 +98,7 @@ class OnnxClip:
         with self._lock:
             if self._visual is None:
                 self._visual = open_session(self.tower_file("visual"), self.threads, cache=True,
-                                            prepack=not self._is_fp32("visual"))
+                                            prepack=not self._is_fp32("visual"), spin=False)
             return self._visual
 
     def _text_session(self):
