@@ -522,7 +522,7 @@ class IndexJob:
             video = sample_video(media.path, settings.video_interval, settings.video_max_frames,
                                  settings.video_scene_threshold, settings.decode_min_side, detail,
                                  on_frame if backend else None,
-                                 model_input=lib.embedder.preprocess,  # also faces alone: the same faces
+                                 model_input=None if faces_only else lib.embedder.preprocess,
                                  on_sample=None if faces_only else on_sample)
             found_by_time = []
             for t, w, f in seen:

@@ -17,7 +17,6 @@ import av
 import numpy as np
 from PIL import Image
 
-from .images import resize_short_side
 from .reasons import MediaError, explain
 
 log = logging.getLogger(__name__)
@@ -209,35 +208,30 @@ class _Sampler:
     def _convert(self, frame: av.VideoFrame, t: float) -> SampledFrame:
         if self.model_input is not None:
             return self._convert_full(frame, t)
-        w, h = frame.width, frame.height
-        scale = min(1.0, self.min_side / max(1, min(w, h)))
-        if self.on_frame is not None and self.detail_side:
-            scale = max(scale, min(1.0, self.detail_side / max(w, h)))
-        # swscale shrinks while converting from YUV: a 4K frame never exists as a full-size RGB image.
-        image = frame.to_image(width=max(1, round(w * scale)), height=max(1, round(h * scale)))
-        rotation = int(getattr(frame, "rotation", 0) or 0)
-        if rotation:
-            image = image.rotate(rotation, expand=True)
-        if self.on_frame is not None:
-            self.on_frame(round(t, 3), image)
-            image = resize_short_side(image, self.min_side)
-        grey = np.asarray(image.convert("L").resize((SIGNATURE_SIZE, SIGNATURE_SIZE)), dtype=np.float32) / 255.0
-        return SampledFrame(round(t, 3), image, signature=grey, rotation=rotation)
-
+        return self._shrink(frame, t, None)
 
     def _convert_full(self, frame: av.VideoFrame, t: float) -> SampledFrame:
         """The model input from the frame at full size (one resize, as open_clip makes it; transient: a 4K frame is
-        25 MB while it lasts); the face detail and the small image made by swscale while converting from YUV
-        (bicubic, as Pillow shrinks photos: 5 ms for a 720p frame's two where resizing the full RGB frame took 13)."""
-        rotation = int(getattr(frame, "rotation", 0) or 0)
-        full = _upright(frame.to_image(), rotation)
+        25 MB while it lasts), then the smaller copies as without one."""
+        full = _upright(frame.to_image(), _rotation(frame))
         model_input = self.model_input(full)
         del full
+        return self._shrink(frame, t, model_input)
+
+    def _shrink(self, frame: av.VideoFrame, t: float, model_input) -> SampledFrame:
+        """The face detail (shown to on_frame) and the small image, made by swscale while converting from YUV
+        (bicubic, as Pillow shrinks photos: 5 ms for a 720p frame's two where resizing the full RGB frame took 13;
+        a 4K frame never exists as a full-size RGB image for them). With or without a model input, the same faces."""
+        rotation = _rotation(frame)
         if self.on_frame is not None:
             self.on_frame(round(t, 3), _upright(_shrunk(frame, self.detail_side, longest=True), rotation))
         image = _upright(_shrunk(frame, self.min_side, longest=False), rotation)
         grey = np.asarray(image.convert("L").resize((SIGNATURE_SIZE, SIGNATURE_SIZE)), dtype=np.float32) / 255.0
         return SampledFrame(round(t, 3), image, signature=grey, rotation=rotation, model_input=model_input)
+
+
+def _rotation(frame: av.VideoFrame) -> int:
+    return int(getattr(frame, "rotation", 0) or 0)
 
 
 def _shrunk(frame: av.VideoFrame, side: int | None, longest: bool) -> Image.Image:
