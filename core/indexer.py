@@ -242,7 +242,6 @@ class IndexJob:
 
         with ThreadPoolExecutor(max_workers=max(1, settings.decode_workers),
                                 thread_name_prefix="idlens-decode") as pool, self._faces_beside():
-
             work_total = self._plan(pool, pending)
 
             def progress(paths: list[str]) -> Iterator[Progress]:
@@ -267,6 +266,10 @@ class IndexJob:
 
             items = [_Decoded(m, stream=queue.Queue(VIDEO_FRAMES_AHEAD), complete=False) if m.kind != "image"
                      else _Decoded(m) for m in pending]
+            # The image tower opens (0.2 s for ViT-B-32-256) while the first files decode, not after them: a small
+            # job otherwise waited for it once all its photos were decoded (the first batch is its only one).
+            opening = threading.Thread(target=self._open_tower, args=(embedder,), name="idlens-open-tower")
+            opening.start()
             try:
                 for decoded in self._prefetch(pool, self._decode_into, items, heartbeat=True,
                                               early=lambda d: d.stream is not None):
@@ -324,7 +327,15 @@ class IndexJob:
                     yield from progress(self._flush(batch, model_id, index, remaining, stored))
             finally:
                 self._stopping.set()  # a video still sampled on a worker stops at its next frame
+                opening.join()  # no thread of the job outlives it
         self.report.pipeline_seconds = time.perf_counter() - started
+
+    @staticmethod
+    def _open_tower(embedder) -> None:
+        try:
+            embedder.open_image_tower()
+        except Exception as e:  # it is opened again at the first batch, where its failure stops the run as before
+            log.debug("image tower not opened ahead: %s", e)
 
     def _stream_of(self, decoded: _Decoded) -> Iterator[tuple | None]:
         """A video's pictures as its decoder hands them over; None every HEARTBEAT_S while none comes."""

@@ -92,6 +92,10 @@ class ClipEmbedder:
         """PIL image -> the image tower's input, float32 (3, h, w). Thread-safe: the decode workers run it."""
         return self.runtime.preprocess(image)
 
+    def open_image_tower(self) -> None:
+        """Open the image tower now, not at the first batch (an index opens it while its first photos decode)."""
+        self.runtime.open_image_tower()
+
     def encode_images(self, inputs) -> np.ndarray:
         batch = inputs if isinstance(inputs, np.ndarray) else np.stack([np.asarray(x) for x in inputs])
         return self.runtime.encode_images(batch)

@@ -109,6 +109,10 @@ class OnnxClip:
                 self._tokenizer = ClipTokenizer(self.package.folder / "bpe.npz", self.manifest.context_length)
             return self._textual, self._tokenizer
 
+    def open_image_tower(self) -> None:
+        """Open the image tower now (it otherwise opens at the first batch); thread-safe."""
+        self._visual_session()
+
     def encode_images(self, batch: np.ndarray) -> np.ndarray:
         """(n, 3, h, w) float32 model inputs -> (n, dim) unit vectors."""
         session = self._visual_session()

@@ -12,12 +12,15 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 from PIL import Image
 
 from .reasons import MediaError, explain
+
+if TYPE_CHECKING:
+    import av  # imported where a video is opened: a run with no video, a search, does not load FFmpeg (70 ms)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,8 @@ class SampledVideo:
 def planned_frames(path: str, interval: float = 2.0, max_frames: int = 300) -> tuple[float, int]:
     """(duration in seconds, regular samples `sample_video` will take) from the container's header alone (a few
     ms, nothing decoded): what a progress bar counts a video as before it is indexed. (0, 1) if unknown."""
+    import av
+
     try:
         with av.open(path) as container:
             if not container.streams.video:
@@ -74,6 +79,8 @@ def sample_video(path: str, interval: float = 2.0, max_frames: int = 300, scene_
     face is looked for in a frame that is then dropped. With `model_input`, each frame's model input is made from
     the full frame (one resize, as open_clip would). `on_sample(frame)` is given each frame as it is kept (its
     model input can go to the image tower while the video is still decoded; progress within a long video)."""
+    import av
+
     try:
         container = av.open(path)
     except (FileNotFoundError, PermissionError):
@@ -263,7 +270,9 @@ def _duration(container, stream) -> float:
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
     if container.duration:
-        return container.duration / av.time_base
+        from av import time_base
+
+        return container.duration / time_base
     return 0.0
 
 
