@@ -443,40 +443,37 @@ class IndexJob:
     def _decode_into(self, decoded: _Decoded) -> _Decoded:
         return self._decode(decoded.media, into=decoded)
 
-    def _decode(self, media: Media, faces_only: bool = False, with_faces: bool = True,
-                into: _Decoded | None = None) -> _Decoded:
-        """Runs on a worker thread: decode once at the size needed, faces and thumbnail from that decode, then
-        the model input (not when only the faces are wanted). `into` (a video's, with its stream): filled in
+    def _decode(self, media: Media, faces_only: bool = False, into: _Decoded | None = None) -> _Decoded:
+        """Runs on a worker thread: decode once at the size needed, then the model input (not when only the faces
+        are wanted), the thumbnail and the faces from that decode. `into` (a video's, with its stream): filled in
         place, its frames handed over as they are sampled."""
         lib = self.library
         settings = lib.settings
         out = into if into is not None else _Decoded(media)
-        backend = lib.face_backend if with_faces and settings.faces and media.faces_backend is None else None
+        backend = lib.face_backend if settings.faces and media.faces_backend is None else None
         detail = settings.face_detail if backend else None
         try:
             if media.kind == "image":
                 with self._stage("decode"):
                     img = decode_image(media.path, self._min_side, detail, draft=faces_only)
+                if not faces_only:
+                    with self._stage("preprocess"):  # one resize from the decode, as open_clip makes its input
+                        out.tensors.append(lib.embedder.preprocess(img.source))
+                    # The full decode (36 MB for 12 MP) goes before the faces are looked for: each decode worker
+                    # holds it only this long, beside the face models' own buffers (about 100 MB a thread).
+                    img.source = None
+                    out.timestamps.append(None)
+                    out.scene_changes.append(False)
+                    out.metadata = dict(width=img.width, height=img.height, captured_at=img.captured_at)
+                    with self._stage("thumbnails"):
+                        self._thumbnail(img.image, media.fingerprint)
                 if backend:
                     with self._stage("faces"):
                         out.faces = self._faces(backend, img.detail, None, img.width, any_orientation=True)
-                if faces_only:
-                    return out
-                with self._stage("thumbnails"):
-                    self._thumbnail(img.image, media.fingerprint)
-                with self._stage("preprocess"):  # one resize from the decode, as open_clip makes its input
-                    out.tensors.append(lib.embedder.preprocess(img.source))
-                out.timestamps.append(None)
-                out.scene_changes.append(False)
-                out.metadata = dict(width=img.width, height=img.height, captured_at=img.captured_at)
             else:
                 self._sample(out, backend, detail, faces_only)
-        except _FaceAnalysisFailed as e:  # a photo's (a video's are recorded by _sample, its frames kept)
+        except _FaceAnalysisFailed as e:  # the file is fine (a video's frames go on to CLIP, see _sample)
             out.faces, out.faces_error, out.faces_error_detail = None, str(e), e.detail
-            if not faces_only:  # the file is fine: decode it again without faces, for CLIP and the thumbnail
-                retry = self._decode(media, with_faces=False)
-                retry.faces, retry.faces_error, retry.faces_error_detail = None, out.faces_error, e.detail
-                return retry
         except _Stopped:
             out.error = "indexing stopped while the video was sampled"  # not stored: the file stays pending
         except FileNotFoundError:

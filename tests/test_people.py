@@ -320,9 +320,14 @@ def test_a_failed_face_analysis_is_recorded_and_retried(lib, album, monkeypatch)
     flaky = FailsFirst(failures=100)
     monkeypatch.setitem(registry.FACE_BACKENDS, "flaky", lambda: flaky)
     lib.settings.face_backend = "flaky"
+    from core import indexer
+    decoded = []
+    real = indexer.decode_image
+    monkeypatch.setattr(indexer, "decode_image", lambda path, *a, **k: decoded.append(path) or real(path, *a, **k))
     report = index(lib, album)
-    # Every photo is searchable, none has faces yet, and each says why.
+    # Every photo is searchable, none has faces yet, and each says why; none was decoded twice to go on without.
     assert report.embedded_files == 6 and report.face_errors == 6
+    assert sorted(decoded) == sorted(str(m.path) for m in lib.catalog.media.all()) and len(decoded) == 6
     assert lib.catalog.faces.counts() == (0, 0)
     failed = [e for e in services.errors(lib) if e.get("faces_only")]
     assert len(failed) == 6 and all("recogniser crashed" in e["error"] for e in failed)

@@ -18,7 +18,7 @@ from .tokenizer import ClipTokenizer
 log = logging.getLogger(__name__)
 
 
-def open_session(path, threads: int, cache: bool = False, prepack: bool = True, spin: bool = True):
+def open_session(path, threads: int, cache: bool = False, fp32: bool = False, spin: bool = True):
     """An ONNX Runtime session on the CPU. With `cache`, the graph optimisations ONNX Runtime makes at every load are
     made once and kept beside the model, per ONNX Runtime version (measured: the int8 image tower of ViT-B-32-256
     opens in 0.18 s instead of 0.27 s, the text tower in 0.07 s instead of 0.16 s — what a cold search waits for).
@@ -35,11 +35,15 @@ def open_session(path, threads: int, cache: bool = False, prepack: bool = True, 
         # batch took the cores they need (a 10-minute video: 33-36 CPU-s indexed with spinning, 29-33 without,
         # bench/video in 3 alternating rounds). The text tower answers one query at a time and keeps spinning.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if not prepack:
-        # fp32 towers: ONNX Runtime's prepacked copy of the weights cost ViT-B-32-256's image tower 215 MB for no
-        # speed (25.7 against 26.7 images/s without it, batches of 16, 2 cores); int8 ones keep it (60 against
-        # 50 images/s, for 5 MB). bench/peers: the fp32 index peaked at 1089 MB with it.
+    if fp32:
+        # ONNX Runtime's prepacked copy of the weights cost ViT-B-32-256's fp32 image tower 215 MB for no speed
+        # (25.7 against 26.7 images/s without it, batches of 16, 2 cores); int8 ones keep it (60 against 50
+        # images/s, for 5 MB). bench/peers: the fp32 index peaked at 1089 MB with it.
         options.add_session_config_entry("session.disable_prepacking", "1")
+        # Its memory pattern (one block planned for every activation of a batch) held 36 MB more after batches
+        # of 16 (501 against 465 MB, two runs each) at the same speed (26-27 images/s either way); the fp32 text
+        # tower answered a query as fast without it (24.5-24.7 against 25.5-28.5 ms p50).
+        options.enable_mem_pattern = False
     providers = ["CPUExecutionProvider"]
     if not cache:
         return ort.InferenceSession(str(path), options, providers=providers)
@@ -98,14 +102,14 @@ class OnnxClip:
         with self._lock:
             if self._visual is None:
                 self._visual = open_session(self.tower_file("visual"), self.threads, cache=True,
-                                            prepack=not self._is_fp32("visual"), spin=False)
+                                            fp32=self._is_fp32("visual"), spin=False)
             return self._visual
 
     def _text_session(self):
         with self._lock:
             if self._textual is None:
                 self._textual = open_session(self.tower_file("textual"), self.threads, cache=True,
-                                             prepack=not self._is_fp32("textual"))
+                                             fp32=self._is_fp32("textual"))
                 self._tokenizer = ClipTokenizer(self.package.folder / "bpe.npz", self.manifest.context_length)
             return self._textual, self._tokenizer
 
