@@ -19,7 +19,7 @@ from core.faces.views import PeopleError
 from core.idclip.model import IdClipError
 from core.library import Library, ModelMismatch, NoLibrary, NotInLibrary
 from core.lock import LibraryBusy
-from core.media.images import MediaError
+from core.media.reasons import MediaError
 from core.names import BadName, printable
 from core.registry import UnknownModel
 from core.search.query import NothingToSearch

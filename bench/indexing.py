@@ -136,25 +136,32 @@ def naive_baseline(model: str, photos: Path, limit: int = 24) -> float:
 
 def work_bound(model: str, photos: Path) -> dict:
     """The bound set by the work itself on these two cores: the model on preloaded tensors (it uses both cores)
-    plus the decode + faces + preprocessing CPU time per photo, shared by the two cores."""
+    plus, shared by the two cores, the CPU time per photo of the same work the index's decode workers do, one
+    after the other on one thread: the decode, the model input, the thumbnail and the faces (in any orientation,
+    as the index looks for a photo's faces)."""
     import numpy as np
 
     from core.clip.embedder import ClipEmbedder
-    from core.faces.detection import pil_to_bgr
+    from core.faces.detection import analyse_any_orientation, pil_to_bgr
     from core.registry import face_backend as default_backend
     from core.media.images import decode_image
-    from core.settings import models_dir
+    from core.media.thumbnails import ThumbnailCache
+    from core.settings import Settings, models_dir
 
     files = sorted(p for p in photos.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     embedder = ClipEmbedder(model, models_dir())
     backend = default_backend()
-    t = time.perf_counter()
+    detail = Settings().face_detail
     tensors = []
-    for p in files:  # one thread, as each decode worker runs
-        d = decode_image(str(p), embedder.preprocessing.min_side, 1024, draft=False)
-        backend.analyse(pil_to_bgr(d.detail))
-        tensors.append(embedder.preprocess(d.source))
-    cpu_per_photo = (time.perf_counter() - t) / len(files)
+    with tempfile.TemporaryDirectory() as tmp:
+        thumbnails = ThumbnailCache(Path(tmp))
+        t = time.perf_counter()
+        for i, p in enumerate(files):  # one thread, as each decode worker runs
+            d = decode_image(str(p), embedder.preprocessing.min_side, detail, draft=False)
+            tensors.append(embedder.preprocess(d.source))
+            thumbnails.save(d.image, f"{i:08x}")
+            analyse_any_orientation(backend, pil_to_bgr(d.detail))
+        cpu_per_photo = (time.perf_counter() - t) / len(files)
     batch = np.stack(tensors[:16] if len(tensors) >= 16 else (tensors * 16)[:16])
     embedder.encode_images(batch)  # warm
     times = []

@@ -14,7 +14,6 @@ from .faces.detection import pil_to_bgr
 from .faces.views import PeopleError
 from .library import SETTINGS_FILE, Library
 from .media.dates import Taken, newest_first_key, taken_of
-from .media.images import decode_image
 from .paths import not_regular
 from .settings import Settings, models_dir
 from .media.scanner import offline_roots
@@ -113,6 +112,8 @@ def index_report(report) -> dict:
 
 def largest_face(lib: Library, photo: str):
     """The largest face in a photo (a reference photo of someone), or PeopleError."""
+    from .media.images import decode_image
+
     decoded = decode_image(photo, lib.settings.decode_min_side, lib.settings.face_detail)
     faces = lib.face_backend.analyse(pil_to_bgr(decoded.detail))
     if not faces:

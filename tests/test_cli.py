@@ -201,3 +201,14 @@ def test_a_second_writer_is_refused_with_a_message_and_readers_keep_working(libr
         assert json.loads(reader.stdout)["results"][0]["path"].endswith("photo1.jpg")
         assert idlens("--library", library_dir, "status", "--json").returncode == 0
     idlens("--library", library_dir, "index")  # free again
+
+
+def test_a_text_search_loads_no_image_or_video_decoder(library_dir, photos):
+    """A cold search is what a user waits for most often: it must not import Pillow and libheif (34 ms), FFmpeg
+    (70 ms) or OpenCV, which only decoding and face analysis need. Read from the real process's -X importtime."""
+    idlens("--library", library_dir, "index", str(photos))
+    proc = idlens("--library", library_dir, "search", "a beach", "-k", "6", env_extra={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert "beach.png" in proc.stdout  # it did search (all six photos listed)
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "core.search.ranking" in imported and "onnxruntime" in imported  # the log is read right
+    assert not {m.split(".")[0] for m in imported} & {"PIL", "pillow_heif", "av", "cv2"}

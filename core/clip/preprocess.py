@@ -9,14 +9,16 @@ tests/test_preprocess.py measures it against open_clip on real photos and video 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
+
+if TYPE_CHECKING:
+    from PIL import Image  # imported where an image is made into an input: a text search never loads Pillow
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
-_RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR,
-               "nearest": Image.Resampling.NEAREST, "lanczos": Image.Resampling.LANCZOS}
+_RESAMPLING = ("bicubic", "bilinear", "nearest", "lanczos")  # Pillow's Image.Resampling, by its name
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,9 @@ class Preprocess:
         if image.mode != "RGB":
             image = image.convert("RGB")
         th, tw = self.size
-        resample = _RESAMPLING[self.interpolation]
+        from PIL import Image
+
+        resample = Image.Resampling[self.interpolation.upper()]
         if self.resize_mode == "squash":
             image = image.resize((tw, th), resample, reducing_gap=self.reducing_gap)
         else:

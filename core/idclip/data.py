@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from core.faces.detection import pil_to_bgr
-from core.media.images import decode_image
 
 from .model import PLACEHOLDER, TEMPLATE, IdClipError
 
@@ -68,6 +67,8 @@ def _identity_descriptors(folder: Path, identity: str, face_backend) -> np.ndarr
         photos = sorted(p for p in (folder / identity).glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
         if not photos or face_backend is None:
             raise IdClipError(f"no descriptors for identity {identity}: give {npy} or face photos in {folder / identity}")
+        from core.media.images import decode_image  # Pillow: here, not when the CLI reads its options
+
         rows = []
         for p in photos:
             faces = face_backend.analyse(pil_to_bgr(decode_image(str(p), 112, 1024).detail))
@@ -86,4 +87,6 @@ def training_text(caption: str) -> str:
 
 
 def image_tensor(embedder, path: Path):
+    from core.media.images import decode_image
+
     return embedder.preprocess(decode_image(str(path), embedder.preprocessing.min_side, draft=False).source)

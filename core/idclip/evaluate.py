@@ -6,7 +6,6 @@ import logging
 import numpy as np
 
 from core.faces.detection import pil_to_bgr
-from core.media.images import decode_image
 
 from .data import Dataset, image_tensor, training_text
 from .model import NEUTRAL, PLACEHOLDER, TEMPLATE, IdClip, IdClipError
@@ -68,6 +67,8 @@ def evaluate(idclip: IdClip | None, embedder, data: Dataset, split: str = "test"
 
 
 def _image_face_similarity(test, data: Dataset, backend, prototypes) -> dict[str, np.ndarray]:
+    from core.media.images import decode_image
+
     best = []
     for s in test:
         faces = backend.analyse(pil_to_bgr(decode_image(str(data.root / s.image), 256, 1024).detail))

@@ -10,7 +10,6 @@ import errno
 import os
 import re
 
-from PIL import Image
 
 HEAD = 512  # bytes looked at to tell what a file really is
 
@@ -51,6 +50,8 @@ def explain(exc: BaseException, path: str, kind: str | None = None, *, query: bo
         return "no permission to read this file", None
     if isinstance(exc, MemoryError):
         return "not enough memory to read this file", raw or None
+    from PIL import Image  # here, not at the top: a search that never opens a photo does not load Pillow
+
     if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
         return _too_large(raw), raw
     if not isinstance(exc, (OSError, SyntaxError, ValueError, EOFError)):  # not how a decoder says "bad file"
@@ -118,6 +119,8 @@ def _faces(exc: BaseException) -> tuple[str, str | None]:
 
 
 def _too_large(raw: str) -> str:
+    from PIL import Image
+
     limit = f"Idlens opens up to {(Image.MAX_IMAGE_PIXELS or 0) // 1_000_000} megapixels"
     m = re.search(r"\((\d+) pixels\)", raw)  # Pillow: "Image size (3600000000 pixels) exceeds limit of ..."
     if not m:

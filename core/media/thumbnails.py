@@ -4,8 +4,10 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image
+if TYPE_CHECKING:
+    from PIL import Image  # the library opens this cache for every command; only a thumbnail written needs Pillow
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,8 @@ class ThumbnailCache:
 
     def save(self, image: Image.Image, fingerprint: str, timestamp: float | None = None) -> Path:
         """Write from an image already decoded for the model, so a thumbnail never costs a second decode."""
+        from PIL import Image
+
         target = self.path_for(fingerprint, timestamp)
         target.parent.mkdir(parents=True, exist_ok=True)
         thumb = image.copy()

@@ -20,7 +20,7 @@ import numpy as np
 from core.clip.spec import ModelUnavailable
 from core.library import Library
 from core.media.dates import newest_first_key, taken_of
-from core.media.images import MediaError, decode_image
+from core.media.reasons import MediaError
 from core.media.reasons import explain
 from core.media.scanner import media_kind, offline_files, offline_roots
 from core.paths import is_under_any
@@ -109,6 +109,8 @@ def search(library: Library, text: str | None = None, image_path: str | None = N
 def _query_image(library: Library, path: str):
     """The photo a search is by, or a MediaError that says in plain words why it cannot be (a video, not a photo)."""
     try:
+        from core.media.images import decode_image  # Pillow and libheif: only a search by photo needs them
+
         return decode_image(path, library.embedder.preprocessing.min_side, draft=False).source  # one resize, as open_clip
     except (MediaError, OSError) as e:
         message, detail = explain(e, path, media_kind(path) or "image", query=True)
