@@ -1,4 +1,5 @@
-"""Indexing: scan the folders, decode what is new on worker threads, embed it in batches, store and index it.
+"""Indexing: scan the folders, decode what is new on worker threads, hand each picture to the analysers
+(core.analysers: thumbnails, faces), embed it in batches, store and index it.
 
 A job is a generator of `Progress`, so the CLI turns it into a progress bar and the GUI into signals, with no
 duplicated logic. It checks its cancel event between batches; whatever was stored stays stored, and the next run
@@ -14,14 +15,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .faces.detection import analyse_any_orientation, pil_to_bgr
-from .faces.found import FoundFace
+from .analysers import Analyser, Faces, Outcome, Thumbnails, analysed, analysers_for
 from .library import Library
 from .media.images import MediaError, decode_image
 from .media.reasons import explain
@@ -33,7 +33,6 @@ from .store import ERROR, INDEXED, Media
 log = logging.getLogger(__name__)
 
 INDEX_SAVE_EVERY = 300.0  # seconds; the catalog holds every vector anyway, the index is a cache
-VIDEO_FACES_AHEAD = 4  # frames of a video waiting for their faces at most (each up to face_detail px)
 VIDEO_FRAMES_AHEAD = 32  # a video's model inputs waiting for the image tower at most (0.8 MB each at 256 px)
 HEARTBEAT_S = 0.5  # while a long video is sampled: how often progress (and a moment for the user's decisions) comes
 
@@ -84,9 +83,7 @@ class _Decoded:
     metadata: dict = field(default_factory=dict)
     error: str | None = None       # why the file cannot be used, in plain words
     error_detail: str | None = None  # the library's own words for it
-    faces: list | None = None      # FoundFace list when faces were analysed in this run
-    faces_error: str | None = None  # the face analysis failed (the file itself is fine)
-    faces_error_detail: str | None = None
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # analyser name -> what it made of the file
     # A video's kept frames, (model input, time, scene change), handed over by its decoder as they are sampled, so
     # the image tower works on a long video while it is still decoded; _END closes it. None for a photo.
     stream: queue.Queue | None = None
@@ -98,12 +95,6 @@ _END = object()  # the end of a video's stream: its faces and metadata are set
 
 class _Stopped(Exception):
     """The job was cancelled or its consumer went away while a video was sampled: stop decoding it."""
-
-
-class _FaceAnalysisFailed(Exception):
-    def __init__(self, message: str, detail: str | None = None):
-        super().__init__(message)
-        self.detail = detail
 
 
 class IndexJob:
@@ -119,7 +110,7 @@ class IndexJob:
         self._work: dict[int, float] = {}      # media id -> its weight in Progress.work_*
         self._sampled: dict[int, tuple[int, float]] = {}  # video in progress -> (frames sampled, last time)
         self._work_finished = 0.0
-        self._face_pool: ThreadPoolExecutor | None = None  # while the job decodes (_faces_beside)
+        self.analysers: list[Analyser] = analysers_for(library, self._stage)
         self._stopping = threading.Event()  # the consumer left: decoders stop handing frames over
         self._video_finished = 0.0
 
@@ -176,6 +167,7 @@ class IndexJob:
             if lib.catalog.library_model:  # else nothing was ever embedded (the model may not even be installed)
                 vectors = len(lib.refresh_index())  # moves, deletions and this run's vectors
                 lib.save_index()
+            self.report.thumbnail_failures = self._analyser(Thumbnails).failures
             self.report.cancelled = self.cancel.is_set()
             self.report.seconds = time.perf_counter() - start
         yield Progress("done", done=self.report.embedded_files, total=self.report.embedded_files,
@@ -241,7 +233,7 @@ class IndexJob:
         stored: dict[int, int] = {}      # media id -> vectors stored in this run
 
         with ThreadPoolExecutor(max_workers=max(1, settings.decode_workers),
-                                thread_name_prefix="idlens-decode") as pool, self._faces_beside():
+                                thread_name_prefix="idlens-decode") as pool, self._running(self.analysers):
             work_total = self._plan(pool, pending)
 
             def progress(paths: list[str]) -> Iterator[Progress]:
@@ -363,15 +355,15 @@ class IndexJob:
         raise _Stopped
 
     @contextmanager
-    def _faces_beside(self):
-        """The pool that looks for faces in video frames while the video's decoder goes on."""
-        with ThreadPoolExecutor(max_workers=max(1, self.library.settings.decode_workers),
-                                thread_name_prefix="idlens-video-faces") as pool:
-            self._face_pool = pool
-            try:
-                yield pool
-            finally:
-                self._face_pool = None
+    def _running(self, analysers: list[Analyser]):
+        """The analysers' own resources (the faces' pool for video frames), while the job decodes."""
+        with ExitStack() as stack:
+            for a in analysers:
+                stack.enter_context(a.running())
+            yield
+
+    def _analyser(self, kind: type):
+        return next(a for a in self.analysers if isinstance(a, kind))
 
     def _plan(self, pool: ThreadPoolExecutor, pending: list[Media]) -> float:
         """Each file's weight in the progress: 1 for a photo, the frames a video will yield (its header read on
@@ -407,73 +399,56 @@ class IndexJob:
     def _analyse_faces(self, todo: list[Media]) -> Iterator[Progress]:
         """Faces alone, for files already searchable: decoded again at the detail faces need, no CLIP."""
         lib = self.library
-        name = lib.face_backend.name
+        faces = self._analyser(Faces)
         yield Progress("faces", 0, len(todo))
         with ThreadPoolExecutor(max_workers=max(1, lib.settings.decode_workers),
-                                thread_name_prefix="idlens-faces") as pool, self._faces_beside():
-            for n, decoded in enumerate(self._prefetch(pool, lambda m: self._decode(m, faces_only=True), todo), 1):
+                                thread_name_prefix="idlens-faces") as pool, self._running([faces]):
+            for n, decoded in enumerate(self._prefetch(pool, lambda m: self._decode(m, only=faces), todo), 1):
                 assert decoded is not None  # no heartbeat asked
+                if decoded.error:  # it could not be decoded again: it stays searchable; faces are retried next run
+                    decoded.outcomes[faces.name] = Outcome(error=decoded.error, detail=decoded.error_detail)
                 with lib.catalog.transaction():
-                    self._store_faces(decoded, name)
-                    lib.catalog.media.update(decoded.media.id, faces_backend=decoded.metadata["faces_backend"],
-                                             faces_error=decoded.metadata["faces_error"],
-                                             faces_error_detail=decoded.metadata["faces_error_detail"])
-                if not decoded.faces_error:
+                    lib.catalog.media.update(decoded.media.id, **self._store_outcomes(decoded, [faces]))
+                if not decoded.outcomes[faces.name].error:
                     self.report.faces_analysed += 1
                 yield Progress("faces", n, len(todo), decoded.media.path, errors=self.report.face_errors)
 
-    def _store_faces(self, decoded: _Decoded, backend_name: str) -> None:
-        """Inside the caller's transaction: the faces found (decisions carried over), or the analysis' failure."""
-        media_id = decoded.media.id
-        if decoded.error:  # the file could not be decoded again: it stays searchable; faces are retried next run
-            decoded.faces_error, decoded.faces_error_detail = decoded.error, decoded.error_detail
-        if decoded.faces_error:
-            self.report.face_errors += 1
-            decoded.metadata.update(faces_backend=None, faces_error=decoded.faces_error,
-                                    faces_error_detail=decoded.faces_error_detail)
-        elif decoded.faces is not None:
-            self.library.found_faces.replace(media_id, decoded.faces, backend_name,
-                                        self.library.catalog.media.frame_ids(media_id))
-            decoded.metadata.update(faces_backend=backend_name, faces_error=None, faces_error_detail=None)
-        else:  # faces were not asked for (off, or analysed before)
-            decoded.metadata.setdefault("faces_backend", decoded.media.faces_backend)
-            decoded.metadata.setdefault("faces_error", decoded.media.faces_error)
-            decoded.metadata.setdefault("faces_error_detail", decoded.media.faces_error_detail)
+    def _store_outcomes(self, decoded: _Decoded, analysers: list[Analyser]) -> dict:
+        """Inside the caller's transaction: each analyser's outcome for the file stored; the row's columns they set."""
+        columns: dict = {}
+        for a in analysers:
+            columns.update(a.store(decoded.media, decoded.outcomes.get(a.name, Outcome())))
+        self.report.face_errors = self._analyser(Faces).failures
+        return columns
 
     def _decode_into(self, decoded: _Decoded) -> _Decoded:
         return self._decode(decoded.media, into=decoded)
 
-    def _decode(self, media: Media, faces_only: bool = False, into: _Decoded | None = None) -> _Decoded:
-        """Runs on a worker thread: decode once at the size needed, then the model input (not when only the faces
-        are wanted), the thumbnail and the faces from that decode. `into` (a video's, with its stream): filled in
-        place, its frames handed over as they are sampled."""
+    def _decode(self, media: Media, only: Analyser | None = None, into: _Decoded | None = None) -> _Decoded:
+        """Runs on a worker thread: decode once at the size needed, then the model input, and each analyser's
+        outcome from that decode. `only`: that analyser alone, no model input (the file is searchable already).
+        `into` (a video's, with its stream): filled in place, its frames handed over as they are sampled."""
         lib = self.library
-        settings = lib.settings
         out = into if into is not None else _Decoded(media)
-        backend = lib.face_backend if settings.faces and media.faces_backend is None else None
-        detail = settings.face_detail if backend else None
+        analysers = [a for a in ([only] if only else self.analysers) if a.wants(media)]
+        detail = max((a.detail for a in analysers if a.detail), default=None)
         try:
             if media.kind == "image":
                 with self._stage("decode"):
-                    img = decode_image(media.path, self._min_side, detail, draft=faces_only)
-                if not faces_only:
+                    img = decode_image(media.path, self._min_side, detail, draft=only is not None)
+                if only is None:
                     with self._stage("preprocess"):  # one resize from the decode, as open_clip makes its input
                         out.tensors.append(lib.embedder.preprocess(img.source))
-                    # The full decode (36 MB for 12 MP) goes before the faces are looked for: each decode worker
-                    # holds it only this long, beside the face models' own buffers (about 100 MB a thread).
+                    # The full decode (36 MB for 12 MP) goes before the analysers look at the picture: each decode
+                    # worker holds it only this long, beside the face models' own buffers (about 100 MB a thread).
                     img.source = None
                     out.timestamps.append(None)
                     out.scene_changes.append(False)
                     out.metadata = dict(width=img.width, height=img.height, captured_at=img.captured_at)
-                    with self._stage("thumbnails"):
-                        self._thumbnail(img.image, media.fingerprint)
-                if backend:
-                    with self._stage("faces"):
-                        out.faces = self._faces(backend, img.detail, None, img.width, any_orientation=True)
+                for a in analysers:
+                    out.outcomes[a.name] = analysed(a, lambda: a.photo(media, img))  # noqa: B023 (called here)
             else:
-                self._sample(out, backend, detail, faces_only)
-        except _FaceAnalysisFailed as e:  # the file is fine (a video's frames go on to CLIP, see _sample)
-            out.faces, out.faces_error, out.faces_error_detail = None, str(e), e.detail
+                self._sample(out, analysers, detail, model_input=only is None)
         except _Stopped:
             out.error = "indexing stopped while the video was sampled"  # not stored: the file stays pending
         except FileNotFoundError:
@@ -493,92 +468,46 @@ class IndexJob:
                     pass  # nobody reads it any more
         return out
 
-    def _sample(self, out: _Decoded, backend, detail: int | None, faces_only: bool) -> None:
-        """A video's frames come one after the other from one decoder. Their faces are looked for on the face
-        pool meanwhile, and each kept frame's model input goes to the consumer (out.stream) as soon as it is made,
-        so a long video keeps both cores busy: the image tower, the faces and the decoder work side by side.
-        A face analysis that fails is recorded (retried by the next index); the frames still go on to CLIP."""
+    def _sample(self, out: _Decoded, analysers: list[Analyser], detail: int | None, model_input: bool) -> None:
+        """A video's frames come one after the other from one decoder and go to the analysers as they come (the
+        faces are looked for on their own pool meanwhile). Each kept frame's model input goes to the consumer
+        (out.stream) as soon as it is made, so a long video keeps both cores busy: the image tower, the faces and
+        the decoder work side by side. An analyser that fails is recorded; the frames still go on to CLIP."""
         lib, settings, media = self.library, self.library.settings, out.media
-        seen: list[tuple[float, int, Future]] = []  # (time, frame width, its faces)
-        failed: list[_FaceAnalysisFailed] = []
+        hooks = {a.name: a.video(media) for a in analysers}
+        sees_detail = [h for a, h in zip(analysers, hooks.values()) if a.detail]
 
         def on_frame(t, image):
-            if failed:
-                return
-            if len(seen) >= VIDEO_FACES_AHEAD:  # bounded: frames wait here, not in memory
-                try:
-                    seen[-VIDEO_FACES_AHEAD][2].result()
-                except _FaceAnalysisFailed as e:
-                    failed.append(e)
-                    return
-            assert self._face_pool is not None, "videos are decoded inside _faces_beside"
-            seen.append((t, image.width, self._face_pool.submit(self._faces, backend, image, t)))
-
-        poster = [True]
+            for h in sees_detail:
+                h.frame(t, image)
 
         def on_sample(frame):
-            self._sampled_frame(media.id, frame.timestamp)
-            if poster:
-                self._thumbnail(frame.image, media.fingerprint)  # the poster frame: the first one kept
-                poster.clear()
-            self._thumbnail(frame.image, media.fingerprint, frame.timestamp)
-            picture, frame.model_input = (frame.model_input, frame.timestamp, frame.scene_change), None
-            self._hand_over(out, picture)
+            for h in hooks.values():
+                h.sample(frame)
+            if model_input:
+                self._sampled_frame(media.id, frame.timestamp)
+                picture, frame.model_input = (frame.model_input, frame.timestamp, frame.scene_change), None
+                self._hand_over(out, picture)
 
         started = time.perf_counter()
+        finished = False
         try:
             video = sample_video(media.path, settings.video_interval, settings.video_max_frames,
                                  settings.video_scene_threshold, settings.decode_min_side, detail,
-                                 on_frame if backend else None,
-                                 model_input=None if faces_only else lib.embedder.preprocess,
-                                 on_sample=None if faces_only else on_sample)
-            found_by_time = []
-            for t, w, f in seen:
-                if failed:
-                    break
-                try:
-                    found_by_time.append((t, w, f.result()))
-                except _FaceAnalysisFailed as e:
-                    failed.append(e)
+                                 on_frame if sees_detail else None,
+                                 model_input=lib.embedder.preprocess if model_input else None,
+                                 on_sample=on_sample)
+            for a in analysers:
+                out.outcomes[a.name] = analysed(a, lambda: hooks[a.name].finish(video))  # noqa: B023
+            finished = True
         finally:
-            for _, _, f in seen:
-                f.cancel()
-            with self._stage_lock:  # sampling, the faces seen on the way and the thumbnails, as one video stage
+            if not finished:
+                for h in hooks.values():
+                    h.cancel()
+            with self._stage_lock:  # sampling and what the analysers did on the way, as one video stage
                 self.report.stages["video"] = self.report.stages.get("video", 0.0) + time.perf_counter() - started
-        if failed:
-            out.faces, out.faces_error, out.faces_error_detail = None, str(failed[0]), failed[0].detail
-        elif backend:
-            kept = {f.timestamp for f in video.frames}  # only kept frames are shown to on_frame (video.py)
-            out.faces = [FoundFace(f, t, video.width / w) for t, w, found in found_by_time if t in kept
-                         for f in found]
         out.metadata = dict(width=video.width, height=video.height, duration=video.duration,
                             captured_at=video.captured_at)
-
-    def _thumbnail(self, image, fingerprint: str, timestamp: float | None = None) -> None:
-        """Thumbnails are a cache: a full disk or a read-only cache folder costs the thumbnail, not the file."""
-        try:
-            self.library.thumbnails.save(image, fingerprint, timestamp)
-        except OSError as e:
-            log.debug("thumbnail of %s not written: %s", fingerprint, e)
-            self.report.thumbnail_failures += 1
-
-    @staticmethod
-    def _faces(backend, image, timestamp, original_width=None, any_orientation=False):
-        """Faces of one picture. A failure is the file's face analysis failing: it is recorded and retried by the
-        next index, and never costs the file its place in search. `any_orientation` (photos): a photo whose faces
-        are sideways or upside down (its orientation tag lost, a scanned print) is also looked at turned. Not
-        video frames: a video is rarely sideways once its display rotation is applied, and turning every sampled
-        frame would multiply the face stage of a long video by up to four for the frames without faces."""
-        try:
-            bgr = pil_to_bgr(image)
-            found = analyse_any_orientation(backend, bgr) if any_orientation else backend.analyse(bgr)
-        except Exception as e:
-            log.warning("face analysis failed: %s: %s", type(e).__name__, e)
-            log.debug("face analysis failure", exc_info=True)
-            raise _FaceAnalysisFailed(*explain(e, "", "faces")) from e
-        if original_width is None:
-            return found
-        return [FoundFace(f, timestamp, original_width / image.width) for f in found]
 
     def _flush(self, batch, model_id: int, index, remaining: dict, stored: dict) -> list[str]:
         """Embed one batch, store its vectors, and finish the media whose last vector it held."""
@@ -606,10 +535,9 @@ class IndexJob:
                 stored[media.id] += 1
                 remaining[media.id] -= 1
                 if remaining[media.id] == 0 and decoded.complete:  # a video still sampled has more to come
-                    self._store_faces(decoded, lib.face_backend.name)
                     lib.catalog.media.update(media.id, status=INDEXED, error=None, error_detail=None,
-                                             indexed_at=time.time(),
-                                             **decoded.metadata)
+                                             indexed_at=time.time(), **decoded.metadata,
+                                             **self._store_outcomes(decoded, self.analysers))
                     finished.append(media.path)
                     self._finished(media.id, decoded.metadata.get("duration"))
                     self.report.embedded_files += 1

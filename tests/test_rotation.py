@@ -211,16 +211,16 @@ def test_a_turned_photo_in_a_library_joins_its_person(make_library, upright, tmp
 
 def test_video_frames_are_looked_at_upright_only(make_library, tmp_path, monkeypatch):
     """Turning every sampled frame would multiply a video's face stage: only photos are looked at turned."""
-    import core.indexer
+    import core.analysers
 
     calls = []
-    real = core.indexer.analyse_any_orientation
+    real = core.analysers.analyse_any_orientation
 
     def spy(backend, bgr):
         calls.append(bgr.shape)
         return real(backend, bgr)
 
-    monkeypatch.setattr(core.indexer, "analyse_any_orientation", spy)
+    monkeypatch.setattr(core.analysers, "analyse_any_orientation", spy)
     folder = tmp_path / "media"
     folder.mkdir()
     shutil.copy(FACES / "person_b_1.jpg", folder / "photo.jpg")
