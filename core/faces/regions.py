@@ -1,0 +1,257 @@
+"""Face regions other apps wrote into XMP: read from a photo and from the sidecars beside it.
+
+digiKam, Lightroom Classic, Picasa and others name faces as MWG regions (`mwg-rs:Regions`: a centre, a size and
+the dimensions they apply to, normalised); Windows Photo Gallery and Microsoft Photos as `MP:RegionInfo` (a
+top-left corner and a size, normalised). They live in the photo's own XMP and in sidecars beside it:
+`photo.jpg.xmp` (digiKam, darktable) and `photo.xmp` (Lightroom).
+
+The XMP is read by ExifTool, as Immich and PhotoPrism read it, never by a parser of our own; one ExifTool process
+stays open (`-stay_open`), so a file costs milliseconds, not a Perl start-up. ExifTool runs as a program beside
+Idlens, not inside it (pyexiv2, the other well-kept reader, is GPLv3 and would be loaded into this MIT-licensed
+process). Files are only read here.
+
+Orientation (MWG guidelines 2.0, 5.9): "Region metadata is applied to the stored image"; when a viewer applies the
+Exif orientation, it must turn the regions with it. Some writers stored them for the upright image instead; where
+`AppliedToDimensions` says so (its aspect is the upright one and not the stored one, for a quarter turn), they are
+taken as upright. Regions come back in pixels of the upright image, as Idlens's faces are.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+TAGS = ("-XMP:RegionInfo", "-XMP:RegionInfoMP")
+
+
+class RegionsUnreadable(Exception):
+    """A photo's or sidecar's XMP could not be read (damaged, not XMP, no ExifTool): in plain words; the photo is
+    kept and searchable."""
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str                                 # as the other app wrote it (cleaned later as typed names are)
+    box: tuple[float, float, float, float]    # x, y, w, h in pixels of the upright image
+    source: str                               # where it was read: "embedded XMP", "digiKam sidecar", ...
+    schema: str                               # "MWG" or "Microsoft"
+
+
+def sidecars(photo: str | Path) -> list[tuple[Path, str]]:
+    """The sidecars beside `photo` that exist, with who names them so: `photo.jpg.xmp` (digiKam, darktable), then
+    `photo.xmp` (Lightroom). Either suffix case, as cameras and Windows tools write them."""
+    p = Path(photo)
+    out = []
+    for candidates, who in (([p.with_name(p.name + ".xmp"), p.with_name(p.name + ".XMP")], "digiKam sidecar"),
+                            ([p.with_suffix(".xmp"), p.with_suffix(".XMP")], "Lightroom sidecar")):
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is not None and found != p:
+            out.append((found, who))
+    return out
+
+
+def read_regions(photo: str | Path, stored_size: tuple[int, int], orientation: int = 1,
+                 exiftool: ExifTool | None = None) -> list[Region]:
+    """The named face regions of `photo`, from its sidecars and its own XMP; a region of the same name in more than
+    one place is kept once, from the first of: the digiKam sidecar, the Lightroom sidecar, the photo. In each,
+    MWG regions are read, and Microsoft's only where there are no MWG ones (both say the same where an app writes
+    both, as digiKam does). `stored_size` is (width, height) as stored, before `orientation` (Exif, 1-8)."""
+    tool = exiftool or shared_exiftool()
+    found: list[Region] = []
+    for path, who in [*sidecars(photo), (Path(photo), "embedded XMP")]:
+        for r in regions_in(path, who, stored_size, orientation, tool):
+            if not any(r.name == f.name for f in found):
+                found.append(r)
+    return found
+
+
+def regions_in(path: Path, source: str, stored_size: tuple[int, int], orientation: int = 1,
+               exiftool: ExifTool | None = None) -> list[Region]:
+    """The named face regions of one file's XMP (a photo or a sidecar). RegionsUnreadable if it is damaged."""
+    tags = (exiftool or shared_exiftool()).read(path, TAGS)
+    regions = _mwg(tags.get("RegionInfo"), source, stored_size, orientation)
+    return regions or _microsoft(tags.get("RegionInfoMP"), source, stored_size, orientation)
+
+
+class ExifTool:
+    """One ExifTool process kept open for many files (`-stay_open True -@ -`); thread-safe, one file at a time."""
+
+    def __init__(self, program: str | None = None):
+        self.program = program or os.environ.get("IDLENS_EXIFTOOL") or shutil.which("exiftool")
+        self._proc: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+        self._n = 0
+
+    @property
+    def available(self) -> bool:
+        return bool(self.program)
+
+    def read(self, path: Path, tags: tuple[str, ...]) -> dict:
+        """The tags of one file, as ExifTool's structured JSON (`-struct -n`), group names left out."""
+        name = os.path.abspath(path)  # never read as an option ("-x.jpg"), whatever the caller gave
+        if "\n" in name or "\r" in name:  # ExifTool takes one argument a line
+            raise RegionsUnreadable("its name has a line break in it, which ExifTool cannot be given")
+        out, err = self._run(["-j", "-struct", "-n", "-charset", "filename=utf8", *tags, name])
+        if not out.strip():
+            raise RegionsUnreadable(_said(err) or "ExifTool could not read it")
+        try:
+            [record] = json.loads(out)
+        except ValueError as e:
+            raise RegionsUnreadable(f"ExifTool's answer could not be read ({e})") from e
+        if record.get("Error"):
+            raise RegionsUnreadable(_said(record["Error"]))
+        for line in [str(record.get("Warning") or ""), *err.splitlines()]:
+            if "format error" in line or line.startswith("Error"):  # a sidecar cut short, a damaged XMP block
+                raise RegionsUnreadable(_said(line.split(" - ")[0].removeprefix("Warning: ")))
+        return record
+
+    def _run(self, args: list[str]) -> tuple[str, str]:
+        if not self.program:
+            raise RegionsUnreadable("ExifTool is not installed (it reads the names other apps wrote)")
+        with self._lock:
+            proc = self._start()
+            self._n += 1
+            ready = f"{{ready{self._n}}}"
+            assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+            proc.stdin.write("\n".join([*args, "-echo4", ready, f"-execute{self._n}"]) + "\n")
+            proc.stdin.flush()
+            lines = []
+            for line in proc.stdout:
+                if line.rstrip("\n") == ready:
+                    break
+                lines.append(line)
+            else:
+                self._stop()
+                raise RegionsUnreadable("ExifTool stopped while reading it")
+            err = []
+            for line in proc.stderr:  # -echo4 writes the marker on stderr too, after the file's messages
+                if line.rstrip("\n") == ready:
+                    break
+                err.append(line)
+            return "".join(lines), "".join(err)
+
+    def _start(self) -> subprocess.Popen:
+        assert self.program
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen([self.program, "-stay_open", "True", "-@", "-"], stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                          encoding="utf-8", errors="replace")
+        return self._proc
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            try:
+                assert proc.stdin is not None
+                proc.stdin.write("-stay_open\nFalse\n")
+                proc.stdin.flush()
+                proc.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
+                proc.kill()
+
+
+_shared: ExifTool | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_exiftool() -> ExifTool:
+    """The process's ExifTool, started at its first use."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = ExifTool()
+        return _shared
+
+
+def _said(message: str) -> str:
+    text = " ".join(str(message).split())
+    return f"its XMP could not be read ({text})" if text else "its XMP could not be read"
+
+
+def _number(value) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _mwg(info, source: str, stored_size, orientation: int) -> list[Region]:
+    if not isinstance(info, dict):
+        return []
+    dims = info.get("AppliedToDimensions") or {}
+    applied = (_number(dims.get("W")), _number(dims.get("H")))
+    regions = info.get("RegionList") or []
+    out = []
+    for item in regions if isinstance(regions, list) else [regions]:
+        if not isinstance(item, dict):
+            continue
+        name = str(item.get("Name") or "").strip()
+        if not name or item.get("Type", "Face") != "Face":  # pets, focus areas, barcodes: not people
+            continue
+        area = item.get("Area") or {}
+        if area.get("Unit", "normalized") != "normalized":
+            continue
+        x, y, w, h = (_number(area.get(k)) for k in "XYWH")
+        if x is None or y is None or w is None or h is None or w <= 0 or h <= 0:
+            continue
+        box = _upright((x - w / 2, y - h / 2, x + w / 2, y + h / 2), stored_size, orientation, applied)
+        if box:
+            out.append(Region(name, box, source, "MWG"))
+    return out
+
+
+def _microsoft(info, source: str, stored_size, orientation: int) -> list[Region]:
+    if not isinstance(info, dict):
+        return []
+    regions = info.get("Regions") or []
+    out = []
+    for item in regions if isinstance(regions, list) else [regions]:
+        if not isinstance(item, dict):
+            continue
+        name = str(item.get("PersonDisplayName") or "").strip()
+        values = [_number(v.strip()) for v in str(item.get("Rectangle") or "").split(",")]
+        if not name or len(values) != 4 or any(v is None for v in values):
+            continue
+        x, y, w, h = (float(v) for v in values if v is not None)
+        if w <= 0 or h <= 0:
+            continue
+        box = _upright((x, y, x + w, y + h), stored_size, orientation, (None, None))
+        if box:
+            out.append(Region(name, box, source, "Microsoft"))
+    return out
+
+
+def _upright(corners, stored_size, orientation: int, applied) -> tuple[float, float, float, float] | None:
+    """Normalised (x0, y0, x1, y1) of the stored image -> (x, y, w, h) in pixels of the upright one."""
+    sw, sh = stored_size
+    quarter = orientation in (5, 6, 7, 8)
+    uw, uh = (sh, sw) if quarter else (sw, sh)
+    aw, ah = applied
+    if quarter and aw and ah and sw != sh:
+        # The writer measured the upright image: its regions are upright already (not what MWG says, but done).
+        if abs(aw / ah - uw / uh) < abs(aw / ah - sw / sh):
+            orientation = 1
+    x0, y0, x1, y1 = (min(1.0, max(0.0, v)) for v in corners)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    (a, b), (c, d) = _turn(x0, y0, orientation), _turn(x1, y1, orientation)
+    left, right, top, bottom = min(a, c), max(a, c), min(b, d), max(b, d)
+    return (left * uw, top * uh, (right - left) * uw, (bottom - top) * uh)
+
+
+def _turn(x: float, y: float, orientation: int) -> tuple[float, float]:
+    """A normalised point of the stored image where it lands once the Exif orientation is applied (as Pillow's
+    ImageOps.exif_transpose turns the pixels)."""
+    return {1: (x, y), 2: (1 - x, y), 3: (1 - x, 1 - y), 4: (x, 1 - y),
+            5: (y, x), 6: (1 - y, x), 7: (1 - y, 1 - x), 8: (y, 1 - x)}.get(orientation, (x, y))

@@ -1,0 +1,187 @@
+"""Reading the face regions other apps write (core/faces/regions.py), through ExifTool, from fixtures written here from
+the MWG guidelines 2.0 (section 5.9, Image Region Metadata) and Microsoft's people-tagging schema
+(learn.microsoft.com, "People Tagging Overview"): a digiKam-style sidecar (`photo.jpg.xmp`, MWG and Microsoft
+regions as digiKam writes both), a Lightroom-style one (`photo.xmp`, attribute form), XMP embedded in a real photo,
+and a real photo stored sideways with Exif orientation 6. No file of another app is copied."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from core.faces.detection import pil_to_bgr
+from core.faces.regions import ExifTool, RegionsUnreadable, read_regions, regions_in, sidecars
+from core.media.images import decode_image
+from core.registry import face_backend
+from tests.conftest import ROOT
+
+FACES = ROOT / "tests" / "data" / "faces"
+pytestmark = pytest.mark.skipif(not ExifTool().available,
+                                reason="ExifTool is not installed (.ci/run installs it: libimage-exiftool-perl)")
+
+PACKET = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about=""
+    xmlns:mwg-rs="http://www.metadataworkinggroup.com/schemas/regions/"
+    xmlns:stDim="http://ns.adobe.com/xap/1.0/sType/Dimensions#"
+    xmlns:stArea="http://ns.adobe.com/xmp/sType/Area#"
+    xmlns:MP="http://ns.microsoft.com/photo/1.2/"
+    xmlns:MPRI="http://ns.microsoft.com/photo/1.2/t/RegionInfo#"
+    xmlns:MPReg="http://ns.microsoft.com/photo/1.2/t/Region#"
+    xmlns:dc="http://purl.org/dc/elements/1.1/"
+    xmlns:xmp="http://ns.adobe.com/xap/1.0/">
+{body}
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+<?xpacket end="w"?>
+"""
+
+
+def mwg(regions, applied=None, resource_form=True) -> str:
+    """MWG regions: (name, type, centre x, centre y, w, h) normalised; `resource_form`: as digiKam writes each item
+    (rdf:parseType="Resource"), else as Lightroom does (a Description with attributes)."""
+    items = []
+    for name, kind, x, y, w, h in regions:
+        area = f'<mwg-rs:Area stArea:x="{x}" stArea:y="{y}" stArea:w="{w}" stArea:h="{h}" stArea:unit="normalized"/>'
+        if resource_form:
+            items.append(f'<rdf:li rdf:parseType="Resource"><mwg-rs:Name>{name}</mwg-rs:Name>'
+                         f'<mwg-rs:Type>{kind}</mwg-rs:Type>{area}</rdf:li>')
+        else:
+            items.append(f'<rdf:li><rdf:Description mwg-rs:Name="{name}" mwg-rs:Type="{kind}">{area}'
+                         f'</rdf:Description></rdf:li>')
+    dims = (f'<mwg-rs:AppliedToDimensions stDim:w="{applied[0]}" stDim:h="{applied[1]}" stDim:unit="pixel"/>'
+            if applied else "")
+    return (f'<mwg-rs:Regions rdf:parseType="Resource">{dims}<mwg-rs:RegionList><rdf:Bag>{"".join(items)}'
+            f'</rdf:Bag></mwg-rs:RegionList></mwg-rs:Regions>')
+
+
+def microsoft(regions) -> str:
+    """Microsoft's regions: (name, left, top, w, h) normalised."""
+    items = "".join(f'<rdf:li MPReg:PersonDisplayName="{n}" MPReg:Rectangle="{x}, {y}, {w}, {h}"/>'
+                    for n, x, y, w, h in regions)
+    return f'<MP:RegionInfo rdf:parseType="Resource"><MPRI:Regions><rdf:Bag>{items}</rdf:Bag></MPRI:Regions></MP:RegionInfo>'
+
+
+OTHER_TAGS = '<dc:subject><rdf:Bag><rdf:li>holiday</rdf:li></rdf:Bag></dc:subject><xmp:Rating>4</xmp:Rating>'
+
+
+def embed(photo: Path, body: str) -> None:
+    """XMP written into a test's own copy of a photo (never a user's file: Idlens itself only reads), by ExifTool."""
+    packet = photo.with_name(photo.name + ".packet.xmp")
+    packet.write_text(PACKET.format(body=body), encoding="utf-8")
+    subprocess.run(["exiftool", "-q", "-overwrite_original", f"-xmp<={packet}", str(photo)], check=True)
+    packet.unlink()
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_sidecars_of_both_styles_and_embedded_xmp(tmp_path):
+    photo = tmp_path / "IMG_0001.jpg"
+    shutil.copy(FACES / "person_a_1.jpg", photo)
+    w, h = Image.open(photo).size
+    (tmp_path / "IMG_0001.jpg.xmp").write_text(PACKET.format(body=mwg(
+        [("Zoë Kowalski", "Face", 0.5, 0.4, 0.2, 0.3), ("Rex", "Pet", 0.2, 0.8, 0.1, 0.1)], applied=(w, h))
+        + microsoft([("Zoë Kowalski", 0.4, 0.25, 0.2, 0.3)]) + OTHER_TAGS), encoding="utf-8")
+    (tmp_path / "IMG_0001.xmp").write_text(PACKET.format(body=mwg(
+        [("李小龙", "Face", 0.25, 0.5, 0.1, 0.2), ("Zoë Kowalski", "Face", 0.9, 0.9, 0.1, 0.1)],
+        applied=(w, h), resource_form=False)), encoding="utf-8")
+    embed(photo, mwg([("Seán O’Brien", "Face", 0.75, 0.25, 0.1, 0.1)]))
+    before = {p.name: digest(p) for p in tmp_path.iterdir()}
+
+    assert [(p.name, who) for p, who in sidecars(photo)] == [("IMG_0001.jpg.xmp", "digiKam sidecar"),
+                                                              ("IMG_0001.xmp", "Lightroom sidecar")]
+    regions = read_regions(photo, (w, h))
+    assert [(r.name, r.source, r.schema) for r in regions] == [
+        ("Zoë Kowalski", "digiKam sidecar", "MWG"),    # the pet is not a person; the Microsoft copy not twice
+        ("李小龙", "Lightroom sidecar", "MWG"),         # and the Lightroom sidecar's Zoë is the digiKam one's
+        ("Seán O’Brien", "embedded XMP", "MWG")]
+    zoe = regions[0].box  # a centre of (0.5, 0.4) and a size of (0.2, 0.3): pixels of the upright photo
+    assert zoe == pytest.approx((0.4 * w, 0.25 * h, 0.2 * w, 0.3 * h))
+    assert {p.name: digest(p) for p in tmp_path.iterdir()} == before  # read, never written
+
+
+def test_microsoft_regions_when_there_are_no_mwg_ones(tmp_path):
+    photo = tmp_path / "scan.jpg"
+    shutil.copy(FACES / "person_b_1.jpg", photo)
+    w, h = Image.open(photo).size
+    embed(photo, microsoft([("Аня Петрова", 0.1, 0.2, 0.3, 0.4), ("", 0.5, 0.5, 0.1, 0.1)]) + OTHER_TAGS)
+    [region] = read_regions(photo, (w, h))
+    assert (region.name, region.schema, region.source) == ("Аня Петрова", "Microsoft", "embedded XMP")
+    assert region.box == pytest.approx((0.1 * w, 0.2 * h, 0.3 * w, 0.4 * h))  # a top-left corner, not a centre
+
+
+def test_no_xmp_and_a_damaged_sidecar(tmp_path):
+    photo = tmp_path / "plain.jpg"
+    shutil.copy(FACES / "person_b_2.jpg", photo)
+    assert read_regions(photo, Image.open(photo).size) == []
+    whole = PACKET.format(body=mwg([("Zoë Kowalski", "Face", 0.5, 0.4, 0.2, 0.3)])).encode()
+    (tmp_path / "plain.jpg.xmp").write_bytes(whole[: len(whole) * 2 // 3])  # an app that crashed while writing it
+    with pytest.raises(RegionsUnreadable, match="could not be read .*format error"):
+        read_regions(photo, Image.open(photo).size)
+    (tmp_path / "plain.jpg.xmp").write_bytes(whole)  # and the same tool reads on once it is whole again
+    assert [r.name for r in read_regions(photo, Image.open(photo).size)] == ["Zoë Kowalski"]
+
+
+def _iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    return ix * iy / (aw * ah + bw * bh - ix * iy)
+
+
+@pytest.mark.parametrize("written_for", ["stored", "upright"])
+def test_a_photo_stored_sideways_gets_its_regions_turned(tmp_path, written_for):
+    """Orientation 6 (shown turned 90 degrees clockwise). MWG: regions apply to the stored image and turn with it;
+    some apps wrote them for the upright image instead, and their AppliedToDimensions says so."""
+    upright = Image.open(FACES / "person_a_1.jpg").convert("RGB")
+    uw, uh = upright.size
+    [face] = [f for f in face_backend().analyse(pil_to_bgr(upright)) if f.size > 40][:1]
+    x, y, fw, fh = face.box  # the truth: the face as the upright photo shows it
+    u0, v0, u1, v1 = x / uw, y / uh, (x + fw) / uw, (y + fh) / uh
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # what orientation 6 turns clockwise back upright
+    photo = tmp_path / "sideways.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(photo, quality=92, exif=exif)
+    if written_for == "stored":  # an upright point (u, v) is the stored point (v, 1 - u)
+        sx0, sy0, sx1, sy1 = v0, 1 - u1, v1, 1 - u0
+        body = mwg([("Mária Šťastná", "Face", (sx0 + sx1) / 2, (sy0 + sy1) / 2, sx1 - sx0, sy1 - sy0)],
+                   applied=stored.size)
+    else:
+        body = mwg([("Mária Šťastná", "Face", (u0 + u1) / 2, (v0 + v1) / 2, u1 - u0, v1 - v0)], applied=(uw, uh))
+    (tmp_path / "sideways.jpg.xmp").write_text(PACKET.format(body=body), encoding="utf-8")
+
+    decoded = decode_image(str(photo), 64)  # the upright photo as the index sees it
+    assert (decoded.width, decoded.height) == (uw, uh)
+    [region] = read_regions(photo, stored.size, orientation=6)
+    assert _iou(region.box, face.box) > 0.95
+
+
+def test_names_of_files_in_any_script_and_no_exiftool(tmp_path, monkeypatch):
+    folder = tmp_path / "Fotos de família – 写真 -x"
+    folder.mkdir()
+    photo = folder / "-Zoë & 李 (1).jpg"
+    shutil.copy(FACES / "person_a_2.jpg", photo)
+    w, h = Image.open(photo).size
+    Path(str(photo) + ".xmp").write_text(PACKET.format(body=mwg([("Zoë Kowalski", "Face", 0.5, 0.5, 0.2, 0.2)])),
+                                         encoding="utf-8")
+    monkeypatch.chdir(folder)
+    tool = ExifTool()
+    assert [r.name for r in read_regions(Path(photo.name), (w, h), exiftool=tool)] == ["Zoë Kowalski"]
+    tool.close()
+    assert tool._proc is None
+    with pytest.raises(RegionsUnreadable, match="line break"):
+        regions_in(folder / "a\nb.jpg.xmp", "digiKam sidecar", (w, h))
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    monkeypatch.delenv("IDLENS_EXIFTOOL", raising=False)
+    with pytest.raises(RegionsUnreadable, match="ExifTool is not installed"):
+        read_regions(photo, (w, h), exiftool=ExifTool())
