@@ -255,3 +255,57 @@ def _turn(x: float, y: float, orientation: int) -> tuple[float, float]:
     ImageOps.exif_transpose turns the pixels)."""
     return {1: (x, y), 2: (1 - x, y), 3: (1 - x, 1 - y), 4: (x, 1 - y),
             5: (y, x), 6: (1 - y, x), 7: (1 - y, 1 - x), 8: (y, 1 - x)}.get(orientation, (x, y))
+
+
+# A region and a detected face are the same face when they overlap this much (intersection over union), or when
+# each one's centre lies inside the other: other apps draw their boxes tighter (Picasa) or looser (Lightroom's take
+# in hair and chin) than YuNet does, and a box twice the area of the other still holds its centre, while a
+# neighbour's centre in a group photo lies outside it (tests/test_regions.py measures both on real group photos).
+MATCH_IOU = 0.3
+AMBIGUOUS = 0.6  # a second face overlapping a region this much of the first's overlap: the region is either's
+
+
+def match(regions: list[Region], boxes: list[tuple[float, float, float, float]]) -> list[int | None]:
+    """For each region, the index of the detected face box (x, y, w, h, upright pixels) that is the same face, or
+    None: one face per region and one region per face, the closest pairs first. A region that could be either of
+    two faces (it holds the centres of both, or a second overlaps it nearly as much as the first: a loose box in
+    a crowd) is None too: a name put on the wrong face costs more than a name not imported."""
+    pairs = []
+    for i, r in enumerate(regions):
+        candidates = []
+        for j, b in enumerate(boxes):
+            overlap, mutual = _iou(r.box, b), _holds(r.box, _centre(b)) and _holds(b, _centre(r.box))
+            if overlap >= MATCH_IOU or mutual:
+                candidates.append((overlap, mutual, j))
+        candidates.sort(reverse=True)
+        holds = sum(1 for b in boxes if _holds(r.box, _centre(b)))
+        if holds > 1 or (len(candidates) > 1 and (candidates[1][0] >= AMBIGUOUS * candidates[0][0]
+                                                  or candidates[1][1])):
+            continue
+        pairs += [(overlap, i, j) for overlap, _, j in candidates]
+    out: list[int | None] = [None] * len(regions)
+    taken: set[int] = set()
+    for _, i, j in sorted(pairs, reverse=True):
+        if out[i] is None and j not in taken:
+            out[i] = j
+            taken.add(j)
+    return out
+
+
+def _iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    union = aw * ah + bw * bh - ix * iy
+    return ix * iy / union if union > 0 else 0.0
+
+
+def _centre(box) -> tuple[float, float]:
+    x, y, w, h = box
+    return x + w / 2, y + h / 2
+
+
+def _holds(box, point) -> bool:
+    x, y, w, h = box
+    return x <= point[0] <= x + w and y <= point[1] <= y + h
