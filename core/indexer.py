@@ -75,19 +75,25 @@ class IndexReport:
 
 
 @dataclass
+class _Picture:
+    """A photo, or a kept video frame, on its way to the image tower."""
+    model_input: Any               # None once it is embedded (a long video's go as they are, not at its end)
+    timestamp: float | None = None  # None for a photo, seconds for a video frame
+    scene_change: bool = False
+
+
+@dataclass
 class _Decoded:
     media: Media
-    tensors: list = field(default_factory=list)        # model inputs
-    timestamps: list = field(default_factory=list)     # None for a photo, seconds for video frames
-    scene_changes: list = field(default_factory=list)
+    pictures: list[_Picture] = field(default_factory=list)  # in the batches (a photo's: made by its decoder)
     metadata: dict = field(default_factory=dict)
     error: str | None = None       # why the file cannot be used, in plain words
     error_detail: str | None = None  # the library's own words for it
     outcomes: dict[str, Outcome] = field(default_factory=dict)  # analyser name -> what it made of the file
-    # A video's kept frames, (model input, time, scene change), handed over by its decoder as they are sampled, so
-    # the image tower works on a long video while it is still decoded; _END closes it. None for a photo.
+    # A video's kept frames (_Picture), handed over by its decoder as they are sampled, so the image tower works on a
+    # long video while it is still decoded; _END closes it. None for a photo.
     stream: queue.Queue | None = None
-    complete: bool = True          # every model input is in `tensors` (a stream: once _END came)
+    complete: bool = True          # every picture is in `pictures` (a stream: once _END came)
 
 
 _END = object()  # the end of a video's stream: its faces and metadata are set
@@ -229,7 +235,7 @@ class IndexJob:
         last_save = time.perf_counter()
         # Rows of the batch being filled: (decoded media, position of the tensor in it)
         batch: list[tuple[_Decoded, int]] = []
-        remaining: dict[int, int] = {}   # media id -> tensors not yet stored
+        remaining: dict[int, int] = {}   # media id -> pictures not yet stored
         stored: dict[int, int] = {}      # media id -> vectors stored in this run
 
         with ThreadPoolExecutor(max_workers=max(1, settings.decode_workers),
@@ -244,14 +250,11 @@ class IndexJob:
                     # between batches (the app runs a decision the user just made here, not after the whole video)
                     yield self._progress(total, work_total, None)
 
-            def add(decoded: _Decoded, picture: tuple) -> Iterator[Progress]:
+            def add(decoded: _Decoded, i: int) -> Iterator[Progress]:
+                """decoded.pictures[i] joins the batch being filled."""
                 nonlocal batch
-                tensor, timestamp, scene_change = picture
-                decoded.tensors.append(tensor)
-                decoded.timestamps.append(timestamp)
-                decoded.scene_changes.append(scene_change)
                 remaining[decoded.media.id] = remaining.get(decoded.media.id, 0) + 1
-                batch.append((decoded, len(decoded.tensors) - 1))
+                batch.append((decoded, i))
                 if len(batch) >= batch_size:
                     yield from progress(self._flush(batch, model_id, index, remaining, stored))
                     batch = []
@@ -278,7 +281,8 @@ class IndexJob:
                                 yield from progress([])
                             else:
                                 if held is not None:
-                                    yield from add(decoded, held)
+                                    decoded.pictures.append(held)
+                                    yield from add(decoded, len(decoded.pictures) - 1)
                                 held = picture
                             if self.cancel.is_set():
                                 break
@@ -301,12 +305,11 @@ class IndexJob:
                         continue
                     if decoded.stream is not None:
                         assert held is not None  # else it is an error, above
-                        yield from add(decoded, held)
+                        decoded.pictures.append(held)
+                        yield from add(decoded, len(decoded.pictures) - 1)
                     else:
-                        pictures = list(zip(decoded.tensors, decoded.timestamps, decoded.scene_changes))
-                        decoded.tensors, decoded.timestamps, decoded.scene_changes = [], [], []
-                        for picture in pictures:
-                            yield from add(decoded, picture)
+                        for i in range(len(decoded.pictures)):  # a photo's, made by its decoder
+                            yield from add(decoded, i)
                     if self.cancel.is_set():
                         break
                     if time.perf_counter() - last_save > INDEX_SAVE_EVERY:
@@ -329,7 +332,7 @@ class IndexJob:
         except Exception as e:  # it is opened again at the first batch, where its failure stops the run as before
             log.debug("image tower not opened ahead: %s", e)
 
-    def _stream_of(self, decoded: _Decoded) -> Iterator[tuple | None]:
+    def _stream_of(self, decoded: _Decoded) -> Iterator[_Picture | None]:
         """A video's pictures as its decoder hands them over; None every HEARTBEAT_S while none comes."""
         assert decoded.stream is not None
         while True:
@@ -438,12 +441,10 @@ class IndexJob:
                     img = decode_image(media.path, self._min_side, detail, draft=only is not None)
                 if only is None:
                     with self._stage("preprocess"):  # one resize from the decode, as open_clip makes its input
-                        out.tensors.append(lib.embedder.preprocess(img.source))
+                        out.pictures.append(_Picture(lib.embedder.preprocess(img.source)))
                     # The full decode (36 MB for 12 MP) goes before the analysers look at the picture: each decode
                     # worker holds it only this long, beside the face models' own buffers (about 100 MB a thread).
                     img.source = None
-                    out.timestamps.append(None)
-                    out.scene_changes.append(False)
                     out.metadata = dict(width=img.width, height=img.height, captured_at=img.captured_at)
                 for a in analysers:
                     out.outcomes[a.name] = analysed(a, lambda: a.photo(media, img))  # noqa: B023 (called here)
@@ -486,7 +487,8 @@ class IndexJob:
                 h.sample(frame)
             if model_input:
                 self._sampled_frame(media.id, frame.timestamp)
-                picture, frame.model_input = (frame.model_input, frame.timestamp, frame.scene_change), None
+                picture = _Picture(frame.model_input, frame.timestamp, frame.scene_change)
+                frame.model_input = None
                 self._hand_over(out, picture)
 
         started = time.perf_counter()
@@ -514,9 +516,9 @@ class IndexJob:
         lib = self.library
         t0 = time.perf_counter()
         with self._stage("clip"):
-            vectors = lib.embedder.encode_images([d.tensors[i] for d, i in batch])
+            vectors = lib.embedder.encode_images([d.pictures[i].model_input for d, i in batch])
         for d, i in batch:
-            d.tensors[i] = None  # a long video's inputs go as they are embedded, not when it is complete
+            d.pictures[i].model_input = None  # a long video's inputs go as they are embedded, not when it is complete
         self.report.embed_seconds += time.perf_counter() - t0
         t1 = time.perf_counter()
         labels, finished = [], []
@@ -529,8 +531,9 @@ class IndexJob:
                     stale += lib.catalog.items.clear(media.id)
                     stored[media.id] = 0
                 frame_id = None
-                if decoded.timestamps[i] is not None:
-                    frame_id = lib.catalog.media.add_frame(media.id, decoded.timestamps[i], decoded.scene_changes[i])
+                picture = decoded.pictures[i]
+                if picture.timestamp is not None:
+                    frame_id = lib.catalog.media.add_frame(media.id, picture.timestamp, picture.scene_change)
                 labels.append(lib.catalog.items.add(media.id, frame_id, model_id, vector))
                 stored[media.id] += 1
                 remaining[media.id] -= 1
