@@ -207,8 +207,7 @@ def faces(obj, person, as_json):
         return
     for f in found:
         when = f" @ {f['timestamp']:.1f}s" if f["timestamp"] is not None else ""
-        named = f"  (from XMP: {f['named_from']})" if f.get("named_from") else ""
-        say(f"{f['id']:7}  {'confirmed' if f['confirmed'] else 'auto     '}  {f['path'] or '(reference)'}{when}{named}")
+        say(f"{f['id']:7}  {'confirmed' if f['confirmed'] else 'auto     '}  {f['path'] or '(reference)'}{when}")
 
 
 @people.command()
