@@ -26,6 +26,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from .clustering import iou
+
 log = logging.getLogger(__name__)
 
 TAGS = ("-XMP:RegionInfo", "-XMP:RegionInfoMP")
@@ -274,7 +276,7 @@ def match(regions: list[Region], boxes: list[tuple[float, float, float, float]])
     for i, r in enumerate(regions):
         candidates = []
         for j, b in enumerate(boxes):
-            overlap, mutual = _iou(r.box, b), _holds(r.box, _centre(b)) and _holds(b, _centre(r.box))
+            overlap, mutual = iou(r.box, b), _holds(r.box, _centre(b)) and _holds(b, _centre(r.box))
             if overlap >= MATCH_IOU or mutual:
                 candidates.append((overlap, mutual, j))
         candidates.sort(reverse=True)
@@ -290,15 +292,6 @@ def match(regions: list[Region], boxes: list[tuple[float, float, float, float]])
             out[i] = j
             taken.add(j)
     return out
-
-
-def _iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    union = aw * ah + bw * bh - ix * iy
-    return ix * iy / union if union > 0 else 0.0
 
 
 def _centre(box) -> tuple[float, float]:
