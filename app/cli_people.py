@@ -207,7 +207,8 @@ def faces(obj, person, as_json):
         return
     for f in found:
         when = f" @ {f['timestamp']:.1f}s" if f["timestamp"] is not None else ""
-        say(f"{f['id']:7}  {'confirmed' if f['confirmed'] else 'auto     '}  {f['path'] or '(reference)'}{when}")
+        named = f"  (from XMP: {f['named_from']})" if f.get("named_from") else ""
+        say(f"{f['id']:7}  {'confirmed' if f['confirmed'] else 'auto     '}  {f['path'] or '(reference)'}{when}{named}")
 
 
 @people.command()

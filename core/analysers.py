@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .faces import regions
 from .faces.detection import analyse_any_orientation, pil_to_bgr
 from .faces.found import FoundFace
 from .media.reasons import explain
@@ -249,6 +250,77 @@ class _VideoFaces:
             f.cancel()
 
 
+class FaceNames:
+    """The names other apps gave faces, as XMP regions in a photo or its sidecars (core.faces.regions). Read on the
+    decode worker; imported by the job once the faces are stored (`People.import_names`: one decision, undoable),
+    so a region meets the faces found in this run or an earlier one. The version is what was read: the photo's and
+    its sidecars' sizes and times (`regions_read`); a photo whose sources changed since is read again."""
+    name = "regions"
+    detail: int | None = None  # the small decode: the regions are matched to the faces' boxes, not to pixels
+
+    def __init__(self, library: Library, stage: Stage):
+        self.library, self._stage = library, stage
+        self.read: list[tuple[int, list, str]] = []  # (media id, regions, signature) waiting for the import
+        self.failures = 0
+        s = library.settings
+        if s.read_face_regions and s.faces and not regions.shared_exiftool().available:
+            _say_once("ExifTool is not installed: the names other apps (digiKam, Lightroom, Picasa) wrote into "
+                      "XMP are not read; see the README, \"Names in other apps\"")
+
+    def wants(self, media: Media) -> bool:
+        s = self.library.settings
+        return (s.read_face_regions and s.faces and media.kind == "image" and regions.shared_exiftool().available
+                and media.regions_read != regions.signature(media.path))
+
+    def running(self) -> AbstractContextManager:
+        return nullcontext()
+
+    def photo(self, media: Media, image: DecodedImage) -> Outcome:
+        with self._stage("regions"):
+            before = regions.signature(media.path)
+            try:
+                found = regions.read_regions(media.path, image.stored_size, image.orientation)
+            except regions.RegionsUnreadable as e:
+                raise AnalysisFailed(f"names from other apps not read: {e}") from e
+            return Outcome((found, before))
+
+    def video(self, media: Media) -> VideoHooks:
+        return _NoVideo()
+
+    def store(self, media: Media, outcome: Outcome) -> dict:
+        if outcome.error:
+            self.failures += 1
+            return dict(regions_error=outcome.error, regions_error_detail=outcome.detail)
+        if outcome.value is None:
+            return {}
+        found, read = outcome.value
+        self.read.append((media.id, found, read))
+        return dict(regions_error=None, regions_error_detail=None)
+
+
+class _NoVideo:
+    def frame(self, t: float, image) -> None:
+        pass
+
+    def sample(self, frame: SampledFrame) -> None:
+        pass
+
+    def finish(self, video: SampledVideo) -> Outcome:
+        return Outcome()
+
+    def cancel(self) -> None:
+        pass
+
+
+_said: set[str] = set()
+
+
+def _say_once(message: str) -> None:
+    if message not in _said:
+        _said.add(message)
+        log.warning(message)
+
+
 def analysed(analyser: Analyser, run: Callable[[], Outcome]) -> Outcome:
     """`run()`, an analyser's work on one file; whatever it raises is that analyser's outcome for the file."""
     try:
@@ -264,4 +336,4 @@ def analysed(analyser: Analyser, run: Callable[[], Outcome]) -> Outcome:
 
 def analysers_for(library: Library, stage: Stage) -> list[Analyser]:
     """The analysers an index runs, in the order their results are stored."""
-    return [Thumbnails(library, stage), Faces(library, stage)]
+    return [Thumbnails(library, stage), Faces(library, stage), FaceNames(library, stage)]

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .analysers import Analyser, Faces, Outcome, Thumbnails, analysed, analysers_for
+from .analysers import Analyser, FaceNames, Faces, Outcome, Thumbnails, analysed, analysers_for
 from .library import Library
 from .media.images import MediaError, decode_image
 from .media.reasons import explain
@@ -70,6 +70,7 @@ class IndexReport:
     stages: dict = field(default_factory=dict)
     accelerated_cosine: float | None = None  # the int8 image tower's smallest cosine to fp32, if it runs int8
     faces_analysed: int = 0         # indexed files whose faces were (re)analysed on their own (retries, faces on)
+    names: object = None            # the NamesImported of the names other apps wrote (core.faces.people)
     face_errors: int = 0            # files whose face analysis failed in this run (recorded; retried next run)
     resumed: int = 0                # files indexed in this run that an earlier, interrupted run had left pending
 
@@ -165,9 +166,20 @@ class IndexJob:
                 retry = [m for m in media.needing_faces() if m.id not in self._seen]
                 if retry:
                     yield from self._analyse_faces(retry)
+            if lib.settings.faces and lib.settings.read_face_regions and not self.cancel.is_set():
+                # Photos indexed before whose XMP changed (a sidecar edited or added in another app), then the
+                # names read in this run, as one decision.
+                names = self._analyser(FaceNames)
+                again = [m for m in media.all() if m.status == INDEXED and m.id not in self._seen and names.wants(m)]
+                if again:
+                    yield from self._read_names(names, again)
             if lib.settings.faces and not self.cancel.is_set():
                 yield Progress("people")
                 self.report.people = lib.people.settle()
+                names = self._analyser(FaceNames)
+                if names.read:  # after the faces are settled: the decision holds only what the names changed
+                    self.report.names = lib.people.import_names(names.read)
+                    names.read = []
         finally:
             vectors = 0
             if lib.catalog.library_model:  # else nothing was ever embedded (the model may not even be installed)
@@ -414,6 +426,20 @@ class IndexJob:
                     lib.catalog.media.update(decoded.media.id, **self._store_outcomes(decoded, [faces]))
                 if not decoded.outcomes[faces.name].error:
                     self.report.faces_analysed += 1
+                yield Progress("faces", n, len(todo), decoded.media.path, errors=self.report.face_errors)
+
+    def _read_names(self, names: FaceNames, todo: list[Media]) -> Iterator[Progress]:
+        """The XMP of photos already searchable, read again (the photo is opened for its size and orientation)."""
+        lib = self.library
+        yield Progress("faces", 0, len(todo))
+        with ThreadPoolExecutor(max_workers=max(1, lib.settings.decode_workers),
+                                thread_name_prefix="idlens-names") as pool:
+            for n, decoded in enumerate(self._prefetch(pool, lambda m: self._decode(m, only=names), todo), 1):
+                assert decoded is not None  # no heartbeat asked
+                if decoded.error:
+                    decoded.outcomes[names.name] = Outcome(error=decoded.error, detail=decoded.error_detail)
+                with lib.catalog.transaction():
+                    lib.catalog.media.update(decoded.media.id, **self._store_outcomes(decoded, [names]))
                 yield Progress("faces", n, len(todo), decoded.media.path, errors=self.report.face_errors)
 
     def _store_outcomes(self, decoded: _Decoded, analysers: list[Analyser]) -> dict:

@@ -64,6 +64,8 @@ class Settings:
     faces: bool = True
     face_backend: str = "yunet-sface"  # detector + recogniser, by their name in core.registry
     face_detail: int = 1024
+    # Names other apps (digiKam, Lightroom, Picasa, Windows) gave faces in XMP, read on every index (by ExifTool).
+    read_face_regions: bool = True
     # A face founds or joins a person only if it is big, certain and sharp enough; others are kept (they still
     # show in their photo) but background crowds do not flood the people list. Measured on faces-dev: the blurred
     # bystanders of img54 have sharpness 5-10, the 12-px face of img55 score 0.69; every labelled face passes.

@@ -95,5 +95,7 @@ def test_a_failing_analyser_costs_only_its_own_result(make_library, tmp_path, mo
 def test_faces_are_one_analyser_among_others(make_library):
     lib = make_library()
     names = [a.name for a in indexer.analysers_for(lib, lambda name: nullcontext())]
-    assert names == ["thumbnails", "faces"]  # thumbnails first: a grid fills while faces are still looked for
+    # Thumbnails first (a grid fills while faces are still looked for); the names other apps wrote after the faces,
+    # whose boxes they are matched to.
+    assert names == ["thumbnails", "faces", "regions"]
     assert isinstance(indexer.analysers_for(lib, lambda name: nullcontext())[1], Faces)

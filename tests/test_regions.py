@@ -231,3 +231,90 @@ def test_regions_of_other_apps_never_land_on_a_neighbour_in_real_group_photos():
                 if scale == 1.0 and len(faces) < 20:  # away from crowds, every region finds its own face
                     assert got == list(range(len(faces))), path.name
     assert total > 2000 and wrong == 0
+
+
+def _sidecar_naming_the_face(photo: Path, name: str, style: str = "digiKam") -> Path:
+    """A sidecar naming the largest face YuNet finds in `photo`, drawn 1.3 times larger (as Lightroom draws them)."""
+    image = Image.open(photo).convert("RGB")
+    w, h = image.size
+    face = max(face_backend().analyse(pil_to_bgr(image)), key=lambda f: f.size)
+    x, y, fw, fh = face.box
+    body = mwg([(name, "Face", (x + fw / 2) / w, (y + fh / 2) / h, 1.3 * fw / w, 1.3 * fh / h)], applied=(w, h))
+    sidecar = Path(str(photo) + ".xmp") if style == "digiKam" else photo.with_suffix(".xmp")
+    sidecar.write_text(PACKET.format(body=body + OTHER_TAGS), encoding="utf-8")
+    return sidecar
+
+
+def _people(lib) -> dict[str, list[str]]:
+    """Person name -> the files of their confirmed faces, and where the name came from."""
+    out: dict[str, list[str]] = {}
+    for name, path, named_from in lib.catalog.db.execute(
+            "SELECT p.name, m.path, f.named_from FROM faces f JOIN people p ON p.id = f.person_id "
+            "JOIN media m ON m.id = f.media_id WHERE f.confirmed = 1 ORDER BY m.path"):
+        out.setdefault(name, []).append(f"{Path(path).name} ({named_from or 'Idlens'})")
+    return out
+
+
+@needs_exiftool
+def test_names_in_sidecars_become_people_on_index_and_undo_takes_them_back(make_library, tmp_path):
+    from core.indexer import IndexJob
+
+    def index(*paths):
+        job = IndexJob(lib, [str(p) for p in paths])
+        for _ in job.run():
+            pass
+        return job.report
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for n in ("person_a_1.jpg", "person_a_2.jpg", "person_b_1.jpg"):
+        shutil.copy(FACES / n, folder / n)
+    _sidecar_naming_the_face(folder / "person_a_1.jpg", "  Zoë   Kowalski ")  # cleaned as a typed name is
+    _sidecar_naming_the_face(folder / "person_b_1.jpg", "李小龙", style="Lightroom")
+    before = {p.name: digest(p) for p in folder.iterdir()}
+    lib = make_library()
+    report = index(folder)
+    assert report.names.faces == 2 and report.names.new_people == 2
+    assert _people(lib) == {"Zoë Kowalski": ["person_a_1.jpg (digiKam sidecar)"],
+                            "李小龙": ["person_b_1.jpg (Lightroom sidecar)"]}
+    [decision] = lib.people.history()
+    assert decision.kind == "xmp" and "2 faces in 2 photos" in decision.summary
+    assert {p.name: digest(p) for p in folder.iterdir()} == before  # no photo, no sidecar written
+
+    assert index().names is None  # nothing changed: nothing read again, no new decision
+    lib.people.undo()
+    assert _people(lib) == {}
+    assert index().names is None  # an undone import stays undone while the sidecars do not change
+
+    # The user decides in Idlens; then the sidecar names the face someone else: the user's word stands.
+    lib.people.redo()
+    face = lib.catalog.db.execute("SELECT f.id FROM faces f JOIN media m ON m.id = f.media_id WHERE m.path = ? "
+                                  "AND f.confirmed = 1", [str(folder / "person_a_1.jpg")]).fetchone()[0]
+    lib.people.move(face, "Anna Nowak")
+    _sidecar_naming_the_face(folder / "person_a_1.jpg", "Someone Else")
+    report = index()
+    assert report.names.kept == 1 and report.names.faces == 0
+    assert _people(lib)["Anna Nowak"] == ["person_a_1.jpg (Idlens)"] and "Someone Else" not in _people(lib)
+    # A region removed from a sidecar removes nobody's name.
+    (folder / "person_b_1.xmp").write_text(PACKET.format(body=OTHER_TAGS), encoding="utf-8")
+    index()
+    assert _people(lib)["李小龙"] == ["person_b_1.jpg (Lightroom sidecar)"]
+
+
+@needs_exiftool
+def test_the_cli_indexes_names_from_a_sidecar_and_says_where_they_came_from(tmp_path):
+    from tests.test_cli import idlens
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(FACES / "person_a_1.jpg", folder / "IMG_1.jpg")
+    shutil.copy(FACES / "person_b_1.jpg", folder / "IMG_2.jpg")
+    _sidecar_naming_the_face(folder / "IMG_1.jpg", "Seán O’Brien")
+    library = str(tmp_path / "lib")
+    idlens("--library", library, "index", str(folder))
+    listed = idlens("--library", library, "people", "list").stdout
+    assert "Seán O’Brien" in listed
+    faces = idlens("--library", library, "people", "faces", "Seán O’Brien").stdout
+    assert "IMG_1.jpg  (from XMP: digiKam sidecar)" in faces and "confirmed" in faces
+    history = idlens("--library", library, "people", "history").stdout
+    assert "names from other apps (digiKam sidecar): 1 face in 1 photo" in history

@@ -295,6 +295,81 @@ class People(PeopleViews):
             made.people = [{"id": person_id, "name": self.rows.name_of(person_id)}]
         return self._person(person_id), face_id
 
+    def import_names(self, read: list[tuple[int, list, str]]) -> NamesImported:
+        """Names other apps gave faces (core.faces.regions), as one decision: each region put on the face found in
+        the same place (core.faces.regions.match) confirms it as the person of that name (a new person if nobody
+        has it). Never a face the user already confirmed, nor a person the user said a face is not: their word in
+        Idlens stands. `read`: (media id, regions, what they were read from); a file whose faces are not analysed
+        yet waits for them (it is read again once they are). Run after the faces are settled, so the decision
+        holds only what the names changed."""
+        from .regions import match
+
+        report = NamesImported()
+        todo: list[tuple[int, str, str]] = []  # (face id, cleaned name, source)
+        done: list[tuple[int, str]] = []       # (media id, signature) once imported
+        for media_id, found, signature in read:
+            media = self.catalog.media.get(media_id)
+            if media is None or media.faces_backend is None:
+                report.waiting += 1
+                continue
+            done.append((media_id, signature))
+            faces = [f for f in self.faces.boxes_in_media(media_id) if f["timestamp"] is None]
+            picks = match(found, [(f["x"], f["y"], f["w"], f["h"]) for f in faces])
+            confirmed = self.faces.confirmed_in_media(media_id)
+            for region, pick in zip(found, picks):
+                if pick is None:
+                    report.unmatched += 1
+                    continue
+                face_id = faces[pick]["id"]
+                try:
+                    name = _clean(region.name)
+                except PeopleError:
+                    report.bad_names += 1
+                    continue
+                person_id = self._lookup(name)
+                if face_id in confirmed or (person_id is not None and person_id in self.faces.rejected_people(face_id)):
+                    report.kept += 1  # the user decided this face in Idlens
+                    continue
+                todo.append((face_id, name, region.source))
+                report.files.add(media_id)
+        if not todo:
+            with self.lock("reading names from other apps") if self.lock is not None else _nothing():
+                with self.catalog.transaction():
+                    for media_id, signature in done:
+                        self.catalog.media.update(media_id, regions_read=signature)
+            return report
+        with self.deciding("xmp", "reading names from other apps") as made:
+            named: dict[int, str | None] = {}
+            for face_id, name, source in todo:
+                person_id = self._lookup(name)
+                if person_id is None:
+                    person_id = self.rows.create(name)
+                    report.new_people += 1
+                self.faces.confirm([face_id], person_id, named_from=source)
+                named[person_id] = self.rows.name_of(person_id)
+                report.faces += 1
+            for media_id, signature in done:
+                self.catalog.media.update(media_id, regions_read=signature)
+            sources = sorted({source for _, _, source in todo})
+            made.summary = (f"names from other apps ({', '.join(sources)}): {report.faces} "
+                            f"{'face' if report.faces == 1 else 'faces'} in {len(report.files)} "
+                            f"{'photo' if len(report.files) == 1 else 'photos'}")
+            made.people = [{"id": pid, "name": n} for pid, n in named.items()]
+        return report
+
+
+@dataclass
+class NamesImported:
+    """What `People.import_names` did: faces named, people it created, and the regions it left, by why."""
+    faces: int = 0
+    files: set = field(default_factory=set)
+    new_people: int = 0
+    kept: int = 0        # faces the user had decided in Idlens: left as they were
+    unmatched: int = 0   # no face found there (or either of two): not imported
+    bad_names: int = 0   # not a name (no letter, too long)
+    waiting: int = 0     # files whose faces are not analysed yet: read again once they are
+
+
 @contextmanager
 def _nothing():
     yield

@@ -59,6 +59,20 @@ def sidecars(photo: str | Path) -> list[tuple[Path, str]]:
     return out
 
 
+def signature(photo: str | Path) -> str:
+    """What the regions of `photo` were read from, as it is now: the photo and its sidecars, each with its size and
+    modification time. A photo whose signature differs from the one kept when its names were imported is read
+    again (a sidecar edited in digiKam, one added beside it)."""
+    out = []
+    for path in [Path(photo), *(p for p, _ in sidecars(photo))]:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        out.append([str(path), st.st_size, st.st_mtime_ns])
+    return json.dumps(out, ensure_ascii=False)
+
+
 def read_regions(photo: str | Path, stored_size: tuple[int, int], orientation: int = 1,
                  exiftool: ExifTool | None = None) -> list[Region]:
     """The named face regions of `photo`, from its sidecars and its own XMP; a region of the same name in more than

@@ -40,6 +40,12 @@ class DecodedImage:
     detail: Image.Image | None = None  # RGB, upright, long side <= `detail_side`: what face detection needs
     source: Image.Image | None = None  # RGB, upright, as decoded: the image tower's input is made from it with one
                                        # resize, as open_clip does (decode with draft=False for that)
+    orientation: int = 1        # the Exif orientation (1-8) it was turned upright by
+
+    @property
+    def stored_size(self) -> tuple[int, int]:
+        """(width, height) of the original as stored, before its orientation."""
+        return (self.height, self.width) if self.orientation in (5, 6, 7, 8) else (self.width, self.height)
 
 
 def decode_image(path: str, min_side: int = 256, detail_side: int | None = None, draft: bool = True) -> DecodedImage:
@@ -59,7 +65,8 @@ def decode_image(path: str, min_side: int = 256, detail_side: int | None = None,
             img: Image.Image = Image.open(path)  # an ImageFile; what follows makes plain Images of it
             width, height = img.size
             exif = img.getexif()
-            if exif.get(0x0112, 1) in (5, 6, 7, 8):  # rotated by 90 degrees: upright size is swapped
+            orientation = exif.get(0x0112, 1) if exif.get(0x0112, 1) in range(1, 9) else 1
+            if orientation in (5, 6, 7, 8):  # rotated by 90 degrees: upright size is swapped
                 width, height = height, width
             w, h = img.size
             # The detail may settle up to 3 % under `detail_side`: a 4000-4080 px phone photo then drafts at 1/4
@@ -80,6 +87,7 @@ def decode_image(path: str, min_side: int = 256, detail_side: int | None = None,
         ImageOps.exif_transpose(img, in_place=True)
     except Exception as e:  # a broken EXIF block must not cost the photo
         log.debug("%s: EXIF orientation ignored: %s", path, e)
+        orientation = 1
     img = source = _to_rgb(img)
     detail: Image.Image | None = None
     if detail_side:
@@ -91,7 +99,7 @@ def decode_image(path: str, min_side: int = 256, detail_side: int | None = None,
             detail = img.resize((max(1, round(img.width * k)), max(1, round(img.height * k))),
                                 Image.Resampling.BICUBIC, reducing_gap=1.5)
         img = detail
-    return DecodedImage(resize_short_side(img, min_side), width, height, captured, detail, source)
+    return DecodedImage(resize_short_side(img, min_side), width, height, captured, detail, source, orientation)
 
 
 def refuse_special(path: str) -> None:

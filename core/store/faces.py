@@ -128,14 +128,19 @@ class FaceRepository:
         """(person id or None, face id) for faces the user did not confirm."""
         self.db.conn.executemany("UPDATE faces SET person_id = ? WHERE id = ? AND confirmed = 0", changes)
 
-    def confirm(self, face_ids: list[int], person_id: int) -> None:
-        """The user says these faces are this person (and only these: the rest of a track follows by the rule)."""
-        self.db.conn.executemany("UPDATE faces SET person_id = ?, confirmed = 1 WHERE id = ?",
-                            [(person_id, int(f)) for f in face_ids])
+    def confirm(self, face_ids: list[int], person_id: int, named_from: str | None = None) -> None:
+        """The user says these faces are this person (and only these: the rest of a track follows by the rule);
+        `named_from`: they said so in another app, whose XMP this was read from (None: in Idlens)."""
+        self.db.conn.executemany("UPDATE faces SET person_id = ?, confirmed = 1, named_from = ? WHERE id = ?",
+                            [(person_id, named_from, int(f)) for f in face_ids])
 
     def unconfirm(self, face_ids: list[int]) -> None:
-        self.db.conn.executemany("UPDATE faces SET person_id = NULL, confirmed = 0 WHERE id = ?",
+        self.db.conn.executemany("UPDATE faces SET person_id = NULL, confirmed = 0, named_from = NULL WHERE id = ?",
                             [(int(f),) for f in face_ids])
+
+    def confirmed_in_media(self, media_id: int) -> set[int]:
+        return {r[0] for r in self.db.execute("SELECT id FROM faces WHERE media_id = ? AND confirmed = 1",
+                                              [media_id])}
 
     def confirmed_ids(self, person_id: int) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM faces WHERE person_id = ? AND confirmed = 1 "
@@ -218,7 +223,7 @@ class FaceRepository:
         """Place faces with a person; the rest of each face's video track follows unless the user placed it."""
         for face_id in face_ids:
             track = self.db.execute("SELECT track_id FROM faces WHERE id = ?", [face_id]).fetchone()
-            self.db.execute("UPDATE faces SET person_id = ?, confirmed = ? WHERE id = ?",
+            self.db.execute("UPDATE faces SET person_id = ?, confirmed = ?, named_from = NULL WHERE id = ?",
                             [person_id, int(confirmed), face_id])
             if track and track[0] is not None:
                 self.db.execute("UPDATE faces SET person_id = ? WHERE track_id = ? AND id != ? AND confirmed = 0",
@@ -256,9 +261,9 @@ class FaceRepository:
 
     def of_person(self, person_id: int) -> list[dict]:
         cur = self.db.execute(
-            "SELECT f.id, m.path, f.timestamp, f.confirmed, f.x, f.y, f.w, f.h FROM faces f "
+            "SELECT f.id, m.path, f.timestamp, f.confirmed, f.x, f.y, f.w, f.h, f.named_from FROM faces f "
             "LEFT JOIN media m ON m.id = f.media_id WHERE f.person_id = ? ORDER BY f.confirmed DESC, f.id", [person_id])
-        return [dict(zip(("id", "path", "timestamp", "confirmed", "x", "y", "w", "h"), r)) for r in cur]
+        return [dict(zip(("id", "path", "timestamp", "confirmed", "x", "y", "w", "h", "named_from"), r)) for r in cur]
 
     def review_candidates(self, person_id: int) -> list[FaceSighting]:
         """Usable faces that may be this person and are not theirs: nobody's, an unnamed group's, another

@@ -42,6 +42,9 @@ class Media:
     faces_error: str | None = None   # the face analysis failed (the file is searchable; faces are retried)
     error_detail: str | None = None        # the library's own words behind `error` (None: `error` says all)
     faces_error_detail: str | None = None  # the same for `faces_error`
+    regions_read: str | None = None        # the XMP sources whose face names were imported (core.faces.regions)
+    regions_error: str | None = None       # they could not be read (the file is searchable; read again next run)
+    regions_error_detail: str | None = None
 
 
 @dataclass

@@ -7,7 +7,7 @@ import sqlite_utils
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _migrate_1(db: sqlite_utils.Database) -> None:
@@ -192,4 +192,18 @@ def _migrate_6(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = {1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4, 5: _migrate_5, 6: _migrate_6}
+def _migrate_7(db: sqlite_utils.Database) -> None:
+    """Names other apps wrote into XMP (core.faces.regions): which sources of a photo were imported (so a sidecar
+    that changes is read again), why they could not be read, and, on a face, where its name came from."""
+    db.executescript(
+        """
+        ALTER TABLE media ADD COLUMN regions_read TEXT;          -- JSON [[path, size, mtime_ns], ...] imported
+        ALTER TABLE media ADD COLUMN regions_error TEXT;
+        ALTER TABLE media ADD COLUMN regions_error_detail TEXT;
+        ALTER TABLE faces ADD COLUMN named_from TEXT;            -- "digiKam sidecar", ...; NULL: named in Idlens
+        """
+    )
+
+
+MIGRATIONS = {1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4, 5: _migrate_5, 6: _migrate_6,
+              7: _migrate_7}
