@@ -279,6 +279,7 @@ def test_names_in_sidecars_become_people_on_index_and_undo_takes_them_back(make_
                             "李小龙": ["person_b_1.jpg (Lightroom sidecar)"]}
     [decision] = lib.people.history()
     assert decision.kind == "xmp" and "2 faces in 2 photos" in decision.summary
+    assert (decision.title, decision.done) == ("names from other apps", "Read names from other apps")  # Edit menu
     assert {p.name: digest(p) for p in folder.iterdir()} == before  # no photo, no sidecar written
 
     assert index().names is None  # nothing changed: nothing read again, no new decision

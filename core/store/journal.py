@@ -54,7 +54,7 @@ class Decision:
                 "move": f"moving a face to {last}" if last else "moving a face", "reject": "“not this person”",
                 "split": "splitting", "alias": "changing aliases", "hide": "hiding" if "hid " in self.summary
                 else "showing", "add": f"adding {last}" if last else "adding a person", "import": "importing names",
-                "restore": "restoring decisions from the log"}
+                "xmp": "names from other apps", "restore": "restoring decisions from the log"}
         return what.get(self.kind, self.summary)
 
     @property
@@ -70,7 +70,8 @@ class Decision:
                 "reject": f"Noted: not {last}" if last else "Noted: not this person",
                 "split": "Split into a new person", "alias": "Changed the aliases",
                 "hide": "Hidden" if "hid " in self.summary else "Shown", "add": f"Added {last}" if last else "Added",
-                "import": "Imported names", "restore": "Restored decisions from the log"}
+                "import": "Imported names", "xmp": "Read names from other apps",
+                "restore": "Restored decisions from the log"}
         return done.get(self.kind, self.summary[:1].upper() + self.summary[1:])
 
     def to_json(self) -> dict:

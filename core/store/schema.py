@@ -166,7 +166,7 @@ def _migrate_6(db: sqlite_utils.Database) -> None:
         CREATE TABLE decisions (
             id INTEGER PRIMARY KEY,
             at REAL NOT NULL,
-            kind TEXT NOT NULL,        -- name, rename, merge, move, reject, split, alias, hide, add, import
+            kind TEXT NOT NULL,        -- name, rename, merge, move, reject, split, alias, hide, add, import, xmp
             summary TEXT NOT NULL,     -- in words, as history and Edit > Undo show it
             people TEXT NOT NULL,      -- JSON: the ids and names it was about
             undone INTEGER NOT NULL DEFAULT 0
