@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import shiboken6
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from core import services
 from core.clip.spec import ModelUnavailable
@@ -46,6 +46,18 @@ class _Deliver(QObject):
         if isinstance(owner, QObject) and not shiboken6.isValid(owner):
             return  # the window or dialog that asked has been closed meanwhile
         callback(value)
+
+    def tell(self, signal, *args) -> None:
+        """Emit `signal(*args)` on the UI thread, where this lives: at once when called there, else queued.
+
+        Why never from a worker: a signal a worker emits reaches each Python slot as a queued call of its own, and
+        PySide delivers one queued before a disconnect even after it, to a slot whose object may be gone by then (a
+        crash: pytest-qt's waitSignal, freed after its first call, was called again by a second peopleChanged).
+        Emitted on the UI thread, every connected slot is called there and then, and a disconnected one never."""
+        if QThread.currentThread() == self.thread():
+            signal.emit(*args)
+        else:
+            self.call.emit(lambda _: signal.emit(*args), None)
 
 
 class _Pool(Protocol):
@@ -101,6 +113,10 @@ class Engine(QObject):
         self.people: list = []  # the latest people list, kept on the UI thread (name completion reads it)
         self.peopleChanged.connect(self._remember_people)
 
+    def _tell(self, signal, *args) -> None:
+        """Emit one of this engine's signals, from any thread: its slots run on the UI thread (_Deliver.tell)."""
+        self._deliver.tell(signal, *args)
+
     # -- running work -----------------------------------------------------------------------------------------------
     def library(self) -> Library:
         """This thread's Library (never call on the UI thread for anything slow); a new one after a model change."""
@@ -125,7 +141,7 @@ class Engine(QObject):
         def op(lib: Library) -> None:
             switched = Library(Path(self.library_dir), spec)
             try:
-                switched.embedder.load(progress=lambda what, done, total: self.modelProgress.emit(what, done, total))
+                switched.embedder.load(progress=lambda what, done, total: self._tell(self.modelProgress, what, done, total))
                 switched.reembed()
             finally:
                 switched.close()
@@ -158,7 +174,7 @@ class Engine(QObject):
                 if on_error is not None:
                     self._deliver.call.emit(on_error, message)
                 else:
-                    self.failed.emit(what, message)
+                    self._tell(self.failed, what, message)
                 return None
             if on_done is not None:
                 self._deliver.call.emit(on_done, result)
@@ -222,7 +238,7 @@ class Engine(QObject):
         with self._urgent_lock:
             self._index_running = True
         try:
-            self.indexStarted.emit(0)
+            self._tell(self.indexStarted, 0)
             for p in job.run():
                 self._run_urgent()
                 now = time.perf_counter()
@@ -235,43 +251,43 @@ class Engine(QObject):
                     rate = work / (now - started) if now > started else 0.0
                     eta = (work_total - work) / rate if rate > 0 else None
                     if now - last_emit > 0.15 or p.done == p.total:
-                        self.indexProgress.emit({"stage": "embed", "done": p.done, "total": p.total, "rate": rate,
+                        self._tell(self.indexProgress, {"stage": "embed", "done": p.done, "total": p.total, "rate": rate,
                                                  "eta": eta, "path": p.path, "errors": p.errors,
                                                  "work": work, "work_total": work_total,
                                                  "video_seconds": p.video_seconds})
                         if batch:
-                            self.mediaIndexed.emit(batch)
+                            self._tell(self.mediaIndexed, batch)
                             batch = []
                         last_emit = now
                 else:
-                    self.indexProgress.emit({"stage": p.stage, "done": p.done, "total": p.total, "rate": 0.0,
+                    self._tell(self.indexProgress, {"stage": p.stage, "done": p.done, "total": p.total, "rate": 0.0,
                                              "eta": None, "path": None, "errors": p.errors})
                     if p.stage == "scan" and p.total:  # what was found shows at once (the sidebar, the page),
-                        self.statusChanged.emit(self._status(lib))  # not only after a first-run download
+                        self._tell(self.statusChanged, self._status(lib))  # not only after a first-run download
                     if p.stage == "model" and not lib.embedder.installed:  # a first install: show its progress
                         try:
                             lib.embedder.load(progress=lambda what, done, total:
-                                              self.modelProgress.emit(what, done, total))
+                                              self._tell(self.modelProgress, what, done, total))
                         except ModelUnavailable as e:
                             # As the Download button says it; the files found stay waiting for the next try.
-                            self.failed.emit("downloading the model", str(e))
+                            self._tell(self.failed, "downloading the model", str(e))
                             self._cancel.set()
                         else:
-                            self.modelReady.emit(lib.model_spec)
+                            self._tell(self.modelReady, lib.model_spec)
             if batch:
-                self.mediaIndexed.emit(batch)
+                self._tell(self.mediaIndexed, batch)
         finally:
             with self._urgent_lock:
                 self._index_running = False
             self._run_urgent()  # asked for after the last file
             self.indexing = False
-            self.indexFinished.emit(services.index_report(job.report))
+            self._tell(self.indexFinished, services.index_report(job.report))
             self._after_write(lib)
 
     def _after_write(self, lib: Library) -> None:
-        self.peopleChanged.emit(lib.people.list())
+        self._tell(self.peopleChanged, lib.people.list())
         self._journal_changed(lib)
-        self.statusChanged.emit(self._status(lib))
+        self._tell(self.statusChanged, self._status(lib))
         # The reader's copy of the index is now stale: it reloads on its next search.
         self.reader.submit(self._drop_reader_index)
 
@@ -290,19 +306,19 @@ class Engine(QObject):
 
         request = next(self._requests)
         self.read("search", lambda lib: search(lib, text, image, 500, kind, only),
-                  lambda outcome: self.searchFinished.emit(request, outcome))
+                  lambda outcome: self._tell(self.searchFinished, request, outcome))
         return request
 
     def _journal_changed(self, lib: Library) -> None:
         undo, redo = lib.people.can_undo(), lib.people.can_redo()
-        self.undoChanged.emit(undo.title if undo else "", redo.title if redo else "")
+        self._tell(self.undoChanged, undo.title if undo else "", redo.title if redo else "")
 
     def refresh(self) -> None:
         def op(lib: Library) -> None:
-            self.statusChanged.emit(self._status(lib))
-            self.peopleChanged.emit(lib.people.list())
+            self._tell(self.statusChanged, self._status(lib))
+            self._tell(self.peopleChanged, lib.people.list())
             self._journal_changed(lib)  # decisions made from the command line meanwhile can be undone here too
-            self.browseReady.emit(services.browse(lib))
+            self._tell(self.browseReady, services.browse(lib))
         self.read("refresh", op)
 
     def check_outside(self) -> None:
@@ -321,12 +337,12 @@ class Engine(QObject):
                     self._local.media = lib.catalog.media.counts()
                 if last is None or version == last:
                     return
-                self.peopleChanged.emit(lib.people.list())
+                self._tell(self.peopleChanged, lib.people.list())
                 self._journal_changed(lib)
                 status = self._status(lib)
-                self.statusChanged.emit(status)
+                self._tell(self.statusChanged, status)
                 if status["media"] != getattr(self._local, "media", status["media"]):
-                    self.browseReady.emit(services.browse(lib))
+                    self._tell(self.browseReady, services.browse(lib))
                 self._local.media = status["media"]
             finally:
                 self._watching = False
@@ -336,7 +352,7 @@ class Engine(QObject):
         """The people list and what Undo/Redo would do: cheap, asked when the window comes back to the front (the
         user may have named someone from a terminal meanwhile)."""
         def op(lib: Library) -> None:
-            self.peopleChanged.emit(lib.people.list())
+            self._tell(self.peopleChanged, lib.people.list())
             self._journal_changed(lib)
         self.read("people", op)
 
@@ -354,7 +370,7 @@ class Engine(QObject):
         """Install the library's model (download or conversion, with progress) and load it; errors: one message."""
         def op():
             lib = self.library()
-            lib.embedder.load(progress=lambda what, done, total: self.modelProgress.emit(what, done, total))
+            lib.embedder.load(progress=lambda what, done, total: self._tell(self.modelProgress, what, done, total))
             return lib.model_spec
         self.submit(self.writer, "downloading the model", op, self.modelReady.emit)
 
@@ -366,7 +382,7 @@ class Engine(QObject):
         def with_words(lib: Library):
             before = lib.people.can_undo()
             result = fn(lib)
-            self.decided.emit(feedback(what, result, before, lib.people.can_undo()))
+            self._tell(self.decided, feedback(what, result, before, lib.people.can_undo()))
             return result
         op = self._change(with_words)
 
@@ -415,8 +431,8 @@ class Engine(QObject):
         def op(lib: Library) -> None:
             for p in paths:
                 lib.forget(p)
-            self.browseReady.emit(services.browse(lib))
-            self.statusChanged.emit(self._status(lib))  # the counts and the errors panel
+            self._tell(self.browseReady, services.browse(lib))
+            self._tell(self.statusChanged, self._status(lib))  # the counts and the errors panel
         self.write("forget", op)
 
     def retry(self, paths: list[str]) -> None:
