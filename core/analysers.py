@@ -188,7 +188,9 @@ class Faces:
                         faces_error_detail=media.faces_error_detail)
         self.library.found_faces.replace(media.id, outcome.value, self.backend.name,
                                          self.library.catalog.media.frame_ids(media.id))
-        return dict(faces_backend=self.backend.name, faces_error=None, faces_error_detail=None)
+        # Faces found again (a new recogniser, a retry): the names other apps wrote are read again, to be put on
+        # the new faces (a face found only in a region's crop is not found by the whole photo's pass).
+        return dict(faces_backend=self.backend.name, faces_error=None, faces_error_detail=None, regions_read=None)
 
     def analyse(self, image, timestamp, original_width=None, any_orientation=False) -> list:
         """Faces of one picture. `any_orientation` (photos): a photo whose faces are sideways or upside down (its
@@ -286,6 +288,28 @@ class FaceNames:
 
     def video(self, media: Media) -> VideoHooks:
         return _NoVideo()
+
+    def look(self, media: Media, wanted: list[regions.Region]) -> list[FoundFace | None]:
+        """Faces the detector did not find where another app named one: each region looked at again in a crop of
+        the photo at its full resolution (core.faces.detection.face_in_region). Only for regions with no face near
+        them, after the faces are stored, so a photo is decoded again only when the detector missed a named face.
+        A photo that cannot be decoded now gives none (its regions stay unmatched, read again when it changes)."""
+        from .faces.detection import face_in_region
+        from .media.images import decode_image
+
+        with self._stage("regions"):
+            try:
+                source = decode_image(media.path, draft=False).source
+                assert source is not None
+                bgr = pil_to_bgr(source)
+                del source
+                backend = self.library.face_backend
+                return [FoundFace(f) if (f := face_in_region(backend, bgr, r.box)) is not None else None
+                        for r in wanted]
+            except Exception as e:  # the names of the faces it has are imported all the same
+                log.warning("%s: the faces other apps named were not looked for again: %s: %s", media.path,
+                            type(e).__name__, e)
+                return [None] * len(wanted)
 
     def store(self, media: Media, outcome: Outcome) -> dict:
         if outcome.error:

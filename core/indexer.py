@@ -178,7 +178,8 @@ class IndexJob:
                 self.report.people = lib.people.settle()
                 names = self._analyser(FaceNames)
                 if names.read:  # after the faces are settled: the decision holds only what the names changed
-                    self.report.names = lib.people.import_names(names.read)
+                    self.report.names = lib.people.import_names(names.read, names.look,
+                                                                lib.face_backend.name)
                     names.read = []
         finally:
             vectors = 0

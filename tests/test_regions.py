@@ -319,3 +319,62 @@ def test_the_cli_indexes_names_from_a_sidecar_and_says_where_they_came_from(tmp_
     assert "IMG_1.jpg  (from XMP: digiKam sidecar)" in faces and "confirmed" in faces
     history = idlens("--library", library, "people", "history").stdout
     assert "names from other apps (digiKam sidecar): 1 face in 1 photo" in history
+
+
+def _group_photo_with_a_bystander(path: Path) -> tuple[tuple, tuple, tuple]:
+    """A 4000x3000 photo: a face of 25 px far behind (5 px where YuNet looks at the whole photo, so it is not found
+    there), a big one in front, and an empty patch of sky. Returns their boxes (x, y, w, h, pixels)."""
+    from tests import media_factory as mf
+
+    canvas = mf.picture(11, (4000, 3000))
+    boxes = []
+    for name, width, at in (("person_b_1.jpg", 25, (3100, 700)), ("person_a_1.jpg", 900, (600, 900))):
+        face = Image.open(FACES / name).convert("RGB")
+        [found] = [max(face_backend().analyse(pil_to_bgr(face)), key=lambda f: f.size)]
+        k = width / found.box[2]
+        canvas.paste(face.resize((round(face.width * k), round(face.height * k)), Image.Resampling.LANCZOS), at)
+        boxes.append(tuple([at[0] + found.box[0] * k, at[1] + found.box[1] * k, found.box[2] * k, found.box[3] * k]))
+    canvas.save(path, quality=92)
+    return boxes[0], boxes[1], (2000.0, 100.0, 120.0, 150.0)
+
+
+@needs_exiftool
+def test_a_named_face_the_detector_missed_is_found_in_its_region_and_an_empty_region_names_nobody(make_library,
+                                                                                                  tmp_path):
+    from core.indexer import IndexJob
+
+    def index():
+        job = IndexJob(lib, [str(folder)])
+        for _ in job.run():
+            pass
+        return job.report
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo = folder / "reunion.jpg"
+    far, near, sky = _group_photo_with_a_bystander(photo)
+    W, H = 4000, 3000
+    regions = [(n, "Face", (x + w / 2) / W, (y + h / 2) / H, w / W, h / H)
+               for n, (x, y, w, h) in (("Ciarán", far), ("Ada", near), ("Nobody There", sky))]
+    Path(str(photo) + ".xmp").write_text(PACKET.format(body=mwg(regions, applied=(W, H))), encoding="utf-8")
+    lib = make_library()
+    report = index()
+    assert report.names.faces == 2 and report.names.found_in_region == 1 and report.names.unmatched == 1
+    assert _people(lib) == {"Ada": ["reunion.jpg (digiKam sidecar)"], "Ciarán": ["reunion.jpg (digiKam sidecar)"]}
+    [row] = lib.catalog.db.execute("SELECT f.x, f.y, f.w, f.h FROM faces f JOIN people p ON p.id = f.person_id "
+                                   "WHERE p.name = 'Ciarán'").fetchall()
+    assert _iou(row, far) > 0.6  # the bystander's own face, found in the crop
+    assert lib.catalog.db.execute("SELECT count(*) FROM faces").fetchone()[0] == 2  # nothing made up for the sky
+
+    # Undo takes the found face back with its name; the next index leaves it undone, as any undone import.
+    lib.people.undo()
+    assert _people(lib) == {} and lib.catalog.db.execute("SELECT count(*) FROM faces").fetchone()[0] == 1
+    assert index().names is None
+    lib.people.redo()
+    assert set(_people(lib)) == {"Ada", "Ciarán"}
+
+    # Faces found again (a new recogniser, a retry): each name stays on its face, where it came from kept, and the
+    # bystander, whom the whole photo's pass does not find, is looked for in the region again.
+    lib.catalog.db.execute("UPDATE media SET faces_backend = NULL")
+    index()
+    assert _people(lib) == {"Ada": ["reunion.jpg (digiKam sidecar)"], "Ciarán": ["reunion.jpg (digiKam sidecar)"]}

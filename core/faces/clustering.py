@@ -195,6 +195,22 @@ def iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def holds(box, point) -> bool:
+    """Whether the (x, y, w, h) box holds the point (x, y)."""
+    x, y, w, h = box
+    return x <= point[0] <= x + w and y <= point[1] <= y + h
+
+
+def centre(box) -> tuple[float, float]:
+    x, y, w, h = box
+    return x + w / 2, y + h / 2
+
+
+def centred_on_each_other(a, b) -> bool:
+    """Each box holds the other's centre: the same face drawn tighter or looser (another app's region)."""
+    return holds(a, centre(b)) and holds(b, centre(a))
+
+
 def same_place(boxes: list[dict], box, timestamp: float | None, min_iou: float = 0.5):
     """The id of the box (dicts with id, timestamp, x, y, w, h) that is this face: same video time, overlapping
     most (at least `min_iou`); None if none."""

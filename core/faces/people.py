@@ -295,17 +295,21 @@ class People(PeopleViews):
             made.people = [{"id": person_id, "name": self.rows.name_of(person_id)}]
         return self._person(person_id), face_id
 
-    def import_names(self, read: list[tuple[int, list, str]]) -> NamesImported:
+    def import_names(self, read: list[tuple[int, list, str]], look=None, backend: str | None = None) -> NamesImported:
         """Names other apps gave faces (core.faces.regions), as one decision: each region put on the face found in
         the same place (core.faces.regions.match) confirms it as the person of that name (a new person if nobody
         has it). Never a face the user already confirmed, nor a person the user said a face is not: their word in
         Idlens stands. `read`: (media id, regions, what they were read from); a file whose faces are not analysed
-        yet waits for them (it is read again once they are). Run after the faces are settled, so the decision
-        holds only what the names changed."""
-        from .regions import match
+        yet waits for them (it is read again once they are). A region where no face was found at all is looked at
+        again in its own crop by `look(media, regions)` (core.analysers.FaceNames.look: FoundFace or None for
+        each); a face found there is added to the photo (recognised by `backend`) and named. Run after the faces
+        are settled, so the decision holds only what the names changed."""
+        from .clustering import centre, holds, iou
+        from .found import FoundFaces
+        from .regions import MATCH_IOU, match
 
         report = NamesImported()
-        todo: list[tuple[int, str, str]] = []  # (face id, cleaned name, source)
+        todo: list[tuple[int | FoundFace, int, str, str]] = []  # (face id or a face to add, media id, name, source)
         done: list[tuple[int, str]] = []       # (media id, signature) once imported
         for media_id, found, signature in read:
             media = self.catalog.media.get(media_id)
@@ -314,24 +318,36 @@ class People(PeopleViews):
                 continue
             done.append((media_id, signature))
             faces = [f for f in self.faces.boxes_in_media(media_id) if f["timestamp"] is None]
-            picks = match(found, [(f["x"], f["y"], f["w"], f["h"]) for f in faces])
+            boxes = [(f["x"], f["y"], f["w"], f["h"]) for f in faces]
+            picks = match(found, boxes)
             confirmed = self.faces.confirmed_in_media(media_id)
+            unseen = []  # regions with no face near them at all: looked for in their own crop
             for region, pick in zip(found, picks):
-                if pick is None:
-                    report.unmatched += 1
-                    continue
-                face_id = faces[pick]["id"]
                 try:
                     name = _clean(region.name)
                 except PeopleError:
                     report.bad_names += 1
                     continue
+                if pick is None:
+                    near = any(iou(region.box, b) > 0 or holds(b, centre(region.box)) for b in boxes)
+                    if near or look is None or backend is None:
+                        report.unmatched += 1  # either of two faces, or no way to look: left alone
+                    else:
+                        unseen.append((region, name))
+                    continue
+                face_id = faces[pick]["id"]
                 person_id = self._lookup(name)
                 if face_id in confirmed or (person_id is not None and person_id in self.faces.rejected_people(face_id)):
                     report.kept += 1  # the user decided this face in Idlens
                     continue
-                todo.append((face_id, name, region.source))
-                report.files.add(media_id)
+                todo.append((face_id, media_id, name, region.source))
+            if unseen:
+                assert look is not None
+                for (region, name), seen in zip(unseen, look(media, [r for r, _ in unseen])):
+                    if seen is None or any(iou(seen.face.box, b) >= MATCH_IOU for b in boxes):
+                        report.unmatched += 1  # nothing there a face detector can see (a pet, a turned head)
+                        continue
+                    todo.append((seen, media_id, name, region.source))
         if not todo:
             with self.lock("reading names from other apps") if self.lock is not None else _nothing():
                 with self.catalog.transaction():
@@ -340,17 +356,23 @@ class People(PeopleViews):
             return report
         with self.deciding("xmp", "reading names from other apps") as made:
             named: dict[int, str | None] = {}
-            for face_id, name, source in todo:
+            adding = FoundFaces(self.catalog, self.settings, self.crops)
+            for face, media_id, name, source in todo:
                 person_id = self._lookup(name)
                 if person_id is None:
                     person_id = self.rows.create(name)
                     report.new_people += 1
-                self.faces.confirm([face_id], person_id, named_from=source)
+                if isinstance(face, FoundFace):  # found in the region's crop: a face of the photo from now on
+                    assert backend is not None
+                    [face] = adding.store(media_id, [face], backend, {})
+                    report.found_in_region += 1
+                self.faces.confirm([face], person_id, named_from=source)
                 named[person_id] = self.rows.name_of(person_id)
                 report.faces += 1
+                report.files.add(media_id)
             for media_id, signature in done:
                 self.catalog.media.update(media_id, regions_read=signature)
-            sources = sorted({source for _, _, source in todo})
+            sources = sorted({source for *_, source in todo})
             made.summary = (f"names from other apps ({', '.join(sources)}): {report.faces} "
                             f"{'face' if report.faces == 1 else 'faces'} in {len(report.files)} "
                             f"{'photo' if len(report.files) == 1 else 'photos'}")
@@ -366,6 +388,7 @@ class NamesImported:
     new_people: int = 0
     kept: int = 0        # faces the user had decided in Idlens: left as they were
     unmatched: int = 0   # no face found there (or either of two): not imported
+    found_in_region: int = 0  # faces the detector had missed, found in the region's own crop and named
     bad_names: int = 0   # not a name (no letter, too long)
     waiting: int = 0     # files whose faces are not analysed yet: read again once they are
 

@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .clustering import iou
+from .clustering import centre, centred_on_each_other, holds, iou
 
 log = logging.getLogger(__name__)
 
@@ -290,12 +290,12 @@ def match(regions: list[Region], boxes: list[tuple[float, float, float, float]])
     for i, r in enumerate(regions):
         candidates = []
         for j, b in enumerate(boxes):
-            overlap, mutual = iou(r.box, b), _holds(r.box, _centre(b)) and _holds(b, _centre(r.box))
+            overlap, mutual = iou(r.box, b), centred_on_each_other(r.box, b)
             if overlap >= MATCH_IOU or mutual:
                 candidates.append((overlap, mutual, j))
         candidates.sort(reverse=True)
-        holds = sum(1 for b in boxes if _holds(r.box, _centre(b)))
-        if holds > 1 or (len(candidates) > 1 and (candidates[1][0] >= AMBIGUOUS * candidates[0][0]
+        held = sum(1 for b in boxes if holds(r.box, centre(b)))
+        if held > 1 or (len(candidates) > 1 and (candidates[1][0] >= AMBIGUOUS * candidates[0][0]
                                                   or candidates[1][1])):
             continue
         pairs += [(overlap, i, j) for overlap, _, j in candidates]
@@ -307,12 +307,3 @@ def match(regions: list[Region], boxes: list[tuple[float, float, float, float]])
             taken.add(j)
     return out
 
-
-def _centre(box) -> tuple[float, float]:
-    x, y, w, h = box
-    return x + w / 2, y + h / 2
-
-
-def _holds(box, point) -> bool:
-    x, y, w, h = box
-    return x <= point[0] <= x + w and y <= point[1] <= y + h

@@ -48,9 +48,9 @@ class FaceRepository:
                 "SELECT r.face_id, r.person_id FROM rejections r JOIN faces f ON f.id = r.face_id "
                 "WHERE f.media_id = ?", [media_id]):
             rejected.setdefault(face_id, []).append(person_id)
-        rows = self.db.execute("SELECT id, timestamp, x, y, w, h, person_id, confirmed FROM faces WHERE media_id = ?",
-                               [media_id]).fetchall()
-        decided = [dict(zip((*FACE_BOX, "person_id", "confirmed"), r)) for r in rows
+        rows = self.db.execute("SELECT id, timestamp, x, y, w, h, person_id, confirmed, named_from FROM faces "
+                               "WHERE media_id = ?", [media_id]).fetchall()
+        decided = [dict(zip((*FACE_BOX, "person_id", "confirmed", "named_from"), r)) for r in rows
                    if (r[6] is not None and r[7]) or r[0] in rejected]
         return decided, rejected
 
