@@ -17,6 +17,7 @@ from app.cli_common import (JSON_SCHEMA, USER_ERRORS, Context, NotFound, ctrl_c_
 from app.cli_doctor import doctor
 from app.cli_model import ensure_installed, model
 from app.cli_idclip import idclip
+from app.cli_metadata import metadata
 from app.cli_people import people
 from core import logs, services
 from core.media.scanner import folder_warning
@@ -308,6 +309,7 @@ cli.add_command(people)
 cli.add_command(idclip)
 cli.add_command(doctor)
 cli.add_command(model)
+cli.add_command(metadata)
 
 
 def main(argv: list[str] | None = None) -> None:

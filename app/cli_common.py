@@ -15,6 +15,7 @@ import click
 
 from core.clip.embedder import ModelUnavailable
 from core.clip.vector_index import IndexMismatch
+from core.faces.sidecars import WriteRefused
 from core.faces.views import PeopleError
 from core.idclip.model import IdClipError
 from core.library import Library, ModelMismatch, NoLibrary, NotInLibrary
@@ -37,7 +38,7 @@ ERROR_CODES: list[tuple[type[Exception], str]] = [
     (ModelMismatch, "model_mismatch"), (IndexMismatch, "index_mismatch"), (MediaError, "unreadable_media"),
     (PeopleError, "people"), (IdClipError, "idclip"), (LibraryBusy, "busy"), (UnknownModel, "unknown_model"),
     (SettingsError, "settings"), (NothingToSearch, "nothing_to_search"), (NotInLibrary, "not_in_library"),
-    (NoLibrary, "no_library"), (BadName, "people"),
+    (NoLibrary, "no_library"), (BadName, "people"), (WriteRefused, "metadata"),
 ]
 USER_ERRORS: tuple[type[Exception], ...] = tuple(cls for cls, _ in ERROR_CODES)
 

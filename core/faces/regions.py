@@ -22,6 +22,7 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ class Region:
     box: tuple[float, float, float, float]    # x, y, w, h in pixels of the upright image
     source: str                               # where it was read: "embedded XMP", "digiKam sidecar", ...
     schema: str                               # "MWG" or "Microsoft"
+    kind: str = "Face"                        # MWG's Type: Face, Pet, Focus, BarCode
 
 
 def sidecars(photo: str | Path) -> list[tuple[Path, str]]:
@@ -128,6 +130,23 @@ class ExifTool:
                 raise RegionsUnreadable(_said(line.split(" - ")[0].removeprefix("Warning: ")))
         return record
 
+    def write(self, target: Path, tags: dict, source: Path | None = None) -> None:
+        """Make the XMP file `target` (new; its name ends in .xmp): `source`'s XMP with `tags` set (ExifTool's
+        structured JSON: every other tag of `source` kept, other apps' namespaces too), or `tags` alone. The
+        caller renames it into place. OSError in ExifTool's words when it could not."""
+        names = [os.path.abspath(target), *([os.path.abspath(source)] if source is not None else [])]
+        if any("\n" in n or "\r" in n for n in names):
+            raise OSError("a name with a line break in it cannot be given to ExifTool")
+        fd, spec = tempfile.mkstemp(suffix=".json", prefix="idlens-xmp-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump([{"SourceFile": "*", **tags}], f, ensure_ascii=False)
+            _, err = self._run(["-charset", "filename=utf8", f"-j={spec}", "-o", names[0], *names[1:]])
+        finally:
+            os.unlink(spec)
+        if not os.path.isfile(names[0]):
+            raise OSError(" ".join(err.split()) or "ExifTool wrote nothing")
+
     def _run(self, args: list[str]) -> tuple[str, str]:
         if not self.program:
             raise RegionsUnreadable("ExifTool is not installed (it reads the names other apps wrote)")
@@ -205,26 +224,36 @@ def _number(value) -> float | None:
 def _mwg(info, source: str, stored_size, orientation: int) -> list[Region]:
     if not isinstance(info, dict):
         return []
-    dims = info.get("AppliedToDimensions") or {}
-    applied = (_number(dims.get("W")), _number(dims.get("H")))
+    applied = applied_dimensions(info)
     regions = info.get("RegionList") or []
     out = []
     for item in regions if isinstance(regions, list) else [regions]:
-        if not isinstance(item, dict):
-            continue
-        name = str(item.get("Name") or "").strip()
-        if not name or item.get("Type", "Face") != "Face":  # pets, focus areas, barcodes: not people
-            continue
-        area = item.get("Area") or {}
-        if area.get("Unit", "normalized") != "normalized":
-            continue
-        x, y, w, h = (_number(area.get(k)) for k in "XYWH")
-        if x is None or y is None or w is None or h is None or w <= 0 or h <= 0:
-            continue
-        box = _upright((x - w / 2, y - h / 2, x + w / 2, y + h / 2), stored_size, orientation, applied)
-        if box:
-            out.append(Region(name, box, source, "MWG"))
+        region = mwg_region(item, source, stored_size, orientation, applied)
+        if region is not None and region.name and region.kind == "Face":  # pets, focus areas: not people
+            out.append(region)
     return out
+
+
+def applied_dimensions(info) -> tuple[float | None, float | None]:
+    dims = (info.get("AppliedToDimensions") if isinstance(info, dict) else None) or {}
+    return (_number(dims.get("W")), _number(dims.get("H"))) if isinstance(dims, dict) else (None, None)
+
+
+def mwg_region(item, source: str, stored_size, orientation: int, applied) -> Region | None:
+    """One item of an MWG RegionList (ExifTool's structure) as a Region in upright pixels, whatever its type and
+    even unnamed; None when it has no normalised area."""
+    if not isinstance(item, dict):
+        return None
+    area = item.get("Area") or {}
+    if not isinstance(area, dict) or area.get("Unit", "normalized") != "normalized":
+        return None
+    x, y, w, h = (_number(area.get(k)) for k in "XYWH")
+    if x is None or y is None or w is None or h is None or w <= 0 or h <= 0:
+        return None
+    box = _upright((x - w / 2, y - h / 2, x + w / 2, y + h / 2), stored_size, orientation, applied)
+    if box is None:
+        return None
+    return Region(str(item.get("Name") or "").strip(), box, source, "MWG", str(item.get("Type") or "Face"))
 
 
 def _microsoft(info, source: str, stored_size, orientation: int) -> list[Region]:
@@ -248,22 +277,48 @@ def _microsoft(info, source: str, stored_size, orientation: int) -> list[Region]
     return out
 
 
+def effective_orientation(stored_size, orientation: int, applied) -> int:
+    """The orientation regions of a file are to be turned by: the Exif one (MWG: regions are of the stored image),
+    or none where `applied` (AppliedToDimensions, (w, h) or Nones) shows the writer measured the upright image."""
+    sw, sh = stored_size
+    aw, ah = applied
+    if orientation in (5, 6, 7, 8) and aw and ah and sw != sh:
+        if abs(aw / ah - sh / sw) < abs(aw / ah - sw / sh):  # its aspect is the upright one
+            return 1
+    return orientation
+
+
 def _upright(corners, stored_size, orientation: int, applied) -> tuple[float, float, float, float] | None:
     """Normalised (x0, y0, x1, y1) of the stored image -> (x, y, w, h) in pixels of the upright one."""
     sw, sh = stored_size
-    quarter = orientation in (5, 6, 7, 8)
-    uw, uh = (sh, sw) if quarter else (sw, sh)
-    aw, ah = applied
-    if quarter and aw and ah and sw != sh:
-        # The writer measured the upright image: its regions are upright already (not what MWG says, but done).
-        if abs(aw / ah - uw / uh) < abs(aw / ah - sw / sh):
-            orientation = 1
+    uw, uh = (sh, sw) if orientation in (5, 6, 7, 8) else (sw, sh)
+    orientation = effective_orientation(stored_size, orientation, applied)
     x0, y0, x1, y1 = (min(1.0, max(0.0, v)) for v in corners)
     if x1 <= x0 or y1 <= y0:
         return None
     (a, b), (c, d) = _turn(x0, y0, orientation), _turn(x1, y1, orientation)
     left, right, top, bottom = min(a, c), max(a, c), min(b, d), max(b, d)
     return (left * uw, top * uh, (right - left) * uw, (bottom - top) * uh)
+
+
+def mwg_area(box, stored_size, orientation: int, applied=(None, None)) -> dict:
+    """(x, y, w, h) in pixels of the upright image -> an MWG area (normalised centre and size) of the stored image,
+    as MWG 5.9 says, or of the upright one where the file's own `applied` dimensions say its writer measured that
+    (`effective_orientation`): the inverse of what the reader does, so a written region reads back as its box."""
+    sw, sh = stored_size
+    uw, uh = (sh, sw) if orientation in (5, 6, 7, 8) else (sw, sh)
+    effective = effective_orientation(stored_size, orientation, applied)
+    turn = _UNTURN.get(effective, effective)
+    x, y, w, h = box
+    x0, y0 = min(1.0, max(0.0, x / uw)), min(1.0, max(0.0, y / uh))
+    x1, y1 = min(1.0, max(0.0, (x + w) / uw)), min(1.0, max(0.0, (y + h) / uh))
+    (a, b), (c, d) = _turn(x0, y0, turn), _turn(x1, y1, turn)
+    left, right, top, bottom = min(a, c), max(a, c), min(b, d), max(b, d)
+    return {"X": round((left + right) / 2, 6), "Y": round((top + bottom) / 2, 6), "W": round(right - left, 6),
+            "H": round(bottom - top, 6), "Unit": "normalized"}
+
+
+_UNTURN = {6: 8, 8: 6}  # the orientation that undoes each (the others undo themselves)
 
 
 def _turn(x: float, y: float, orientation: int) -> tuple[float, float]:

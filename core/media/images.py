@@ -65,7 +65,7 @@ def decode_image(path: str, min_side: int = 256, detail_side: int | None = None,
             img: Image.Image = Image.open(path)  # an ImageFile; what follows makes plain Images of it
             width, height = img.size
             exif = img.getexif()
-            orientation = exif.get(0x0112, 1) if exif.get(0x0112, 1) in range(1, 9) else 1
+            orientation = _orientation(exif)
             if orientation in (5, 6, 7, 8):  # rotated by 90 degrees: upright size is swapped
                 width, height = height, width
             w, h = img.size
@@ -100,6 +100,24 @@ def decode_image(path: str, min_side: int = 256, detail_side: int | None = None,
                                 Image.Resampling.BICUBIC, reducing_gap=1.5)
         img = detail
     return DecodedImage(resize_short_side(img, min_side), width, height, captured, detail, source, orientation)
+
+
+def _orientation(exif) -> int:
+    value = exif.get(0x0112, 1)
+    return value if value in range(1, 9) else 1
+
+
+def stored_geometry(path: str) -> tuple[tuple[int, int], int]:
+    """((width, height) as stored, Exif orientation 1-8) of a photo, from its header alone (no pixels decoded): what
+    face regions in XMP are measured against (core.faces.regions, MWG 5.9)."""
+    refuse_special(path)
+    try:
+        with Image.open(path) as img:
+            return img.size, _orientation(img.getexif())
+    except (FileNotFoundError, PermissionError):
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise MediaError(*explain(e, path, "image")) from e
 
 
 def refuse_special(path: str) -> None:

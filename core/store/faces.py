@@ -138,6 +138,19 @@ class FaceRepository:
         self.db.conn.executemany("UPDATE faces SET person_id = NULL, confirmed = 0, named_from = NULL WHERE id = ?",
                             [(int(f),) for f in face_ids])
 
+    def named_in_photos(self, include_automatic: bool = False) -> dict[int, list[dict]]:
+        """media id -> the named faces of each photo (id, box, name, confirmed): the ones the user confirmed, and
+        with `include_automatic` those the rule placed with a named person who is not hidden. Unnamed groups never."""
+        automatic = "OR (f.confirmed = 0 AND p.hidden = 0)" if include_automatic else ""
+        out: dict[int, list[dict]] = {}
+        for r in self.db.execute(
+                "SELECT f.media_id, f.id, f.x, f.y, f.w, f.h, p.name, f.confirmed FROM faces f "
+                "JOIN people p ON p.id = f.person_id JOIN media m ON m.id = f.media_id "
+                f"WHERE m.kind = 'image' AND f.timestamp IS NULL AND p.name IS NOT NULL AND (f.confirmed = 1 {automatic}) "
+                "ORDER BY f.media_id, f.x"):
+            out.setdefault(r[0], []).append(dict(zip(("id", "x", "y", "w", "h", "name", "confirmed"), r[1:])))
+        return out
+
     def confirmed_in_media(self, media_id: int) -> set[int]:
         return {r[0] for r in self.db.execute("SELECT id FROM faces WHERE media_id = ? AND confirmed = 1",
                                               [media_id])}
