@@ -95,6 +95,9 @@ class Engine(QObject):
         self.model = model
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="idlens-writer")
         self.reader = ThreadPoolExecutor(1, thread_name_prefix="idlens-reader")
+        # Sidecars written for other apps: minutes for a big library, beside searches and an index (it only reads
+        # the catalog).
+        self.exporter = ThreadPoolExecutor(1, thread_name_prefix="idlens-export")
         self._local = threading.local()
         self._cancel = threading.Event()
         self._requests = itertools.count(1)
@@ -208,6 +211,7 @@ class Engine(QObject):
         self._cancel.set()
         self.writer.shutdown(wait=True, cancel_futures=True)
         self.reader.shutdown(wait=True, cancel_futures=True)
+        self.exporter.shutdown(wait=True, cancel_futures=True)
         # The threads have stopped, so their libraries can be closed here: closing renews today's backup when
         # this session changed anything (names made today are then in a backup, as the README promises).
         with self._urgent_lock:
@@ -434,6 +438,13 @@ class Engine(QObject):
             self._tell(self.browseReady, services.browse(lib))
             self._tell(self.statusChanged, self._status(lib))  # the counts and the errors panel
         self.write("forget", op)
+
+    def write_names(self, style: str | None, include_automatic: bool, on_done: Callable[[list], None]) -> None:
+        """The library's names into XMP sidecars (core.faces.sidecars), on a thread of its own; `on_done(report)`."""
+        from core.faces.sidecars import write_names
+
+        self.submit(self.exporter, "writing names to XMP",
+                    lambda: write_names(self.library(), None, style, False, include_automatic), on_done)
 
     def retry(self, paths: list[str]) -> None:
         """Try files that could not be read again: queued, then an index run (which also retries face failures)."""

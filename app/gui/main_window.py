@@ -247,6 +247,10 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.add_action)
         file_menu.addAction(self.settings_action)
         file_menu.addSeparator()
+        self.write_names_action = _action(self, "Write names to XMP…", self.write_names_to_xmp)
+        self.write_names_action.setStatusTip("Names of faces into XMP sidecars, for digiKam, Lightroom and others")
+        file_menu.addAction(self.write_names_action)
+        file_menu.addSeparator()
         file_menu.addAction(_action(self, "Quit", self.close, QKeySequence.StandardKey.Quit))
         edit_menu = self.menuBar().addMenu("&Edit")
         self.undo_action = _action(self, "Undo", self.engine.undo, QKeySequence.StandardKey.Undo)
@@ -872,6 +876,22 @@ class MainWindow(QMainWindow):
             self.search_field.clear()
             self.engine.refresh()
             self.stack.setCurrentWidget(self.grid)
+
+    def write_names_to_xmp(self) -> None:
+        """File › Write names to XMP…: asked, written on the engine's own thread, then said (what was left alone
+        and why in the details)."""
+        from app.gui.xmp_dialog import WriteNamesDialog, show_report
+
+        dialog = WriteNamesDialog(self)
+        if not dialog.exec():
+            return
+        style, automatic = dialog.chosen()
+        self.message.setText("Writing names to XMP sidecars…")
+
+        def done(report) -> None:
+            self.names_report = show_report(self, report)
+            self.message.setText(self.names_report.text())
+        self.engine.write_names(style, automatic, done)
 
     def open_settings(self) -> None:
         from app.gui.settings_dialog import SettingsDialog
