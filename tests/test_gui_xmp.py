@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QDialog
 
 from app.gui import open_window
@@ -42,6 +42,15 @@ def test_file_menu_writes_the_names_into_sidecars_and_says_what_it_left_alone(qt
                     timeout=WAIT)
 
     SHOTS.mkdir(parents=True, exist_ok=True)
+    # The info panel says where a name came from.
+    qtbot.waitUntil(lambda: w.model.rowCount() == 2, timeout=WAIT)
+    row = next(r for r in range(2) if w.model.index(r).data(Qt.ItemDataRole.ToolTipRole) and
+               "zoe" in str(w.model.index(r).data(Qt.ItemDataRole.ToolTipRole)))
+    w.open_index(w.model.index(row))
+    qtbot.waitUntil(lambda: "Zoë Kowalski (from XMP: digiKam sidecar)" in w.viewer_page.info.text(), timeout=WAIT)
+    w.grab().save(str(SHOTS / "xmp-00-info-panel.png"))
+    w.close_viewer()
+
     dialog = xmp_dialog.WriteNamesDialog(w)
     dialog.show()
     qtbot.waitExposed(dialog)

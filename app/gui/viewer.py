@@ -870,12 +870,17 @@ def info_text(row: dict, faces: list[dict] | None = None) -> str:
     lines.append("Folder: " + html.escape(breakable(os.path.dirname(row["path"]))))
     if row.get("kind") == "video" and row.get("duration"):
         lines.append("Video, " + clock(row["duration"]))
+    sources: dict[str, set[str]] = {}  # a name another app gave, and where it was read (core.faces.regions)
     if faces is not None:
         people = sorted({f["name"] for f in faces if f.get("name")}, key=str.casefold)
+        for f in faces:
+            if f.get("name") and f.get("named_from"):
+                sources.setdefault(f["name"], set()).add(f["named_from"])
     else:
         people = [p["name"] for p in (row.get("why") or {}).get("people", [])]
     if people:
-        lines.append("People: " + html.escape(", ".join(people)))
+        lines.append("People: " + html.escape(", ".join(
+            n + (f" (from XMP: {', '.join(sorted(sources[n]))})" if n in sources else "") for n in people)))
     # Without the path and the date, said above: a browsed file has no reasons, so no "Why it matched" at all.
     why = explain(dict(row, captured_at=None)).splitlines()[1:]
     if why:

@@ -68,9 +68,11 @@ class FaceRepository:
 
     def in_media(self, media_id: int) -> list[dict]:
         """Every face of a file with its box and its person's name (the viewer's face boxes)."""
-        rows = self.db.execute("SELECT f.id, f.x, f.y, f.w, f.h, f.timestamp, p.name, f.person_id FROM faces f "
-                               "LEFT JOIN people p ON p.id = f.person_id WHERE f.media_id = ?", [media_id]).fetchall()
-        return [dict(zip(("id", "x", "y", "w", "h", "timestamp", "name", "person_id"), r)) for r in rows]
+        rows = self.db.execute("SELECT f.id, f.x, f.y, f.w, f.h, f.timestamp, p.name, f.person_id, f.named_from "
+                               "FROM faces f LEFT JOIN people p ON p.id = f.person_id WHERE f.media_id = ?",
+                               [media_id]).fetchall()
+        return [dict(zip(("id", "x", "y", "w", "h", "timestamp", "name", "person_id", "named_from"), r))
+                for r in rows]
 
     def counts(self) -> tuple[int, int]:
         """(faces, usable faces) in the library."""
