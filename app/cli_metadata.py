@@ -23,7 +23,7 @@ def metadata():
               help="digikam: photo.jpg.xmp; lightroom: photo.xmp. Default: the sidecar a photo already has, else "
                    "a digiKam one.")
 @click.option("--include-automatic", is_flag=True,
-              help="Also the faces Idlens put with a named person on its own; by default only the faces you "
+              help="Also the faces Idlens put with a named person on its own; without it, only the faces you "
                    "confirmed (named, moved or accepted).")
 @click.option("--dry-run", is_flag=True, help="Say what would be written; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

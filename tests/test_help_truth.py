@@ -138,8 +138,15 @@ def _text_width() -> str:
     return "the width of CLIP's text tower"
 
 
+def _new_sidecar() -> str:
+    from core.faces.sidecars import NEW_SIDECAR, STYLES
+
+    return f"the sidecar a photo already has, else a {STYLES[NEW_SIDECAR][0].removesuffix(' sidecar')} one"
+
+
 SAYS_DEFAULT = {
     ((), "model"): lambda: DEFAULT_MODEL,
+    (("metadata", "write"), "style"): _new_sidecar,
     (("idclip", "train"), "hidden"): _text_width,  # what that width is: test_hidden_width_is_the_text_towers
 }
 

@@ -36,6 +36,8 @@ STYLES = {
     "lightroom": ("Lightroom sidecar", lambda photo: photo.with_suffix(".xmp")),
 }
 
+NEW_SIDECAR = "digikam"  # the style of a sidecar made for a photo that has none, when no style is asked for
+
 
 class WriteRefused(Exception):
     """The request cannot be done at all (no ExifTool, a path not in the library), in plain words."""
@@ -144,7 +146,7 @@ def _sidecar_for(photo: Path, style: str | None, stems: dict) -> tuple[Path, str
         if found:
             sidecar, who = found[0]
             return sidecar, who, _refusal(photo, sidecar, who, stems)
-        style = "digikam"
+        style = NEW_SIDECAR
     who, where = STYLES[style]
     sidecar = where(photo)
     return sidecar, who, _refusal(photo, sidecar, who, stems)
