@@ -48,6 +48,9 @@ def everything(quick: bool) -> dict:
 if len(sys.argv) > 1 and sys.argv[1] == "decisions":
     from bench import decisions
     decisions.main(sys.argv[2:])
+elif len(sys.argv) > 1 and sys.argv[1] == "xmp":
+    from bench import xmp
+    xmp.main(sys.argv[2:])
 elif len(sys.argv) > 1 and sys.argv[1] == "faces":
     from bench import faces
     faces.main(sys.argv[2:])

@@ -202,8 +202,14 @@ def test_a_region_is_matched_to_its_face_only():
     # Picasa-tight, Lightroom-loose (hair and chin), and shifted boxes of the first face; a region with no face.
     regions = [_region((110, 112, 30, 36)), _region((380, 370, 75, 90)), _region((600, 50, 40, 40))]
     assert match(regions, faces) == [0, 2, None]
-    # Two regions on one face (a sidecar and the photo disagreeing): the closer one has it, one region per face.
+    # Two regions of one name on one face: the closer one has it, one region per face.
     assert match([_region((92, 92, 66, 76)), _region((101, 99, 50, 60))], faces) == [None, 0]
+    # One face tagged twice with two names in one file: neither name is put on it. A sidecar and the photo
+    # disagreeing: the sidecar, read first, has it (read_regions's order), however close the photo's region is.
+    other = Region("Ana Kowalska", (101, 99, 50, 60), "digiKam sidecar", "MWG")
+    assert match([_region((92, 92, 66, 76)), other], faces) == [None, None]
+    embedded = Region("Ana Kowalska", (101, 99, 50, 60), "embedded XMP", "MWG")
+    assert match([_region((92, 92, 66, 76)), embedded], faces) == [0, None]
     # A loose region over two neighbours holds both: it could be either, so it names neither.
     assert match([_region((110, 90, 100, 80))], faces) == [None]
 

@@ -304,7 +304,7 @@ class People(PeopleViews):
         again in its own crop by `look(media, regions)` (core.analysers.FaceNames.look: FoundFace or None for
         each); a face found there is added to the photo (recognised by `backend`) and named. Run after the faces
         are settled, so the decision holds only what the names changed."""
-        from .clustering import centre, holds, iou
+        from .clustering import centre, centred_on_each_other, holds, iou
         from .found import FoundFaces
         from .regions import MATCH_IOU, match
 
@@ -343,9 +343,15 @@ class People(PeopleViews):
                 todo.append((face_id, media_id, name, region.source))
             if unseen:
                 assert look is not None
-                for (region, name), seen in zip(unseen, look(media, [r for r, _ in unseen])):
-                    if seen is None or any(iou(seen.face.box, b) >= MATCH_IOU for b in boxes):
-                        report.unmatched += 1  # nothing there a face detector can see (a pet, a turned head)
+                looked = list(zip(unseen, look(media, [r for r, _ in unseen])))
+                for k, ((region, name), seen) in enumerate(looked):
+                    # Nothing there a face detector can see (a pet, a turned head), a face Idlens has, or one
+                    # that another region's crop found too (two names for one face: neither is put on it).
+                    if seen is None or any(iou(seen.face.box, b) >= MATCH_IOU for b in boxes) or any(
+                            other is not None and j != k and (iou(seen.face.box, other.face.box) >= MATCH_IOU
+                                                              or centred_on_each_other(seen.face.box, other.face.box))
+                            for j, (_, other) in enumerate(looked)):
+                        report.unmatched += 1
                         continue
                     todo.append((seen, media_id, name, region.source))
         if not todo:

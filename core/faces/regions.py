@@ -340,7 +340,9 @@ def match(regions: list[Region], boxes: list[tuple[float, float, float, float]])
     """For each region, the index of the detected face box (x, y, w, h, upright pixels) that is the same face, or
     None: one face per region and one region per face, the closest pairs first. A region that could be either of
     two faces (it holds the centres of both, or a second overlaps it nearly as much as the first: a loose box in
-    a crowd) is None too: a name put on the wrong face costs more than a name not imported."""
+    a crowd) is None too, and so is a face that two regions of one file could both be with different names (one
+    face tagged twice): a name put on the wrong face costs more than a name not imported. Between files, the one
+    read first has it (`regions` come in read_regions's order: the digiKam sidecar, the Lightroom one, the photo)."""
     pairs = []
     for i, r in enumerate(regions):
         candidates = []
@@ -353,11 +355,23 @@ def match(regions: list[Region], boxes: list[tuple[float, float, float, float]])
         if held > 1 or (len(candidates) > 1 and (candidates[1][0] >= AMBIGUOUS * candidates[0][0]
                                                   or candidates[1][1])):
             continue
-        pairs += [(overlap, i, j) for overlap, _, j in candidates]
+        pairs += [(overlap, mutual, i, j) for overlap, mutual, j in candidates]
+    rank = {source: k for k, source in reversed(list(enumerate(r.source for r in regions)))}
+    claims: dict[int, list[tuple[float, bool, int]]] = {}
+    for overlap, mutual, i, j in pairs:
+        claims.setdefault(j, []).append((overlap, mutual, i))
+    either, outranked = set(), set()
+    for j, claimants in claims.items():
+        first = min(rank[regions[i].source] for *_, i in claimants)
+        outranked |= {(i, j) for *_, i in claimants if rank[regions[i].source] != first}
+        mine = sorted((c for c in claimants if rank[regions[c[2]].source] == first), reverse=True)
+        if (len(mine) > 1 and len({regions[i].name.casefold() for *_, i in mine}) > 1
+                and (mine[1][0] >= AMBIGUOUS * mine[0][0] or mine[1][1])):
+            either.add(j)
     out: list[int | None] = [None] * len(regions)
     taken: set[int] = set()
-    for _, i, j in sorted(pairs, reverse=True):
-        if out[i] is None and j not in taken:
+    for _, _, i, j in sorted(pairs, reverse=True):
+        if out[i] is None and j not in taken and j not in either and (i, j) not in outranked:
             out[i] = j
             taken.add(j)
     return out
