@@ -6,6 +6,7 @@ and a real photo stored sideways with Exif orientation 6. No file of another app
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -384,3 +385,45 @@ def test_a_named_face_the_detector_missed_is_found_in_its_region_and_an_empty_re
     lib.catalog.db.execute("UPDATE media SET faces_backend = NULL")
     index()
     assert _people(lib) == {"Ada": ["reunion.jpg (digiKam sidecar)"], "Ciarán": ["reunion.jpg (digiKam sidecar)"]}
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Processes whose environment holds `marker` (Linux /proc), ours excluded."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and int(d.name) != os.getpid():
+            try:
+                if marker.encode() in (d / "environ").read_bytes():
+                    out.append(int(d.name))
+            except OSError:
+                pass
+    return out
+
+
+@needs_exiftool
+@pytest.mark.skipif(not Path("/proc/self/environ").is_file(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("ending", ["exit", "kill -9"])
+def test_no_exiftool_is_left_running_once_idlens_ends(tmp_path, ending):
+    """ExifTool with -stay_open goes on waiting after its stdin closes: each command that read a sidecar used to
+    leave a 45 MB Perl process behind (302 after one test run), and a killed one always would."""
+    import signal
+    import sys
+    import time
+    import uuid
+
+    marker = f"IDLENS_TEST_MARK={uuid.uuid4()}"
+    photo = tmp_path / "IMG_1.jpg"
+    shutil.copy(FACES / "person_a_1.jpg", photo)
+    _sidecar_naming_the_face(photo, "Zoë Kowalski")
+    code = ("import os, signal, sys; from pathlib import Path; from core.faces.regions import shared_exiftool; "
+            "from core.media.images import stored_geometry; from core.faces.regions import read_regions; "
+            f"p = Path({str(photo)!r}); print([r.name for r in read_regions(p, *stored_geometry(str(p)))]); "
+            "sys.stdout.flush(); " + ("os.kill(os.getpid(), signal.SIGKILL)" if ending == "kill -9" else ""))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), IDLENS_TEST_MARK=marker.split("=", 1)[1])
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert "Zoë Kowalski" in proc.stdout
+    assert proc.returncode == (-signal.SIGKILL if ending == "kill -9" else 0)
+    deadline = time.monotonic() + 10
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_with(marker) == []
