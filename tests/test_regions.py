@@ -427,3 +427,29 @@ def test_no_exiftool_is_left_running_once_idlens_ends(tmp_path, ending):
     while _processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _processes_with(marker) == []
+
+
+@needs_exiftool
+def test_where_a_name_came_from_travels_with_an_export_and_an_import_twice_keeps_it(make_library, tmp_path):
+    import json
+
+    from core.faces.portability import export_decisions, import_decisions
+    from core.indexer import IndexJob
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(FACES / "person_a_1.jpg", folder / "IMG_1.jpg")
+    _sidecar_naming_the_face(folder / "IMG_1.jpg", "Zoë Kowalski")
+    first = make_library("first")
+    for _ in IndexJob(first, [str(folder)]).run():
+        pass
+    data = json.loads(json.dumps(export_decisions(first.people)))
+    assert import_decisions(first.people, data, 128)["faces"] == 1  # into itself: nothing changes
+    assert _people(first) == {"Zoë Kowalski": ["IMG_1.jpg (digiKam sidecar)"]}
+    (folder / "IMG_1.jpg.xmp").unlink()  # another computer: the photos without their sidecars
+    second = make_library("second")
+    second.settings.read_face_regions = False
+    for _ in IndexJob(second, [str(folder)]).run():
+        pass
+    import_decisions(second.people, data, 128)
+    assert _people(second) == {"Zoë Kowalski": ["IMG_1.jpg (digiKam sidecar)"]}

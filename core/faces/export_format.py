@@ -43,6 +43,7 @@ class Ref:
     embedding: np.ndarray | None = None
     confirmed: bool = True
     source: str | None = None
+    named_from: str | None = None  # the other app whose XMP named it ("digiKam sidecar"); None: named in Idlens
 
 
 @dataclass
@@ -171,7 +172,8 @@ def _ref(value, where: str, dim: int, in_library: bool) -> Ref:
         raise _Bad(f"{where}.confirmed", f"must be true or false, not {_kind(confirmed)}")
     return Ref(box=(x, y, w, h), fingerprint=fingerprint, path=_text(value.get("path"), f"{where}.path"),
                timestamp=None if timestamp is None else _number(timestamp, f"{where}.timestamp"),
-               embedding=vec, confirmed=confirmed, source=_text(value.get("source"), f"{where}.source"))
+               embedding=vec, confirmed=confirmed, source=_text(value.get("source"), f"{where}.source"),
+               named_from=_text(value.get("named_from"), f"{where}.named_from"))
 
 
 def validated(data, dim: int) -> list[PersonIn]:

@@ -20,9 +20,12 @@ def _face_ref(row: dict) -> dict:
     embedding = [round(float(v), 6) for v in row["embedding"]]
     if row["fingerprint"] is None:  # a reference photo outside the library: its descriptor is the only thing to carry
         return {"source": row["source"], "embedding": embedding, "box": [row["x"], row["y"], row["w"], row["h"]]}
-    return {"fingerprint": row["fingerprint"], "path": row["path"], "timestamp": row["timestamp"],
-            "box": [round(v, 1) for v in (row["x"], row["y"], row["w"], row["h"])], "embedding": embedding,
-            "confirmed": row["confirmed"]}
+    ref = {"fingerprint": row["fingerprint"], "path": row["path"], "timestamp": row["timestamp"],
+           "box": [round(v, 1) for v in (row["x"], row["y"], row["w"], row["h"])], "embedding": embedding,
+           "confirmed": row["confirmed"]}
+    if row.get("named_from"):  # the name came from another app's XMP (core.faces.regions)
+        ref["named_from"] = row["named_from"]
+    return ref
 
 
 def export_decisions(people: People) -> dict:
@@ -126,7 +129,8 @@ def import_decisions(people: People, data, dim: int) -> dict:
                 if here is None or pid in faces.rejected_people(fid) or (
                         here["confirmed"] and here["person_id"] not in (None, pid)):
                     continue  # this library's user said otherwise: their word stands
-                faces.confirm([fid], pid)
+                if not (here["confirmed"] and here["person_id"] == pid):  # else so already, where it came from kept
+                    faces.confirm([fid], pid, named_from=ref.named_from)
                 stats["faces"] += 1
             for ref in person.rejected:
                 fid = match(ref)

@@ -325,7 +325,8 @@ class FaceRepository:
             "GROUP BY p.id, m.id", [INDEXED])]
 
     # -- portability ------------------------------------------------------------------------------------------------
-    _REF = "f.id, m.fingerprint, m.path, f.timestamp, f.x, f.y, f.w, f.h, f.source, f.embedding, f.confirmed"
+    _REF = ("f.id, m.fingerprint, m.path, f.timestamp, f.x, f.y, f.w, f.h, f.source, f.embedding, f.confirmed, "
+            "f.named_from")
 
     def person_refs(self, person_id: int) -> list[dict]:
         """What identifies each face of a person outside this library (see faces.portability), confirmed or not."""
@@ -339,7 +340,8 @@ class FaceRepository:
 
     @staticmethod
     def _refs(rows) -> list[dict]:
-        keys = ("id", "fingerprint", "path", "timestamp", "x", "y", "w", "h", "source", "embedding", "confirmed")
+        keys = ("id", "fingerprint", "path", "timestamp", "x", "y", "w", "h", "source", "embedding", "confirmed",
+                "named_from")
         out = []
         for r in rows:
             d = dict(zip(keys, r))
