@@ -263,6 +263,7 @@ class FaceNames:
     def __init__(self, library: Library, stage: Stage):
         self.library, self._stage = library, stage
         self.read: list[tuple[int, list, str]] = []  # (media id, regions, signature) waiting for the import
+        self.folders = regions.Folders()  # this index's listing of each folder, where sidecars are looked up
         self.failures = 0
         s = library.settings
         if s.read_face_regions and s.faces and not regions.shared_exiftool().available:
@@ -272,16 +273,19 @@ class FaceNames:
     def wants(self, media: Media) -> bool:
         s = self.library.settings
         return (s.read_face_regions and s.faces and media.kind == "image" and regions.shared_exiftool().available
-                and media.regions_read != regions.signature(media.path))
+                and media.regions_read != self._signature(media))
+
+    def _signature(self, media: Media) -> str:
+        return regions.signature(media.path, self.folders, media.size, media.mtime_ns)
 
     def running(self) -> AbstractContextManager:
         return nullcontext()
 
     def photo(self, media: Media, image: DecodedImage) -> Outcome:
         with self._stage("regions"):
-            before = regions.signature(media.path)
+            before = self._signature(media)
             try:
-                found = regions.read_regions(media.path, image.stored_size, image.orientation)
+                found = regions.read_regions(media.path, image.stored_size, image.orientation, folders=self.folders)
             except regions.RegionsUnreadable as e:
                 raise AnalysisFailed(f"names from other apps not read: {e}") from e
             return Outcome((found, before))

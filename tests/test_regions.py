@@ -307,6 +307,10 @@ def test_names_in_sidecars_become_people_on_index_and_undo_takes_them_back(make_
     (folder / "person_b_1.xmp").write_text(PACKET.format(body=OTHER_TAGS), encoding="utf-8")
     index()
     assert _people(lib)["李小龙"] == ["person_b_1.jpg (Lightroom sidecar)"]
+    # A sidecar added beside a photo that had none is read at the next index (each folder is listed once an index).
+    _sidecar_naming_the_face(folder / "person_a_2.jpg", "Zoë Kowalski", style="Lightroom")
+    assert index().names.faces == 1
+    assert _people(lib)["Zoë Kowalski"] == ["person_a_2.jpg (Lightroom sidecar)"]
 
 
 @needs_exiftool
