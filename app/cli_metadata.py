@@ -42,7 +42,8 @@ def write(obj: Context, paths, style, include_automatic, dry_run, as_json):
     for w in report:
         line = f"{words[w.result]:<13} {w.path}"
         if w.result != "skipped":
-            line += f"  ({plural(w.faces, 'name')}{f', {w.kept} other regions kept' if w.kept else ''})"
+            kept = f", {plural(w.kept, 'other region')} kept" if w.kept else ""
+            line += f"  ({plural(w.faces, 'name')}{kept})"
         if w.reason:
             line += f": {w.reason}"
         say(line)
@@ -51,4 +52,4 @@ def write(obj: Context, paths, style, include_automatic, dry_run, as_json):
         click.echo("no photo has a named face to write" + (" there" if paths else ""))
         return
     summary = ", ".join(f"{words[r]} {n}" for r, n in counts.items() if n)
-    click.echo(f"{plural(len(report), 'photo')}: {summary}" + (" (dry run: nothing written)" if dry_run else ""))
+    click.echo(f"{plural(len(report), 'file')}: {summary}" + (" (dry run: nothing written)" if dry_run else ""))

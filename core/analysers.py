@@ -267,8 +267,8 @@ class FaceNames:
         self.failures = 0
         s = library.settings
         if s.read_face_regions and s.faces and not regions.shared_exiftool().available:
-            _say_once("ExifTool is not installed: the names other apps (digiKam, Lightroom, Picasa) wrote into "
-                      "XMP are not read; see the README, \"Names in other apps\"")
+            _say_once(f"{regions.shared_exiftool().missing}: the names other apps (digiKam, Lightroom, Picasa) "
+                      "wrote into XMP are not read; see the README, \"Names in other apps\"")
 
     def wants(self, media: Media) -> bool:
         s = self.library.settings

@@ -51,12 +51,15 @@ def offline_note(count: int) -> str | None:
 
 
 def errors(lib: Library) -> list[dict]:
-    """Files that could not be indexed, and files whose faces could not be analysed, each with the reason in plain
-    words (`error`) and the library's own words for it (`detail`, None when the reason says all)."""
+    """Files that could not be indexed, files whose faces could not be analysed, and photos whose names from other
+    apps (XMP) could not be read, each with the reason in plain words (`error`) and the library's own words for it
+    (`detail`, None when the reason says all)."""
     out: list[dict] = [{"path": m.path, "kind": m.kind, "error": m.error, "detail": m.error_detail}
                        for m in lib.catalog.media.with_status(ERROR)]
     out += [{"path": m.path, "kind": m.kind, "error": m.faces_error, "detail": m.faces_error_detail,
              "faces_only": True} for m in lib.catalog.media.face_failures()]
+    out += [{"path": m.path, "kind": m.kind, "error": m.regions_error, "detail": m.regions_error_detail,
+             "names_only": True} for m in lib.catalog.media.regions_failures()]
     return out
 
 

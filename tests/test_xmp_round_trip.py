@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from core.faces.regions import read_regions
@@ -139,7 +140,7 @@ def test_names_from_other_apps_index_into_people_and_write_back_into_sidecars(tm
     history = idlens("--library", library, "people", "history", "--json").stdout
     assert [d["kind"] for d in json.loads(history)["decisions"]] == ["xmp"]
     text = idlens("--library", library, "metadata", "write").stdout
-    assert "5 photos: unchanged 5" in text
+    assert "5 files: unchanged 5" in text
 
 
 def test_an_area_written_reads_back_as_its_box_in_every_orientation():
@@ -158,8 +159,6 @@ def test_an_area_written_reads_back_as_its_box_in_every_orientation():
 
 @needs_exiftool
 def test_metadata_write_leaves_alone_what_it_cannot_write_safely(make_library, tmp_path, monkeypatch):
-    import pytest
-
     from core.faces import sidecars
     from core.indexer import IndexJob
     from core.library import NotInLibrary
@@ -172,14 +171,14 @@ def test_metadata_write_leaves_alone_what_it_cannot_write_safely(make_library, t
         shutil.copy(FACES / src, folder / n)
     shutil.copy(FACES / "impostor_1.jpg", folder / "b.cr2")  # a raw beside b.jpg: b.xmp would be both's
     mf.video_of_photos(folder / "clip.mp4", [FACES / "person_a_1.jpg"], seconds_each=1.0)
+    (folder / "c.jpg.xmp").write_text("<x:xmpmeta>cut sh", encoding="utf-8")  # damaged: never overwritten
+    damaged = (folder / "c.jpg.xmp").read_bytes()
     lib = make_library()
     for _ in IndexJob(lib, [str(folder)]).run():
         pass
     for n in ("a.jpg", "b.jpg", "c.jpg", "d.jpg"):
         [face] = [f for f in lib.catalog.faces.boxes_in_media(lib.catalog.media.by_path(str(folder / n)).id)]
         lib.people.move(face["id"], "Zoë Kowalski")
-    (folder / "c.jpg.xmp").write_text("<x:xmpmeta>cut sh", encoding="utf-8")  # damaged: never overwritten
-    damaged = (folder / "c.jpg.xmp").read_bytes()
     (folder / "d.jpg").write_bytes((folder / "d.jpg").read_bytes() + b"\0")  # changed since it was indexed
 
     report = {Path(w.path).name: w for w in sidecars.write_names(lib, [str(folder)], style="lightroom")}
@@ -207,8 +206,106 @@ def test_metadata_write_leaves_alone_what_it_cannot_write_safely(make_library, t
             Path(source).write_text(PACKET.format(body=OTHER_TAGS), encoding="utf-8")
 
     (folder / "b.jpg.xmp").write_text(PACKET.format(body=OTHER_TAGS), encoding="utf-8")
+    for _ in IndexJob(lib, []).run():  # read: the sidecar is as Idlens last saw it
+        pass
     monkeypatch.setattr(sidecars.xmp.ExifTool, "write", racing)
     [b] = sidecars.write_names(lib, [str(folder / "b.jpg")])
     assert b.result == "skipped" and "changed while it was being written" in b.reason
     assert (folder / "b.jpg.xmp").read_text(encoding="utf-8") == PACKET.format(body=OTHER_TAGS)
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []  # no temporary left
+
+
+def _index(lib, *paths):
+    from core.indexer import IndexJob
+
+    job = IndexJob(lib, [str(p) for p in paths])
+    for _ in job.run():
+        pass
+    return job.report
+
+
+def _names(lib) -> dict[str, tuple[str, str | None]]:
+    """file name -> (person, where the name came from) of each photo's confirmed face."""
+    out = {}
+    for media_id, faces in lib.catalog.faces.named_in_photos().items():
+        path = lib.catalog.media.get(media_id).path
+        for f in faces:
+            named_from = lib.catalog.faces.confirmed_in_media(media_id)[f["id"]][0]
+            out[Path(path).name] = (f["name"], named_from)
+    return out
+
+
+@needs_exiftool
+def test_a_name_corrected_in_the_other_app_is_followed_and_never_written_over(make_library, tmp_path):
+    """Found by a newcomer using the CLI: a name corrected in digiKam was ignored by the next index, and `metadata
+    write` then put the old name back into digiKam's sidecar."""
+    from core.faces import sidecars
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(FACES / "person_a_1.jpg", folder / "IMG_1.jpg")
+    shutil.copy(FACES / "person_b_1.jpg", folder / "IMG_2.jpg")
+    one = _sidecar_naming_the_face(folder / "IMG_1.jpg", "Liam")
+    two = _sidecar_naming_the_face(folder / "IMG_2.jpg", "Ben")
+    lib = make_library()
+    _index(lib, folder)
+    assert _names(lib) == {"IMG_1.jpg": ("Liam", "digiKam sidecar"), "IMG_2.jpg": ("Ben", "digiKam sidecar")}
+
+    # Corrected in digiKam; written from Idlens before the next index: left alone, the newer name is not lost.
+    one.write_text(one.read_text(encoding="utf-8").replace(">Liam<", ">Liam O’Neil<"), encoding="utf-8")
+    corrected = one.read_bytes()
+    [w] = sidecars.write_names(lib, [str(folder / "IMG_1.jpg")])
+    assert w.result == "skipped" and "run an index first" in w.reason and one.read_bytes() == corrected
+    # The next index follows the other app's correction, as a decision of its own.
+    assert _index(lib).names.renamed == 1
+    assert _names(lib)["IMG_1.jpg"] == ("Liam O’Neil", "digiKam sidecar")
+    assert [d.kind for d in lib.people.history()] == ["xmp", "xmp"]
+
+    # Renamed in Idlens: a later change elsewhere in the sidecar (a keyword) does not take the name back.
+    ben = lib.people.find("Ben")
+    lib.people.name(ben.id, "Benjamin")
+    two.write_text(two.read_text(encoding="utf-8").replace("holiday", "holiday 2019"), encoding="utf-8")
+    assert _index(lib).names.renamed == 0
+    assert _names(lib)["IMG_2.jpg"] == ("Benjamin", "digiKam sidecar")
+
+
+@needs_exiftool
+def test_an_import_undone_after_a_write_stays_undone(make_library, tmp_path):
+    """Found by a newcomer: `metadata write`, then `people undo` of the import, then `index` brought the names
+    back: Idlens's own write was read as another app's change."""
+    from core.faces import sidecars
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(FACES / "person_a_1.jpg", folder / "IMG_1.jpg")
+    _sidecar_naming_the_face(folder / "IMG_1.jpg", "Zoë Kowalski")
+    lib = make_library()
+    _index(lib, folder)
+    [w] = sidecars.write_names(lib)
+    assert w.result == "updated"
+    lib.people.undo()
+    assert _names(lib) == {}
+    assert _index(lib).names is None and _names(lib) == {}
+
+
+@needs_exiftool
+def test_a_damaged_sidecar_is_in_errors_and_a_wrong_exiftool_path_is_said(make_library, tmp_path, monkeypatch):
+    from core.faces import regions
+    from core.faces.sidecars import WriteRefused, write_names
+    from core.services import errors
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(FACES / "person_a_1.jpg", folder / "IMG_1.jpg")
+    (folder / "IMG_1.jpg.xmp").write_text(PACKET.format(body="")[:200], encoding="utf-8")  # cut short
+    lib = make_library()
+    _index(lib, folder)
+    [e] = errors(lib)
+    assert e["names_only"] and e["path"] == str(folder / "IMG_1.jpg") and "could not be read" in e["error"]
+
+    monkeypatch.setenv("IDLENS_EXIFTOOL", "/nowhere/exiftool")
+    tool = regions.ExifTool()
+    assert not tool.available and tool.missing == ("ExifTool is not installed (/nowhere/exiftool, named by "
+                                                   "IDLENS_EXIFTOOL, is not a program)")
+    with pytest.raises(WriteRefused, match="/nowhere/exiftool"):
+        write_names(lib, exiftool=tool)

@@ -48,7 +48,7 @@ def report_words(report: list) -> tuple[str, str]:
     counts = {r: sum(1 for w in report if w.result == r) for r in ("written", "updated", "unchanged", "skipped")}
     words = {"written": lambda n: plural(n, "new sidecar"), "updated": lambda n: f"{n} updated",
              "unchanged": lambda n: f"{n} already up to date", "skipped": lambda n: f"{n} left alone"}
-    line = f"{plural(len(report), 'photo')}: " + ", ".join(words[r](n) for r, n in counts.items() if n)
+    line = f"{plural(len(report), 'photo')}: " + ", ".join(words[r](n) for r, n in counts.items() if n)  # no videos
     details = "\n".join(f"{w.path}: {w.reason}" for w in report if w.result == "skipped")
     return line, details
 

@@ -104,7 +104,7 @@ class FoundFaces:
             if new is None:
                 continue
             if old["person_id"] is not None and old["confirmed"]:
-                self.faces.confirm([new], old["person_id"], named_from=old["named_from"])
+                self.faces.confirm([new], old["person_id"], named_from=old["named_from"], named_as=old["named_as"])
             for rejected_person in rejected.get(old["id"], []):
                 self.faces.reject(new, rejected_person)
         self.catalog.media.drop_unused_frames(media_id)

@@ -298,8 +298,9 @@ class People(PeopleViews):
     def import_names(self, read: list[tuple[int, list, str]], look=None, backend: str | None = None) -> NamesImported:
         """Names other apps gave faces (core.faces.regions), as one decision: each region put on the face found in
         the same place (core.faces.regions.match) confirms it as the person of that name (a new person if nobody
-        has it). Never a face the user already confirmed, nor a person the user said a face is not: their word in
-        Idlens stands. `read`: (media id, regions, what they were read from); a file whose faces are not analysed
+        has it). Never a face the user confirmed in Idlens, nor a person the user said a face is not: their word
+        in Idlens stands. A face named by the other app before follows it when its name there changed (a name
+        corrected in digiKam), never when only its person was renamed in Idlens. `read`: (media id, regions, what they were read from); a file whose faces are not analysed
         yet waits for them (it is read again once they are). A region where no face was found at all is looked at
         again in its own crop by `look(media, regions)` (core.analysers.FaceNames.look: FoundFace or None for
         each); a face found there is added to the photo (recognised by `backend`) and named. Run after the faces
@@ -337,8 +338,16 @@ class People(PeopleViews):
                     continue
                 face_id = faces[pick]["id"]
                 person_id = self._lookup(name)
-                if face_id in confirmed or (person_id is not None and person_id in self.faces.rejected_people(face_id)):
-                    report.kept += 1  # the user decided this face in Idlens
+                if face_id in confirmed:
+                    named_from, named_as = confirmed[face_id]
+                    if named_from is None or named_as is None:
+                        report.kept += 1  # the user decided this face in Idlens
+                    elif names.key(named_as) != names.key(name):
+                        todo.append((face_id, media_id, name, region.source))  # renamed in the other app
+                        report.renamed += 1
+                    continue
+                if person_id is not None and person_id in self.faces.rejected_people(face_id):
+                    report.kept += 1  # the user said in Idlens that this face is not them
                     continue
                 todo.append((face_id, media_id, name, region.source))
             if unseen:
@@ -372,7 +381,7 @@ class People(PeopleViews):
                     assert backend is not None
                     [face] = adding.store(media_id, [face], backend, {})
                     report.found_in_region += 1
-                self.faces.confirm([face], person_id, named_from=source)
+                self.faces.confirm([face], person_id, named_from=source, named_as=name)
                 named[person_id] = self.rows.name_of(person_id)
                 report.faces += 1
                 report.files.add(media_id)
@@ -395,6 +404,7 @@ class NamesImported:
     kept: int = 0        # faces the user had decided in Idlens: left as they were
     unmatched: int = 0   # no face found there (or either of two): not imported
     found_in_region: int = 0  # faces the detector had missed, found in the region's own crop and named
+    renamed: int = 0     # faces named by another app before, whose name there changed: they follow it
     bad_names: int = 0   # not a name (no letter, too long)
     waiting: int = 0     # files whose faces are not analysed yet: read again once they are
 

@@ -134,7 +134,10 @@ class ExifTool:
     """One ExifTool process kept open for many files (`-stay_open True -@ -`); thread-safe, one file at a time."""
 
     def __init__(self, program: str | None = None):
-        self.program = program or os.environ.get("IDLENS_EXIFTOOL") or shutil.which("exiftool")
+        given = program or os.environ.get("IDLENS_EXIFTOOL")
+        # A path that leads nowhere is no ExifTool (said as "not installed", never as a sidecar it could not read)
+        self.program = (shutil.which(given) if given else shutil.which("exiftool")) or None
+        self.asked = given  # what IDLENS_EXIFTOOL or the caller named, for the message
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
         self._n = 0
@@ -142,6 +145,13 @@ class ExifTool:
     @property
     def available(self) -> bool:
         return bool(self.program)
+
+    @property
+    def missing(self) -> str:
+        """Why there is no ExifTool to run, in plain words."""
+        return "ExifTool is not installed" + (f" ({self.asked}, named by IDLENS_EXIFTOOL, is not a program)"
+                                              if self.asked and self.asked == os.environ.get("IDLENS_EXIFTOOL")
+                                              else f" ({self.asked} is not a program)" if self.asked else "")
 
     def read(self, path: Path, tags: tuple[str, ...]) -> dict:
         """The tags of one file, as ExifTool's structured JSON (`-struct -n`), group names left out."""
@@ -181,7 +191,7 @@ class ExifTool:
 
     def _run(self, args: list[str]) -> tuple[str, str]:
         if not self.program:
-            raise RegionsUnreadable("ExifTool is not installed (it reads the names other apps wrote)")
+            raise RegionsUnreadable(f"{self.missing} (it reads the names other apps wrote)")
         with self._lock:
             proc = self._start()
             self._n += 1

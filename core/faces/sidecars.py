@@ -67,8 +67,7 @@ def write_names(lib: Library, paths: list[str] | None = None, style: str | None 
         raise WriteRefused(f"unknown sidecar style {style!r}: digikam or lightroom")
     tool = exiftool or xmp.shared_exiftool()
     if not tool.available:
-        raise WriteRefused("ExifTool is not installed: it writes the sidecars (see the README, \"Names in other "
-                           "apps\")")
+        raise WriteRefused(f"{tool.missing}: it writes the sidecars (see the README, \"Names in other apps\")")
     wanted = [os.path.abspath(p) for p in paths or []]
     media = {m.id: m for m in lib.catalog.media.all()}
     for p in wanted:
@@ -79,16 +78,44 @@ def write_names(lib: Library, paths: list[str] | None = None, style: str | None 
     named = lib.catalog.faces.named_in_photos(include_automatic)
     out = []
     stems: dict[Path, dict[str, list[str]]] = {}  # folder -> the names of its files by stem (Lightroom's sidecars)
+    reads = lib.settings.read_face_regions and lib.settings.faces
+    read_now: list[tuple[int, str]] = []  # (media id, its sources' signature once Idlens wrote them)
     for media_id, faces in named.items():
         m = media.get(media_id)
         if m is None or (wanted and not any(_at_or_under(m.path, p) for p in wanted)):
             continue
-        out.append(_write_one(m, faces, style, dry_run, tool, stems))
+        before = xmp.signature(m.path, None, m.size, m.mtime_ns)
+        if reads and m.regions_read is not None and m.regions_read != before:
+            # Another app changed its sidecars since Idlens read them: its new names are read first, never
+            # written over (a name corrected in digiKam).
+            out.append(Written(m.path, "skipped", reason="its sidecar changed since Idlens last read it (edited in "
+                               "another app?): run an index first, so that its names are read"))
+            continue
+        written = _write_one(m, faces, style, dry_run, tool, stems)
+        out.append(written)
+        if written.result in ("written", "updated") and not dry_run and m.regions_read == before:
+            read_now.append((m.id, xmp.signature(m.path, None, m.size, m.mtime_ns)))
+    if read_now:
+        _remember(lib, read_now)
     for p in wanted:  # a video asked for by name: said, not silently passed over
         for m in media.values():
             if m.kind == "video" and m.path == p:
                 out.append(Written(m.path, "skipped", reason="a video: face regions are written for photos"))
     return sorted(out, key=lambda w: w.path)
+
+
+def _remember(lib: Library, read_now: list[tuple[int, str]]) -> None:
+    """What Idlens wrote is not a change another app made: the next index does not read it as one (which would
+    bring back names undone since)."""
+    from core.lock import LibraryBusy
+
+    try:
+        with lib.write_lock("noting the sidecars written"):
+            with lib.catalog.transaction():
+                for media_id, signature in read_now:
+                    lib.catalog.media.update(media_id, regions_read=signature)
+    except LibraryBusy:  # the app is indexing: the next index reads them again, and finds nothing new
+        log.info("the library is busy: %d sidecars written will be read again at the next index", len(read_now))
 
 
 def _at_or_under(path: str, folder: str) -> bool:
@@ -164,7 +191,8 @@ def _refusal(photo: Path, sidecar: Path, who: str, stems: dict) -> str | None:
             stems[photo.parent] = by_stem
         others = sorted(n for n in stems[photo.parent].get(photo.stem.casefold(), []) if n != photo.name)
         if others:
-            return f"{sidecar.name} would be shared with {', '.join(others)}: write a digiKam sidecar instead"
+            return (f"{sidecar.name} would be shared with {', '.join(others)}: write a digiKam sidecar instead "
+                    "(--sidecar digikam)")
     return None
 
 

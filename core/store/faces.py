@@ -48,9 +48,9 @@ class FaceRepository:
                 "SELECT r.face_id, r.person_id FROM rejections r JOIN faces f ON f.id = r.face_id "
                 "WHERE f.media_id = ?", [media_id]):
             rejected.setdefault(face_id, []).append(person_id)
-        rows = self.db.execute("SELECT id, timestamp, x, y, w, h, person_id, confirmed, named_from FROM faces "
-                               "WHERE media_id = ?", [media_id]).fetchall()
-        decided = [dict(zip((*FACE_BOX, "person_id", "confirmed", "named_from"), r)) for r in rows
+        rows = self.db.execute("SELECT id, timestamp, x, y, w, h, person_id, confirmed, named_from, named_as "
+                               "FROM faces WHERE media_id = ?", [media_id]).fetchall()
+        decided = [dict(zip((*FACE_BOX, "person_id", "confirmed", "named_from", "named_as"), r)) for r in rows
                    if (r[6] is not None and r[7]) or r[0] in rejected]
         return decided, rejected
 
@@ -130,14 +130,17 @@ class FaceRepository:
         """(person id or None, face id) for faces the user did not confirm."""
         self.db.conn.executemany("UPDATE faces SET person_id = ? WHERE id = ? AND confirmed = 0", changes)
 
-    def confirm(self, face_ids: list[int], person_id: int, named_from: str | None = None) -> None:
+    def confirm(self, face_ids: list[int], person_id: int, named_from: str | None = None,
+                named_as: str | None = None) -> None:
         """The user says these faces are this person (and only these: the rest of a track follows by the rule);
-        `named_from`: they said so in another app, whose XMP this was read from (None: in Idlens)."""
-        self.db.conn.executemany("UPDATE faces SET person_id = ?, confirmed = 1, named_from = ? WHERE id = ?",
-                            [(person_id, named_from, int(f)) for f in face_ids])
+        `named_from`: they said so in another app, whose XMP this was read from (None: in Idlens), and `named_as`
+        the name that app gave."""
+        self.db.conn.executemany("UPDATE faces SET person_id = ?, confirmed = 1, named_from = ?, named_as = ? "
+                                 "WHERE id = ?", [(person_id, named_from, named_as, int(f)) for f in face_ids])
 
     def unconfirm(self, face_ids: list[int]) -> None:
-        self.db.conn.executemany("UPDATE faces SET person_id = NULL, confirmed = 0, named_from = NULL WHERE id = ?",
+        self.db.conn.executemany("UPDATE faces SET person_id = NULL, confirmed = 0, named_from = NULL, named_as = NULL "
+                                 "WHERE id = ?",
                             [(int(f),) for f in face_ids])
 
     def named_in_photos(self, include_automatic: bool = False) -> dict[int, list[dict]]:
@@ -153,9 +156,10 @@ class FaceRepository:
             out.setdefault(r[0], []).append(dict(zip(("id", "x", "y", "w", "h", "name", "confirmed"), r[1:])))
         return out
 
-    def confirmed_in_media(self, media_id: int) -> set[int]:
-        return {r[0] for r in self.db.execute("SELECT id FROM faces WHERE media_id = ? AND confirmed = 1",
-                                              [media_id])}
+    def confirmed_in_media(self, media_id: int) -> dict[int, tuple[str | None, str | None]]:
+        """face id -> (named_from, named_as) of the faces of a file that are confirmed (see `confirm`)."""
+        return {r[0]: (r[1], r[2]) for r in self.db.execute(
+            "SELECT id, named_from, named_as FROM faces WHERE media_id = ? AND confirmed = 1", [media_id])}
 
     def confirmed_ids(self, person_id: int) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM faces WHERE person_id = ? AND confirmed = 1 "
@@ -238,7 +242,8 @@ class FaceRepository:
         """Place faces with a person; the rest of each face's video track follows unless the user placed it."""
         for face_id in face_ids:
             track = self.db.execute("SELECT track_id FROM faces WHERE id = ?", [face_id]).fetchone()
-            self.db.execute("UPDATE faces SET person_id = ?, confirmed = ?, named_from = NULL WHERE id = ?",
+            self.db.execute("UPDATE faces SET person_id = ?, confirmed = ?, named_from = NULL, named_as = NULL "
+                            "WHERE id = ?",
                             [person_id, int(confirmed), face_id])
             if track and track[0] is not None:
                 self.db.execute("UPDATE faces SET person_id = ? WHERE track_id = ? AND id != ? AND confirmed = 0",

@@ -27,11 +27,11 @@ TABLES = {
     "people": (("id",), ("id", "name", "name_key", "hidden", "created_at"), ()),
     "aliases": (("person_id", "alias_key"), ("person_id", "alias", "alias_key"), ()),
     "rejections": (("face_id", "person_id"), ("face_id", "person_id"), ()),
-    "faces": (("id",), ("id", "person_id", "confirmed", "named_from"), ()),
+    "faces": (("id",), ("id", "person_id", "confirmed", "named_from", "named_as"), ()),
 }
 FACE_ROW = ("id", "media_id", "frame_id", "track_id", "timestamp", "x", "y", "w", "h", "landmarks", "score", "size",
             "sharpness", "usable", "voter", "embedding", "backend", "person_id", "confirmed", "source", "created_at",
-            "named_from")
+            "named_from", "named_as")
 FACE_BLOBS = ("landmarks", "embedding")
 
 

@@ -97,6 +97,10 @@ class MediaRepository:
         """Searchable files whose face analysis failed (the reason is in `faces_error`)."""
         return list(self._select("faces_error IS NOT NULL AND status != ?", [ERROR]))
 
+    def regions_failures(self) -> list[Media]:
+        """Searchable photos whose XMP names could not be read (the reason is in `regions_error`)."""
+        return list(self._select("regions_error IS NOT NULL AND status != ?", [ERROR]))
+
     def indexed(self, ids: Iterable[int]) -> list[Media]:
         out: list[Media] = []
         for chunk in chunks(list(ids)):

@@ -201,6 +201,7 @@ def _migrate_7(db: sqlite_utils.Database) -> None:
         ALTER TABLE media ADD COLUMN regions_error TEXT;
         ALTER TABLE media ADD COLUMN regions_error_detail TEXT;
         ALTER TABLE faces ADD COLUMN named_from TEXT;            -- "digiKam sidecar", ...; NULL: named in Idlens
+        ALTER TABLE faces ADD COLUMN named_as TEXT;              -- the name that app gave it, as read
         """
     )
 
