@@ -1,5 +1,5 @@
 """`python -m bench [--quick] [--json]`: every figure of the performance issue in one run, or one part:
-`python -m bench indexing|faces|calibration|idclip|peers|safety [options]` (`--help` on each)."""
+`python -m bench indexing|faces|calibration|idclip|peers|safety|video|xmp [options]` (`--help` on each)."""
 import json
 import sys
 

@@ -54,3 +54,22 @@ def test_peers_measures_a_child_not_the_parent_and_prints_its_table():
     text = peers.table(out)
     assert "2.00 [1.50-2.50]" in text and "NOT met" in text and "seed 7" in text and "fp32" in text
     del ballast
+
+
+def test_bench_xmp_runs_and_puts_no_name_on_another_face(tmp_path):
+    """`python -m bench xmp` in miniature, on the test photos (the real run uses faces-more's group photos)."""
+    import shutil
+
+    import pytest
+
+    from bench import xmp
+    from core.faces.regions import ExifTool
+
+    if not ExifTool().available:
+        pytest.skip("ExifTool is not installed (.ci/run installs it)")
+    for name in ("person_a_1.jpg", "person_b_2.jpg"):
+        shutil.copy(ROOT / "tests" / "data" / "faces" / name, tmp_path / name)
+    out = xmp.run(tmp_path, seed=3)
+    assert out["photos"] == 2 and out["regions"] >= 2 and out["on_another_face"] == 0
+    assert out["on_their_face"] == out["regions"] and out["read_back_iou"]["min"] > 0.99
+    assert out["second_write"]["unchanged"] == 2 and out["sidecar_check_10k_photos_s"]["listed_s"] > 0
