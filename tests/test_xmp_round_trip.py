@@ -264,6 +264,7 @@ def test_a_name_corrected_in_the_other_app_is_followed_and_never_written_over(ma
     # Renamed in Idlens: a later change elsewhere in the sidecar (a keyword) does not take the name back.
     ben = lib.people.find("Ben")
     lib.people.name(ben.id, "Benjamin")
+    assert lib.people.history(1)[0].summary == "renamed Ben to Benjamin"  # a newcomer read "renamed Ben Benjamin"
     two.write_text(two.read_text(encoding="utf-8").replace("holiday", "holiday 2019"), encoding="utf-8")
     assert _index(lib).names.renamed == 0
     assert _names(lib)["IMG_2.jpg"] == ("Benjamin", "digiKam sidecar")

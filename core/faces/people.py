@@ -172,7 +172,7 @@ class People(PeopleViews):
                 person_id = person.id
                 self._decided(person_id)
                 self.rows.rename(person_id, name)
-                made.summary = f"renamed {person.name} {name}" if person.name else f"named {_faces(person)} {name}"
+                made.summary = f"renamed {person.name} to {name}" if person.name else f"named {_faces(person)} {name}"
             made.people = [_who(person), {"id": person_id, "name": self.rows.name_of(person_id)}]
         return self._person(person_id)
 
