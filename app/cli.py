@@ -83,8 +83,12 @@ def cli(ctx, library_dir, model, verbose):
 @cli.command()
 @click.argument("paths", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--ray", "ray_address", metavar="ADDRESS",
+              help="Decode, look for faces and embed on a Ray cluster (ADDRESS as ray.init takes it: auto, HOST:PORT, "
+                   "ray://HOST:10001); the library is written here. Every node needs idlens[archive] and the media "
+                   "at the same paths. See the README, \"Archives and clusters\".")
 @click.pass_obj
-def index(obj: Context, paths, as_json):
+def index(obj: Context, paths, as_json, ray_address):
     """Add folders or files to the library and index what is new. Without PATHS, re-scans the library's folders."""
     from tqdm import tqdm
 
@@ -102,7 +106,12 @@ def index(obj: Context, paths, as_json):
     if not paths and not lib.catalog.media.roots():
         raise click.UsageError("give a folder to index: idlens index PATH")
     cancel = threading.Event()
-    job = IndexJob(lib, list(paths), cancel)
+    if ray_address:
+        from core.cluster.ray_index import RayIndexJob
+
+        job: IndexJob = RayIndexJob(lib, ray_address, list(paths), cancel)
+    else:
+        job = IndexJob(lib, list(paths), cancel)
     bar = None
     with ctrl_c_stops(cancel):
         for p in job.run():
@@ -158,6 +167,14 @@ def _print_index_report(r) -> None:
     click.echo(f"indexed {plural(r.embedded_files, 'file')}{resumed} into {plural(r.embedded_items, 'vector')} in "
                f"{r.seconds:.1f}s{rate}"
                + (f"; {unreadable} could not be read (see `idlens errors`)" if unreadable else ""))
+    if r.cluster:
+        c = r.cluster
+        lost = f", {plural(c.lost_batches, 'batch', 'batches')} given to another worker when theirs stopped" \
+            if c.lost_batches else ""
+        crashed = f"; {plural(c.crashed_files, 'file')} stopped its worker each time (see `idlens errors`)" \
+            if c.crashed_files else ""
+        click.echo(f"on the cluster at {c.address}: {plural(c.workers, 'worker')} on {plural(c.nodes, 'node')}, "
+                   f"{plural(c.batches, 'batch', 'batches')}{lost}{crashed}")
     if r.face_errors:
         click.echo(f"faces could not be analysed in {plural(r.face_errors, 'file')}; the next `idlens index` tries "
                    "again", err=True)

@@ -17,6 +17,7 @@ from core.clip.embedder import ModelUnavailable
 from core.clip.vector_index import IndexMismatch
 from core.faces.sidecars import WriteRefused
 from core.faces.views import PeopleError
+from core.cluster.errors import ClusterError
 from core.idclip.model import IdClipError
 from core.library import Library, ModelMismatch, NoLibrary, NotInLibrary
 from core.lock import LibraryBusy
@@ -38,7 +39,7 @@ ERROR_CODES: list[tuple[type[Exception], str]] = [
     (ModelMismatch, "model_mismatch"), (IndexMismatch, "index_mismatch"), (MediaError, "unreadable_media"),
     (PeopleError, "people"), (IdClipError, "idclip"), (LibraryBusy, "busy"), (UnknownModel, "unknown_model"),
     (SettingsError, "settings"), (NothingToSearch, "nothing_to_search"), (NotInLibrary, "not_in_library"),
-    (NoLibrary, "no_library"), (BadName, "people"), (WriteRefused, "metadata"),
+    (NoLibrary, "no_library"), (BadName, "people"), (WriteRefused, "metadata"), (ClusterError, "cluster"),
 ]
 USER_ERRORS: tuple[type[Exception], ...] = tuple(cls for cls, _ in ERROR_CODES)
 

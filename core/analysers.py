@@ -114,8 +114,15 @@ class Thumbnails:
         return {}
 
     def save(self, image, fingerprint: str, timestamp: float | None = None) -> None:
+        self._write(lambda: self.cache.save(image, fingerprint, timestamp), fingerprint)
+
+    def put(self, jpeg: bytes, fingerprint: str, timestamp: float | None = None) -> None:
+        """A thumbnail a cluster worker made (core.cluster), written into this machine's cache."""
+        self._write(lambda: self.cache.put(jpeg, fingerprint, timestamp), fingerprint)
+
+    def _write(self, write: Callable[[], object], fingerprint: str) -> None:
         try:
-            self.cache.save(image, fingerprint, timestamp)
+            write()
         except OSError as e:
             log.debug("thumbnail of %s not written: %s", fingerprint, e)
             self.failures += 1
@@ -263,6 +270,7 @@ class FaceNames:
     def __init__(self, library: Library, stage: Stage):
         self.library, self._stage = library, stage
         self.read: list[tuple[int, list, str]] = []  # (media id, regions, signature) waiting for the import
+        self.seen: set[int] = set()  # media whose names were read in this run (or could not be): not read again
         self.folders = regions.Folders()  # this index's listing of each folder, where sidecars are looked up
         self.failures = 0
         s = library.settings
@@ -318,9 +326,11 @@ class FaceNames:
     def store(self, media: Media, outcome: Outcome) -> dict:
         if outcome.error:
             self.failures += 1
+            self.seen.add(media.id)
             return dict(regions_error=outcome.error, regions_error_detail=outcome.detail)
-        if outcome.value is None:
+        if outcome.value is None:  # not read (unchanged, or a cluster worker without ExifTool: read again here)
             return {}
+        self.seen.add(media.id)
         found, read = outcome.value
         self.read.append((media.id, found, read))
         return dict(regions_error=None, regions_error_detail=None)

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 INDEX_SAVE_EVERY = 300.0  # seconds; the catalog holds every vector anyway, the index is a cache
 VIDEO_FRAMES_AHEAD = 32  # a video's model inputs waiting for the image tower at most (0.8 MB each at 256 px)
+NO_FRAME = "damaged video (no frame of it could be decoded)"
 HEARTBEAT_S = 0.5  # while a long video is sampled: how often progress (and a moment for the user's decisions) comes
 
 
@@ -73,6 +74,7 @@ class IndexReport:
     names: object = None            # the NamesImported of the names other apps wrote (core.faces.people)
     face_errors: int = 0            # files whose face analysis failed in this run (recorded; retried next run)
     resumed: int = 0                # files indexed in this run that an earlier, interrupted run had left pending
+    cluster: Any = None             # an index on a cluster: its ClusterReport (core.cluster.ray_index)
 
 
 @dataclass
@@ -170,7 +172,7 @@ class IndexJob:
                 # Photos indexed before whose XMP changed (a sidecar edited or added in another app), then the
                 # names read in this run, as one decision.
                 names = self._analyser(FaceNames)
-                again = [m for m in media.all() if m.status == INDEXED and m.id not in self._seen and names.wants(m)]
+                again = [m for m in media.all() if m.status == INDEXED and m.id not in names.seen and names.wants(m)]
                 if again:
                     yield from self._read_names(names, again)
             if lib.settings.faces and not self.cancel.is_set():
@@ -303,17 +305,12 @@ class IndexJob:
                             break
                         decoded.complete = True
                         if held is None and not decoded.error:
-                            decoded.error = "damaged video (no frame of it could be decoded)"
+                            decoded.error = NO_FRAME
                     if decoded.error:
                         batch = [(d, i) for d, i in batch if d is not decoded]  # frames of it not stored yet
                         remaining.pop(decoded.media.id, None)
                         stored.pop(decoded.media.id, None)
-                        with lib.catalog.transaction():
-                            index.remove(lib.catalog.items.clear(decoded.media.id))  # stored ones, or a cut run's
-                            lib.catalog.media.update(decoded.media.id, status=ERROR, error=decoded.error,
-                                                     error_detail=decoded.error_detail)
-                        self.report.errors += 1
-                        self._finished(decoded.media.id)
+                        self._store_failure(decoded, index)
                         yield from progress([decoded.media.path])
                         continue
                     if decoded.stream is not None:
@@ -565,12 +562,8 @@ class IndexJob:
                 stored[media.id] += 1
                 remaining[media.id] -= 1
                 if remaining[media.id] == 0 and decoded.complete:  # a video still sampled has more to come
-                    lib.catalog.media.update(media.id, status=INDEXED, error=None, error_detail=None,
-                                             indexed_at=time.time(), **decoded.metadata,
-                                             **self._store_outcomes(decoded, self.analysers))
+                    self._store_indexed(decoded)
                     finished.append(media.path)
-                    self._finished(media.id, decoded.metadata.get("duration"))
-                    self.report.embedded_files += 1
         catalog_done = time.perf_counter()
         with self._stage_lock:
             self.report.stages["catalog"] = self.report.stages.get("catalog", 0.0) + catalog_done - t1
@@ -585,6 +578,25 @@ class IndexJob:
             self.report.stages["index"] = self.report.stages.get("index", 0.0) + time.perf_counter() - catalog_done
         self.report.embedded_items += len(batch)
         return finished
+
+    def _store_indexed(self, decoded: _Decoded) -> None:
+        """Inside the caller's transaction, once every vector of the file is stored: the file is searchable, with
+        what each analyser made of it. Local and cluster indexes (core.cluster) finish a file here."""
+        self.library.catalog.media.update(decoded.media.id, status=INDEXED, error=None, error_detail=None,
+                                          indexed_at=time.time(), **decoded.metadata,
+                                          **self._store_outcomes(decoded, self.analysers))
+        self._finished(decoded.media.id, decoded.metadata.get("duration"))
+        self.report.embedded_files += 1
+
+    def _store_failure(self, decoded: _Decoded, index) -> None:
+        """A file that cannot be used: its vectors (stored ones, or a cut run's) go, and it says why."""
+        lib = self.library
+        with lib.catalog.transaction():
+            index.remove(lib.catalog.items.clear(decoded.media.id))
+            lib.catalog.media.update(decoded.media.id, status=ERROR, error=decoded.error,
+                                     error_detail=decoded.error_detail)
+        self.report.errors += 1
+        self._finished(decoded.media.id)
 
     def _add_earlier_vectors(self, batch, done_ids: set, labels_now: list, index) -> None:
         """A video spanning several batches: its earlier vectors go into the index once it is complete."""

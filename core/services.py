@@ -110,7 +110,8 @@ def index_report(report) -> dict:
             "unchanged": s.unchanged, "unreadable": s.unreadable, "offline": s.offline, "back": s.back,
             "offline_folders": s.offline_folders, "skipped": s.skipped, "indexed": report.embedded_files, "resumed": report.resumed,
             "vectors": report.embedded_items, "errors": report.errors + s.unreadable,
-            "face_errors": report.face_errors, "seconds": round(report.seconds, 3), "cancelled": report.cancelled}
+            "face_errors": report.face_errors, "seconds": round(report.seconds, 3), "cancelled": report.cancelled,
+            **({"cluster": report.cluster.to_json()} if report.cluster else {})}
 
 
 def largest_face(lib: Library, photo: str):

@@ -24,17 +24,30 @@ class ThumbnailCache:
 
     def save(self, image: Image.Image, fingerprint: str, timestamp: float | None = None) -> Path:
         """Write from an image already decoded for the model, so a thumbnail never costs a second decode."""
-        from PIL import Image
+        return self.put(thumbnail_jpeg(image), fingerprint, timestamp)
 
+    def put(self, jpeg: bytes, fingerprint: str, timestamp: float | None = None) -> Path:
+        """Write a thumbnail made elsewhere (by a cluster worker: core.cluster), whole or not at all."""
         target = self.path_for(fingerprint, timestamp)
         target.parent.mkdir(parents=True, exist_ok=True)
-        thumb = image.copy()
-        thumb.thumbnail((THUMB_BOX, THUMB_BOX), Image.Resampling.BICUBIC)
         tmp = target.with_name(target.name + f".{os.getpid()}.tmp")
-        thumb.save(tmp, "JPEG", quality=85, optimize=True)
+        tmp.write_bytes(jpeg)
         os.replace(tmp, target)
         return target
 
     def get(self, fingerprint: str, timestamp: float | None = None) -> Path | None:
         p = self.path_for(fingerprint, timestamp)
         return p if p.exists() else None
+
+
+def thumbnail_jpeg(image: Image.Image) -> bytes:
+    """The thumbnail of a decoded picture, as the JPEG the cache holds."""
+    import io
+
+    from PIL import Image
+
+    thumb = image.copy()
+    thumb.thumbnail((THUMB_BOX, THUMB_BOX), Image.Resampling.BICUBIC)
+    out = io.BytesIO()
+    thumb.save(out, "JPEG", quality=85, optimize=True)
+    return out.getvalue()

@@ -1,0 +1,101 @@
+"""A real two-node Ray cluster for the tests, inside a network namespace that has only loopback.
+
+Run as `unshare -n python -m tests.cluster_harness PLAN.json` (tests/test_cluster.py does): it brings loopback up,
+starts a head node and a worker node (`ray start --head`, `ray start --address=...`, one CPU each, each in a process
+group of its own), runs the plan's commands one after the other, and writes what each did to the plan's `out` file.
+A step may kill the worker node (kill -9 of its whole process group) once its library's catalog holds `kill_after`
+indexed files: a node lost mid-run. The cluster is stopped by killing its process groups, never by `ray stop`, which
+would stop every Ray process on the machine (another test run's too). Nothing leaves the machine: the namespace has
+no other interface, and in it Ray binds 127.0.0.1.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RAY = str(Path(sys.executable).with_name("ray"))
+PORT = 6390  # the namespace is this run's own: no other process can hold the port
+
+
+def _start(args: list[str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen([RAY, "start", "--block", "--disable-usage-stats", "--node-ip-address=127.0.0.1",
+                             "--num-cpus=1", "--object-store-memory=200000000", *args],
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _alive_nodes() -> int:
+    probe = ("import ray; ray.init(address='127.0.0.1:%d', logging_level=40, log_to_driver=False); "
+             "print(sum(1 for n in ray.nodes() if n['Alive']))" % PORT)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    return int(done.stdout.strip() or 0) if done.returncode == 0 else 0
+
+
+def _kill(group: subprocess.Popen) -> None:
+    try:
+        os.killpg(group.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    group.wait()
+
+
+def _indexed(catalog: str) -> int:
+    try:
+        with sqlite3.connect(f"file:{catalog}?mode=ro", uri=True, timeout=1) as db:
+            return db.execute("SELECT count(*) FROM media WHERE status = 'indexed'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def main(plan_path: str) -> int:
+    plan = json.loads(Path(plan_path).read_text())
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    tmp = Path(plan["tmp"])  # short: Ray's socket paths live under it (a Unix socket path has at most 107 bytes)
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    head = _start(["--head", f"--port={PORT}", "--include-dashboard=false", f"--temp-dir={tmp}"], tmp / "head.log")
+    worker = None
+    steps = []
+    try:
+        for _ in range(60):
+            if _alive_nodes() >= 1:
+                break
+            time.sleep(1)
+        worker = _start([f"--address=127.0.0.1:{PORT}"], tmp / "worker.log")
+        for _ in range(60):
+            if _alive_nodes() >= 2:
+                break
+            time.sleep(1)
+        else:
+            raise SystemExit("the worker node did not join the cluster")
+        for step in plan["steps"]:
+            env = {**os.environ, **step.get("env", {})}
+            started = time.perf_counter()
+            proc = subprocess.Popen(step["cmd"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                    cwd=step.get("cwd"), text=True)
+            killed_at = None
+            if step.get("kill_after") is not None:
+                while proc.poll() is None:
+                    done = _indexed(step["catalog"])
+                    if done >= step["kill_after"]:
+                        _kill(worker)
+                        killed_at = done
+                        break
+                    time.sleep(0.02)
+            out, err = proc.communicate(timeout=step.get("timeout", 600))
+            steps.append({"rc": proc.returncode, "stdout": out, "stderr": err, "killed_at": killed_at,
+                          "seconds": time.perf_counter() - started})
+    finally:
+        for group in (worker, head):
+            if group is not None:
+                _kill(group)
+        Path(plan["out"]).write_text(json.dumps({"steps": steps}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,171 @@
+"""`idlens index --ray`: on a real two-node Ray cluster (tests/cluster_harness.py, in a network namespace with only
+loopback), an index gives the library a local index gives it, and losing a worker node mid-run loses and doubles
+nothing. The libraries are compared in full: files, statuses, frames, vectors, faces and their boxes, names read
+from XMP, people, thumbnails and search results.
+
+The libraries use the fp32 image tower: the int8 tower's activations are quantised per batch (ONNX Runtime's
+dynamic quantisation), so its vectors depend slightly on which photos share a batch, in a local index as well
+(measured here: at most 0.005 apart, cosine > 0.9999); fp32 lets the comparison be exact.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests import media_factory
+from tests.test_cli import ROOT, idlens
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'idlens[archive]')")
+FACES = ROOT / "tests" / "data" / "faces"
+
+
+def _namespaces_allowed() -> str | None:
+    if not shutil.which("unshare") or not shutil.which("ip"):
+        return "unshare or ip (util-linux, iproute2) is not installed"
+    done = subprocess.run(["unshare", "-n", "ip", "link", "set", "lo", "up"], capture_output=True, text=True)
+    return None if done.returncode == 0 else f"no network namespace may be made here ({done.stderr.strip()})"
+
+
+pytestmark = pytest.mark.skipif(bool(_namespaces_allowed()), reason=str(_namespaces_allowed()))
+
+
+def _folder(root: Path) -> Path:
+    """Real faces (one named by a digiKam sidecar, if ExifTool is here), 80 generated photos, two videos (one of
+    the faces) and a damaged file."""
+    folder = root / "media"
+    folder.mkdir()
+    for f in sorted(FACES.glob("*.jpg")):
+        shutil.copy(f, folder / f.name)
+    if shutil.which("exiftool"):
+        from tests.test_regions import _sidecar_naming_the_face
+
+        _sidecar_naming_the_face(folder / "person_a_1.jpg", "Zoë Kowalski")
+    for i in range(80):
+        media_factory.photo(folder / "generated" / f"photo{i:02}.jpg", seed=i, size=(800, 600))
+    media_factory.video_of_photos(folder / "faces.mp4", [FACES / "person_a_2.jpg", FACES / "person_b_1.jpg",
+                                                         FACES / "impostor_1.jpg"])
+    media_factory.video(folder / "scenes.mp4", scenes=[1, 2, 3])
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a photo")
+    return folder
+
+
+def _library(root: Path, name: str) -> str:
+    lib = root / name
+    lib.mkdir()
+    (lib / "settings.json").write_text(json.dumps({"model": "tiny-test", "image_encoder": "onnx-fp32",
+                                                   "batch_size": 4}))
+    return str(lib)
+
+
+def _snapshot(library: str, media_root: Path, cache: Path) -> tuple[dict, dict]:
+    """Everything an index decides about a library, keyed by paths relative to the media; and the vectors."""
+    from core.library import Library
+    from core.search.ranking import search
+
+    lib = Library(Path(library))
+    try:
+        dim = lib.catalog.items.model_dim(lib.catalog.library_model)
+        files, vectors, groups = {}, {}, defaultdict(set)
+        for m in lib.catalog.media.all():
+            rel = os.path.relpath(m.path, media_root)
+            labels = lib.catalog.items.labels_of(m.id)
+            vectors[rel] = lib.catalog.items.vectors(np.asarray(labels, dtype=np.int64), dim) if labels else None
+            faces = lib.catalog.faces.in_media(m.id)
+            files[rel] = {"status": m.status, "error": m.error, "kind": m.kind, "size": (m.width, m.height),
+                          "duration": m.duration, "vectors": len(labels),
+                          "frames": sorted(lib.catalog.media.frame_ids(m.id)),
+                          "faces": sorted((f["timestamp"] or 0.0, f["x"], f["y"], f["w"], f["h"], f["name"] or "",
+                                           f["named_from"] or "") for f in faces)}
+            for f in faces:
+                if f["person_id"] is not None:
+                    groups[f["person_id"]].add((rel, f["timestamp"], f["x"], f["y"]))
+        names = {pid: lib.catalog.people.name_of(pid) for pid in groups}
+        people = sorted((names[pid] or "", sorted(g, key=str)) for pid, g in groups.items())
+        found = {q: [(os.path.relpath(r.path, media_root), r.timestamp) for r in search(lib, q, k=10).results]
+                 for q in ("a photo of a dog", "Zoë Kowalski", "a video of people talking")
+                 if q != "Zoë Kowalski" or shutil.which("exiftool")}
+        thumbnails = sorted(p.name for p in (cache / "thumbnails").rglob("*.jpg"))
+        return {"files": files, "people": people, "search": found, "thumbnails": thumbnails}, vectors
+    finally:
+        lib.close()
+
+
+def _cluster(tmp: Path, steps: list[dict]) -> list[dict]:
+    """The steps run against a fresh two-node cluster in a namespace with only loopback."""
+    short = Path(tempfile.mkdtemp(prefix="ir", dir="/tmp"))  # Ray's socket paths must stay under 107 bytes
+    plan = {"tmp": str(short), "steps": steps, "out": str(tmp / "cluster-out.json")}
+    (tmp / "plan.json").write_text(json.dumps(plan))
+    try:
+        subprocess.run(["unshare", "-n", sys.executable, "-m", "tests.cluster_harness", str(tmp / "plan.json")],
+                       cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=900, check=True)
+        return json.loads((tmp / "cluster-out.json").read_text())["steps"]
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def _index_on_cluster(library: str, folder: Path, cache: Path, **step) -> dict:
+    env = {"IDLENS_CACHE": str(cache), "IDLENS_MODEL": "tiny-test"}
+    return {"cmd": [sys.executable, "-m", "app", "--library", library, "index", "--ray", "127.0.0.1:6390",
+                    "--json", str(folder)], "env": env, "cwd": str(ROOT), **step}
+
+
+def test_an_index_on_a_two_node_cluster_is_a_local_index_even_when_a_node_dies(tmp_path):
+    folder = _folder(tmp_path)
+    local, on_cluster, killed = (_library(tmp_path, n) for n in ("local", "cluster", "killed"))
+    caches = {n: tmp_path / f"cache-{n}" for n in ("local", "cluster", "killed")}
+    idlens("--library", local, "index", str(folder), env_extra={"IDLENS_CACHE": str(caches["local"])})
+
+    steps = _cluster(tmp_path, [
+        _index_on_cluster(on_cluster, folder, caches["cluster"]),
+        # The worker node is killed (its raylet, its worker processes: kill -9) once 12 files are stored.
+        _index_on_cluster(killed, folder, caches["killed"], kill_after=12,
+                          catalog=str(Path(killed) / "catalog.db")),
+        # The cluster is down to its head node: a second run has nothing left to do.
+        _index_on_cluster(killed, folder, caches["killed"]),
+    ])
+    for step in steps:
+        assert step["rc"] == 0, step["stderr"][-3000:]
+    reports = [json.loads(s["stdout"]) for s in steps]
+    files = len(list(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".xmp")))
+    assert reports[0]["indexed"] == files - 1 and reports[0]["errors"] == 1  # broken.jpg
+    assert reports[0]["cluster"]["nodes"] == 2 and reports[0]["cluster"]["workers"] == 2
+
+    # The node died with work on it: its batches went to the head node's worker, and the run still finished.
+    assert steps[1]["killed_at"] is not None and steps[1]["killed_at"] < files - 1, "the node was not killed mid-run"
+    assert reports[1]["cluster"]["lost_batches"] >= 1 and reports[1]["cluster"]["crashed_files"] == 0
+    assert reports[1]["indexed"] == files - 1 and reports[1]["errors"] == 1
+    assert reports[2]["indexed"] == 0 and reports[2]["new"] == 0 and reports[2]["unchanged"] == files
+
+    expected, expected_vectors = _snapshot(local, folder, caches["local"])
+    assert expected["files"]["broken.jpg"]["status"] == "error"
+    assert sum(len(f["faces"]) for f in expected["files"].values()) >= 6 and expected["people"]
+    if shutil.which("exiftool"):
+        assert ("Zoë Kowalski", "digiKam sidecar") in {(f[5], f[6]) for f in expected["files"]["person_a_1.jpg"]
+                                                       ["faces"]}
+    for name in ("cluster", "killed"):
+        got, vectors = _snapshot(on_cluster if name == "cluster" else killed, folder, caches[name])
+        assert got == expected, name
+        for rel, v in expected_vectors.items():  # the same pictures, embedded the same (fp32)
+            if v is None:
+                assert vectors[rel] is None
+            else:
+                np.testing.assert_allclose(vectors[rel], v, atol=1e-5, err_msg=f"{name}: {rel}")
+
+
+def test_a_cluster_that_cannot_be_reached_is_said_and_changes_nothing(tmp_path, photos):
+    library = _library(tmp_path, "lib")
+    done = idlens("--library", library, "index", "--ray", "127.0.0.1:9", "--json", str(photos), check=False)
+    assert done.returncode == 1
+    error = json.loads(done.stdout)["error"]
+    assert error["code"] == "cluster" and "no Ray cluster reachable at 127.0.0.1:9" in error["message"]
+    assert not (Path(library) / "catalog.sqlite").exists() or not idlens(
+        "--library", library, "list", "--json").stdout.count('"path"')
