@@ -3,8 +3,8 @@
 Run as `unshare -n python -m tests.cluster_harness PLAN.json` (tests/test_cluster.py does): it brings loopback up,
 starts a head node and a worker node (`ray start --head`, `ray start --address=...`, one CPU each, each in a process
 group of its own), runs the plan's commands one after the other, and writes what each did to the plan's `out` file.
-A step may kill the worker node (kill -9 of its whole process group) once its library's catalog holds `kill_after`
-indexed files: a node lost mid-run. The cluster is stopped by killing its process groups, never by `ray stop`, which
+Once its library's catalog holds `after` indexed files, a step may kill the worker node (kill -9 of its whole
+process group: a node lost mid-run), interrupt its command (Ctrl-C) or kill it (kill -9 of the driver). The cluster is stopped by killing its process groups, never by `ray stop`, which
 would stop every Ray process on the machine (another test run's too). Nothing leaves the machine: the namespace has
 no other interface, and in it Ray binds 127.0.0.1.
 """
@@ -34,6 +34,17 @@ def _alive_nodes() -> int:
              "print(sum(1 for n in ray.nodes() if n['Alive']))" % PORT)
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     return int(done.stdout.strip() or 0) if done.returncode == 0 else 0
+
+
+def _workers_left(wait: float = 30.0) -> int:
+    """Idlens workers still alive in the cluster once `wait` seconds have passed without none (the actors of a
+    driver that is gone must not linger: Ray ends them when it sees their owner die)."""
+    probe = ("import ray, time; from ray._private import state; ray.init(address='127.0.0.1:%d', logging_level=40,"
+             " log_to_driver=False)\nfor _ in range(%d):\n    n = sum(1 for a in state.actors().values() if "
+             "a['ActorClassName'] == 'FileIndexer' and a['State'] != 'DEAD')\n    if n == 0: break\n"
+             "    time.sleep(1)\nprint(n)" % (PORT, int(wait)))
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=wait + 60)
+    return int(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip().isdigit() else -1
 
 
 def _kill(group: subprocess.Popen) -> None:
@@ -78,17 +89,22 @@ def main(plan_path: str) -> int:
             proc = subprocess.Popen(step["cmd"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                                     cwd=step.get("cwd"), text=True)
             killed_at = None
-            if step.get("kill_after") is not None:
+            if step.get("after") is not None:  # once the catalog holds that many indexed files: `then`
                 while proc.poll() is None:
                     done = _indexed(step["catalog"])
-                    if done >= step["kill_after"]:
-                        _kill(worker)
+                    if done >= step["after"]:
+                        if step["then"] == "kill the worker node":
+                            _kill(worker)
+                        elif step["then"] == "interrupt":  # Ctrl-C
+                            proc.send_signal(signal.SIGINT)
+                        elif step["then"] == "kill the driver":
+                            proc.kill()
                         killed_at = done
                         break
                     time.sleep(0.02)
             out, err = proc.communicate(timeout=step.get("timeout", 600))
             steps.append({"rc": proc.returncode, "stdout": out, "stderr": err, "killed_at": killed_at,
-                          "seconds": time.perf_counter() - started})
+                          "seconds": time.perf_counter() - started, "workers_left": _workers_left()})
     finally:
         for group in (worker, head):
             if group is not None:

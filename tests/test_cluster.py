@@ -124,26 +124,46 @@ def test_an_index_on_a_two_node_cluster_is_a_local_index_even_when_a_node_dies(t
     caches = {n: tmp_path / f"cache-{n}" for n in ("local", "cluster", "killed")}
     idlens("--library", local, "index", str(folder), env_extra={"IDLENS_CACHE": str(caches["local"])})
 
+    stopped = _library(tmp_path, "stopped")
+    caches["stopped"] = tmp_path / "cache-stopped"
+    catalog = {n: str(Path(p) / "catalog.db") for n, p in (("killed", killed), ("stopped", stopped))}
     steps = _cluster(tmp_path, [
         _index_on_cluster(on_cluster, folder, caches["cluster"]),
+        # Ctrl-C once 10 files are stored, then the driver itself killed (kill -9) further on; each time the next
+        # run goes on from where the last one stopped.
+        _index_on_cluster(stopped, folder, caches["stopped"], after=10, then="interrupt", catalog=catalog["stopped"]),
+        _index_on_cluster(stopped, folder, caches["stopped"], after=40, then="kill the driver",
+                          catalog=catalog["stopped"]),
+        _index_on_cluster(stopped, folder, caches["stopped"]),
         # The worker node is killed (its raylet, its worker processes: kill -9) once 12 files are stored.
-        _index_on_cluster(killed, folder, caches["killed"], kill_after=12,
-                          catalog=str(Path(killed) / "catalog.db")),
+        _index_on_cluster(killed, folder, caches["killed"], after=12, then="kill the worker node",
+                          catalog=catalog["killed"]),
         # The cluster is down to its head node: a second run has nothing left to do.
         _index_on_cluster(killed, folder, caches["killed"]),
     ])
-    for step in steps:
+    first, interrupted, driver_killed, resumed, node_killed, again = steps
+    for step in (first, resumed, node_killed, again):
         assert step["rc"] == 0, step["stderr"][-3000:]
-    reports = [json.loads(s["stdout"]) for s in steps]
     files = len(list(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".xmp")))
-    assert reports[0]["indexed"] == files - 1 and reports[0]["errors"] == 1  # broken.jpg
-    assert reports[0]["cluster"]["nodes"] == 2 and reports[0]["cluster"]["workers"] == 2
+    report = json.loads(first["stdout"])
+    assert report["indexed"] == files - 1 and report["errors"] == 1  # broken.jpg
+    assert report["cluster"]["nodes"] == 2 and report["cluster"]["workers"] == 2
+
+    # Stopped twice: what was stored stays, the cluster's work for the driver stops, the third run finishes it.
+    assert interrupted["rc"] == 130 and 10 <= interrupted["killed_at"] < files - 1
+    assert json.loads(interrupted["stdout"])["cancelled"] is True
+    assert driver_killed["rc"] == -9 and driver_killed["killed_at"] is not None
+    assert interrupted["workers_left"] == driver_killed["workers_left"] == 0  # no worker outlives its index
+    report = json.loads(resumed["stdout"])
+    assert 0 < report["indexed"] < files - 1 - 40 and report["resumed"] > 0
 
     # The node died with work on it: its batches went to the head node's worker, and the run still finished.
-    assert steps[1]["killed_at"] is not None and steps[1]["killed_at"] < files - 1, "the node was not killed mid-run"
-    assert reports[1]["cluster"]["lost_batches"] >= 1 and reports[1]["cluster"]["crashed_files"] == 0
-    assert reports[1]["indexed"] == files - 1 and reports[1]["errors"] == 1
-    assert reports[2]["indexed"] == 0 and reports[2]["new"] == 0 and reports[2]["unchanged"] == files
+    assert node_killed["killed_at"] is not None and node_killed["killed_at"] < files - 1, "not killed mid-run"
+    report = json.loads(node_killed["stdout"])
+    assert report["cluster"]["lost_batches"] >= 1 and report["cluster"]["crashed_files"] == 0
+    assert report["indexed"] == files - 1 and report["errors"] == 1
+    report = json.loads(again["stdout"])
+    assert report["indexed"] == 0 and report["new"] == 0 and report["unchanged"] == files
 
     expected, expected_vectors = _snapshot(local, folder, caches["local"])
     assert expected["files"]["broken.jpg"]["status"] == "error"
@@ -151,8 +171,8 @@ def test_an_index_on_a_two_node_cluster_is_a_local_index_even_when_a_node_dies(t
     if shutil.which("exiftool"):
         assert ("Zoë Kowalski", "digiKam sidecar") in {(f[5], f[6]) for f in expected["files"]["person_a_1.jpg"]
                                                        ["faces"]}
-    for name in ("cluster", "killed"):
-        got, vectors = _snapshot(on_cluster if name == "cluster" else killed, folder, caches[name])
+    for name, library in (("cluster", on_cluster), ("stopped", stopped), ("killed", killed)):
+        got, vectors = _snapshot(library, folder, caches[name])
         assert got == expected, name
         for rel, v in expected_vectors.items():  # the same pictures, embedded the same (fp32)
             if v is None:
