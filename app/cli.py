@@ -276,6 +276,7 @@ def status(obj: Context, as_json):
         label = {"image": "photos", "video": "videos"}.get(kind, kind + "s")  # the app's words (JSON keeps "image")
         click.echo(f"{label:8} {sum(by_status.values())} ({parts})")
     click.echo(f"vectors  {data['vectors']}")
+    click.echo(f"vector store: {services.store_line(data['vector_store'])}")
     for folder in data["folders"]:
         say(f"folder   {folder['path']}" + (f"  (offline: {folder['offline']})" if folder["offline"] else ""))
     for folder in data["folders"]:

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .clip.vector_index import IndexMismatch, VectorIndex
-from .library import BACKUP_FOLDER, CATALOG_FILE, INDEX_FOLDER, SETTINGS_FILE, Library
+from .clip.lance_index import LanceUnavailable
+from .clip.stores import FOLDERS, store_class
+from .clip.vector_index import IndexMismatch
+from .library import BACKUP_FOLDER, CATALOG_FILE, SETTINGS_FILE, Library
 from .lock import WriteLock
 from .media.scanner import LEFT_EMPTY, folder_warning, left_empty, scan, unreachable
 from .settings import Settings, models_dir
@@ -93,7 +95,7 @@ def catalog_problem(folder: str | Path) -> str | None:
 
 def _holds_a_library(folder: Path) -> bool:
     """A folder with backups or a vector index but no catalog lost its catalog: it is not a new library."""
-    return bool(Backups(folder / BACKUP_FOLDER).list()) or (folder / INDEX_FOLDER).exists()
+    return bool(Backups(folder / BACKUP_FOLDER).list()) or any((folder / f).exists() for f in FOLDERS.values())
 
 
 # -- the checks -----------------------------------------------------------------------------------------------------
@@ -144,6 +146,16 @@ def _check_catalog(folder: Path) -> tuple[Check, Catalog | None]:
 
 
 def _check_index(folder: Path, catalog: Catalog) -> Check:
+    """The store the library's settings name (`vector_store`) against the catalog; messages name it, since a
+    library switched from one to the other keeps both folders and only one is in use."""
+    name = Settings.read(folder / SETTINGS_FILE)[0].vector_store
+    checked = _check_store(folder, catalog, name)
+    checked.message = f"{name} store: {checked.message}"
+    checked.data["store"] = name
+    return checked
+
+
+def _check_store(folder: Path, catalog: Catalog, name: str) -> Check:
     model = catalog.library_model
     if not model:
         return Check("index", OK, "no vectors yet")
@@ -152,8 +164,8 @@ def _check_index(folder: Path, catalog: Catalog) -> Check:
         return Check("index", OK, "no vectors yet")
     live = catalog.items.live_labels()
     try:
-        index = VectorIndex.load(folder / INDEX_FOLDER, model, dim)
-    except IndexMismatch as e:
+        index = store_class(name).load(folder / FOLDERS[name], model, dim)
+    except (IndexMismatch, LanceUnavailable) as e:
         return Check("index", FAIL, str(e))
     except (OSError, ValueError, RuntimeError, KeyError) as e:
         return Check("index", FAIL, f"the vector index cannot be read ({e}); `idlens doctor --repair` rebuilds it")
@@ -161,7 +173,7 @@ def _check_index(folder: Path, catalog: Catalog) -> Check:
         if len(live) == 0:
             return Check("index", OK, "no vectors yet")
         return Check("index", WARN, f"no vector index yet for {plural(len(live), 'vector')}; the next search builds it")
-    have = np.fromiter(index.labels, dtype=np.int64, count=len(index.labels))
+    have = index.labels_array()
     absent = len(np.setdiff1d(live, have))
     extra = len(np.setdiff1d(have, live))
     data = {"vectors": int(len(live)), "in_index": int(len(have)), "absent": absent, "extra": extra}
@@ -326,7 +338,8 @@ def _rebuild_and_rescan(folder: Path, report: RepairReport) -> None:
                 # the restored catalog's next faces take ids above its highest again: their cached crops are others'
                 lib.face_crops.drop_above(lib.catalog.faces.max_id())
             n = lib.rebuild_index()
-            report.actions.append(f"rebuilt the vector index from the catalog ({plural(n, 'vector')})")
+            report.actions.append(f"rebuilt the vector index ({lib.settings.vector_store} store) from the catalog "
+                                  f"({plural(n, 'vector')})")
             known = [p for p in report.forget_again
                      if lib.catalog.media.known_files(p) or p in lib.catalog.media.roots()]
             forgotten = lib.forget(*known) if known else 0

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import registry
 from .clip.embedder import ClipEmbedder, ModelSpec
-from .clip.vector_index import VectorIndex
+from .clip.stores import FOLDERS, VectorStore, new_store, store_class
 from .faces.crops import library_crops
 from .lock import LibraryBusy, WriteLock
 from .media.thumbnails import ThumbnailCache
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 CATALOG_FILE = "catalog.db"
 SETTINGS_FILE = "settings.json"
-INDEX_FOLDER = "vectors"
+INDEX_FOLDER = FOLDERS["hnsw"]  # the default store's; `Library.index_folder` is the one in use
 BACKUP_FOLDER = "backups"
 
 
@@ -56,7 +56,8 @@ class Library:
         self.folder = Path(folder).expanduser().absolute()
         catalog_path = self.folder / CATALOG_FILE
         self.backups = Backups(self.folder / BACKUP_FOLDER)
-        if not catalog_path.exists() and (self.backups.list() or (self.folder / INDEX_FOLDER).exists()):
+        if not catalog_path.exists() and (self.backups.list()
+                                          or any((self.folder / f).exists() for f in FOLDERS.values())):
             # A library whose catalog vanished is not a new library: starting afresh would hide every name.
             raise CatalogDamaged(catalog_path, "the file is missing, but this folder holds a library")
         if not create and not catalog_path.exists():
@@ -73,7 +74,7 @@ class Library:
         self.model_spec = str(ModelSpec.parse(requested or self.settings.model))
         self.thumbnails = ThumbnailCache(cache_dir() / "thumbnails")
         self.face_crops = library_crops(self.catalog, lambda: self.settings)  # this library's own folder
-        self._index: VectorIndex | None = None
+        self._index: VectorStore | None = None
         self._idclip = None
 
     def close(self) -> None:
@@ -171,7 +172,7 @@ class Library:
             self.catalog.set_library_model(self.model_spec)
             self.catalog.meta.set("index_dirty", "1")
         self._remember_model()
-        self._index = VectorIndex(self.model_spec, dim)
+        self._index = self._new_store(self.model_spec, dim)
         self.save_index()
         return n
 
@@ -182,23 +183,35 @@ class Library:
         return dim if dim is not None else self.embedder.dim
 
     @property
-    def index(self) -> VectorIndex:
+    def index_folder(self) -> Path:
+        """Where the store the settings name (`vector_store`) keeps its files."""
+        return self.folder / FOLDERS[self.settings.vector_store]
+
+    def _new_store(self, model: str, dim: int) -> VectorStore:
+        return new_store(self.settings.vector_store, model, dim, self.index_folder)
+
+    @property
+    def index(self) -> VectorStore:
         if self._index is None:
             self.check_model()
-            folder = self.folder / INDEX_FOLDER
+            folder = self.index_folder
             damaged = False
+            store = store_class(self.settings.vector_store)  # LanceUnavailable (how to install it) before any work
             try:
-                index = VectorIndex.load(folder, self.model_spec, self.dim)
+                index = store.load(folder, self.model_spec, self.dim)
             except (RuntimeError, OSError, ValueError, KeyError) as e:  # a damaged cache: rebuilt from the catalog
                 log.warning("the vector index in %s cannot be read (%s); rebuilding it from the catalog", folder, e)
                 index, damaged = None, True
+            fresh = index is None
             if index is None:
-                index = VectorIndex(self.model_spec, self.dim)
+                index = self._new_store(self.model_spec, self.dim)
             self._index = index
             if index.generation is None or index.generation != self.catalog.meta.get("index_generation") \
                     or self.catalog.meta.get("index_dirty") == "1":
                 self.sync_index()
-            if damaged:  # keep the rebuilt one, unless another writer is at work (it saves its own)
+            # Keep what was rebuilt (damaged, lost, or the setting switched to the other store): rebuilding 10M
+            # vectors on every start would cost minutes. Unless another writer is at work: it saves its own.
+            if damaged or (fresh and len(index)):
                 try:
                     with self.write_lock("saving the rebuilt vector index"):
                         self.save_index()
@@ -214,7 +227,7 @@ class Library:
         dim = self.catalog.items.model_dim(model)
         if dim is None:  # a model named, no vector of it stored yet
             return 0
-        self._index = VectorIndex(model, dim)
+        self._index = self._new_store(model, dim)
         self.sync_index()
         self.save_index()
         return len(self._index.labels)
@@ -232,7 +245,7 @@ class Library:
         """Bring the index in line with the catalog: add what is missing, remove what should not be found."""
         index = self._index if self._index is not None else self.index
         live = self.catalog.items.live_labels()
-        have = np.fromiter(index.labels, dtype=np.int64, count=len(index.labels))
+        have = index.labels_array()
         to_add = np.setdiff1d(live, have, assume_unique=True)
         to_remove = np.setdiff1d(have, live, assume_unique=True)
         index.remove(to_remove)
@@ -241,7 +254,7 @@ class Library:
             index.add(chunk, self.catalog.items.vectors(chunk, index.dim))
         return len(to_add), len(to_remove)
 
-    def refresh_index(self) -> VectorIndex:
+    def refresh_index(self) -> VectorStore:
         """Load the index if needed, and bring it in line with the catalog after scans, moves and deletions."""
         if self._index is None:
             return self.index  # loading syncs
@@ -251,7 +264,7 @@ class Library:
     def save_index(self) -> None:
         if self._index is None:
             return
-        gen = self._index.save(self.folder / INDEX_FOLDER)
+        gen = self._index.save(self.index_folder)
         with self.catalog.transaction():
             self.catalog.meta.set("index_generation", gen)
             self.catalog.meta.set("index_dirty", "0")
@@ -314,7 +327,7 @@ class Library:
                     inside_a_root = True
             if inside_a_root:  # else the next scan of that folder would bring it back
                 media.exclude(path)
-        if self._index is not None or (self.folder / INDEX_FOLDER).exists():
+        if self._index is not None or self.index_folder.exists():
             self.index.remove(labels)
             self.save_index()
         return len(ids)

@@ -9,6 +9,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
+from .clip import stores
 from .clip.embedder import weights_available
 from .faces.detection import pil_to_bgr
 from .faces.views import PeopleError
@@ -35,11 +36,17 @@ def status(lib: Library, model_files: bool = False) -> dict:
         folders.append({"path": root, **asdict(summary), "offline": offline.get(root)})
     out = {"library": str(lib.folder), "model": lib.model_spec, "library_model": c.library_model,
            "test_model": lib.embedder.is_test_model, "media": c.media.counts(), "vectors": c.items.count(),
-           "roots": [f["path"] for f in folders], "folders": folders, "schema_version": c.schema_version}
+           "roots": [f["path"] for f in folders], "folders": folders, "schema_version": c.schema_version,
+           "vector_store": stores.saved(lib.settings.vector_store, lib.index_folder)}
     if model_files:
         out.update(weights_available=weights_available(lib.model_spec, models_dir()),
                    thumbnails=str(lib.thumbnails.root))
     return out
+
+
+def store_line(store: dict) -> str:
+    """`status`'s words for the vector store in `status()["vector_store"]`."""
+    return stores.describe(store)
 
 
 def offline_note(count: int) -> str | None:

@@ -94,6 +94,11 @@ class Settings:
     follow_links: bool = False
     # A trained Id-CLIP translator (idlens idclip use CKPT): queries naming people then also get an Id-CLIP score.
     idclip_checkpoint: str | None = None
+    # Where the search vectors are cached (the catalog holds them all either way): "hnsw", an HNSW graph in RAM,
+    # fastest and fine to a few million vectors (~2.2 KB a 512-d vector); "lance", a LanceDB table on disk with an
+    # IVF-PQ index, for archives whose graph would not fit in RAM (needs `pip install 'idlens[archive]'`).
+    # Changing it rebuilds the chosen store from the catalog on the next search.
+    vector_store: str = "hnsw"
 
     @classmethod
     def load(cls, path: Path) -> "Settings":
@@ -162,7 +167,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "face_name_support": _SIMILARITY, "face_name_sole": _SIMILARITY, "face_name_margin": _SIMILARITY,
     "face_suggest_floor": _SIMILARITY,
 }
-_CHOICES = {"image_encoder": ("onnx-int8", "onnx-fp32", "torch")}  # "torch": an older name for fp32
+_CHOICES = {"image_encoder": ("onnx-int8", "onnx-fp32", "torch"),  # "torch": an older name for fp32
+            "vector_store": ("hnsw", "lance")}  # core.clip.stores
 
 
 def _checked(name: str, value):

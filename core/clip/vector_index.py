@@ -105,6 +105,10 @@ class VectorIndex:
     def labels(self) -> set[int]:
         return self._labels
 
+    def labels_array(self) -> np.ndarray:
+        """The live labels, sorted (what the library and doctor compare with the catalog; LanceIndex has it too)."""
+        return np.fromiter(sorted(self._labels), dtype=np.int64, count=len(self._labels))
+
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         labels = np.asarray(labels, dtype=np.int64)
         if len(labels) == 0:
