@@ -1,5 +1,5 @@
 """`python -m bench [--quick] [--json]`: every figure of the performance issue in one run, or one part:
-`python -m bench indexing|faces|calibration|idclip|peers|safety|video|xmp [options]` (`--help` on each)."""
+`python -m bench indexing|faces|calibration|idclip|peers|safety|video|xmp|archive [options]` (`--help` on each)."""
 import json
 import sys
 
@@ -48,6 +48,9 @@ def everything(quick: bool) -> dict:
 if len(sys.argv) > 1 and sys.argv[1] == "decisions":
     from bench import decisions
     decisions.main(sys.argv[2:])
+elif len(sys.argv) > 1 and sys.argv[1] == "archive":
+    from bench import archive
+    archive.main(sys.argv[2:])
 elif len(sys.argv) > 1 and sys.argv[1] == "xmp":
     from bench import xmp
     xmp.main(sys.argv[2:])

@@ -118,6 +118,8 @@ def index_report(report) -> dict:
             "offline_folders": s.offline_folders, "skipped": s.skipped, "indexed": report.embedded_files, "resumed": report.resumed,
             "vectors": report.embedded_items, "errors": report.errors + s.unreadable,
             "face_errors": report.face_errors, "seconds": round(report.seconds, 3), "cancelled": report.cancelled,
+            "pipeline_seconds": round(report.pipeline_seconds, 3),
+            "stages": {k: round(v, 3) for k, v in report.stages.items()},
             **({"cluster": report.cluster.to_json()} if report.cluster else {})}
 
 

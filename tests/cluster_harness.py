@@ -23,15 +23,16 @@ RAY = str(Path(sys.executable).with_name("ray"))
 PORT = 6390  # the namespace is this run's own: no other process can hold the port
 
 
-def _start(args: list[str], log: Path) -> subprocess.Popen:
+def start_node(args: list[str], log: Path, cpus: int = 1) -> subprocess.Popen:
+    """A Ray node in a process group of its own (`ray start --block`), so that killing the group ends all of it."""
     return subprocess.Popen([RAY, "start", "--block", "--disable-usage-stats", "--node-ip-address=127.0.0.1",
-                             "--num-cpus=1", "--object-store-memory=200000000", *args],
+                             f"--num-cpus={cpus}", "--object-store-memory=200000000", *args],
                             stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _alive_nodes() -> int:
+def alive_nodes(port: int = PORT) -> int:
     probe = ("import ray; ray.init(address='127.0.0.1:%d', logging_level=40, log_to_driver=False); "
-             "print(sum(1 for n in ray.nodes() if n['Alive']))" % PORT)
+             "print(sum(1 for n in ray.nodes() if n['Alive']))" % port)
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     return int(done.stdout.strip() or 0) if done.returncode == 0 else 0
 
@@ -47,7 +48,7 @@ def _workers_left(wait: float = 30.0) -> int:
     return int(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip().isdigit() else -1
 
 
-def _kill(group: subprocess.Popen) -> None:
+def kill(group: subprocess.Popen) -> None:
     try:
         os.killpg(group.pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -68,17 +69,17 @@ def main(plan_path: str) -> int:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     tmp = Path(plan["tmp"])  # short: Ray's socket paths live under it (a Unix socket path has at most 107 bytes)
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    head = _start(["--head", f"--port={PORT}", "--include-dashboard=false", f"--temp-dir={tmp}"], tmp / "head.log")
+    head = start_node(["--head", f"--port={PORT}", "--include-dashboard=false", f"--temp-dir={tmp}"], tmp / "head.log")
     worker = None
     steps = []
     try:
         for _ in range(60):
-            if _alive_nodes() >= 1:
+            if alive_nodes() >= 1:
                 break
             time.sleep(1)
-        worker = _start([f"--address=127.0.0.1:{PORT}"], tmp / "worker.log")
+        worker = start_node([f"--address=127.0.0.1:{PORT}"], tmp / "worker.log")
         for _ in range(60):
-            if _alive_nodes() >= 2:
+            if alive_nodes() >= 2:
                 break
             time.sleep(1)
         else:
@@ -94,7 +95,7 @@ def main(plan_path: str) -> int:
                     done = _indexed(step["catalog"])
                     if done >= step["after"]:
                         if step["then"] == "kill the worker node":
-                            _kill(worker)
+                            kill(worker)
                         elif step["then"] == "interrupt":  # Ctrl-C
                             proc.send_signal(signal.SIGINT)
                         elif step["then"] == "kill the driver":
@@ -108,7 +109,7 @@ def main(plan_path: str) -> int:
     finally:
         for group in (worker, head):
             if group is not None:
-                _kill(group)
+                kill(group)
         Path(plan["out"]).write_text(json.dumps({"steps": steps}))
     return 0
 
