@@ -78,7 +78,7 @@ class IndexReport:
 
 
 @dataclass
-class _Picture:
+class Picture:
     """A photo, or a kept video frame, on its way to the image tower."""
     model_input: Any               # None once it is embedded (a long video's go as they are, not at its end)
     timestamp: float | None = None  # None for a photo, seconds for a video frame
@@ -86,14 +86,14 @@ class _Picture:
 
 
 @dataclass
-class _Decoded:
+class Decoded:
     media: Media
-    pictures: list[_Picture] = field(default_factory=list)  # in the batches (a photo's: made by its decoder)
+    pictures: list[Picture] = field(default_factory=list)  # in the batches (a photo's: made by its decoder)
     metadata: dict = field(default_factory=dict)
     error: str | None = None       # why the file cannot be used, in plain words
     error_detail: str | None = None  # the library's own words for it
     outcomes: dict[str, Outcome] = field(default_factory=dict)  # analyser name -> what it made of the file
-    # A video's kept frames (_Picture), handed over by its decoder as they are sampled, so the image tower works on a
+    # A video's kept frames (Picture), handed over by its decoder as they are sampled, so the image tower works on a
     # long video while it is still decoded; _END closes it. None for a photo.
     stream: queue.Queue | None = None
     complete: bool = True          # every picture is in `pictures` (a stream: once _END came)
@@ -115,7 +115,7 @@ class IndexJob:
         self._done = 0
         self._stage_lock = threading.Lock()
         self._seen: set[int] = set()   # media handled by this run's pipeline
-        self._min_side = library.settings.decode_min_side  # raised to the model's input size once it is loaded
+        self.min_side = library.settings.decode_min_side  # raised to the model's input size once it is loaded
         self._work: dict[int, float] = {}      # media id -> its weight in Progress.work_*
         self._sampled: dict[int, tuple[int, float]] = {}  # video in progress -> (frames sampled, last time)
         self._work_finished = 0.0
@@ -171,14 +171,14 @@ class IndexJob:
             if lib.settings.faces and lib.settings.read_face_regions and not self.cancel.is_set():
                 # Photos indexed before whose XMP changed (a sidecar edited or added in another app), then the
                 # names read in this run, as one decision.
-                names = self._analyser(FaceNames)
+                names = self.analyser(FaceNames)
                 again = [m for m in media.all() if m.status == INDEXED and m.id not in names.seen and names.wants(m)]
                 if again:
                     yield from self._read_names(names, again)
             if lib.settings.faces and not self.cancel.is_set():
                 yield Progress("people")
                 self.report.people = lib.people.settle()
-                names = self._analyser(FaceNames)
+                names = self.analyser(FaceNames)
                 if names.read:  # after the faces are settled: the decision holds only what the names changed
                     self.report.names = lib.people.import_names(names.read, names.look,
                                                                 lib.face_backend.name)
@@ -188,7 +188,7 @@ class IndexJob:
             if lib.catalog.library_model:  # else nothing was ever embedded (the model may not even be installed)
                 vectors = len(lib.refresh_index())  # moves, deletions and this run's vectors
                 lib.save_index()
-            self.report.thumbnail_failures = self._analyser(Thumbnails).failures
+            self.report.thumbnail_failures = self.analyser(Thumbnails).failures
             self.report.cancelled = self.cancel.is_set()
             self.report.seconds = time.perf_counter() - start
         yield Progress("done", done=self.report.embedded_files, total=self.report.embedded_files,
@@ -241,7 +241,7 @@ class IndexJob:
         embedder.load()
         verdict = embedder.int8.get("visual") or {}
         self.report.accelerated_cosine = verdict.get("min_cosine") if verdict.get("faithful") else None
-        self._min_side = max(lib.settings.decode_min_side, embedder.preprocessing.min_side)
+        self.min_side = max(lib.settings.decode_min_side, embedder.preprocessing.min_side)
         index = lib.index
         started = time.perf_counter()
         settings = lib.settings
@@ -249,7 +249,7 @@ class IndexJob:
         total = len(pending)
         last_save = time.perf_counter()
         # Rows of the batch being filled: (decoded media, position of the tensor in it)
-        batch: list[tuple[_Decoded, int]] = []
+        batch: list[tuple[Decoded, int]] = []
         remaining: dict[int, int] = {}   # media id -> pictures not yet stored
         stored: dict[int, int] = {}      # media id -> vectors stored in this run
 
@@ -265,7 +265,7 @@ class IndexJob:
                     # between batches (the app runs a decision the user just made here, not after the whole video)
                     yield self._progress(total, work_total, None)
 
-            def add(decoded: _Decoded, i: int) -> Iterator[Progress]:
+            def add(decoded: Decoded, i: int) -> Iterator[Progress]:
                 """decoded.pictures[i] joins the batch being filled."""
                 nonlocal batch
                 remaining[decoded.media.id] = remaining.get(decoded.media.id, 0) + 1
@@ -274,14 +274,14 @@ class IndexJob:
                     yield from progress(self._flush(batch, model_id, index, remaining, stored))
                     batch = []
 
-            items = [_Decoded(m, stream=queue.Queue(VIDEO_FRAMES_AHEAD), complete=False) if m.kind != "image"
-                     else _Decoded(m) for m in pending]
+            items = [Decoded(m, stream=queue.Queue(VIDEO_FRAMES_AHEAD), complete=False) if m.kind != "image"
+                     else Decoded(m) for m in pending]
             # The image tower opens (0.2 s for ViT-B-32-256) while the first files decode, not after them: a small
             # job otherwise waited for it once all its photos were decoded (the first batch is its only one).
             opening = threading.Thread(target=self._open_tower, args=(embedder,), name="idlens-open-tower")
             opening.start()
             try:
-                for decoded in self._prefetch(pool, self._decode_into, items, heartbeat=True,
+                for decoded in self._prefetch(pool, self.decode_into, items, heartbeat=True,
                                               early=lambda d: d.stream is not None):
                     if decoded is None:
                         yield from progress([])
@@ -291,7 +291,7 @@ class IndexJob:
                         # A video: its frames join the batches as they are sampled. The last one is held back
                         # until the stream ends, so the batch that stores it also finishes the video.
                         held = None
-                        for picture in self._stream_of(decoded):
+                        for picture in self.stream_of(decoded):
                             if picture is None:
                                 yield from progress([])
                             else:
@@ -342,7 +342,7 @@ class IndexJob:
         except Exception as e:  # it is opened again at the first batch, where its failure stops the run as before
             log.debug("image tower not opened ahead: %s", e)
 
-    def _stream_of(self, decoded: _Decoded) -> Iterator[_Picture | None]:
+    def stream_of(self, decoded: Decoded) -> Iterator[Picture | None]:
         """A video's pictures as its decoder hands them over; None every HEARTBEAT_S while none comes."""
         assert decoded.stream is not None
         while True:
@@ -355,7 +355,7 @@ class IndexJob:
                 return
             yield picture
 
-    def _hand_over(self, decoded: _Decoded, picture: object) -> None:
+    def _hand_over(self, decoded: Decoded, picture: object) -> None:
         """On a decode worker: one more picture of a video for the consumer, waiting while it has enough; gives up
         (raises _Stopped) when the job is cancelled or its consumer left."""
         assert decoded.stream is not None
@@ -367,6 +367,17 @@ class IndexJob:
                 continue
         raise _Stopped
 
+    def analysing(self):
+        """The analysers' resources, held while files are decoded (a cluster worker holds them for a batch)."""
+        return self._running(self.analysers)
+
+    def stop_sampling(self, stop: bool = True) -> None:
+        """A video being sampled stops at its next frame (True), or the next video may be sampled (False)."""
+        if stop:
+            self._stopping.set()
+        else:
+            self._stopping.clear()
+
     @contextmanager
     def _running(self, analysers: list[Analyser]):
         """The analysers' own resources (the faces' pool for video frames), while the job decodes."""
@@ -375,7 +386,7 @@ class IndexJob:
                 stack.enter_context(a.running())
             yield
 
-    def _analyser(self, kind: type):
+    def analyser(self, kind: type):
         return next(a for a in self.analysers if isinstance(a, kind))
 
     def _plan(self, pool: ThreadPoolExecutor, pending: list[Media]) -> float:
@@ -412,11 +423,11 @@ class IndexJob:
     def _analyse_faces(self, todo: list[Media]) -> Iterator[Progress]:
         """Faces alone, for files already searchable: decoded again at the detail faces need, no CLIP."""
         lib = self.library
-        faces = self._analyser(Faces)
+        faces = self.analyser(Faces)
         yield Progress("faces", 0, len(todo))
         with ThreadPoolExecutor(max_workers=max(1, lib.settings.decode_workers),
                                 thread_name_prefix="idlens-faces") as pool, self._running([faces]):
-            for n, decoded in enumerate(self._prefetch(pool, lambda m: self._decode(m, only=faces), todo), 1):
+            for n, decoded in enumerate(self._prefetch(pool, lambda m: self.decode(m, only=faces), todo), 1):
                 assert decoded is not None  # no heartbeat asked
                 if decoded.error:  # it could not be decoded again: it stays searchable; faces are retried next run
                     decoded.outcomes[faces.name] = Outcome(error=decoded.error, detail=decoded.error_detail)
@@ -432,7 +443,7 @@ class IndexJob:
         yield Progress("faces", 0, len(todo))
         with ThreadPoolExecutor(max_workers=max(1, lib.settings.decode_workers),
                                 thread_name_prefix="idlens-names") as pool:
-            for n, decoded in enumerate(self._prefetch(pool, lambda m: self._decode(m, only=names), todo), 1):
+            for n, decoded in enumerate(self._prefetch(pool, lambda m: self.decode(m, only=names), todo), 1):
                 assert decoded is not None  # no heartbeat asked
                 if decoded.error:
                     decoded.outcomes[names.name] = Outcome(error=decoded.error, detail=decoded.error_detail)
@@ -440,32 +451,32 @@ class IndexJob:
                     lib.catalog.media.update(decoded.media.id, **self._store_outcomes(decoded, [names]))
                 yield Progress("faces", n, len(todo), decoded.media.path, errors=self.report.face_errors)
 
-    def _store_outcomes(self, decoded: _Decoded, analysers: list[Analyser]) -> dict:
+    def _store_outcomes(self, decoded: Decoded, analysers: list[Analyser]) -> dict:
         """Inside the caller's transaction: each analyser's outcome for the file stored; the row's columns they set."""
         columns: dict = {}
         for a in analysers:
             columns.update(a.store(decoded.media, decoded.outcomes.get(a.name, Outcome())))
-        self.report.face_errors = self._analyser(Faces).failures
+        self.report.face_errors = self.analyser(Faces).failures
         return columns
 
-    def _decode_into(self, decoded: _Decoded) -> _Decoded:
-        return self._decode(decoded.media, into=decoded)
+    def decode_into(self, decoded: Decoded) -> Decoded:
+        return self.decode(decoded.media, into=decoded)
 
-    def _decode(self, media: Media, only: Analyser | None = None, into: _Decoded | None = None) -> _Decoded:
+    def decode(self, media: Media, only: Analyser | None = None, into: Decoded | None = None) -> Decoded:
         """Runs on a worker thread: decode once at the size needed, then the model input, and each analyser's
         outcome from that decode. `only`: that analyser alone, no model input (the file is searchable already).
         `into` (a video's, with its stream): filled in place, its frames handed over as they are sampled."""
         lib = self.library
-        out = into if into is not None else _Decoded(media)
+        out = into if into is not None else Decoded(media)
         analysers = [a for a in ([only] if only else self.analysers) if a.wants(media)]
         detail = max((a.detail for a in analysers if a.detail), default=None)
         try:
             if media.kind == "image":
                 with self._stage("decode"):
-                    img = decode_image(media.path, self._min_side, detail, draft=only is not None)
+                    img = decode_image(media.path, self.min_side, detail, draft=only is not None)
                 if only is None:
                     with self._stage("preprocess"):  # one resize from the decode, as open_clip makes its input
-                        out.pictures.append(_Picture(lib.embedder.preprocess(img.source)))
+                        out.pictures.append(Picture(lib.embedder.preprocess(img.source)))
                     # The full decode (36 MB for 12 MP) goes before the analysers look at the picture: each decode
                     # worker holds it only this long, beside the face models' own buffers (about 100 MB a thread).
                     img.source = None
@@ -493,7 +504,7 @@ class IndexJob:
                     pass  # nobody reads it any more
         return out
 
-    def _sample(self, out: _Decoded, analysers: list[Analyser], detail: int | None, model_input: bool) -> None:
+    def _sample(self, out: Decoded, analysers: list[Analyser], detail: int | None, model_input: bool) -> None:
         """A video's frames come one after the other from one decoder and go to the analysers as they come (the
         faces are looked for on their own pool meanwhile). Each kept frame's model input goes to the consumer
         (out.stream) as soon as it is made, so a long video keeps both cores busy: the image tower, the faces and
@@ -511,7 +522,7 @@ class IndexJob:
                 h.sample(frame)
             if model_input:
                 self._sampled_frame(media.id, frame.timestamp)
-                picture = _Picture(frame.model_input, frame.timestamp, frame.scene_change)
+                picture = Picture(frame.model_input, frame.timestamp, frame.scene_change)
                 frame.model_input = None
                 self._hand_over(out, picture)
 
@@ -579,7 +590,7 @@ class IndexJob:
         self.report.embedded_items += len(batch)
         return finished
 
-    def _store_indexed(self, decoded: _Decoded) -> None:
+    def _store_indexed(self, decoded: Decoded) -> None:
         """Inside the caller's transaction, once every vector of the file is stored: the file is searchable, with
         what each analyser made of it. Local and cluster indexes (core.cluster) finish a file here."""
         self.library.catalog.media.update(decoded.media.id, status=INDEXED, error=None, error_detail=None,
@@ -588,7 +599,7 @@ class IndexJob:
         self._finished(decoded.media.id, decoded.metadata.get("duration"))
         self.report.embedded_files += 1
 
-    def _store_failure(self, decoded: _Decoded, index) -> None:
+    def _store_failure(self, decoded: Decoded, index) -> None:
         """A file that cannot be used: its vectors (stored ones, or a cut run's) go, and it says why."""
         lib = self.library
         with lib.catalog.transaction():

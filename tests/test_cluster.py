@@ -5,7 +5,7 @@ from XMP, people, thumbnails and search results.
 
 The libraries use the fp32 image tower: the int8 tower's activations are quantised per batch (ONNX Runtime's
 dynamic quantisation), so its vectors depend slightly on which photos share a batch, in a local index as well
-(measured here: at most 0.005 apart, cosine > 0.9999); fp32 lets the comparison be exact.
+(README, "Archives and clusters": cosine at least 0.9998); fp32 lets the comparison be exact.
 """
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ def test_a_file_that_vanishes_while_being_read_is_an_error_not_a_crash(make_libr
     with lib.catalog.transaction():
         mid = lib.catalog.media.add(str(p), "image", p.stat().st_size, 0, "fp")
     p.unlink()
-    decoded = IndexJob(lib)._decode(lib.catalog.media.get(mid))
+    decoded = IndexJob(lib).decode(lib.catalog.media.get(mid))
     assert decoded.error == "file vanished while being indexed"
 
 

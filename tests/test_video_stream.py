@@ -1,4 +1,4 @@
-"""A video's frames go to the image tower while the video is still decoded (core/indexer.py, `_Decoded.stream`).
+"""A video's frames go to the image tower while the video is still decoded (core/indexer.py, `Decoded.stream`).
 
 The invariant in every state a run can be left in: a video is either indexed whole (every frame its sampler kept,
 each stored once, its faces or its face error recorded) or not at all (pending, or an error, with nothing of it

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..analysers import Thumbnails
-from ..indexer import IndexJob, Progress, _Decoded, _Picture
+from ..indexer import IndexJob, Progress, Decoded, Picture
 from ..library import Library
 from ..store import Media
 from .errors import ClusterError
@@ -184,7 +184,7 @@ class RayIndexJob(IndexJob):
             media = by_id[batch[0]]
             self.cluster.crashed_files += 1
             self._seen.add(media.id)
-            self._store_failure(_Decoded(media, error=CRASHED, error_detail=f"{type(error).__name__}: {error}"),
+            self._store_failure(Decoded(media, error=CRASHED, error_detail=f"{type(error).__name__}: {error}"),
                                 index)
             self._done += 1
             yield self._progress(total, work_total, media.path)
@@ -200,12 +200,12 @@ class RayIndexJob(IndexJob):
         for name, seconds in r.stages.items():
             self.report.stages[name] = self.report.stages.get(name, 0.0) + seconds
         self.report.embed_seconds += r.stages.get("clip", 0.0)
-        decoded = _Decoded(media, [_Picture(None, t, scene) for t, scene in r.pictures], r.metadata, r.error,
+        decoded = Decoded(media, [Picture(None, t, scene) for t, scene in r.pictures], r.metadata, r.error,
                            r.error_detail, r.outcomes)
         if r.error:
             self._store_failure(decoded, index)
         else:
-            thumbnails = self._analyser(Thumbnails)
+            thumbnails = self.analyser(Thumbnails)
             for t, jpeg in r.thumbnails:
                 thumbnails.put(jpeg, media.fingerprint, t)
             t0 = time.perf_counter()

@@ -1,10 +1,10 @@
 """A cluster worker's part of an index: whole files in, everything the library's writer needs out.
 
-A worker runs the local index's own stage functions (`IndexJob._decode`: the decode at the size needed, the model
+A worker runs the local index's own stage functions (`IndexJob.decode`: the decode at the size needed, the model
 input, the thumbnails, the faces and the names other apps wrote; then the image tower), on a library of its own
 that has no catalog: `_WorkerLibrary` holds the settings, the image tower and a thumbnail cache that keeps the JPEG
 bytes instead of writing them. What comes back (`FileResult`) is stored by the driver's single writer exactly as a
-local index stores a file (`IndexJob._store_indexed`), so the rules for statuses, faces and names live in one place.
+local index stores a file (its `_store_indexed`), so the rules for statuses, faces and names live in one place.
 
 Nothing here imports Ray: `FileIndexer` is a plain class that `core.cluster.ray_index` runs as an actor, and that
 the tests run in-process beside a local index.
@@ -131,12 +131,12 @@ class FileIndexer:
         self.embedder.open_image_tower()
         self.thumbnails = _Thumbnails()
         self.job = IndexJob(_WorkerLibrary(self.settings, self.embedder, self.thumbnails))  # type: ignore[arg-type]
-        self.job._min_side = max(self.settings.decode_min_side, self.embedder.preprocessing.min_side)
+        self.job.min_side = max(self.settings.decode_min_side, self.embedder.preprocessing.min_side)
         self.dim = self.embedder.dim
         if self.settings.faces:
             from ..analysers import Faces
 
-            _ = self.job._analyser(Faces).backend  # the face models load now, not in the first batch
+            _ = self.job.analyser(Faces).backend  # the face models load now, not in the first batch
 
     def ready(self) -> dict:
         """Where this worker runs (for the driver's report)."""
@@ -145,20 +145,20 @@ class FileIndexer:
         return {"host": socket.gethostname(), "pid": os.getpid()}
 
     def index(self, files: list[Media]) -> list[FileResult]:
-        with self.job._running(self.job.analysers):
+        with self.job.analysing():
             return [self._one(m) for m in files]
 
     def _one(self, media: Media) -> FileResult:
-        from ..indexer import NO_FRAME, _Decoded
+        from ..indexer import NO_FRAME, Decoded
 
         started = time.perf_counter()
         self.thumbnails.made = []
         self.job.report.stages = {}
         if media.kind == "image":
-            decoded = self.job._decode(media)
+            decoded = self.job.decode(media)
             vectors = self._encode([p.model_input for p in decoded.pictures]) if not decoded.error else None
         else:
-            decoded, vectors = self._video(media, _Decoded, NO_FRAME)
+            decoded, vectors = self._video(media, Decoded, NO_FRAME)
         for p in decoded.pictures:
             p.model_input = None
         return FileResult(
@@ -173,12 +173,12 @@ class FileIndexer:
         from ..indexer import VIDEO_FRAMES_AHEAD
 
         decoded = decoded_type(media, stream=queue.Queue(VIDEO_FRAMES_AHEAD), complete=False)
-        sampler = threading.Thread(target=self.job._decode_into, args=(decoded,), name="idlens-worker-video")
+        sampler = threading.Thread(target=self.job.decode_into, args=(decoded,), name="idlens-worker-video")
         sampler.start()
         chunks, waiting = [], []
-        self.job._stopping.clear()
+        self.job.stop_sampling(False)
         try:
-            for picture in self.job._stream_of(decoded):
+            for picture in self.job.stream_of(decoded):
                 if picture is None:
                     continue
                 decoded.pictures.append(picture)
@@ -189,7 +189,7 @@ class FileIndexer:
                         p.model_input = None
                     waiting = []
         except BaseException:
-            self.job._stopping.set()  # the sampler gives up at its next frame instead of waiting for us
+            self.job.stop_sampling()  # the sampler gives up at its next frame instead of waiting for us
             raise
         finally:
             sampler.join()
