@@ -1,20 +1,22 @@
 """Archive scale: a local index beside `idlens index --ray` on one and on two worker nodes, the vector stores at
 1M and 10M vectors, and what 100,000 hours of video would take.
 
-  python -m bench archive [--photos 60] [--minutes 5] [--rounds 3] [--model ViT-B-32-256:random]
+  python -m bench archive [--photos 60] [--videos 2,3,4,5] [--rounds 3] [--model ViT-B-32-256:random]
                           [--vectors 1000000,10000000 | --no-vectors] [--json]
 
 Each configuration indexes the same media into a new library per round, through the real CLI (`python -m app
-index [--ray ADDRESS]`): `--photos` 12-MP photos with real, credited faces (bench.peers), then the `--minutes`
-programme of bench.video, each on its own. The clusters are real (`ray start`), in a network namespace with only
+index [--ray ADDRESS]`): `--photos` 12-MP photos with real, credited faces (bench.peers), then programmes of
+bench.video of `--videos` minutes each (several, as an archive has: a cluster works on several videos at once, and
+on one video with one worker), each set on its own. The clusters are real (`ray start`), in a network namespace with only
 loopback (the bench runs itself under `unshare -n` where it may):
 - local: `IndexJob` with the default settings (2 decode workers, ONNX on every core);
 - ray, 1 node: a head node with every core, one worker actor per core;
 - ray, 2 nodes: a head node with no core (the driver only) and two worker nodes of half the cores each.
 On one machine the nodes share its cores, so "2 nodes" measures what distributing costs, not what a second
-machine adds; the projection scales the measured per-core rates instead. Per round: photos/s and hours of video
-per hour from the first file given out to the last stored (the model and the workers ready), and the whole
-command's wall time; the Ray overhead per batch (time workers stood idle, per batch, and a round trip of an empty
+machine adds; the projection scales the measured rate per core of the machine instead (its throughput divided by
+its cores: what the driver, Ray and the workers' threads cost is in it). Per round: photos/s and hours of video per
+hour from the first file given out to the last stored (the model and the workers ready), and the whole command's
+wall time; the Ray overhead per batch (time workers stood idle, per batch, and a round trip of an empty
 batch); the driver's cost per stored picture, which bounds how many cores one writer can feed.
 Vector stores: bench.archive_vectors (hnsw and lance: build, disk, memory, query p50/p99, recall@10).
 """
@@ -167,7 +169,7 @@ def _round_trip(address: str, rounds: int = 200) -> dict:
         ray.shutdown()
 
 
-def _figures(run: dict, kind: str) -> dict:
+def _figures(run: dict, kind: str, cores: int) -> dict:
     r = run["report"]
     pipeline = r.get("pipeline_seconds") or r["seconds"]
     out = {"wall_s": run["wall_s"], "pipeline_s": pipeline, "files": r["indexed"], "vectors": r["vectors"],
@@ -176,14 +178,13 @@ def _figures(run: dict, kind: str) -> dict:
         out["photos_per_s"] = r["indexed"] / pipeline
     else:
         out["video_hours_per_hour"] = run["video_s"] / pipeline
+        out["core_s_per_video_s"] = cores * pipeline / run["video_s"]  # the machine's cores, all of the time
     c = r.get("cluster")
     if c:
         idle = max(0.0, c["workers"] * c["wall_seconds"] - c["worker_seconds"])
         out.update(workers=c["workers"], batches=c["batches"], worker_s=c["worker_seconds"],
                    idle_per_batch_ms=1000 * idle / max(1, c["batches"]))
         out["worker_s_per_vector"] = c["worker_seconds"] / max(1, r["vectors"])
-        if kind == "video":
-            out["worker_s_per_video_s"] = c["worker_seconds"] / max(1e-9, run["video_s"])
     out["catalog_bytes_per_vector"] = run["catalog_bytes"] / max(1, r["vectors"])
     out["thumbnail_bytes_per_vector"] = run["thumbnail_bytes"] / max(1, r["vectors"])
     out["faces_per_vector"] = run["faces"] / max(1, r["vectors"])
@@ -203,21 +204,22 @@ CONFIGS = {  # name -> (head cores, worker nodes' cores); None: a local index
 }
 
 
-def run(photos: int = 60, minutes: float = 5, rounds: int = 3, model: str = "ViT-B-32-256:random",
+def run(photos: int = 60, videos: tuple[float, ...] = (2, 3, 4, 5), rounds: int = 3, model: str = "ViT-B-32-256:random",
         vectors: tuple[int, ...] = (1_000_000, 10_000_000), out=print) -> dict:
     from bench import peers, video
 
     cores = os.cpu_count() or 2
     subprocess.run([sys.executable, "-m", "app", "--model", model, "model", "install"], cwd=ROOT, check=True,
                    capture_output=True)
-    results: dict = {"machine": {"cores": cores}, "photos": photos, "minutes": minutes, "rounds": rounds,
+    results: dict = {"machine": {"cores": cores}, "photos": photos, "videos": list(videos), "rounds": rounds,
                      "model": model, "configs": {}}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         media_photos = peers.photo_set(peers.ensure_photos(photos), photos, tmp / "photos")
         media_video = tmp / "video"
         media_video.mkdir()
-        shutil.copy(video.programme(minutes), media_video / "programme.mp4")
+        for minutes in videos:
+            shutil.copy(video.programme(minutes), media_video / f"programme-{minutes:g}min.mp4")
         for name, layout in CONFIGS.items():
             runs: dict = {"photos": [], "video": []}
             cluster = None if layout is None else (Cluster(cores, []) if layout == "head" else
@@ -228,10 +230,11 @@ def run(photos: int = 60, minutes: float = 5, rounds: int = 3, model: str = "ViT
                     runs["round_trip"] = _round_trip(address)
                 for _ in range(rounds):
                     for kind, media in (("photos", media_photos), ("video", media_video)):
-                        runs[kind].append(_figures(_index(media, model, address, tmp / "run"), kind))
+                        runs[kind].append(_figures(_index(media, model, address, tmp / "run"), kind, cores))
                     if name == PROJECTED:  # sampled as the default samples a 1-hour programme: 300 frames
                         runs["video_hour_density"] = runs.get("video_hour_density", []) + [_figures(_index(
-                            media_video, model, address, tmp / "run", {"video_interval": HOUR_INTERVAL}), "video")]
+                            media_video, model, address, tmp / "run", {"video_interval": HOUR_INTERVAL}), "video",
+                            cores)]
             finally:
                 if cluster:
                     cluster.__exit__(None, None, None)
@@ -266,15 +269,14 @@ def projection(results: dict) -> dict:
 
     s = Settings()
     runs = results["configs"][PROJECTED]
-    stores = results.get("vector_stores") or {}
-    lance_per_vector = stores.get("lance_bytes_per_vector") if isinstance(stores, dict) else None
+    lance_per_vector = lance_bytes_per_vector(results.get("vector_stores") or {})
     rows = {}
     for name, key, interval in (("every 2 s", "video", s.video_interval),
                                 ("default, 1-hour programmes", "video_hour_density", HOUR_INTERVAL)):
         measured = runs.get(key) or []
         if not measured:
             continue
-        per_video_s = statistics.median(r["worker_s_per_video_s"] for r in measured)  # core-s per video second
+        per_video_s = statistics.median(r["core_s_per_video_s"] for r in measured)  # core-s per video second
         frames = HOURS * 3600 / interval
         faces_per_frame = statistics.median(r["faces_per_vector"] for r in measured)
         core_hours = HOURS * per_video_s
@@ -293,6 +295,16 @@ def projection(results: dict) -> dict:
             "writer_feeds_cores": core_s_per_vector / writer if writer else None,
         }
     return {"hours": HOURS, "node_cores": NODE_CORES, "rows": rows}
+
+
+def lance_bytes_per_vector(stores: dict) -> float | None:
+    """The lance store's disk per vector at the largest size measured (bench.archive_vectors' results)."""
+    measured = [r for r in stores.get("results", []) if r.get("store") == "lance" and r.get("measured")
+                and r.get("disk_bytes")]
+    if not measured:
+        return None
+    biggest = max(measured, key=lambda r: r["n"])
+    return biggest["disk_bytes"] / biggest["n"]
 
 
 # 512 float32, hnswlib's level-0 links (M=32: 2M neighbours of 4 bytes) and its label: what each vector costs in RAM
@@ -331,7 +343,7 @@ def projection_table(p: dict) -> str:
 def main(argv: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench archive", description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=60)
-    parser.add_argument("--minutes", type=float, default=5)
+    parser.add_argument("--videos", default="2,3,4,5", help="minutes of each programme, comma-separated")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--model", default="ViT-B-32-256:random")
     parser.add_argument("--vectors", default="1000000,10000000", help="sizes for the vector stores, comma-separated")
@@ -340,7 +352,7 @@ def main(argv: list[str]) -> dict:
     args = parser.parse_args(argv)
     _reexec_in_namespace(argv)
     sizes = () if args.no_vectors else tuple(int(x) for x in args.vectors.split(",") if x)
-    result = run(args.photos, args.minutes, args.rounds, args.model, sizes,
+    result = run(args.photos, tuple(float(x) for x in args.videos.split(",") if x), args.rounds, args.model, sizes,
                  out=(lambda *a: print(*a, file=sys.stderr)) if args.json else print)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
