@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..analysers import Thumbnails
-from ..indexer import IndexJob, Progress, Decoded, Picture
+from ..indexer import INDEX_SAVE_EVERY, IndexJob, Progress, Decoded, Picture
 from ..library import Library
 from ..store import Media
 from .errors import ClusterError
@@ -131,7 +131,12 @@ class RayIndexJob(IndexJob):
         inflight: dict = {}  # result ref -> (worker, batch, attempts)
         load = {id(w): 0 for w in workers}
         yield self._progress(total, work_total, None)
+        last_save = time.perf_counter()
         while (batches or inflight) and not self.cancel.is_set():
+            if time.perf_counter() - last_save > INDEX_SAVE_EVERY:  # as a local index: a crash rebuilds less
+                lib.save_index()
+                lib.mark_index_dirty()
+                last_save = time.perf_counter()
             for w in workers:
                 while batches and load[id(w)] < IN_FLIGHT:
                     batch, attempts = batches.popleft()
