@@ -102,6 +102,10 @@ def index(obj: Context, paths, as_json, ray_address):
     refused = next(filter(None, map(not_indexable, paths)), None)
     if refused:
         raise click.ClickException(refused)
+    if ray_address:  # before a library is made for it: a wrong address leaves nothing behind
+        from core.cluster.ray_index import reachable
+
+        reachable(ray_address)
     lib = obj.creating_library
     if not paths and not lib.catalog.media.roots():
         raise click.UsageError("give a folder to index: idlens index PATH")
@@ -286,13 +290,24 @@ def status(obj: Context, as_json):
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--retry", is_flag=True, help="Queue every file listed for the next index (a file that could not "
+              "be read, or that stopped a cluster worker each time, is otherwise tried again only once it changes).")
 @click.pass_obj
-def errors(obj: Context, as_json):
+def errors(obj: Context, as_json, retry):
     """Files that could not be indexed, and files whose faces could not be analysed, each with its reason."""
     found = services.errors(obj.library)
+    if retry:
+        queued = services.retry(obj.library, [e["path"] for e in found])
+        if as_json:
+            emit_json({"schema": JSON_SCHEMA, "queued": queued})
+        else:
+            click.echo(f"{plural(queued, 'file')} queued for the next `idlens index`")
+        return
     if as_json:
         emit_json({"schema": JSON_SCHEMA, "errors": found})
         return
+    if not found:
+        click.echo("no file has an error", err=True)
     for e in found:
         say(f"{e['path']}: {e['error']}")
 

@@ -48,11 +48,36 @@ def _workers_left(wait: float = 30.0) -> int:
     return int(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip().isdigit() else -1
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid`: Ray gives each worker process a process group of its own, so killing the node's
+    group alone would leave its actors running, orphaned."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def kill(group: subprocess.Popen) -> None:
+    """A node, all of it at once (kill -9): its raylet, its store, its worker processes."""
+    below = _descendants(group.pid)
     try:
         os.killpg(group.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    for pid in below:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     group.wait()
 
 

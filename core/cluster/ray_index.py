@@ -19,8 +19,10 @@ checked on every node before any work is given out.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import sys
 import threading
 import time
 from collections import deque
@@ -81,19 +83,30 @@ class RayIndexJob(IndexJob):
         self._actors: list = []
 
     def run(self) -> Iterator[Progress]:
-        # The cluster is reached before anything is scanned or locked: a wrong address costs nothing.
-        ray = self._connect()
-        try:
-            yield from super().run()
-        finally:
-            for actor in self._actors:  # also on Ctrl-C or an error: the cluster stops working for this index
-                ray.kill(actor)
-            self._actors = []
-            ray.shutdown()
+        # Ray prints what it hears from the cluster (a node marked dead, a raylet's last log lines) on stdout, where
+        # `index --json` writes its report: while the cluster is in use, whatever Ray prints goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            # The cluster is reached, and asked to see the folders, before anything is scanned or locked: a wrong
+            # address or a folder the workers cannot see costs nothing.
+            ray = self._connect()
+            try:
+                self._check_nodes(ray, self._folders(), {})
+                yield from super().run()
+            finally:
+                for actor in self._actors:  # also on Ctrl-C or an error: the cluster stops working for this index
+                    ray.kill(actor)
+                self._actors = []
+                ray.shutdown()
+
+    def _folders(self) -> list[str]:
+        """The folders (or files) this index scans that the driver sees now (an unplugged one is the scan's)."""
+        import os
+
+        return [p for p in (self.paths or self.library.catalog.media.roots()) if os.path.exists(p)]
 
     def _connect(self):
         ray = _ray()
-        _reachable(self.address)
+        reachable(self.address)
         try:
             ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False,
                      namespace="idlens", configure_logging=False)
@@ -120,7 +133,7 @@ class RayIndexJob(IndexJob):
         self.report.accelerated_cosine = verdict.get("min_cosine") if verdict.get("faithful") else None
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="idlens-plan") as pool:
             work_total = self._plan(pool, pending)
-        self._check_nodes(ray, pending)
+        self._check_nodes(ray, *self._files_to_check(pending))
         batches = deque((tuple(b), 0) for b in _batches(pending, max(1, min(PHOTO_BATCH, lib.settings.batch_size))))
         model = ray.put(ShippedModel.of(embedder))
         workers = self._start_workers(ray, model, min(len(batches), self._cluster_cpus(ray) // WORKER_CPUS))
@@ -132,19 +145,26 @@ class RayIndexJob(IndexJob):
         load = {id(w): 0 for w in workers}
         yield self._progress(total, work_total, None)
         last_save = time.perf_counter()
-        while (batches or inflight) and not self.cancel.is_set():
+        # Ctrl-C (the cancel event): no more batches are given out, and those the workers hold are stored as they
+        # come, as a local index finishes its current batch; a second Ctrl-C (KeyboardInterrupt) leaves at once.
+        while (batches and not self.cancel.is_set()) or inflight:
             if time.perf_counter() - last_save > INDEX_SAVE_EVERY:  # as a local index: a crash rebuilds less
                 lib.save_index()
                 lib.mark_index_dirty()
                 last_save = time.perf_counter()
-            for w in workers:
-                while batches and load[id(w)] < IN_FLIGHT:
-                    batch, attempts = batches.popleft()
-                    ref = w.index.remote([by_id[i] for i in batch])
-                    inflight[ref] = (w, batch, attempts)
-                    load[id(w)] += 1
-                    self.cluster.batches += 1
+            # Round by round, a batch to each worker before a second to any: with fewer batches than twice the
+            # workers (a few long videos), every worker still gets one.
+            for depth in range(1, IN_FLIGHT + 1):
+                for w in workers:
+                    if batches and load[id(w)] < depth and not self.cancel.is_set():
+                        batch, attempts = batches.popleft()
+                        ref = w.index.remote([by_id[i] for i in batch])
+                        inflight[ref] = (w, batch, attempts)
+                        load[id(w)] += 1
+                        self.cluster.batches += 1
             if not inflight:
+                if self.cancel.is_set():
+                    break
                 raise ClusterError("no cluster worker is left to index the remaining files "
                                    f"({sum(len(b) for b, _ in batches)} still pending; they are kept for the next run)")
             ready, _ = ray.wait(list(inflight), num_returns=1, timeout=0.5)
@@ -267,64 +287,76 @@ class RayIndexJob(IndexJob):
             raise ClusterError(f"no cluster worker could start{why}")
         return workers
 
-    def _check_nodes(self, ray, pending: list[Media]) -> None:
-        """Every node sees the files where the driver sees them, and runs this Idlens: checked before any work."""
+    def _files_to_check(self, pending: list[Media]) -> tuple[list[str], dict[str, int]]:
+        """Pending files each node is asked about: a few at random, and the first of each folder."""
+        sample = {m.path: m.size for m in random.Random(0).sample(pending, min(CHECK_FILES, len(pending)))}
+        for root in self._folders():
+            first = next((m for m in pending if m.path.startswith(root.rstrip("/") + "/") or m.path == root), None)
+            if first is not None:
+                sample[first.path] = first.size
+        return list(sample), sample
+
+    def _check_nodes(self, ray, paths: list[str], sizes: dict[str, int]) -> None:
+        """Every node sees `paths` where the driver sees them (files of `sizes` with those sizes), and runs this
+        Idlens: checked before any work."""
         from importlib.metadata import version
 
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        sample = {m.path: m.size for m in random.Random(0).sample(pending, min(CHECK_FILES, len(pending)))}
-        for root in self.paths or self.library.catalog.media.roots():  # one file of each folder at least
-            first = next((m for m in pending if m.path.startswith(root.rstrip("/") + "/") or m.path == root), None)
-            if first is not None:
-                sample[first.path] = first.size
         look = ray.remote(num_cpus=0)(_look)
         nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0]
         refs = {look.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
-                .remote(list(sample)): n for n in nodes}
+                .remote(paths): n for n in nodes}
         ours = version("idlens")
         for ref, node in refs.items():
+            where = f"node {node.get('NodeManagerAddress')}"
             try:
-                sizes, theirs = ray.get(ref, timeout=120)
+                seen, theirs = ray.get(ref, timeout=120)
             except Exception as e:
-                raise ClusterError(f"node {node.get('NodeManagerAddress')} could not be asked to look at the media "
-                                   f"({type(e).__name__}: {e}); is Idlens installed there "
-                                   "(pip install 'idlens[archive]')?") from e
+                if type(e).__name__ == "TaskUnschedulableError":  # it left the cluster (Ray has not said so yet)
+                    log.warning("%s has left the cluster; it gets no work", where)
+                    continue
+                raise ClusterError(f"{where} could not be asked to look at the media ({type(e).__name__}: {e}); is "
+                                   "Idlens installed there (pip install 'idlens[archive]')?") from e
             if theirs != ours:
-                raise ClusterError(f"node {node.get('NodeManagerAddress')} runs Idlens {theirs}, this one {ours}: "
-                                   "every node needs the same version")
-            for path, size in sizes.items():
-                if size != sample[path]:
-                    seen = "does not see" if size is None else f"sees another file ({size} bytes, not {sample[path]}) at"
-                    raise ClusterError(f"node {node.get('NodeManagerAddress')} {seen} {path}: every node must see the "
-                                       "media at the same paths (a shared filesystem, mounted alike everywhere)")
+                raise ClusterError(f"{where} runs Idlens {theirs}, this one {ours}: every node needs the same version")
+            for path, size in seen.items():
+                expected = sizes.get(path)
+                if size is None or (expected is not None and size != expected):
+                    what = "does not see" if size is None else f"sees another file ({size} bytes, not {expected}) at"
+                    raise ClusterError(f"{where} {what} {path}: every node must see the media at the same paths (a "
+                                       "shared filesystem, mounted alike everywhere); nothing was added or indexed")
 
 
-def _reachable(address: str, timeout: float = 10.0) -> None:
-    """HOST:PORT (or ray://HOST:PORT) answers: Ray's own connect retries for minutes before it gives up."""
+def reachable(address: str, timeout: float = 10.0) -> None:
+    """HOST:PORT (or ray://HOST:PORT) answers, or ClusterError: Ray's own connect retries for minutes before it
+    gives up. The CLI asks before it creates a library for the index."""
     import socket
 
     target = address.removeprefix("ray://")
-    if address == "auto" or ":" not in target:
-        return  # "auto" finds this machine's cluster from Ray's own files, and fails at once when there is none
+    if address == "auto":
+        return  # Ray finds this machine's cluster from its own files, and says at once when there is none
     host, _, port = target.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ClusterError(f"not a Ray cluster's address: {address!r} (give HOST:PORT, ray://HOST:PORT or auto)")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
             pass
-    except (OSError, ValueError) as e:
+    except OSError as e:
         raise ClusterError(f"no Ray cluster reachable at {address}: {e} (start one with `ray start --head`, "
                            "and give its address as HOST:PORT)") from e
 
 
 def _look(paths: list[str]) -> tuple[dict, str]:
-    """On a node: the size of each file it sees (None: not there), and its Idlens version."""
+    """On a node: the size of each path it sees (a folder: 0; None: not there), and its Idlens version."""
     import os
     from importlib.metadata import version
 
     sizes: dict[str, int | None] = {}
     for p in paths:
         try:
-            sizes[p] = os.stat(p).st_size
+            st = os.stat(p)
+            sizes[p] = 0 if os.path.isdir(p) else st.st_size
         except OSError:
             sizes[p] = None
     return sizes, version("idlens")
