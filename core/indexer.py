@@ -236,11 +236,7 @@ class IndexJob:
         yield Progress("model", total=len(pending))
         if self.cancel.is_set():  # cancelled while the model was being installed (or it could not be): all wait
             return
-        model_id = lib.claim_model()
-        embedder = lib.embedder
-        embedder.load()
-        verdict = embedder.int8.get("visual") or {}
-        self.report.accelerated_cosine = verdict.get("min_cosine") if verdict.get("faithful") else None
+        model_id, embedder = self._load_model()
         self.min_side = max(lib.settings.decode_min_side, embedder.preprocessing.min_side)
         index = lib.index
         started = time.perf_counter()
@@ -334,6 +330,15 @@ class IndexJob:
                 self._stopping.set()  # a video still sampled on a worker stops at its next frame
                 opening.join()  # no thread of the job outlives it
         self.report.pipeline_seconds = time.perf_counter() - started
+
+    def _load_model(self):
+        """The library's model claimed and loaded (local and cluster indexes): its catalog id, and the embedder."""
+        model_id = self.library.claim_model()
+        embedder = self.library.embedder
+        embedder.load()
+        verdict = embedder.int8.get("visual") or {}
+        self.report.accelerated_cosine = verdict.get("min_cosine") if verdict.get("faithful") else None
+        return model_id, embedder
 
     @staticmethod
     def _open_tower(embedder) -> None:

@@ -126,11 +126,7 @@ class RayIndexJob(IndexJob):
         yield Progress("model", total=len(pending))
         if self.cancel.is_set():
             return
-        model_id = lib.claim_model()
-        embedder = lib.embedder
-        embedder.load()
-        verdict = embedder.int8.get("visual") or {}
-        self.report.accelerated_cosine = verdict.get("min_cosine") if verdict.get("faithful") else None
+        model_id, embedder = self._load_model()
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="idlens-plan") as pool:
             work_total = self._plan(pool, pending)
         self._check_nodes(ray, *self._files_to_check(pending))
