@@ -243,8 +243,7 @@ class LanceIndex:
         if len(np.unique(labels)) < len(labels):  # the last vector of a repeated label wins, as in VectorIndex
             last = len(labels) - 1 - np.unique(labels[::-1], return_index=True)[1]
             labels, vectors = labels[last], vectors[last]
-        if self._pending.intersection(labels.tolist()):
-            self._flush()  # a pending row's vector replaced: write it first, then it is a stored one like any other
+        self._forget_pending(labels)  # a pending row's vector replaced: the new one is pending in its place
         self._drops.update(labels[self._in_stored(labels)].tolist())  # re-adding a live label updates its vector
         self._pending_labels.append(labels)
         self._pending_vectors.append(vectors)
@@ -257,14 +256,27 @@ class LanceIndex:
         labels = np.asarray(list(labels) if not isinstance(labels, np.ndarray) else labels, dtype=np.int64)
         if len(labels) == 0:
             return
-        if self._pending.intersection(labels.tolist()):
-            self._flush()
+        if self._forget_pending(labels):
+            self._exact = self._sample = None
         found = labels[self._in_stored(labels)].tolist()
         if found:
             self._drops.update(found)
             self._exact = self._sample = None
         if len(self._drops) >= FLUSH_ROWS:
             self._flush()
+
+    def _forget_pending(self, labels: np.ndarray) -> bool:
+        """Take these labels out of the rows not yet written (True if any was there). Not a flush: a write here
+        would commit a version no save asked for (rows added and removed again before the save), and a crash
+        before the save would leave the table at it."""
+        if not self._pending.intersection(labels.tolist()):
+            return False
+        self._pending.difference_update(labels.tolist())
+        kept = [(pl[~np.isin(pl, labels)], pv[~np.isin(pl, labels)])
+                for pl, pv in zip(self._pending_labels, self._pending_vectors)]
+        self._pending_labels = [pl for pl, _ in kept if len(pl)]
+        self._pending_vectors = [pv for pl, pv in kept if len(pl)]
+        return True
 
     def _flush(self) -> None:
         """Write the pending deletions, then the pending rows: each a Lance commit (one new version)."""
