@@ -92,15 +92,21 @@ def choose_people(vectors: np.ndarray, owners: np.ndarray, evidence: np.ndarray,
     return out
 
 
-def average_linkage(vectors: np.ndarray, threshold: float) -> list[list[int]]:
+def average_linkage(vectors: np.ndarray, threshold: float,
+                    apart: Sequence[tuple[int, int]] = ()) -> list[list[int]]:
     """Agglomerative clustering, average linkage on cosine similarity: merge the two groups whose faces are,
     on average, most alike, until no pair reaches `threshold`. Average linkage does not chain two people through
-    one ambiguous face the way single linkage does. Each row's best partner is cached, so a merge costs O(n)."""
+    one ambiguous face the way single linkage does. Each row's best partner is cached, so a merge costs O(n).
+    `apart`: pairs that are never in one group (two faces of one photo). Their similarity is -inf, and the
+    average of a group pair holding one stays -inf, so no merge ever brings them together."""
     n = len(vectors)
     if n == 0:
         return []
     sims = (vectors @ vectors.T).astype(np.float64)
     np.fill_diagonal(sims, -np.inf)
+    if len(apart):
+        a, b = np.asarray(apart, np.int64).T
+        sims[a, b] = sims[b, a] = -np.inf
     sizes = np.ones(n)
     groups = {i: [i] for i in range(n)}
     best = sims.max(axis=1)

@@ -21,6 +21,11 @@ were indexed in and whichever commands ran before, and `recluster` on an unchang
    and what stays out is offered in review.
 A face never goes to a person it was rejected from; a rejection of any frame of a track keeps the whole appearance
 from that person.
+5. **One picture, different people.** Two faces of one photo (or one video frame) are two people: an appearance (a
+   photo's face, or a track) never goes to a person another appearance of one of its pictures is with, and an
+   unnamed group never holds two appearances that share a picture. Where two appearances of a picture are strong
+   evidence for the same person, the stronger one takes them (then content order) and the other stays free. What
+   the user confirmed is never undone by this: only the automatic placements give way.
 """
 from __future__ import annotations
 
@@ -61,6 +66,7 @@ class Faces:
     confirmed: np.ndarray      # (n,) int64: the person the user confirmed it as, -1 for none
     order: np.ndarray          # (n,) int64 positions: the content order
     rejected: dict[int, set[int]] = field(default_factory=dict)   # face id -> people it is not
+    picture: np.ndarray | None = None  # (n,) int64: the photo or video frame each face is in (None: each its own)
 
 
 @dataclass
@@ -98,13 +104,15 @@ def strong(band: str, sims_sorted: np.ndarray, runner_up: float, margin: float) 
     return best - runner_up >= max(margin, rule.margin)
 
 
-def _votes(f: Faces, t: Thresholds) -> list[int | None]:
-    """For each face, the decided person it is strong evidence for (None if nobody)."""
+def _votes(f: Faces, t: Thresholds) -> tuple[list[int | None], np.ndarray]:
+    """For each face, the decided person it is strong evidence for (None if nobody), and its likeness to that
+    person's nearest confirmed face (which of two faces of one picture is the stronger)."""
     n = len(f.ids)
     out: list[int | None] = [None] * n
+    likeness = np.full(n, -1.0)
     evidence = np.flatnonzero(f.confirmed >= 0)
     if not len(evidence):
-        return out
+        return out, likeness
     owners = f.confirmed[evidence]
     people = np.unique(owners)
     columns = [evidence[owners == p] for p in people]
@@ -130,12 +138,13 @@ def _votes(f: Faces, t: Thresholds) -> list[int | None]:
             runner_up = float(others.max()) if len(others) else -1.0
             if strong(f.bands[i], per[j][r], runner_up, t.margin):
                 out[i] = int(people[j])
-    return out
+                likeness[i] = float(per[j][r][0])
+    return out, likeness
 
 
 def resolve(f: Faces, t: Thresholds, previous: Grouping | None = None) -> Outcome:
     n = len(f.ids)
-    votes = _votes(f, t)
+    votes, likeness = _votes(f, t)
     person: dict[int, int] = {}
     by_track: dict[int, list[int]] = {}
     for i in range(n):
@@ -167,12 +176,72 @@ def resolve(f: Faces, t: Thresholds, previous: Grouping | None = None) -> Outcom
                 for i in free:
                     person[int(f.ids[i])] = p
                     decided[i] = True
-    groups, grouping = _groups(f, t, decided, by_track, previous or Grouping())
+    scenes = Scenes.of(f, by_track)
+    scenes.one_person_a_picture(f, person, decided, likeness)
+    groups, grouping = _groups(f, t, decided, by_track, previous or Grouping(), scenes)
     return Outcome(person, groups, grouping)
 
 
+class Scenes:
+    """Which appearances share a picture (rule 5). An appearance is a track, or a face on its own (a photo's face,
+    a frame's face outside any track); its pictures are those of its faces."""
+
+    def __init__(self, appearance: np.ndarray, pictures: list[set[int]], members: list[list[int]]):
+        self.appearance = appearance      # (n,) face position -> appearance
+        self.pictures = pictures          # appearance -> the pictures it is in
+        self.members = members            # appearance -> face positions, in content order
+
+    @classmethod
+    def of(cls, f: Faces, by_track: dict[int, list[int]]) -> "Scenes":
+        n = len(f.ids)
+        picture = f.picture if f.picture is not None else np.arange(n, dtype=np.int64)
+        appearance = np.full(n, -1, np.int64)
+        members: list[list[int]] = []
+        for i in f.order.tolist():
+            if appearance[i] >= 0:
+                continue
+            faces = by_track[int(f.track[i])] if f.track[i] >= 0 else [i]
+            appearance[faces] = len(members)
+            members.append(faces)
+        return cls(appearance, [{int(picture[i]) for i in m} for m in members], members)
+
+    def apart(self, positions: list[int]) -> list[tuple[int, int]]:
+        """The pairs (indexes into `positions`) whose appearances share a picture: never one person."""
+        seen: dict[int, list[int]] = {}
+        for k, i in enumerate(positions):
+            for pic in self.pictures[int(self.appearance[i])]:
+                seen.setdefault(pic, []).append(k)
+        pairs = {(a, b) for ks in seen.values() for x, a in enumerate(ks) for b in ks[x + 1:]
+                 if self.appearance[positions[a]] != self.appearance[positions[b]]}
+        return sorted(pairs)
+
+    def one_person_a_picture(self, f: Faces, person: dict[int, int], decided: np.ndarray,
+                             likeness: np.ndarray) -> None:
+        """Rule 5 for the named: appearances holding a face the user confirmed keep what they have; then the
+        others, strongest first, each only if no appearance of its pictures is already with that person. One
+        that gives way is released (its faces go back to grouping and review)."""
+        taken: dict[int, set[int]] = {}   # picture -> the people placed in it
+        candidates = []
+        for a, faces in enumerate(self.members):
+            owners = {person.get(int(f.ids[i]), int(f.confirmed[i])) for i in faces}
+            owners.discard(-1)
+            if (f.confirmed[faces] >= 0).any():
+                for pic in self.pictures[a]:
+                    taken.setdefault(pic, set()).update(owners)
+            elif owners:
+                candidates.append((-float(likeness[faces].max()), a, owners.pop()))
+        for _, a, p in sorted(candidates):  # appearances are numbered in content order: ties go by it
+            if any(p in taken.get(pic, ()) for pic in self.pictures[a]):
+                for i in self.members[a]:
+                    person.pop(int(f.ids[i]), None)
+                    decided[i] = False
+                continue
+            for pic in self.pictures[a]:
+                taken.setdefault(pic, set()).add(p)
+
+
 def _groups(f: Faces, t: Thresholds, decided: np.ndarray, by_track: dict[int, list[int]],
-            previous: Grouping) -> tuple[list[list[int]], Grouping]:
+            previous: Grouping, scenes: Scenes) -> tuple[list[list[int]], Grouping]:
     rank = np.empty(len(f.order), np.int64)
     rank[f.order] = np.arange(len(f.order))
     free = [int(i) for i in f.order if f.usable[i] and f.confirmed[i] < 0 and not decided[i]]
@@ -232,7 +301,7 @@ def _groups(f: Faces, t: Thresholds, decided: np.ndarray, by_track: dict[int, li
             found = list(raw.values())
         else:
             label, next_label = next_label, next_label + 1
-            found = _link(f, t, members, rank)
+            found = _link(f, t, members, rank, scenes)
             for g, group in enumerate(found):
                 for i in group:
                     grouping.faces[int(f.ids[i])] = (label, g)
@@ -249,15 +318,15 @@ def _groups(f: Faces, t: Thresholds, decided: np.ndarray, by_track: dict[int, li
     return [[int(f.ids[i]) for i in g] for g in out], grouping
 
 
-def _link(f: Faces, t: Thresholds, members: list[int], rank: np.ndarray) -> list[list[int]]:
+def _link(f: Faces, t: Thresholds, members: list[int], rank: np.ndarray, scenes: Scenes) -> list[list[int]]:
     """Average linkage over one connected part (positions in content order), groups big enough, each in content
-    order."""
+    order; two appearances of one picture never in one group (rule 5)."""
     if len(members) > MAX_PART:
         log.warning("a part of %d similar faces is grouped in slices of %d", len(members), MAX_PART)
     out = []
     for start in range(0, len(members), MAX_PART):
         chunk = members[start:start + MAX_PART]
-        for group in clustering.average_linkage(f.vectors[chunk], t.cluster):
+        for group in clustering.average_linkage(f.vectors[chunk], t.cluster, scenes.apart(chunk)):
             if len(group) >= t.min_cluster:
                 out.append(sorted((chunk[k] for k in group), key=lambda i: rank[i]))
     return out

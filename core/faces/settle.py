@@ -21,6 +21,7 @@ from .found import FoundFaces
 
 log = logging.getLogger(__name__)
 FACES_CHECKED = "1"  # the version of the `usable`/`voter` decision that the stored faces follow
+GROUPING_RULE = 2    # the version of the grouping the cache holds (2: two faces of one picture never one group)
 
 
 @dataclass
@@ -49,13 +50,15 @@ def load(catalog: Catalog) -> rule.Faces:
     for i, r in enumerate(rows):
         vectors[i] = vec(r[3])
     in_video = np.array([r[2] is not None for r in rows], bool)
+    pictures: dict[str, int] = {}
+    picture = np.array([pictures.setdefault(r[14], len(pictures)) for r in rows], np.int64)
     return rule.Faces(
         ids=np.array([r[0] for r in rows], np.int64), vectors=vectors,
         track=np.array([-1 if r[1] is None else r[1] for r in rows], np.int64), in_video=in_video,
         usable=np.array([bool(r[7]) for r in rows], bool), voter=np.array([bool(r[8]) for r in rows], bool),
         bands=[quality.band_of(r[4], r[5], r[6], v) for r, v in zip(rows, in_video)],
         confirmed=np.array([r[10] if r[9] and r[10] is not None else -1 for r in rows], np.int64),
-        order=np.arange(n, dtype=np.int64), rejected=catalog.faces.rejections())
+        order=np.arange(n, dtype=np.int64), rejected=catalog.faces.rejections(), picture=picture)
 
 
 def settle(catalog: Catalog, settings) -> SettleReport:
@@ -70,12 +73,14 @@ def settle(catalog: Catalog, settings) -> SettleReport:
     thresholds = rule.Thresholds.of(settings)
     cached = catalog.faces.grouping()
     kept_for = json.loads(catalog.meta.get("grouping") or "{}")
-    previous = rule.Grouping(cached, kept_for.get("threshold"), kept_for.get("min_cluster"))
+    # A grouping cached by an earlier version of the rule (GROUPING_RULE) is worked out again, once.
+    same_rule = kept_for.get("rule") == GROUPING_RULE
+    previous = rule.Grouping(cached, kept_for.get("threshold") if same_rule else None, kept_for.get("min_cluster"))
     outcome = rule.resolve(faces, thresholds, previous)
     catalog.faces.set_grouping(cached, outcome.grouping.faces)
-    if kept_for != {"threshold": thresholds.cluster, "min_cluster": thresholds.min_cluster}:
-        catalog.meta.set("grouping", json.dumps({"threshold": thresholds.cluster,
-                                                 "min_cluster": thresholds.min_cluster}))
+    wanted_key = {"threshold": thresholds.cluster, "min_cluster": thresholds.min_cluster, "rule": GROUPING_RULE}
+    if kept_for != wanted_key:
+        catalog.meta.set("grouping", json.dumps(wanted_key))
     current = catalog.faces.unconfirmed_owners()
     derived = catalog.faces.unnamed_groups()  # unnamed person -> faces, of groups without a confirmed face
     decided_people = {int(p) for p in faces.confirmed[faces.confirmed >= 0]}

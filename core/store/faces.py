@@ -89,11 +89,13 @@ class FaceRepository:
     # -- what the one rule reads (core.faces.rule) and writes (core.faces.settle) ----------------------------------
     def rule_rows(self) -> list[tuple]:
         """Every face: (id, track, timestamp, embedding, size, score, sharpness, usable, voter, confirmed,
-        person_id, fingerprint, x, y) in content order (file, time, place), so the rule never sees the ids'
-        order, which is the order files happened to be indexed in."""
+        person_id, fingerprint, x, y, picture) in content order (file, time, place), so the rule never sees the
+        ids' order, which is the order files happened to be indexed in. `picture` names the photo or video frame
+        the face is in (media id or reference photo, and time): two copies of one photo are two pictures."""
         return self.db.execute(
             "SELECT f.id, f.track_id, f.timestamp, f.embedding, f.size, f.score, f.sharpness, f.usable, f.voter, "
-            "f.confirmed, f.person_id, coalesce(m.fingerprint, f.source, ''), f.x, f.y FROM faces f "
+            "f.confirmed, f.person_id, coalesce(m.fingerprint, f.source, ''), f.x, f.y, "
+            "coalesce(f.media_id, 'r' || f.id) || '@' || coalesce(round(f.timestamp, 3), '') FROM faces f "
             "LEFT JOIN media m ON m.id = f.media_id "
             "ORDER BY coalesce(m.fingerprint, f.source, ''), coalesce(f.timestamp, -1), f.x, f.y, f.id").fetchall()
 
