@@ -220,15 +220,22 @@ def one_person_a_picture(lib) -> list:
             for _, sure, fid in shared if not sure]
 
 
-def test_two_faces_of_one_photo_are_never_one_person(make_library):
-    """A party photo with two faces both much like Anna (her sister, say): never one unnamed group, never both
-    Anna; the one more like her confirmed faces is her, and once the user says which, the other is not."""
-    rng = np.random.default_rng(21)
+def anna_album(make_library, seed: int, photos: int):
+    """A library holding `photos` photos of Anna (keys anna0...), settled: (library, album, her centre, rng)."""
+    rng = np.random.default_rng(seed)
     lib = make_library()
     album = Album(lib)
     anna_c = unit(rng.normal(size=DIM))
-    for i, v in enumerate(person_faces(anna_c, 6, rng)):
+    for i, v in enumerate(person_faces(anna_c, photos, rng)):
         album.photo(f"anna{i}", [v])
+    lib.people.settle()
+    return lib, album, anna_c, rng
+
+
+def test_two_faces_of_one_photo_are_never_one_person(make_library):
+    """A party photo with two faces both much like Anna (her sister, say): never one unnamed group, never both
+    Anna; the one more like her confirmed faces is her, and once the user says which, the other is not."""
+    lib, album, anna_c, rng = anna_album(make_library, 21, 6)
     closer, sister = at_similarity(anna_c, 0.9, rng), at_similarity(anna_c, 0.86, rng)
     party = album.photo("party", [sister, closer])  # x order: the sister first
     lib.people.settle()
@@ -249,12 +256,7 @@ def test_two_faces_of_one_photo_are_never_one_person(make_library):
 def test_the_face_the_user_confirms_in_a_photo_sends_the_automatic_one_away(make_library):
     """Anna from a reference photo: her photos and the closer party face are hers automatically. The user moves
     the other party face to her: the automatic one gives way (and comes back with an undo)."""
-    rng = np.random.default_rng(23)
-    lib = make_library()
-    album = Album(lib)
-    anna_c = unit(rng.normal(size=DIM))
-    for i, v in enumerate(person_faces(anna_c, 6, rng)):
-        album.photo(f"anna{i}", [v])
+    lib, album, anna_c, rng = anna_album(make_library, 23, 6)
     party = album.photo("party", [at_similarity(anna_c, 0.86, rng), at_similarity(anna_c, 0.9, rng)])
     lib.people.settle()
     anna = lib.people.add_reference("Anna", reference(at_similarity(anna_c, 0.95, rng)), "/refs/anna.jpg", "t")[0]
@@ -270,13 +272,7 @@ def test_the_face_the_user_confirms_in_a_photo_sends_the_automatic_one_away(make
 def test_two_people_on_screen_together_are_never_one_person(make_library):
     """Two tracks in the same frames of one video, both voting for Anna: one is her, the other stays free; two
     tracks of one video that never share a frame may both be her (she left and came back)."""
-    rng = np.random.default_rng(22)
-    lib = make_library()
-    album = Album(lib)
-    anna_c = unit(rng.normal(size=DIM))
-    for i, v in enumerate(person_faces(anna_c, 4, rng)):
-        album.photo(f"anna{i}", [v])
-    lib.people.settle()
+    lib, album, anna_c, rng = anna_album(make_library, 22, 4)
     anna = lib.people.name(owner(lib, album.media["anna0"][0]), "Anna")
     both, weaker, later = album.scene("clip", [
         [(t, at_similarity(anna_c, 0.9, rng), 120.0) for t in (1.0, 2.0, 3.0)],
